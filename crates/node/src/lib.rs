@@ -1,1 +1,129 @@
-//! placeholder
+//! The Ferrocast media node: RTMP in, RTMP and HTTP-FLV out, and the SRS HTTP API v1.
+//!
+//! `Node::start` binds the listeners (port 0 picks a free port; the bound addresses are returned
+//! and logged), spawns the accept loops and a once-a-second sampler, and hands back a
+//! `RunningNode` whose `shutdown` ends players cleanly before closing everything else.
+
+pub mod api;
+pub mod config;
+pub mod context;
+pub mod http;
+pub mod hub;
+pub mod ids;
+pub mod key;
+pub mod net;
+pub mod rtmp_server;
+pub mod stats;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::net::TcpListener;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+
+pub use config::{LogFormat, MediaConfig, NodeConfig, Role};
+pub use context::NodeContext;
+
+/// Failure to start a node.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(
+        "cannot listen for {what} on {addr}: {source} (is another server using that port? pass another address, or port 0 for any free port)"
+    )]
+    Bind { what: &'static str, addr: SocketAddr, source: std::io::Error },
+}
+
+/// A started node.
+pub struct RunningNode {
+    pub rtmp_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    pub api_addr: SocketAddr,
+    pub ctx: Arc<NodeContext>,
+    tracker: TaskTracker,
+}
+
+async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr).await.map_err(|source| StartError::Bind { what, addr, source })
+}
+
+impl RunningNode {
+    /// Binds and starts serving.
+    pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
+        let rtmp = bind("RTMP", config.rtmp).await?;
+        let http = bind("HTTP", config.http).await?;
+        let api = bind("the API", config.api).await?;
+        let local = |l: &TcpListener, fallback| l.local_addr().unwrap_or(fallback);
+        let (rtmp_addr, http_addr, api_addr) =
+            (local(&rtmp, config.rtmp), local(&http, config.http), local(&api, config.api));
+        let ctx = NodeContext::new(config);
+        let tracker = TaskTracker::new();
+        tracker.spawn(rtmp_server::serve(rtmp, ctx.clone(), tracker.clone()));
+        tracker.spawn(http::serve::serve(http, http::media_router(ctx.clone()), ctx.clone(), tracker.clone(), "http"));
+        tracker.spawn(http::serve::serve(api, api::router(ctx.clone()), ctx.clone(), tracker.clone(), "api"));
+        tokio::spawn(sampler(ctx.clone()));
+        info!(
+            role = %ctx.config.role,
+            server = %ctx.server_id,
+            rtmp = %rtmp_addr,
+            http = %http_addr,
+            api = %api_addr,
+            "ferrocast node listening"
+        );
+        Ok(RunningNode { rtmp_addr, http_addr, api_addr, ctx, tracker })
+    }
+
+    /// Stops the node: players get a clean end of stream, publishers are closed, then every
+    /// connection is closed. Returns when all connection tasks are done (or after a bound).
+    pub async fn shutdown(self) {
+        info!("shutting down: ending players, closing publishers");
+        self.ctx.hub.close_all();
+        // Give players a moment to write their end-of-stream.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        self.ctx.registry.kick_all();
+        self.ctx.shutdown.cancel();
+        self.tracker.close();
+        if tokio::time::timeout(Duration::from_secs(5), self.tracker.wait()).await.is_err() {
+            warn!("some connections did not close within 5 s");
+        }
+        info!("node stopped");
+    }
+}
+
+/// Once a second: rate samples, CPU sample, and the stalled HTTP-FLV player watchdog.
+async fn sampler(ctx: Arc<NodeContext>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ctx.shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let now = Instant::now();
+        ctx.registry.sample(now);
+        ctx.process.sample();
+        kick_stalled_players(&ctx, now);
+    }
+}
+
+/// A player whose stream received data in the last `slow_player_drop` but which took none of it
+/// is stuck (its socket does not drain): disconnect it. RTMP players also time out their writes.
+fn kick_stalled_players(ctx: &NodeContext, now: Instant) {
+    let window = ctx.config.media.slow_player_drop();
+    let Some(then) = now.checked_sub(window) else { return };
+    for c in ctx.registry.clients() {
+        if c.info.kind.is_publish() || c.started > then {
+            continue;
+        }
+        let (Some((sent_then, _)), Some((_, stream_recv_then))) =
+            (c.traffic.totals_at(then), c.stream.traffic.totals_at(then))
+        else {
+            continue;
+        };
+        if sent_then == c.traffic.send_bytes() && stream_recv_then < c.stream.traffic.recv_bytes() {
+            warn!(client = %c.id, stream = %c.info.key, "player took no data for {window:?} while the stream flowed: disconnecting");
+            c.kick.cancel();
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! `ferrocast node`: flags, the optional TOML file, and the run loop with signal handling.
+//!
+//! Every key of the config file has a flag of the same name; a flag given on the command line
+//! wins over the file, and the file wins over the defaults.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use ferrocast_node::{LogFormat, NodeConfig, Role, RunningNode};
+
+#[derive(Args, Debug, Default)]
+pub struct NodeArgs {
+    /// TOML config file; its keys are the long flag names (media keys under [media]).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Node name; also its SRS `server` id in the API [default: a random vid-xxxxxxx].
+    #[arg(long)]
+    pub name: Option<String>,
+    /// origin (accepts publishers) or edge (pulls from an origin) [default: origin].
+    #[arg(long, value_name = "ROLE")]
+    pub role: Option<Role>,
+    /// RTMP listen address; port 0 picks a free port [default: 0.0.0.0:1935].
+    #[arg(long, value_name = "ADDR")]
+    pub rtmp: Option<SocketAddr>,
+    /// HTTP listen address for HTTP-FLV (/{app}/{stream}.flv) [default: 0.0.0.0:8080].
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<SocketAddr>,
+    /// SRS HTTP API v1 listen address [default: 0.0.0.0:1985].
+    #[arg(long, value_name = "ADDR")]
+    pub api: Option<SocketAddr>,
+    /// Region label reported to the index server, e.g. eu.
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Log format: text or json [default: text].
+    #[arg(long, value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
+    /// Outgoing RTMP chunk size [default: 60000].
+    #[arg(long, value_name = "BYTES")]
+    pub chunk_size: Option<u32>,
+    /// Merge window for player writes in ms; 0 sends each frame at once (more CPU) [default: 350].
+    #[arg(long, value_name = "MS")]
+    pub merge_window_ms: Option<u64>,
+    /// How long a player waits for a publisher, in ms [default: 30000].
+    #[arg(long, value_name = "MS")]
+    pub play_wait_ms: Option<u64>,
+    /// Disconnect a player that stays behind this long, in ms [default: 10000].
+    #[arg(long, value_name = "MS")]
+    pub slow_player_drop_ms: Option<u64>,
+    /// Frames queued per stream before a slow player skips to the next keyframe [default: 1024].
+    #[arg(long, value_name = "FRAMES")]
+    pub fanout_queue: Option<usize>,
+    /// GOP cache bound in frames [default: 3000].
+    #[arg(long, value_name = "FRAMES")]
+    pub gop_max_frames: Option<usize>,
+    /// GOP cache bound in bytes [default: 33554432].
+    #[arg(long, value_name = "BYTES")]
+    pub gop_max_bytes: Option<usize>,
+    /// Largest RTMP message accepted, in bytes [default: 16777216].
+    #[arg(long, value_name = "BYTES")]
+    pub max_message_size: Option<usize>,
+    /// Disconnect a publisher silent for this long, in ms [default: 20000].
+    #[arg(long, value_name = "MS")]
+    pub publish_idle_timeout_ms: Option<u64>,
+}
+
+impl NodeArgs {
+    /// The config file (if any) with the flags applied on top.
+    pub fn into_config(self) -> anyhow::Result<NodeConfig> {
+        let mut c = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read config file {}", path.display()))?;
+                toml::from_str::<NodeConfig>(&text)
+                    .with_context(|| format!("invalid config file {}", path.display()))?
+            }
+            None => NodeConfig::default(),
+        };
+        macro_rules! set {
+            ($($flag:ident => $($field:ident).+),* $(,)?) => {
+                $(if let Some(v) = self.$flag { c.$($field).+ = v; })*
+            };
+        }
+        if self.name.is_some() {
+            c.name = self.name;
+        }
+        if self.region.is_some() {
+            c.region = self.region;
+        }
+        set!(
+            role => role, rtmp => rtmp, http => http, api => api, log_format => log_format,
+            chunk_size => media.chunk_size, merge_window_ms => media.merge_window_ms,
+            play_wait_ms => media.play_wait_ms, slow_player_drop_ms => media.slow_player_drop_ms,
+            fanout_queue => media.fanout_queue, gop_max_frames => media.gop_max_frames,
+            gop_max_bytes => media.gop_max_bytes, max_message_size => media.max_message_size,
+            publish_idle_timeout_ms => media.publish_idle_timeout_ms,
+        );
+        if !(128..=0x7fff_ffff).contains(&c.media.chunk_size) {
+            anyhow::bail!("chunk_size {} is out of range: use 128 to 2147483647", c.media.chunk_size);
+        }
+        Ok(c)
+    }
+}
+
+pub fn run(args: NodeArgs) -> anyhow::Result<()> {
+    let config = args.into_config()?;
+    crate::logging::init(config.log_format);
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let node = RunningNode::start(config).await?;
+        wait_for_signal().await?;
+        node.shutdown().await;
+        Ok(())
+    })
+}
+
+/// Returns on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn wait_for_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.context("cannot listen for SIGINT")?,
+        _ = term.recv() => {}
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        std::fs::write(
+            &path,
+            "name = \"o1\"\nrtmp = \"127.0.0.1:1940\"\n[media]\nmerge_window_ms = 100\nplay_wait_ms = 5\n",
+        )
+        .unwrap();
+        let args = NodeArgs {
+            config: Some(path),
+            rtmp: Some("127.0.0.1:0".parse().unwrap()),
+            play_wait_ms: Some(7),
+            ..Default::default()
+        };
+        let c = args.into_config().unwrap();
+        assert_eq!(c.name.as_deref(), Some("o1"));
+        assert_eq!(c.rtmp.port(), 0);
+        assert_eq!(c.media.merge_window_ms, 100);
+        assert_eq!(c.media.play_wait_ms, 7);
+    }
+
+    #[test]
+    fn a_bad_file_names_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, "rtmpp = 1").unwrap();
+        let err = NodeArgs { config: Some(path), ..Default::default() }.into_config().unwrap_err();
+        assert!(format!("{err:#}").contains("bad.toml"), "{err:#}");
+    }
+}

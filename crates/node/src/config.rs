@@ -1,0 +1,170 @@
+//! The media node's configuration: one struct that a TOML file deserializes into and that CLI
+//! flags override key by key. Every field has a default, so an empty file is a valid config.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// What a node does with streams it does not have.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Accepts publishers; players only see streams published here.
+    #[default]
+    Origin,
+    /// Pulls streams from an origin when the first player arrives.
+    Edge,
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "origin" => Ok(Role::Origin),
+            "edge" => Ok(Role::Edge),
+            other => Err(format!("unknown role {other:?}: expected \"origin\" or \"edge\"")),
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Role::Origin => "origin",
+            Role::Edge => "edge",
+        })
+    }
+}
+
+/// Log line format.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!("unknown log format {other:?}: expected \"text\" or \"json\"")),
+        }
+    }
+}
+
+/// Everything a media node needs to start.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NodeConfig {
+    /// Node name, shown in logs and used as the SRS `server` id when set.
+    pub name: Option<String>,
+    /// Origin or edge.
+    pub role: Role,
+    /// RTMP listen address.
+    pub rtmp: SocketAddr,
+    /// HTTP listen address (HTTP-FLV, HLS).
+    pub http: SocketAddr,
+    /// SRS HTTP API v1 listen address.
+    pub api: SocketAddr,
+    /// Region label, reported to the index server.
+    pub region: Option<String>,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Media tuning.
+    pub media: MediaConfig,
+}
+
+/// Media-path tuning knobs.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MediaConfig {
+    /// Outgoing RTMP chunk size (SRS uses 60000).
+    pub chunk_size: u32,
+    /// Merge window for player writes, in milliseconds: frames ready within this window go out in
+    /// one vectored write. 0 writes every frame at once (lowest latency, most CPU).
+    pub merge_window_ms: u64,
+    /// How long a player may wait for a publisher that has not started (or has left), in ms.
+    pub play_wait_ms: u64,
+    /// A player that stays behind the live edge this long is disconnected, in ms.
+    pub slow_player_drop_ms: u64,
+    /// Frames buffered per stream for players before a slow one skips ahead.
+    pub fanout_queue: usize,
+    /// GOP cache bound: frames.
+    pub gop_max_frames: usize,
+    /// GOP cache bound: bytes.
+    pub gop_max_bytes: usize,
+    /// Largest RTMP message accepted from a peer, in bytes.
+    pub max_message_size: usize,
+    /// A publisher that sends nothing for this long is disconnected, in ms.
+    pub publish_idle_timeout_ms: u64,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        NodeConfig {
+            name: None,
+            role: Role::Origin,
+            rtmp: SocketAddr::from(([0, 0, 0, 0], 1935)),
+            http: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            api: SocketAddr::from(([0, 0, 0, 0], 1985)),
+            region: None,
+            log_format: LogFormat::Text,
+            media: MediaConfig::default(),
+        }
+    }
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        MediaConfig {
+            chunk_size: 60_000,
+            merge_window_ms: 350,
+            play_wait_ms: 30_000,
+            slow_player_drop_ms: 10_000,
+            fanout_queue: 1024,
+            gop_max_frames: 3000,
+            gop_max_bytes: 32 << 20,
+            max_message_size: 16 << 20,
+            publish_idle_timeout_ms: 20_000,
+        }
+    }
+}
+
+impl MediaConfig {
+    pub fn merge_window(&self) -> Duration {
+        Duration::from_millis(self.merge_window_ms)
+    }
+    pub fn play_wait(&self) -> Duration {
+        Duration::from_millis(self.play_wait_ms)
+    }
+    pub fn slow_player_drop(&self) -> Duration {
+        Duration::from_millis(self.slow_player_drop_ms)
+    }
+    pub fn publish_idle_timeout(&self) -> Duration {
+        Duration::from_millis(self.publish_idle_timeout_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_toml_is_the_default_and_unknown_keys_are_refused() {
+        let c: NodeConfig = toml_like("").unwrap();
+        assert_eq!(c.rtmp.port(), 1935);
+        assert_eq!(c.media.chunk_size, 60_000);
+        assert!(toml_like("{\"bogus\": 1}").is_err());
+    }
+
+    fn toml_like(json: &str) -> Result<NodeConfig, serde_json::Error> {
+        serde_json::from_str(if json.is_empty() { "{}" } else { json })
+    }
+}

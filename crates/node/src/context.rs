@@ -1,0 +1,60 @@
+//! What every connection handler of a node shares: configuration, the hub, the statistics
+//! registry, the node's SRS identity, and the shutdown signal.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ferrocast_media::GopLimits;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::NodeConfig;
+use crate::hub::{FeedPolicy, Hub};
+use crate::ids;
+use crate::stats::Registry;
+use crate::stats::process::ProcessSampler;
+
+pub struct NodeContext {
+    pub config: NodeConfig,
+    pub hub: Arc<Hub>,
+    pub registry: Arc<Registry>,
+    pub process: ProcessSampler,
+    /// SRS `server`: stable per node (its name when given).
+    pub server_id: String,
+    /// SRS `service`: new on every start.
+    pub service_id: String,
+    pub pid: u32,
+    pub started: Instant,
+    pub shutdown: CancellationToken,
+}
+
+impl NodeContext {
+    pub fn new(config: NodeConfig) -> Arc<NodeContext> {
+        let gop = GopLimits { max_frames: config.media.gop_max_frames, max_bytes: config.media.gop_max_bytes };
+        Arc::new(NodeContext {
+            hub: Hub::new(config.media.fanout_queue, gop),
+            registry: Registry::new(),
+            process: ProcessSampler::default(),
+            server_id: config.name.clone().unwrap_or_else(ids::object_id),
+            service_id: ids::service_id(),
+            pid: std::process::id(),
+            started: Instant::now(),
+            shutdown: CancellationToken::new(),
+            config,
+        })
+    }
+
+    pub fn feed_policy(&self) -> FeedPolicy {
+        let m = &self.config.media;
+        FeedPolicy {
+            merge_window: m.merge_window(),
+            play_wait: m.play_wait(),
+            slow_drop: m.slow_player_drop(),
+            max_batch: 256,
+        }
+    }
+
+    /// How long a connection may sit idle before it publishes or plays.
+    pub fn handshake_timeout(&self) -> Duration {
+        Duration::from_secs(10)
+    }
+}

@@ -1,0 +1,131 @@
+//! HTTP-FLV players: `GET /{app}/{stream}.flv`.
+//!
+//! The response is the FLV header followed by the tags each frame carries pre-encoded, one body
+//! chunk per merge window. A player that arrives before the publisher waits (bounded by the play
+//! wait); if no publisher comes, it gets a 404 rather than an empty stream.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::{Bytes, BytesMut};
+use ferrocast_media::flv::flv_header;
+use tracing::{info, warn};
+
+use super::serve::ConnInfo;
+use crate::context::NodeContext;
+use crate::hub::{FeedEnd, Packet, PlayerFeed};
+use crate::key::{StreamKey, vhost_from};
+use crate::stats::{ClientGuard, ClientInfo, ClientKind};
+
+/// The client's address: `X-Forwarded-For` / `X-Real-IP` when a proxy set them, as SRS does.
+pub fn client_ip(headers: &HeaderMap, conn: &ConnInfo) -> String {
+    let forwarded = headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .or_else(|| headers.get("x-real-ip").and_then(|v| v.to_str().ok()))
+        .map(str::trim)
+        .filter(|v| !v.is_empty());
+    forwarded.map(str::to_string).unwrap_or_else(|| conn.peer.ip().to_string())
+}
+
+fn not_found(what: &str) -> Response {
+    (StatusCode::NOT_FOUND, format!("{what}\n")).into_response()
+}
+
+pub async fn play(
+    State(ctx): State<Arc<NodeContext>>,
+    axum::Extension(conn): axum::Extension<ConnInfo>,
+    Path((app, file)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let Some(name) = file.strip_suffix(".flv") else {
+        return not_found("not found: only {app}/{stream}.flv is served here");
+    };
+    let query = query.map(|q| format!("?{q}")).unwrap_or_default();
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    let tc_url = format!("http://{host}/{app}");
+    let key = StreamKey::new(&vhost_from(&query, ""), &app, name);
+    let info = ClientInfo {
+        key: key.clone(),
+        name: file.clone(),
+        kind: ClientKind::FlvPlay,
+        ip: client_ip(&headers, &conn),
+        tc_url,
+        page_url: headers.get(header::REFERER).and_then(|h| h.to_str().ok()).unwrap_or("").to_string(),
+        swf_url: String::new(),
+    };
+    let guard = ctx.registry.add_client(info, conn.kick.clone());
+    let source = ctx.hub.source(&key);
+    let mut feed = PlayerFeed::new(source.subscribe(), ctx.feed_policy());
+    // Wait for the first media before answering, so a stream that never comes is a 404.
+    let first = tokio::select! {
+        b = feed.next_batch() => b,
+        _ = conn.kick.cancelled() => Err(FeedEnd::Closed),
+    };
+    let first = match first {
+        Ok(batch) => batch,
+        Err(FeedEnd::NoPublisher) => {
+            info!(stream = %key, "http-flv: no such stream");
+            return not_found(&format!("stream {key} is not being published"));
+        }
+        Err(_) => return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response(),
+    };
+    info!(stream = %key, client = guard.id(), "http-flv play started");
+    let mut head = BytesMut::from(&flv_header(true, true)[..]);
+    append(&mut head, &first);
+    let state = FlvBody { feed, guard, kick: conn.kick.clone(), pending: Some(head.freeze()) };
+    let stream = futures_util::stream::unfold(state, next_chunk);
+    Response::builder()
+        .header(header::CONTENT_TYPE, "video/x-flv")
+        .header(header::CACHE_CONTROL, "no-cache")
+        .header(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")
+        .body(Body::from_stream(stream))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+struct FlvBody {
+    feed: PlayerFeed,
+    guard: ClientGuard,
+    kick: tokio_util::sync::CancellationToken,
+    pending: Option<Bytes>,
+}
+
+fn append(out: &mut BytesMut, packets: &[Arc<Packet>]) {
+    let tags: Vec<Bytes> = packets.iter().map(|p| p.flv()).collect();
+    out.reserve(tags.iter().map(Bytes::len).sum());
+    tags.iter().for_each(|t| out.extend_from_slice(t));
+}
+
+async fn next_chunk(mut s: FlvBody) -> Option<(Result<Bytes, Infallible>, FlvBody)> {
+    if let Some(chunk) = s.pending.take() {
+        s.guard.traffic().add_send(chunk.len() as u64);
+        return Some((Ok(chunk), s));
+    }
+    let batch = tokio::select! {
+        b = s.feed.next_batch() => b,
+        _ = s.kick.cancelled() => Err(FeedEnd::Closed),
+    };
+    match batch {
+        Ok(packets) => {
+            let mut out = BytesMut::new();
+            append(&mut out, &packets);
+            let chunk = out.freeze();
+            s.guard.traffic().add_send(chunk.len() as u64);
+            Some((Ok(chunk), s))
+        }
+        Err(FeedEnd::TooSlow) => {
+            warn!(client = s.guard.id(), skipped = s.feed.skipped, "slow http-flv player dropped");
+            None
+        }
+        Err(end) => {
+            info!(client = s.guard.id(), ?end, "http-flv play ended");
+            None
+        }
+    }
+}

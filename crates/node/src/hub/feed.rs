@@ -1,0 +1,228 @@
+//! A player's view of a source: batches of packets to write, paced by the merge window.
+//!
+//! Every protocol's player writer (RTMP, HTTP-FLV) pulls from a `PlayerFeed`, so the rules live
+//! in one place: the start snapshot goes out at once; after that, frames that arrive within the
+//! merge window leave together in one vectored write; a player that falls behind the fan-out
+//! queue skips to the next keyframe, and one that stays behind is dropped; a player waits a
+//! bounded time for a publisher that has not started or has left.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use tokio::time::Instant;
+
+use super::packet::Packet;
+use super::source::{SourceEvent, Subscription};
+
+/// How long to wait, what to do when behind.
+#[derive(Clone, Copy, Debug)]
+pub struct FeedPolicy {
+    pub merge_window: Duration,
+    pub play_wait: Duration,
+    pub slow_drop: Duration,
+    /// Most packets handed out in one batch.
+    pub max_batch: usize,
+}
+
+/// Why a feed ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FeedEnd {
+    /// The node is shutting down.
+    Closed,
+    /// No publisher came within the play wait.
+    NoPublisher,
+    /// The player stayed behind the live edge for longer than the drop threshold.
+    TooSlow,
+}
+
+pub struct PlayerFeed {
+    sub: Subscription,
+    policy: FeedPolicy,
+    start: Vec<Arc<Packet>>,
+    /// Dropping everything until the next video keyframe (after falling behind).
+    skipping: bool,
+    /// Since when the player has been behind without catching up.
+    behind_since: Option<Instant>,
+    /// Since when there has been no publisher.
+    waiting_since: Option<Instant>,
+    last_batch: Instant,
+    /// Number of frames skipped to catch up, for logs.
+    pub skipped: u64,
+}
+
+impl PlayerFeed {
+    pub fn new(mut sub: Subscription, policy: FeedPolicy) -> PlayerFeed {
+        let start = std::mem::take(&mut sub.start);
+        let now = Instant::now();
+        let waiting_since = (!sub.publishing).then_some(now);
+        PlayerFeed {
+            sub,
+            policy,
+            start,
+            skipping: false,
+            behind_since: None,
+            waiting_since,
+            last_batch: now,
+            skipped: 0,
+        }
+    }
+
+    /// Whether a publisher is live right now (a player that arrived early is waiting otherwise).
+    pub fn publishing(&self) -> bool {
+        self.waiting_since.is_none()
+    }
+
+    /// The next packets to write. Never returns an empty batch.
+    pub async fn next_batch(&mut self) -> Result<Vec<Arc<Packet>>, FeedEnd> {
+        if self.sub.closed {
+            return Err(FeedEnd::Closed);
+        }
+        if !self.start.is_empty() {
+            self.last_batch = Instant::now();
+            return Ok(std::mem::take(&mut self.start));
+        }
+        tokio::time::sleep_until(self.last_batch + self.policy.merge_window).await;
+        let mut batch = Vec::new();
+        loop {
+            self.drain(&mut batch)?;
+            if !batch.is_empty() {
+                self.last_batch = Instant::now();
+                return Ok(batch);
+            }
+            // Nothing ready: wait for the next event, bounded while there is no publisher.
+            let event = match self.waiting_since {
+                Some(since) => {
+                    let deadline = since + self.policy.play_wait;
+                    match tokio::time::timeout_at(deadline, self.sub.rx.recv()).await {
+                        Ok(r) => r,
+                        Err(_) => return Err(FeedEnd::NoPublisher),
+                    }
+                }
+                None => self.sub.rx.recv().await,
+            };
+            self.take(
+                event.map_err(|e| match e {
+                    RecvError::Closed => TryRecvError::Closed,
+                    RecvError::Lagged(n) => TryRecvError::Lagged(n),
+                }),
+                &mut batch,
+            )?;
+        }
+    }
+
+    /// Moves every ready event into `batch`.
+    fn drain(&mut self, batch: &mut Vec<Arc<Packet>>) -> Result<(), FeedEnd> {
+        while batch.len() < self.policy.max_batch {
+            match self.sub.rx.try_recv() {
+                Err(TryRecvError::Empty) => {
+                    self.behind_since = None; // caught up with the live edge
+                    return Ok(());
+                }
+                other => self.take(other, batch)?,
+            }
+        }
+        Ok(())
+    }
+
+    fn take(&mut self, event: Result<SourceEvent, TryRecvError>, batch: &mut Vec<Arc<Packet>>) -> Result<(), FeedEnd> {
+        match event {
+            Ok(SourceEvent::Packet(p)) => {
+                self.waiting_since = None;
+                if self.skipping {
+                    let f = &p.frame;
+                    if f.is_video_keyframe() {
+                        self.skipping = false;
+                    } else if !(f.sequence_header || f.is_metadata()) {
+                        self.skipped += 1;
+                        return Ok(());
+                    }
+                }
+                batch.push(p);
+            }
+            Ok(SourceEvent::Unpublished) => {
+                self.waiting_since = Some(Instant::now());
+                self.skipping = false;
+            }
+            Ok(SourceEvent::Closed) | Err(TryRecvError::Closed) => return Err(FeedEnd::Closed),
+            Err(TryRecvError::Lagged(n)) => {
+                let now = Instant::now();
+                let since = *self.behind_since.get_or_insert(now);
+                if now.duration_since(since) >= self.policy.slow_drop {
+                    return Err(FeedEnd::TooSlow);
+                }
+                self.skipped += n;
+                self.skipping = true;
+            }
+            Err(TryRecvError::Empty) => {}
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hub::Source;
+    use crate::key::StreamKey;
+    use bytes::Bytes;
+    use ferrocast_media::{Frame, FrameKind, GopLimits};
+
+    fn policy() -> FeedPolicy {
+        FeedPolicy {
+            merge_window: Duration::from_millis(0),
+            play_wait: Duration::from_millis(200),
+            slow_drop: Duration::from_secs(10),
+            max_batch: 256,
+        }
+    }
+
+    fn video(ts: u32, key: bool) -> Frame {
+        Frame::new(FrameKind::Video, ts, Bytes::from(vec![if key { 0x17 } else { 0x27 }, 1, 0, 0, 0, 7]))
+    }
+
+    #[tokio::test]
+    async fn a_lagging_player_resumes_at_a_keyframe() {
+        let s = Source::new(StreamKey::new("", "live", "x"), 16, GopLimits::default());
+        let p = s.try_publish().unwrap();
+        let mut feed = PlayerFeed::new(s.subscribe(), policy());
+        for i in 0..40 {
+            p.push(video(i * 40, i % 10 == 0));
+        }
+        let batch = feed.next_batch().await.unwrap();
+        assert!(batch[0].frame.is_video_keyframe(), "after lag the first frame is a keyframe");
+        assert!(feed.skipped > 0);
+    }
+
+    #[tokio::test]
+    async fn an_early_player_gives_up_without_publisher() {
+        let s = Source::new(StreamKey::new("", "live", "y"), 16, GopLimits::default());
+        let mut feed = PlayerFeed::new(s.subscribe(), policy());
+        assert_eq!(feed.next_batch().await.unwrap_err(), FeedEnd::NoPublisher);
+    }
+
+    #[tokio::test]
+    async fn an_early_player_gets_frames_once_published() {
+        let s = Source::new(StreamKey::new("", "live", "z"), 16, GopLimits::default());
+        let mut feed = PlayerFeed::new(s.subscribe(), policy());
+        let s2 = s.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let p = s2.try_publish().unwrap();
+            p.push(video(0, true));
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        });
+        let batch = feed.next_batch().await.unwrap();
+        assert_eq!(batch.len(), 1);
+        assert!(feed.publishing());
+    }
+
+    #[tokio::test]
+    async fn close_ends_the_feed() {
+        let s = Source::new(StreamKey::new("", "live", "w"), 16, GopLimits::default());
+        let _p = s.try_publish().unwrap();
+        let mut feed = PlayerFeed::new(s.subscribe(), policy());
+        s.close();
+        assert_eq!(feed.next_batch().await.unwrap_err(), FeedEnd::Closed);
+    }
+}

@@ -1,0 +1,67 @@
+//! One media frame as it travels to players, with its wire encodings made once and shared.
+//!
+//! A thousand HTTP-FLV players of one stream get the same FLV tag bytes; a thousand RTMP players
+//! get the same chunked message. Each encoding is made by the first player that needs it and then
+//! handed out as a reference-counted `Bytes`.
+
+use std::sync::OnceLock;
+
+use bytes::Bytes;
+use ferrocast_media::{Frame, FrameKind};
+use ferrocast_rtmp::{MessageKind, PLAY_STREAM_ID};
+
+#[derive(Debug)]
+pub struct Packet {
+    pub frame: Frame,
+    flv: OnceLock<Bytes>,
+    rtmp: OnceLock<(u32, Bytes)>,
+}
+
+impl Packet {
+    pub fn new(frame: Frame) -> Packet {
+        Packet { frame, flv: OnceLock::new(), rtmp: OnceLock::new() }
+    }
+
+    /// The complete FLV tag (header, body, PreviousTagSize).
+    pub fn flv(&self) -> Bytes {
+        self.flv.get_or_init(|| ferrocast_media::flv::encode_tag(&self.frame)).clone()
+    }
+
+    /// The RTMP chunks of this frame on the play stream, for a connection whose outgoing chunk
+    /// size is `chunk_size` (the node uses one size for all, so the cached copy is the one used).
+    pub fn rtmp(&self, chunk_size: u32) -> Bytes {
+        let encode = || {
+            ferrocast_rtmp::encode_media_message(
+                rtmp_kind(self.frame.kind),
+                self.frame.timestamp,
+                PLAY_STREAM_ID,
+                &self.frame.payload,
+                chunk_size,
+            )
+        };
+        let (size, bytes) = self.rtmp.get_or_init(|| (chunk_size, encode()));
+        if *size == chunk_size { bytes.clone() } else { encode() }
+    }
+}
+
+impl ferrocast_media::gop::AsFrame for Packet {
+    fn as_frame(&self) -> &Frame {
+        &self.frame
+    }
+}
+
+pub fn rtmp_kind(kind: FrameKind) -> MessageKind {
+    match kind {
+        FrameKind::Audio => MessageKind::Audio,
+        FrameKind::Video => MessageKind::Video,
+        FrameKind::Script => MessageKind::Data,
+    }
+}
+
+pub fn frame_kind(kind: MessageKind) -> FrameKind {
+    match kind {
+        MessageKind::Audio => FrameKind::Audio,
+        MessageKind::Video => FrameKind::Video,
+        MessageKind::Data => FrameKind::Script,
+    }
+}

@@ -1,0 +1,352 @@
+//! The RTMP front end: tokio glue around `ferrocast_rtmp::ServerSession`.
+//!
+//! One task per connection owns the socket and the session. A publisher's media goes into its
+//! source; a player's task alternates between reading the socket (acks, pings, closeStream) and
+//! writing batches from its `PlayerFeed`, using the chunk bytes each frame carries pre-encoded.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use bytes::{Bytes, BytesMut};
+use ferrocast_media::{AudioInfo, Frame, FrameKind, VideoInfo};
+use ferrocast_rtmp::{ServerConfig, ServerEvent, ServerSession};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, info, warn};
+
+use crate::context::NodeContext;
+use crate::hub::{FeedEnd, PlayerFeed, Publisher, frame_kind};
+use crate::key::{StreamKey, vhost_from};
+use crate::net::write_all_vectored;
+use crate::stats::{ClientGuard, ClientInfo, ClientKind};
+
+/// Why a connection ended, for its log line.
+#[derive(Debug, thiserror::Error)]
+enum ConnError {
+    #[error("protocol error: {0}")]
+    Protocol(#[from] ferrocast_rtmp::RtmpError),
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("idle for {0:?}")]
+    Idle(std::time::Duration),
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// Accepts RTMP connections until shutdown.
+pub async fn serve(listener: TcpListener, ctx: Arc<NodeContext>, tracker: TaskTracker) {
+    loop {
+        let accepted = tokio::select! {
+            _ = ctx.shutdown.cancelled() => break,
+            a = listener.accept() => a,
+        };
+        match accepted {
+            Ok((socket, peer)) => {
+                let ctx = ctx.clone();
+                tracker.spawn(async move {
+                    let _ = socket.set_nodelay(true);
+                    match Connection::new(socket, peer, ctx).run().await {
+                        Ok(()) => debug!(%peer, "rtmp connection closed"),
+                        Err(e) => info!(%peer, "rtmp connection ended: {e}"),
+                    }
+                });
+            }
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                warn!("rtmp accept failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// What the client said in `connect`.
+#[derive(Default)]
+struct Connect {
+    app: String,
+    tc_url: String,
+    page_url: String,
+    swf_url: String,
+    param: String,
+}
+
+struct Connection {
+    reader: OwnedReadHalf,
+    writer: OwnedWriteHalf,
+    peer: SocketAddr,
+    ctx: Arc<NodeContext>,
+    session: ServerSession,
+    buf: BytesMut,
+    connect: Connect,
+    /// Set when a command was refused: the reply is flushed, then the connection closes.
+    refused: Option<String>,
+}
+
+/// What the connection turned into after `publish` or `play`.
+enum Mode {
+    Publish { publisher: Publisher, guard: ClientGuard },
+    Play { feed: PlayerFeed, guard: ClientGuard, stream_id: u32 },
+}
+
+impl Connection {
+    fn new(socket: TcpStream, peer: SocketAddr, ctx: Arc<NodeContext>) -> Connection {
+        let config = ServerConfig {
+            out_chunk_size: ctx.config.media.chunk_size,
+            max_message_size: ctx.config.media.max_message_size,
+            ..ServerConfig::default()
+        };
+        let (reader, writer) = socket.into_split();
+        Connection {
+            reader,
+            writer,
+            peer,
+            ctx,
+            session: ServerSession::new(config),
+            buf: BytesMut::with_capacity(16 * 1024),
+            connect: Connect::default(),
+            refused: None,
+        }
+    }
+
+    async fn run(mut self) -> Result<(), ConnError> {
+        // Phase 1: handshake and commands until publish or play.
+        let timeout = self.ctx.handshake_timeout();
+        let mode = loop {
+            let events = self.read_events(timeout).await?;
+            self.flush_output().await?;
+            let mut mode = None;
+            for event in events {
+                if mode.is_some() {
+                    // Media right after publish in the same read: handled below.
+                    if let Some(Mode::Publish { publisher, guard }) = &mode {
+                        self.on_publish_event(event, publisher, guard)?;
+                    }
+                    continue;
+                }
+                mode = self.on_setup_event(event)?;
+            }
+            self.flush_output().await?;
+            if let Some(reason) = self.refused.take() {
+                return Err(ConnError::Refused(reason));
+            }
+            if let Some(mode) = mode {
+                break mode;
+            }
+        };
+        match mode {
+            Mode::Publish { publisher, guard } => self.run_publish(publisher, guard).await,
+            Mode::Play { feed, guard, stream_id } => self.run_play(feed, guard, stream_id).await,
+        }
+    }
+
+    async fn read_events(&mut self, timeout: std::time::Duration) -> Result<Vec<ServerEvent>, ConnError> {
+        self.buf.clear();
+        let n = match tokio::time::timeout(timeout, self.reader.read_buf(&mut self.buf)).await {
+            Ok(r) => r?,
+            Err(_) => return Err(ConnError::Idle(timeout)),
+        };
+        if n == 0 {
+            return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
+        }
+        Ok(self.session.feed(&self.buf[..n])?)
+    }
+
+    async fn flush_output(&mut self) -> Result<u64, ConnError> {
+        let out = self.session.take_output();
+        if out.is_empty() {
+            return Ok(0);
+        }
+        self.writer.write_all(&out).await?;
+        Ok(out.len() as u64)
+    }
+
+    fn on_setup_event(&mut self, event: ServerEvent) -> Result<Option<Mode>, ConnError> {
+        match event {
+            ServerEvent::Connect { app, tc_url, page_url, swf_url, param, .. } => {
+                debug!(peer = %self.peer, %app, %tc_url, "rtmp connect");
+                self.connect = Connect { app, tc_url, page_url, swf_url, param };
+                Ok(None)
+            }
+            ServerEvent::Publish { stream_id, stream_name, param, .. } => {
+                self.start_publish(stream_id, stream_name, param)
+            }
+            ServerEvent::Play { stream_id, stream_name, param } => self.start_play(stream_id, stream_name, param),
+            ServerEvent::Media { .. } => Err(ConnError::Refused("media before publish".into())),
+            _ => Ok(None),
+        }
+    }
+
+    fn client_info(&self, stream_name: &str, param: &str, kind: ClientKind) -> ClientInfo {
+        let vhost = vhost_from(param, &self.connect.tc_url);
+        let vhost =
+            if self.connect.param.is_empty() { vhost } else { vhost_from(&self.connect.param, &self.connect.tc_url) };
+        ClientInfo {
+            key: StreamKey::new(&vhost, &self.connect.app, stream_name),
+            name: stream_name.to_string(),
+            kind,
+            ip: self.peer.ip().to_string(),
+            tc_url: self.connect.tc_url.clone(),
+            page_url: self.connect.page_url.clone(),
+            swf_url: self.connect.swf_url.clone(),
+        }
+    }
+
+    fn start_publish(&mut self, stream_id: u32, name: String, param: String) -> Result<Option<Mode>, ConnError> {
+        let info = self.client_info(&name, &param, ClientKind::FmlePublish);
+        let key = info.key.clone();
+        let source = self.ctx.hub.source(&key);
+        match source.try_publish() {
+            Ok(publisher) => {
+                let guard = self.ctx.registry.add_client(info, CancellationToken::new());
+                self.session.accept_publish(stream_id);
+                info!(peer = %self.peer, stream = %key, client = guard.id(), %param, "publish started");
+                Ok(Some(Mode::Publish { publisher, guard }))
+            }
+            Err(e) => {
+                warn!(peer = %self.peer, stream = %key, "publish refused: {e}");
+                self.session.reject_publish(stream_id, "NetStream.Publish.BadName", &e.to_string());
+                self.refused = Some(e.to_string());
+                Ok(None)
+            }
+        }
+    }
+
+    fn start_play(&mut self, stream_id: u32, name: String, param: String) -> Result<Option<Mode>, ConnError> {
+        let info = self.client_info(&name, &param, ClientKind::RtmpPlay);
+        let key = info.key.clone();
+        let source = self.ctx.hub.source(&key);
+        let guard = self.ctx.registry.add_client(info, CancellationToken::new());
+        let feed = PlayerFeed::new(source.subscribe(), self.ctx.feed_policy());
+        self.session.accept_play(stream_id);
+        info!(peer = %self.peer, stream = %key, client = guard.id(), %param, "play started");
+        Ok(Some(Mode::Play { feed, guard, stream_id }))
+    }
+
+    fn on_publish_event(
+        &mut self,
+        event: ServerEvent,
+        publisher: &Publisher,
+        guard: &ClientGuard,
+    ) -> Result<(), ConnError> {
+        match event {
+            ServerEvent::Media { kind, timestamp, payload, .. } => {
+                let frame = Frame::new(frame_kind(kind), timestamp, payload);
+                note_codecs(&frame, guard);
+                publisher.push(frame);
+                Ok(())
+            }
+            ServerEvent::CloseStream { .. } => Err(ConnError::Refused("publisher closed the stream".into())),
+            ServerEvent::Publish { stream_id, .. } => {
+                self.session.reject_publish(
+                    stream_id,
+                    "NetStream.Publish.BadName",
+                    "already publishing on this connection",
+                );
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    async fn run_publish(mut self, publisher: Publisher, guard: ClientGuard) -> Result<(), ConnError> {
+        let idle = self.ctx.config.media.publish_idle_timeout();
+        let kick = guard.kick_token().clone();
+        let shutdown = self.ctx.shutdown.clone();
+        let result = loop {
+            let events = tokio::select! {
+                _ = kick.cancelled() => break Err(ConnError::Refused("kicked".into())),
+                _ = shutdown.cancelled() => break Ok(()),
+                r = self.read_events(idle) => r,
+            };
+            let events = match events {
+                Ok(events) => events,
+                Err(ConnError::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => break Ok(()),
+                Err(e) => break Err(e),
+            };
+            guard.traffic().add_recv(self.buf.len() as u64);
+            for event in events {
+                if let Err(e) = self.on_publish_event(event, &publisher, &guard) {
+                    info!(stream = %publisher.source().key(), "publish ended: {e}");
+                    return Ok(());
+                }
+            }
+            match self.flush_output().await {
+                Ok(n) => guard.traffic().add_send(n),
+                Err(e) => break Err(e),
+            }
+        };
+        info!(stream = %publisher.source().key(), client = guard.id(), "publish stopped");
+        result
+    }
+
+    async fn run_play(mut self, mut feed: PlayerFeed, guard: ClientGuard, stream_id: u32) -> Result<(), ConnError> {
+        let chunk_size = self.session.out_chunk_size();
+        let kick = guard.kick_token().clone();
+        let slow = self.ctx.config.media.slow_player_drop();
+        let traffic = guard.traffic().clone();
+        let end = loop {
+            tokio::select! {
+                _ = kick.cancelled() => break None,
+                r = self.read_events(std::time::Duration::from_secs(3600)) => {
+                    let events = r?;
+                    traffic.add_recv(self.buf.len() as u64);
+                    if events.iter().any(|e| matches!(e, ServerEvent::CloseStream { .. })) {
+                        return Ok(());
+                    }
+                    traffic.add_send(self.flush_output().await?);
+                }
+                batch = feed.next_batch() => match batch {
+                    Ok(packets) => {
+                        let mut bufs: Vec<Bytes> = Vec::with_capacity(packets.len() + 1);
+                        let control = self.session.take_output();
+                        if !control.is_empty() {
+                            bufs.push(control);
+                        }
+                        bufs.extend(packets.iter().map(|p| p.rtmp(chunk_size)));
+                        match tokio::time::timeout(slow, write_all_vectored(&mut self.writer, &bufs)).await {
+                            Ok(r) => traffic.add_send(r?),
+                            Err(_) => break Some(FeedEnd::TooSlow),
+                        }
+                    }
+                    Err(end) => break Some(end),
+                },
+            }
+        };
+        match end {
+            Some(FeedEnd::TooSlow) => warn!(client = guard.id(), skipped = feed.skipped, "slow rtmp player dropped"),
+            Some(end) => {
+                info!(client = guard.id(), ?end, "rtmp play ended");
+                self.session.end_of_stream(stream_id);
+                let _ = self.flush_output().await;
+            }
+            None => info!(client = guard.id(), "rtmp player kicked"),
+        }
+        let _ = self.writer.shutdown().await;
+        Ok(())
+    }
+}
+
+/// Keeps the stream's codec description and frame count current for the API.
+pub fn note_codecs(frame: &Frame, guard: &ClientGuard) {
+    let stream = guard.stream();
+    match frame.kind {
+        FrameKind::Video if frame.sequence_header => {
+            if let Some(info) = VideoInfo::from_sequence_header(&frame.payload) {
+                stream.set_video(info);
+            }
+        }
+        FrameKind::Video => {
+            stream.frames.fetch_add(1, Ordering::Relaxed);
+        }
+        FrameKind::Audio if frame.sequence_header || stream.media().audio.is_none() => {
+            if let Some(info) = AudioInfo::from_audio_tag(&frame.payload) {
+                stream.set_audio(info);
+            }
+        }
+        _ => {}
+    }
+}

@@ -1,0 +1,8 @@
+//! Statistics the SRS HTTP API reports: the client/stream/vhost registry, byte counters with
+//! 30-second rates, and process/system figures read from /proc.
+
+pub mod process;
+pub mod registry;
+pub mod traffic;
+
+pub use registry::{ClientGuard, ClientInfo, ClientKind, ClientStat, Registry, StreamStat, VhostStat};

@@ -1,0 +1,335 @@
+//! Who is connected and to what: the vhosts, streams and clients that the SRS HTTP API lists.
+//!
+//! Lifetimes follow SRS: a vhost entry is created by its first client and never removed; a stream
+//! entry lives while it has a publisher or at least one client, and gets a new id when recreated;
+//! a client entry lives as long as its connection, through the `ClientGuard` the connection holds.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use ferrocast_media::{AudioInfo, VideoInfo};
+use tokio_util::sync::CancellationToken;
+
+use super::traffic::{Traffic, TrafficChain};
+use crate::ids;
+use crate::key::StreamKey;
+
+/// SRS's client `type` values that Ferrocast produces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientKind {
+    RtmpPlay,
+    FlvPlay,
+    HlsPlay,
+    FmlePublish,
+    /// An edge's upstream pull, which SRS's edge shows as the stream's publisher.
+    EdgePull,
+}
+
+impl ClientKind {
+    pub fn srs_name(self) -> &'static str {
+        match self {
+            ClientKind::RtmpPlay => "rtmp-play",
+            ClientKind::FlvPlay => "flv-play",
+            ClientKind::HlsPlay => "hls-play",
+            ClientKind::FmlePublish => "fmle-publish",
+            ClientKind::EdgePull => "fmle-publish",
+        }
+    }
+
+    pub fn is_publish(self) -> bool {
+        matches!(self, ClientKind::FmlePublish | ClientKind::EdgePull)
+    }
+}
+
+#[derive(Debug)]
+pub struct VhostStat {
+    pub id: String,
+    pub name: String,
+    pub traffic: Arc<Traffic>,
+    pub clients: AtomicUsize,
+}
+
+#[derive(Debug)]
+pub struct StreamStat {
+    pub id: String,
+    pub key: StreamKey,
+    /// The stream name as the client that created the entry gave it (may carry `.flv`, as SRS).
+    pub name: String,
+    pub tc_url: String,
+    pub vhost: Arc<VhostStat>,
+    pub traffic: Arc<Traffic>,
+    pub clients: AtomicUsize,
+    pub frames: AtomicU64,
+    pub media: Mutex<StreamMedia>,
+}
+
+/// The publish state and codecs of a stream.
+#[derive(Debug, Default, Clone)]
+pub struct StreamMedia {
+    pub active: bool,
+    pub publisher_cid: Option<String>,
+    pub video: Option<VideoInfo>,
+    pub audio: Option<AudioInfo>,
+}
+
+impl StreamStat {
+    pub fn media(&self) -> StreamMedia {
+        self.media.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn set_video(&self, info: VideoInfo) {
+        self.media.lock().unwrap_or_else(|e| e.into_inner()).video = Some(info);
+    }
+
+    pub fn set_audio(&self, info: AudioInfo) {
+        self.media.lock().unwrap_or_else(|e| e.into_inner()).audio = Some(info);
+    }
+}
+
+/// What a connection tells the registry about itself.
+#[derive(Clone, Debug)]
+pub struct ClientInfo {
+    pub key: StreamKey,
+    /// Stream name as the client sent it, without the query.
+    pub name: String,
+    pub kind: ClientKind,
+    pub ip: String,
+    pub tc_url: String,
+    pub page_url: String,
+    pub swf_url: String,
+}
+
+#[derive(Debug)]
+pub struct ClientStat {
+    pub id: String,
+    pub info: ClientInfo,
+    pub started: Instant,
+    pub traffic: Arc<Traffic>,
+    pub stream: Arc<StreamStat>,
+    /// Cancelling it disconnects the client (API kick, slow-player watchdog).
+    pub kick: CancellationToken,
+}
+
+#[derive(Default)]
+struct Inner {
+    vhosts: BTreeMap<String, Arc<VhostStat>>,
+    streams: BTreeMap<StreamKey, Arc<StreamStat>>,
+    clients: BTreeMap<String, Arc<ClientStat>>,
+}
+
+/// The node's statistics registry.
+#[derive(Default)]
+pub struct Registry {
+    inner: Mutex<Inner>,
+}
+
+impl Registry {
+    pub fn new() -> Arc<Registry> {
+        Arc::new(Registry::default())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers a connection; the entry goes away when the returned guard is dropped.
+    pub fn add_client(self: &Arc<Self>, info: ClientInfo, kick: CancellationToken) -> ClientGuard {
+        let mut inner = self.lock();
+        let vhost = inner
+            .vhosts
+            .entry(info.key.vhost.clone())
+            .or_insert_with(|| {
+                Arc::new(VhostStat {
+                    id: ids::object_id(),
+                    name: info.key.vhost.clone(),
+                    traffic: Arc::new(Traffic::new()),
+                    clients: AtomicUsize::new(0),
+                })
+            })
+            .clone();
+        let stream = inner
+            .streams
+            .entry(info.key.clone())
+            .or_insert_with(|| {
+                Arc::new(StreamStat {
+                    id: ids::object_id(),
+                    key: info.key.clone(),
+                    name: info.name.clone(),
+                    tc_url: info.tc_url.clone(),
+                    vhost: vhost.clone(),
+                    traffic: Arc::new(Traffic::new()),
+                    clients: AtomicUsize::new(0),
+                    frames: AtomicU64::new(0),
+                    media: Mutex::new(StreamMedia::default()),
+                })
+            })
+            .clone();
+        let id = ids::client_id();
+        let traffic = Arc::new(Traffic::new());
+        let client = Arc::new(ClientStat {
+            id: id.clone(),
+            info,
+            started: Instant::now(),
+            traffic: traffic.clone(),
+            stream: stream.clone(),
+            kick,
+        });
+        stream.clients.fetch_add(1, Ordering::Relaxed);
+        vhost.clients.fetch_add(1, Ordering::Relaxed);
+        if client.info.kind.is_publish() {
+            let mut media = stream.media.lock().unwrap_or_else(|e| e.into_inner());
+            *media = StreamMedia { active: true, publisher_cid: Some(id.clone()), video: None, audio: None };
+        }
+        inner.clients.insert(id, client.clone());
+        let chain = TrafficChain::new([traffic, stream.traffic.clone(), vhost.traffic.clone()]);
+        ClientGuard { registry: self.clone(), client, chain }
+    }
+
+    fn remove_client(&self, client: &ClientStat) {
+        let mut inner = self.lock();
+        inner.clients.remove(&client.id);
+        let stream = &client.stream;
+        stream.vhost.clients.fetch_sub(1, Ordering::Relaxed);
+        let left = stream.clients.fetch_sub(1, Ordering::Relaxed).saturating_sub(1);
+        let active = {
+            let mut media = stream.media.lock().unwrap_or_else(|e| e.into_inner());
+            if client.info.kind.is_publish() && media.publisher_cid.as_deref() == Some(client.id.as_str()) {
+                media.active = false;
+                media.video = None;
+                media.audio = None;
+            }
+            media.active
+        };
+        if left == 0 && !active {
+            // Only remove the entry if it is still this one (not recreated meanwhile).
+            if inner.streams.get(&stream.key).is_some_and(|s| Arc::ptr_eq(s, stream)) {
+                inner.streams.remove(&stream.key);
+            }
+        }
+    }
+
+    pub fn vhosts(&self) -> Vec<Arc<VhostStat>> {
+        self.lock().vhosts.values().cloned().collect()
+    }
+
+    pub fn streams(&self) -> Vec<Arc<StreamStat>> {
+        self.lock().streams.values().cloned().collect()
+    }
+
+    pub fn clients(&self) -> Vec<Arc<ClientStat>> {
+        self.lock().clients.values().cloned().collect()
+    }
+
+    pub fn client(&self, id: &str) -> Option<Arc<ClientStat>> {
+        self.lock().clients.get(id).cloned()
+    }
+
+    pub fn stream_by_id(&self, id: &str) -> Option<Arc<StreamStat>> {
+        self.lock().streams.values().find(|s| s.id == id).cloned()
+    }
+
+    pub fn stream(&self, key: &StreamKey) -> Option<Arc<StreamStat>> {
+        self.lock().streams.get(key).cloned()
+    }
+
+    pub fn vhost_by_id(&self, id: &str) -> Option<Arc<VhostStat>> {
+        self.lock().vhosts.values().find(|v| v.id == id).cloned()
+    }
+
+    /// Records a rate sample on every counter; run once a second.
+    pub fn sample(&self, now: Instant) {
+        let inner = self.lock();
+        inner.vhosts.values().for_each(|v| v.traffic.sample(now));
+        inner.streams.values().for_each(|s| s.traffic.sample(now));
+        inner.clients.values().for_each(|c| c.traffic.sample(now));
+    }
+
+    /// Kicks every client (used at shutdown for publishers).
+    pub fn kick_all(&self) {
+        self.lock().clients.values().for_each(|c| c.kick.cancel());
+    }
+}
+
+/// A connection's registration. Dropping it removes the client.
+pub struct ClientGuard {
+    registry: Arc<Registry>,
+    client: Arc<ClientStat>,
+    chain: TrafficChain,
+}
+
+impl ClientGuard {
+    pub fn id(&self) -> &str {
+        &self.client.id
+    }
+
+    pub fn stat(&self) -> &Arc<ClientStat> {
+        &self.client
+    }
+
+    pub fn stream(&self) -> &Arc<StreamStat> {
+        &self.client.stream
+    }
+
+    pub fn traffic(&self) -> &TrafficChain {
+        &self.chain
+    }
+
+    pub fn kick_token(&self) -> &CancellationToken {
+        &self.client.kick
+    }
+}
+
+impl Drop for ClientGuard {
+    fn drop(&mut self) {
+        self.registry.remove_client(&self.client);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(kind: ClientKind, name: &str) -> ClientInfo {
+        ClientInfo {
+            key: StreamKey::new("", "live", name),
+            name: name.into(),
+            kind,
+            ip: "127.0.0.1".into(),
+            tc_url: "rtmp://127.0.0.1/live".into(),
+            page_url: String::new(),
+            swf_url: String::new(),
+        }
+    }
+
+    #[test]
+    fn stream_lives_while_publisher_or_clients() {
+        let r = Registry::new();
+        let publisher = r.add_client(info(ClientKind::FmlePublish, "cam1"), CancellationToken::new());
+        let player = r.add_client(info(ClientKind::FlvPlay, "cam1.flv"), CancellationToken::new());
+        let s = r.streams();
+        assert_eq!(s.len(), 1);
+        assert_eq!(s[0].clients.load(Ordering::Relaxed), 2);
+        assert!(s[0].media().active);
+        drop(publisher);
+        let s = r.streams();
+        assert_eq!(s.len(), 1, "a player keeps the entry");
+        assert!(!s[0].media().active);
+        assert_eq!(s[0].media().publisher_cid.as_deref().map(str::len), Some(8));
+        drop(player);
+        assert!(r.streams().is_empty());
+        assert_eq!(r.vhosts().len(), 1, "vhosts are never removed");
+        assert!(r.clients().is_empty());
+    }
+
+    #[test]
+    fn a_recreated_stream_gets_a_new_id() {
+        let r = Registry::new();
+        let a = r.add_client(info(ClientKind::RtmpPlay, "x"), CancellationToken::new());
+        let first = a.stream().id.clone();
+        drop(a);
+        let b = r.add_client(info(ClientKind::RtmpPlay, "x"), CancellationToken::new());
+        assert_ne!(b.stream().id, first);
+    }
+}

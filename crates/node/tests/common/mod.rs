@@ -1,0 +1,177 @@
+//! Helpers for the node's integration tests: a node on free loopback ports, FFmpeg publishers and
+//! ffprobe/ffmpeg players (real FFmpeg, not our own code), and a minimal RTMP player built on our
+//! client session for counting what arrives.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use ferrocast_node::{NodeConfig, RunningNode};
+use ferrocast_rtmp::{ClientConfig, ClientEvent, ClientMode, ClientSession};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::process::{Child, Command};
+
+pub fn fixture() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/demo.flv")
+}
+
+/// A node on 127.0.0.1 with every port chosen by the OS.
+pub fn loopback_config() -> NodeConfig {
+    let mut c = NodeConfig {
+        rtmp: "127.0.0.1:0".parse().unwrap(),
+        http: "127.0.0.1:0".parse().unwrap(),
+        api: "127.0.0.1:0".parse().unwrap(),
+        ..NodeConfig::default()
+    };
+    c.media.merge_window_ms = 50;
+    c.media.play_wait_ms = 3_000;
+    c
+}
+
+pub async fn start_node() -> RunningNode {
+    start_with(loopback_config()).await
+}
+
+pub async fn start_with(config: NodeConfig) -> RunningNode {
+    RunningNode::start(config).await.expect("node starts")
+}
+
+/// FFmpeg publishing the fixture in a loop at real-time speed; killed on drop.
+pub struct Publisher(pub Child);
+
+pub fn publish_fixture(url: &str) -> Publisher {
+    let child = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-re", "-stream_loop", "-1", "-i"])
+        .arg(fixture())
+        .args(["-c", "copy", "-f", "flv", url])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("ffmpeg is installed (scripts/test installs it)");
+    Publisher(child)
+}
+
+/// Runs a command to completion with a time bound; returns (success, stdout, stderr).
+pub async fn run(cmd: &mut Command, limit: Duration) -> (bool, String, String) {
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+    let child = cmd.spawn().expect("command starts");
+    let out = tokio::time::timeout(limit, child.wait_with_output()).await.expect("command finishes in time").unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `ffprobe` of a URL: one `codec_type,codec_name,width,height` line per stream.
+pub async fn ffprobe(url: &str) -> String {
+    let (ok, out, err) = run(
+        Command::new("ffprobe").args([
+            "-v",
+            "error",
+            "-rw_timeout",
+            "10000000",
+            "-show_entries",
+            "stream=codec_type,codec_name,width,height",
+            "-of",
+            "csv=p=0",
+            url,
+        ]),
+        Duration::from_secs(30),
+    )
+    .await;
+    assert!(ok, "ffprobe {url} failed: {err}");
+    out
+}
+
+/// Polls `f` until it returns Some, up to `limit`.
+pub async fn eventually<T, F, Fut>(limit: Duration, mut f: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if let Some(v) = f().await {
+            return Some(v);
+        }
+        if tokio::time::Instant::now() > deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+pub async fn get_json(url: &str) -> serde_json::Value {
+    reqwest::get(url).await.expect("GET").json().await.expect("JSON body")
+}
+
+/// The stream record for `url` (`/live/demo`) in `/api/v1/streams/`, if listed.
+pub async fn stream_record(api: std::net::SocketAddr, url: &str) -> Option<serde_json::Value> {
+    let v = get_json(&format!("http://{api}/api/v1/streams/?count=100")).await;
+    v["streams"].as_array()?.iter().find(|s| s["url"] == url).cloned()
+}
+
+/// Waits until the stream is published with video known.
+pub async fn wait_published(api: std::net::SocketAddr, url: &str) -> serde_json::Value {
+    eventually(Duration::from_secs(15), || async {
+        stream_record(api, url).await.filter(|s| s["publish"]["active"] == true && s["video"].is_object())
+    })
+    .await
+    .expect("stream becomes active")
+}
+
+/// What an RTMP player saw.
+#[derive(Debug, Default, Clone)]
+pub struct PlayStats {
+    pub started: bool,
+    pub media: usize,
+    pub video_keyframes: usize,
+    pub statuses: Vec<String>,
+    pub eof: bool,
+    /// How long the play lasted.
+    pub elapsed: Duration,
+}
+
+/// Plays `rtmp://addr/app/stream` with our client session until the server closes or `limit`.
+pub async fn rtmp_play(addr: std::net::SocketAddr, path: &str, limit: Duration) -> PlayStats {
+    let url = format!("rtmp://{addr}/{path}");
+    let (_, config) = ClientConfig::from_url(&url, ClientMode::Play).expect("url parses");
+    let mut session = ClientSession::new(config);
+    let mut stats = PlayStats::default();
+    let began = tokio::time::Instant::now();
+    let Ok(mut socket) = TcpStream::connect(addr).await else { return stats };
+    let mut buf = vec![0u8; 64 * 1024];
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let out = session.take_output();
+        if !out.is_empty() && socket.write_all(&out).await.is_err() {
+            break;
+        }
+        let n = match tokio::time::timeout_at(deadline, socket.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
+            Ok(Ok(n)) => n,
+        };
+        let Ok(events) = session.feed(&buf[..n]) else { break };
+        for e in events {
+            match e {
+                ClientEvent::PlayStarted => stats.started = true,
+                ClientEvent::Media { kind, payload, .. } => {
+                    stats.media += 1;
+                    if kind == ferrocast_rtmp::MessageKind::Video && payload.first() == Some(&0x17) {
+                        stats.video_keyframes += 1;
+                    }
+                }
+                ClientEvent::Status { code, .. } => stats.statuses.push(code),
+                ClientEvent::StreamEof => stats.eof = true,
+                _ => {}
+            }
+        }
+    }
+    stats.elapsed = began.elapsed();
+    stats
+}

@@ -43,7 +43,8 @@ for tool in python3 curl ffmpeg taskset; do
   command -v "$tool" >/dev/null 2>&1 || die "$tool is required (apt-get install $tool)"
 done
 [ -f fixtures/demo.flv ] || die "fixtures/demo.flv is missing"
-[ "$(nproc)" -ge 2 ] || die "needs at least 2 CPUs (node on CPU $NODE_CPU, load on CPU $LOAD_CPU)"
+NPROC=$(nproc --all)
+[ "$NPROC" -ge 2 ] || die "needs at least 2 CPUs (node on CPU $NODE_CPU, load on CPU $LOAD_CPU)"
 
 NODE_PID="" FFMPEG_PID="" LOADGEN_PID=""
 cleanup() {
@@ -67,7 +68,19 @@ fi
 
 # This shell and everything it runs (curl, python3, the samplers) stay off the node's CPU.
 taskset -cp "$LOAD_CPU" $$ >/dev/null || die "cannot pin the script to CPU $LOAD_CPU"
-ulimit -n 65535 2>/dev/null || die "cannot raise the open-files limit to 65535 (hard limit $(ulimit -Hn)); run as root or raise it in /etc/security/limits.conf"
+# Open files: the node and loadgen each need one per player. Ask for 65535; settle for the hard
+# limit if it is lower but still enough for the largest scenario.
+if ! ulimit -n 65535 2>/dev/null; then
+  hard=$(ulimit -Hn)
+  ulimit -n "$hard"
+  most=2000
+  for scenario in $SCENARIOS; do
+    case $scenario in *:*) [ "${scenario#*:}" -gt "$most" ] && most=${scenario#*:} ;; esac
+  done
+  [ "$hard" = unlimited ] || [ "$hard" -ge $((most + 256)) ] ||
+    die "the open-files hard limit is $hard, too low for $most players; raise it (limits.conf, or run as root)"
+  log "warning: could not raise the open-files limit to 65535; using the hard limit $hard"
+fi
 
 # Three distinct free loopback ports (held open together so they differ).
 read -r P1 P2 P3 < <(python3 -c '
@@ -241,7 +254,7 @@ done
   echo
   echo "## Fan-out — $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo
-  echo "- machine: $(nproc) CPUs, $(lscpu | grep 'Model name' | sed 's/Model name: *//'), kernel $(uname -r)"
+  echo "- machine: $NPROC CPUs, $(lscpu | grep 'Model name' | sed 's/Model name: *//'), kernel $(uname -r)"
   echo "- commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' (with uncommitted changes)')"
   echo "- duration ${DURATION} s per scenario, ramp ${RAMP} players/s; node CPU % is utime+stime over the steady state (ramp end + 2 s to 1 s before the end) as % of one core; RSS is the peak VmRSS"
   echo "- node: \`$NODE_CMD\`"

@@ -12,7 +12,8 @@ use ferrocast_node::{LogFormat, NodeConfig, Role, RunningNode};
 
 #[derive(Args, Debug, Default)]
 pub struct NodeArgs {
-    /// TOML config file; its keys are the long flag names (media keys under [media]).
+    /// TOML config file; its keys are the long flag names (media keys under [media], edge keys
+    /// under [edge] without the edge_ prefix, origins as `origins = [..]`).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Node name; also its SRS `server` id in the API [default: a random vid-xxxxxxx].
@@ -36,6 +37,21 @@ pub struct NodeArgs {
     /// Log format: text or json [default: text].
     #[arg(long, value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
+    /// Origin to pull from (edge) — repeatable, tried in order; HOST:PORT of its RTMP port.
+    #[arg(long = "origin", value_name = "HOST:PORT")]
+    pub origins: Vec<String>,
+    /// Edge: keep pulling this long after the last player left, in ms [default: 3000].
+    #[arg(long, value_name = "MS")]
+    pub edge_grace_ms: Option<u64>,
+    /// Edge: switch origin when the upstream sends no media this long, in ms [default: 3000].
+    #[arg(long, value_name = "MS")]
+    pub upstream_timeout_ms: Option<u64>,
+    /// Edge: give up connecting to an origin after this long, in ms [default: 2000].
+    #[arg(long, value_name = "MS")]
+    pub connect_timeout_ms: Option<u64>,
+    /// Edge: retry a failed origin first again after this long, in ms [default: 10000].
+    #[arg(long, value_name = "MS")]
+    pub origin_retry_ms: Option<u64>,
     /// Outgoing RTMP chunk size [default: 60000].
     #[arg(long, value_name = "BYTES")]
     pub chunk_size: Option<u32>,
@@ -95,10 +111,13 @@ impl NodeArgs {
             fanout_queue => media.fanout_queue, gop_max_frames => media.gop_max_frames,
             gop_max_bytes => media.gop_max_bytes, max_message_size => media.max_message_size,
             publish_idle_timeout_ms => media.publish_idle_timeout_ms,
+            edge_grace_ms => edge.grace_ms, upstream_timeout_ms => edge.upstream_timeout_ms,
+            connect_timeout_ms => edge.connect_timeout_ms, origin_retry_ms => edge.origin_retry_ms,
         );
-        if !(128..=0x7fff_ffff).contains(&c.media.chunk_size) {
-            anyhow::bail!("chunk_size {} is out of range: use 128 to 2147483647", c.media.chunk_size);
+        if !self.origins.is_empty() {
+            c.origins = self.origins;
         }
+        c.validate().map_err(|e| anyhow::anyhow!(e))?;
         Ok(c)
     }
 }

@@ -1,17 +1,11 @@
 //! The `ferrocast node` command as an operator runs it: honest `--help`, clear config errors, the
 //! bound addresses in the log, and a clean exit (status 0) on SIGTERM that ends players properly.
 
-use std::process::Stdio;
+mod common;
+
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Command;
-
-fn ferrocast() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_ferrocast"));
-    c.kill_on_drop(true);
-    c
-}
+use common::*;
 
 #[tokio::test]
 async fn help_lists_every_config_key() {
@@ -57,46 +51,10 @@ async fn a_port_in_use_is_a_clear_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_ends_players_cleanly_and_exits_zero() {
-    let mut node = ferrocast()
-        .args([
-            "node",
-            "--rtmp",
-            "127.0.0.1:0",
-            "--http",
-            "127.0.0.1:0",
-            "--api",
-            "127.0.0.1:0",
-            "--log-format",
-            "json",
-        ])
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(node.stderr.take().unwrap()).lines();
-    let mut http = None;
-    let mut rtmp = None;
-    while let Ok(Ok(Some(line))) = tokio::time::timeout(Duration::from_secs(10), lines.next_line()).await {
-        let v: serde_json::Value = serde_json::from_str(&line).expect("json log lines");
-        if v["fields"]["message"] == "ferrocast node listening" {
-            http = v["fields"]["http"].as_str().map(str::to_string);
-            rtmp = v["fields"]["rtmp"].as_str().map(str::to_string);
-            break;
-        }
-    }
-    let (http, rtmp) = (http.expect("http address logged"), rtmp.expect("rtmp address logged"));
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-
-    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/demo.flv");
-    let _publisher = Command::new("ffmpeg")
-        .args(["-loglevel", "error", "-re", "-stream_loop", "-1", "-i", fixture, "-c", "copy", "-f", "flv"])
-        .arg(format!("rtmp://{rtmp}/live/demo"))
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let mut node = NodeProcess::start(&[]).await;
+    let _publisher = publish(&format!("rtmp://{}/live/demo", node.rtmp));
     // An HTTP-FLV player that reads until the server ends the body.
-    let url = format!("http://{http}/live/demo.flv");
+    let url = format!("http://{}/live/demo.flv", node.http);
     let player = tokio::spawn(async move {
         let mut r = reqwest::get(url).await.unwrap();
         let mut got = 0usize;
@@ -109,9 +67,8 @@ async fn sigterm_ends_players_cleanly_and_exits_zero() {
         }
     });
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let pid = node.id().unwrap() as i32;
-    std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(10), node.wait()).await.expect("node exits").unwrap();
+    node.signal("-TERM");
+    let status = tokio::time::timeout(Duration::from_secs(10), node.child.wait()).await.expect("node exits").unwrap();
     assert_eq!(status.code(), Some(0), "exit status 0 on SIGTERM");
     let (got, clean) = tokio::time::timeout(Duration::from_secs(5), player).await.unwrap().unwrap();
     assert!(got > 10_000, "the player received media before shutdown ({got} bytes)");

@@ -77,8 +77,32 @@ pub struct NodeConfig {
     pub region: Option<String>,
     /// Log format.
     pub log_format: LogFormat,
+    /// Origins an edge pulls from (and forwards publishers to), `host:port`, in order of preference.
+    pub origins: Vec<String>,
+    /// Edge timing.
+    pub edge: EdgeConfig,
     /// Media tuning.
     pub media: MediaConfig,
+}
+
+/// How an edge pulls.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EdgeConfig {
+    /// Keep pulling this long after the last player left, in ms.
+    pub grace_ms: u64,
+    /// An upstream that delivers no media for this long is abandoned for the next origin, in ms.
+    pub upstream_timeout_ms: u64,
+    /// Connecting to an origin (TCP + handshake + play) may take this long, in ms.
+    pub connect_timeout_ms: u64,
+    /// A failed origin is tried again first after this long, in ms.
+    pub origin_retry_ms: u64,
+}
+
+impl Default for EdgeConfig {
+    fn default() -> Self {
+        EdgeConfig { grace_ms: 3_000, upstream_timeout_ms: 3_000, connect_timeout_ms: 2_000, origin_retry_ms: 10_000 }
+    }
 }
 
 /// Media-path tuning knobs.
@@ -116,6 +140,8 @@ impl Default for NodeConfig {
             api: SocketAddr::from(([0, 0, 0, 0], 1985)),
             region: None,
             log_format: LogFormat::Text,
+            origins: Vec::new(),
+            edge: EdgeConfig::default(),
             media: MediaConfig::default(),
         }
     }
@@ -134,6 +160,25 @@ impl Default for MediaConfig {
             max_message_size: 16 << 20,
             publish_idle_timeout_ms: 20_000,
         }
+    }
+}
+
+impl NodeConfig {
+    /// Checks what serde cannot: an edge needs an origin, origins are `host:port`.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.role == Role::Edge && self.origins.is_empty() {
+            return Err("an edge needs at least one origin: pass --origin HOST:PORT".into());
+        }
+        for o in &self.origins {
+            let port = o.rsplit_once(':').and_then(|(h, p)| (!h.is_empty()).then(|| p.parse::<u16>().ok()).flatten());
+            if port.is_none() {
+                return Err(format!("origin {o:?} is not HOST:PORT (e.g. 10.0.0.5:1935)"));
+            }
+        }
+        if !(128..=0x7fff_ffff).contains(&self.media.chunk_size) {
+            return Err(format!("chunk_size {} is out of range: use 128 to 2147483647", self.media.chunk_size));
+        }
+        Ok(())
     }
 }
 

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use ferrocast_media::GopLimits;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::NodeConfig;
+use crate::config::{NodeConfig, Role};
+use crate::edge::{EdgeRelays, RelayConfig};
 use crate::hub::{FeedPolicy, Hub};
 use crate::ids;
 use crate::stats::Registry;
@@ -25,6 +26,8 @@ pub struct NodeContext {
     pub pid: u32,
     pub started: Instant,
     pub shutdown: CancellationToken,
+    /// The upstream pulls, on an edge.
+    pub edge: Option<Arc<EdgeRelays>>,
 }
 
 impl NodeContext {
@@ -39,6 +42,15 @@ impl NodeContext {
             pid: std::process::id(),
             started: Instant::now(),
             shutdown: CancellationToken::new(),
+            edge: (config.role == Role::Edge).then(|| {
+                let e = &config.edge;
+                let relay = RelayConfig {
+                    grace: Duration::from_millis(e.grace_ms),
+                    no_media_timeout: Duration::from_millis(e.upstream_timeout_ms),
+                    upstream_timeout: Duration::from_millis(e.connect_timeout_ms),
+                };
+                EdgeRelays::new(config.origins.clone(), Duration::from_millis(e.origin_retry_ms), relay)
+            }),
             config,
         })
     }
@@ -50,6 +62,13 @@ impl NodeContext {
             play_wait: m.play_wait(),
             slow_drop: m.slow_player_drop(),
             max_batch: 256,
+        }
+    }
+
+    /// On an edge, makes sure the stream is being pulled for a player that just subscribed.
+    pub fn pull_if_edge(self: &Arc<Self>, key: &crate::key::StreamKey, param: &str) {
+        if let Some(edge) = &self.edge {
+            edge.ensure(self, key, param);
         }
     }
 

@@ -7,6 +7,8 @@
 pub mod api;
 pub mod config;
 pub mod context;
+pub mod edge;
+pub mod hooks;
 pub mod http;
 pub mod hub;
 pub mod ids;
@@ -29,6 +31,8 @@ pub use context::NodeContext;
 /// Failure to start a node.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    #[error("invalid configuration: {0}")]
+    Config(String),
     #[error(
         "cannot listen for {what} on {addr}: {source} (is another server using that port? pass another address, or port 0 for any free port)"
     )]
@@ -51,6 +55,7 @@ async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, Start
 impl RunningNode {
     /// Binds and starts serving.
     pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
+        config.validate().map_err(StartError::Config)?;
         let rtmp = bind("RTMP", config.rtmp).await?;
         let http = bind("HTTP", config.http).await?;
         let api = bind("the API", config.api).await?;

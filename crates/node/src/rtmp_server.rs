@@ -221,6 +221,7 @@ impl Connection {
         let source = self.ctx.hub.source(&key);
         let guard = self.ctx.registry.add_client(info, CancellationToken::new());
         let feed = PlayerFeed::new(source.subscribe(), self.ctx.feed_policy());
+        self.ctx.pull_if_edge(&key, &param);
         self.session.accept_play(stream_id);
         info!(peer = %self.peer, stream = %key, client = guard.id(), %param, "play started");
         Ok(Some(Mode::Play { feed, guard, stream_id }))

@@ -63,6 +63,7 @@ pub async fn play(
     let guard = ctx.registry.add_client(info, conn.kick.clone());
     let source = ctx.hub.source(&key);
     let mut feed = PlayerFeed::new(source.subscribe(), ctx.feed_policy());
+    ctx.pull_if_edge(&key, &query);
     // Wait for the first media before answering, so a stream that never comes is a 404.
     let first = tokio::select! {
         b = feed.next_batch() => b,

@@ -1,0 +1,112 @@
+//! Helpers for tests that run `ferrocast` as a real process: start a node on free loopback ports
+//! and learn its addresses from its JSON log, publish with FFmpeg, play with ffprobe.
+#![allow(dead_code)]
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+pub fn ferrocast() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ferrocast"));
+    c.kill_on_drop(true);
+    c
+}
+
+pub fn fixture() -> &'static str {
+    concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/demo.flv")
+}
+
+/// A `ferrocast node` process and the addresses it bound.
+pub struct NodeProcess {
+    pub child: Child,
+    pub rtmp: String,
+    pub http: String,
+    pub api: String,
+}
+
+impl NodeProcess {
+    pub async fn start(extra: &[&str]) -> NodeProcess {
+        let mut child = ferrocast()
+            .args([
+                "node",
+                "--rtmp",
+                "127.0.0.1:0",
+                "--http",
+                "127.0.0.1:0",
+                "--api",
+                "127.0.0.1:0",
+                "--log-format",
+                "json",
+            ])
+            .args(extra)
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("ferrocast starts");
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut found = None;
+        while let Ok(Ok(Some(line))) = tokio::time::timeout(Duration::from_secs(10), lines.next_line()).await {
+            let v: serde_json::Value = serde_json::from_str(&line).expect("json log lines");
+            if v["fields"]["message"] == "ferrocast node listening" {
+                let f = &v["fields"];
+                let s = |k: &str| f[k].as_str().unwrap().to_string();
+                found = Some((s("rtmp"), s("http"), s("api")));
+                break;
+            }
+        }
+        // Keep draining the log so the node never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let (rtmp, http, api) = found.expect("node logs its addresses");
+        NodeProcess { child, rtmp, http, api }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id().expect("running") as i32
+    }
+
+    pub fn signal(&self, sig: &str) {
+        std::process::Command::new("kill").args([sig, &self.pid().to_string()]).status().unwrap();
+    }
+}
+
+/// FFmpeg publishing the fixture in a loop; killed on drop.
+pub fn publish(url: &str) -> Child {
+    Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-re", "-stream_loop", "-1", "-i", fixture(), "-c", "copy", "-f", "flv", url])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("ffmpeg is installed (scripts/test installs it)")
+}
+
+pub async fn get_json(url: &str) -> serde_json::Value {
+    reqwest::get(url).await.expect("GET").json().await.expect("JSON")
+}
+
+/// Polls until `f` gives Some, up to `limit`.
+pub async fn eventually<T, F, Fut>(limit: Duration, mut f: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if let Some(v) = f().await {
+            return Some(v);
+        }
+        if tokio::time::Instant::now() > deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The record of `url` in a node's `/api/v1/streams/`, when active.
+pub async fn active_stream(api: &str, url: &str) -> Option<serde_json::Value> {
+    let v = get_json(&format!("http://{api}/api/v1/streams/?count=100")).await;
+    v["streams"].as_array()?.iter().find(|s| s["url"] == url && s["publish"]["active"] == true).cloned()
+}

@@ -1,0 +1,201 @@
+//! One upstream pull: the edge side of a stream, from the first player until the grace period
+//! after the last one leaves.
+//!
+//! The relay holds the source's publisher for its whole life, across origin switches, so players
+//! never see the stream end when an origin dies: they get the new origin's sequence headers and
+//! frames, with timestamps shifted to keep increasing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferrocast_media::Frame;
+use ferrocast_rtmp::{ClientEvent, ClientMode};
+use tokio::time::Instant;
+use tracing::{info, warn};
+
+use super::upstream::{Upstream, UpstreamError};
+use super::{EdgeRelays, RelayConfig};
+use crate::context::NodeContext;
+use crate::hub::{Publisher, Source, frame_kind};
+use crate::key::{DEFAULT_VHOST, StreamKey};
+use crate::rtmp_server::note_codecs;
+use crate::stats::{ClientGuard, ClientInfo, ClientKind};
+
+/// Keeps timestamps increasing when the upstream changes.
+#[derive(Default)]
+struct Timeline {
+    offset: i64,
+    last_out: Option<u32>,
+    /// Set when a new upstream starts: its first frame is placed right after `last_out`.
+    rebase: bool,
+}
+
+impl Timeline {
+    /// Maps an upstream timestamp. Sequence headers and metadata, which an upstream sends first
+    /// with arbitrary timestamps, do not anchor the new timeline: its first media frame does.
+    fn map(&mut self, ts: u32, is_media: bool) -> u32 {
+        if self.rebase && !is_media {
+            return self.last_out.unwrap_or(ts);
+        }
+        if self.rebase {
+            self.rebase = false;
+            if let Some(last) = self.last_out {
+                self.offset = i64::from(last) + 1 - i64::from(ts);
+            }
+        }
+        let out = (i64::from(ts) + self.offset).clamp(0, i64::from(u32::MAX)) as u32;
+        // Audio and video interleave with small jitter; only keep the newest.
+        self.last_out = Some(self.last_out.map_or(out, |l| l.max(out)));
+        out
+    }
+}
+
+pub async fn run(ctx: Arc<NodeContext>, relays: Arc<EdgeRelays>, key: StreamKey, param: String, config: RelayConfig) {
+    let source = ctx.hub.source(&key);
+    let mut publisher: Option<(Publisher, ClientGuard)> = None;
+    let mut timeline = Timeline::default();
+    let mut idle_since: Option<Instant> = None;
+    let mut backoff = Duration::from_millis(200);
+    info!(stream = %key, "edge: starting upstream pull");
+    'outer: loop {
+        for origin in relays.origins.candidates() {
+            if relays.should_stop(&key, &source, &mut idle_since, config.grace) {
+                break 'outer;
+            }
+            let url = upstream_url(&origin, &key, &param);
+            let mut up = match Upstream::open(&url, ClientMode::Play, config.upstream_timeout).await {
+                Ok(up) => up,
+                Err(e) => {
+                    warn!(stream = %key, %origin, "edge: origin unavailable: {e}");
+                    relays.origins.mark_failed(&origin);
+                    continue;
+                }
+            };
+            info!(stream = %key, %origin, "edge: pulling");
+            if publisher.is_none() {
+                match source.try_publish() {
+                    Ok(p) => {
+                        let info = ClientInfo {
+                            key: key.clone(),
+                            name: key.stream.clone(),
+                            kind: ClientKind::EdgePull,
+                            ip: origin.split(':').next().unwrap_or("").to_string(),
+                            tc_url: format!("rtmp://{origin}/{}", key.app),
+                            page_url: String::new(),
+                            swf_url: String::new(),
+                        };
+                        let guard = ctx.registry.add_client(info, tokio_util::sync::CancellationToken::new());
+                        publisher = Some((p, guard));
+                    }
+                    Err(e) => {
+                        // Someone publishes this stream on the edge itself: nothing to pull.
+                        info!(stream = %key, "edge: not pulling: {e}");
+                        break 'outer;
+                    }
+                }
+            }
+            timeline.rebase = true;
+            let Some((p, guard)) = publisher.as_ref() else { break 'outer };
+            let result = pump(&mut up, p, guard, &mut timeline, &relays, &key, &source, &mut idle_since, &config).await;
+            match result {
+                Ok(()) => break 'outer, // no players left
+                Err(e) => {
+                    warn!(stream = %key, %origin, "edge: upstream lost, failing over: {e}");
+                    relays.origins.mark_failed(&origin);
+                    backoff = Duration::from_millis(200);
+                }
+            }
+        }
+        if relays.should_stop(&key, &source, &mut idle_since, config.grace) {
+            break;
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(3));
+    }
+    drop(publisher);
+    info!(stream = %key, "edge: upstream pull stopped");
+}
+
+/// Moves media from the upstream into the source until the upstream fails (Err) or the last
+/// player has been gone for the grace period (Ok).
+#[allow(clippy::too_many_arguments)]
+async fn pump(
+    up: &mut Upstream,
+    publisher: &Publisher,
+    guard: &ClientGuard,
+    timeline: &mut Timeline,
+    relays: &EdgeRelays,
+    key: &StreamKey,
+    source: &Arc<Source>,
+    idle_since: &mut Option<Instant>,
+    config: &RelayConfig,
+) -> Result<(), UpstreamError> {
+    let mut last_media = Instant::now();
+    let mut check = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        tokio::select! {
+            events = up.recv() => {
+                let events = events?;
+                guard.traffic().add_recv(up.last_read() as u64);
+                for event in events {
+                    match event {
+                        ClientEvent::Media { kind, timestamp, payload } => {
+                            last_media = Instant::now();
+                            let mut frame = Frame::new(frame_kind(kind), timestamp, payload);
+                            let is_media = !(frame.sequence_header || frame.kind == ferrocast_media::FrameKind::Script);
+                            frame.timestamp = timeline.map(timestamp, is_media);
+                            note_codecs(&frame, guard);
+                            publisher.push(frame);
+                        }
+                        ClientEvent::StreamEof => return Err(UpstreamError::Closed(up.addr.clone())),
+                        ClientEvent::Status { code, .. } if code == "NetStream.Play.UnpublishNotify" => {
+                            return Err(UpstreamError::Closed(up.addr.clone()));
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            _ = check.tick() => {
+                if last_media.elapsed() >= config.no_media_timeout {
+                    return Err(UpstreamError::Timeout(up.addr.clone(), config.no_media_timeout));
+                }
+                if relays.should_stop(key, source, idle_since, config.grace) {
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+/// `rtmp://origin/app/stream?param`, carrying the player's query (its token) like SRS's edge.
+fn upstream_url(origin: &str, key: &StreamKey, param: &str) -> String {
+    let mut param = param.to_string();
+    if key.vhost != DEFAULT_VHOST && !param.contains("vhost=") {
+        param = if param.is_empty() { format!("?vhost={}", key.vhost) } else { format!("{param}&vhost={}", key.vhost) };
+    }
+    format!("rtmp://{origin}/{}/{}{param}", key.app, key.stream)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_keep_increasing_across_upstreams() {
+        let mut t = Timeline::default();
+        assert_eq!(t.map(1000, true), 1000);
+        assert_eq!(t.map(5000, true), 5000);
+        t.rebase = true;
+        assert_eq!(t.map(0, false), 5000, "headers of the new upstream do not anchor it");
+        assert_eq!(t.map(8000, true), 5001, "the new upstream continues after the old one");
+        assert_eq!(t.map(8040, true), 5041);
+    }
+
+    #[test]
+    fn upstream_url_carries_the_token() {
+        let k = StreamKey::new("", "live", "cam1");
+        assert_eq!(upstream_url("o1:1935", &k, "?token=a"), "rtmp://o1:1935/live/cam1?token=a");
+        let k = StreamKey::new("v2", "live", "cam1");
+        assert_eq!(upstream_url("o1:1935", &k, ""), "rtmp://o1:1935/live/cam1?vhost=v2");
+    }
+}

@@ -1,0 +1,101 @@
+//! An RTMP client connection: tokio glue around `ferrocast_rtmp::ClientSession`, used by the edge
+//! to pull a stream from an origin (and to push one to it).
+
+use std::time::Duration;
+
+use bytes::BytesMut;
+use ferrocast_rtmp::{ClientConfig, ClientEvent, ClientMode, ClientSession, MessageKind};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("bad upstream url {0}: {1}")]
+    Url(String, ferrocast_rtmp::RtmpError),
+    #[error("cannot connect to {0}: {1}")]
+    Connect(String, std::io::Error),
+    #[error("i/o with {0}: {1}")]
+    Io(String, std::io::Error),
+    #[error("{0} closed the connection")]
+    Closed(String),
+    #[error("protocol error from {0}: {1}")]
+    Protocol(String, ferrocast_rtmp::RtmpError),
+    #[error("no answer from {0} within {1:?}")]
+    Timeout(String, Duration),
+    #[error("{0} refused: {1}")]
+    Refused(String, String),
+}
+
+pub struct Upstream {
+    pub addr: String,
+    socket: TcpStream,
+    session: ClientSession,
+    buf: BytesMut,
+}
+
+impl Upstream {
+    /// Connects to `url` (`rtmp://host:port/app/stream?param`) and completes the handshake and
+    /// `play`/`publish`, within `timeout`.
+    pub async fn open(url: &str, mode: ClientMode, timeout: Duration) -> Result<Upstream, UpstreamError> {
+        let (addr, config) = ClientConfig::from_url(url, mode).map_err(|e| UpstreamError::Url(url.to_string(), e))?;
+        let connect = TcpStream::connect(&addr);
+        let socket = match tokio::time::timeout(timeout, connect).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => return Err(UpstreamError::Connect(addr, e)),
+            Err(_) => return Err(UpstreamError::Timeout(addr, timeout)),
+        };
+        let _ = socket.set_nodelay(true);
+        let mut up =
+            Upstream { addr, socket, session: ClientSession::new(config), buf: BytesMut::with_capacity(64 * 1024) };
+        let started = tokio::time::timeout(timeout, up.until_started(mode)).await;
+        match started {
+            Ok(r) => r.map(|()| up),
+            Err(_) => Err(UpstreamError::Timeout(up.addr.clone(), timeout)),
+        }
+    }
+
+    async fn until_started(&mut self, mode: ClientMode) -> Result<(), UpstreamError> {
+        loop {
+            for event in self.recv().await? {
+                match event {
+                    ClientEvent::PlayStarted if mode == ClientMode::Play => return Ok(()),
+                    ClientEvent::PublishStarted if mode == ClientMode::Publish => return Ok(()),
+                    ClientEvent::Status { level, code, description } if level == "error" => {
+                        return Err(UpstreamError::Refused(self.addr.clone(), format!("{code} {description}")));
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// Writes pending output, then waits for the next events from the peer.
+    pub async fn recv(&mut self) -> Result<Vec<ClientEvent>, UpstreamError> {
+        self.flush().await?;
+        self.buf.clear();
+        let n = self.socket.read_buf(&mut self.buf).await.map_err(|e| UpstreamError::Io(self.addr.clone(), e))?;
+        if n == 0 {
+            return Err(UpstreamError::Closed(self.addr.clone()));
+        }
+        let events = self.session.feed(&self.buf[..n]).map_err(|e| UpstreamError::Protocol(self.addr.clone(), e))?;
+        self.flush().await?;
+        Ok(events)
+    }
+
+    /// Bytes received by the last `recv`.
+    pub fn last_read(&self) -> usize {
+        self.buf.len()
+    }
+
+    pub fn send_media(&mut self, kind: MessageKind, timestamp: u32, payload: &[u8]) {
+        self.session.send_media(kind, timestamp, payload);
+    }
+
+    pub async fn flush(&mut self) -> Result<usize, UpstreamError> {
+        let out = self.session.take_output();
+        if !out.is_empty() {
+            self.socket.write_all(&out).await.map_err(|e| UpstreamError::Io(self.addr.clone(), e))?;
+        }
+        Ok(out.len())
+    }
+}

@@ -13,7 +13,8 @@ use ferrocast_node::{LogFormat, NodeConfig, Role, RunningNode};
 #[derive(Args, Debug, Default)]
 pub struct NodeArgs {
     /// TOML config file; its keys are the long flag names (media keys under [media], edge keys
-    /// under [edge] without the edge_ prefix, origins as `origins = [..]`).
+    /// under [edge] without the edge_ prefix, origins as `origins = [..]`, hooks under [hooks]
+    /// as on_publish = [..], timeout_ms, allow_on_error).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Node name; also its SRS `server` id in the API [default: a random vid-xxxxxxx].
@@ -52,6 +53,33 @@ pub struct NodeArgs {
     /// Edge: retry a failed origin first again after this long, in ms [default: 10000].
     #[arg(long, value_name = "MS")]
     pub origin_retry_ms: Option<u64>,
+    /// One hook URL for all six http_hooks events (SRS bodies and answer rules).
+    #[arg(long, value_name = "URL")]
+    pub hooks: Option<String>,
+    /// on_connect hook URL (repeatable; called in order, first refusal wins).
+    #[arg(long = "on-connect", value_name = "URL")]
+    pub on_connect: Vec<String>,
+    /// on_close hook URL (repeatable; notification only).
+    #[arg(long = "on-close", value_name = "URL")]
+    pub on_close: Vec<String>,
+    /// on_publish hook URL (repeatable; a refusal rejects the publish).
+    #[arg(long = "on-publish", value_name = "URL")]
+    pub on_publish: Vec<String>,
+    /// on_unpublish hook URL (repeatable; notification only).
+    #[arg(long = "on-unpublish", value_name = "URL")]
+    pub on_unpublish: Vec<String>,
+    /// on_play hook URL (repeatable; a refusal rejects the play: RTMP status error, HTTP 403).
+    #[arg(long = "on-play", value_name = "URL")]
+    pub on_play: Vec<String>,
+    /// on_stop hook URL (repeatable; notification only).
+    #[arg(long = "on-stop", value_name = "URL")]
+    pub on_stop: Vec<String>,
+    /// Timeout of one hook call, in ms [default: 3000].
+    #[arg(long, value_name = "MS")]
+    pub hook_timeout_ms: Option<u64>,
+    /// Let clients in when the hook service is unreachable (default: refuse them).
+    #[arg(long)]
+    pub hook_allow_on_error: bool,
     /// Outgoing RTMP chunk size [default: 60000].
     #[arg(long, value_name = "BYTES")]
     pub chunk_size: Option<u32>,
@@ -116,6 +144,28 @@ impl NodeArgs {
         );
         if !self.origins.is_empty() {
             c.origins = self.origins;
+        }
+        if let Some(url) = &self.hooks {
+            let timeout_ms = c.hooks.timeout_ms;
+            c.hooks = ferrocast_node::hooks::HooksConfig { timeout_ms, ..ferrocast_node::hooks::HooksConfig::all(url) };
+        }
+        for (flag, field) in [
+            (self.on_connect, &mut c.hooks.on_connect),
+            (self.on_close, &mut c.hooks.on_close),
+            (self.on_publish, &mut c.hooks.on_publish),
+            (self.on_unpublish, &mut c.hooks.on_unpublish),
+            (self.on_play, &mut c.hooks.on_play),
+            (self.on_stop, &mut c.hooks.on_stop),
+        ] {
+            if !flag.is_empty() {
+                *field = flag;
+            }
+        }
+        if let Some(ms) = self.hook_timeout_ms {
+            c.hooks.timeout_ms = ms;
+        }
+        if self.hook_allow_on_error {
+            c.hooks.allow_on_error = true;
         }
         c.validate().map_err(|e| anyhow::anyhow!(e))?;
         Ok(c)

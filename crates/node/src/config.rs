@@ -81,6 +81,8 @@ pub struct NodeConfig {
     pub origins: Vec<String>,
     /// Edge timing.
     pub edge: EdgeConfig,
+    /// SRS-style http_hooks.
+    pub hooks: crate::hooks::HooksConfig,
     /// Media tuning.
     pub media: MediaConfig,
 }
@@ -142,6 +144,7 @@ impl Default for NodeConfig {
             log_format: LogFormat::Text,
             origins: Vec::new(),
             edge: EdgeConfig::default(),
+            hooks: crate::hooks::HooksConfig::default(),
             media: MediaConfig::default(),
         }
     }
@@ -175,6 +178,7 @@ impl NodeConfig {
                 return Err(format!("origin {o:?} is not HOST:PORT (e.g. 10.0.0.5:1935)"));
             }
         }
+        self.hooks.validate()?;
         if !(128..=0x7fff_ffff).contains(&self.media.chunk_size) {
             return Err(format!("chunk_size {} is out of range: use 128 to 2147483647", self.media.chunk_size));
         }

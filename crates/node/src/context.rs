@@ -26,6 +26,8 @@ pub struct NodeContext {
     pub pid: u32,
     pub started: Instant,
     pub shutdown: CancellationToken,
+    /// The http_hooks client.
+    pub hooks: crate::hooks::Hooks,
     /// The upstream pulls, on an edge.
     pub edge: Option<Arc<EdgeRelays>>,
 }
@@ -33,12 +35,15 @@ pub struct NodeContext {
 impl NodeContext {
     pub fn new(config: NodeConfig) -> Arc<NodeContext> {
         let gop = GopLimits { max_frames: config.media.gop_max_frames, max_bytes: config.media.gop_max_bytes };
+        let server_id = config.name.clone().unwrap_or_else(ids::object_id);
+        let service_id = ids::service_id();
         Arc::new(NodeContext {
+            hooks: crate::hooks::Hooks::new(config.hooks.clone(), server_id.clone(), service_id.clone()),
             hub: Hub::new(config.media.fanout_queue, gop),
             registry: Registry::new(),
             process: ProcessSampler::default(),
-            server_id: config.name.clone().unwrap_or_else(ids::object_id),
-            service_id: ids::service_id(),
+            server_id,
+            service_id,
             pid: std::process::id(),
             started: Instant::now(),
             shutdown: CancellationToken::new(),
@@ -69,6 +74,25 @@ impl NodeContext {
     pub fn pull_if_edge(self: &Arc<Self>, key: &crate::key::StreamKey, param: &str) {
         if let Some(edge) = &self.edge {
             edge.ensure(self, key, param);
+        }
+    }
+
+    /// The hook body fields of a registered client.
+    pub fn hook_context(&self, guard: &crate::stats::ClientGuard, param: &str) -> crate::hooks::HookContext {
+        let c = guard.stat();
+        crate::hooks::HookContext {
+            client_id: c.id.clone(),
+            ip: c.info.ip.clone(),
+            vhost: c.info.key.vhost.clone(),
+            app: c.info.key.app.clone(),
+            tc_url: c.info.tc_url.clone(),
+            stream: c.info.name.clone(),
+            param: param.to_string(),
+            page_url: c.info.page_url.clone(),
+            stream_url: c.info.key.url(),
+            stream_id: Some(c.stream.id.clone()),
+            send_bytes: c.traffic.send_bytes(),
+            recv_bytes: c.traffic.recv_bytes(),
         }
     }
 

@@ -89,6 +89,9 @@ impl RunningNode {
         self.ctx.registry.kick_all();
         self.ctx.shutdown.cancel();
         self.tracker.close();
+        if !self.ctx.hooks.flush(Duration::from_secs(2)).await {
+            warn!("some hook notifications were still in flight at exit");
+        }
         if tokio::time::timeout(Duration::from_secs(5), self.tracker.wait()).await.is_err() {
             warn!("some connections did not close within 5 s");
         }

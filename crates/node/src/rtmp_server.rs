@@ -19,6 +19,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
 use crate::context::NodeContext;
+use crate::hooks::HookAction;
 use crate::hub::{FeedEnd, PlayerFeed, Publisher, frame_kind};
 use crate::key::{StreamKey, vhost_from};
 use crate::net::write_all_vectored;
@@ -88,8 +89,8 @@ struct Connection {
 
 /// What the connection turned into after `publish` or `play`.
 enum Mode {
-    Publish { publisher: Publisher, guard: ClientGuard },
-    Play { feed: PlayerFeed, guard: ClientGuard, stream_id: u32 },
+    Publish { publisher: Publisher, guard: ClientGuard, param: String },
+    Play { feed: PlayerFeed, guard: ClientGuard, stream_id: u32, param: String },
 }
 
 impl Connection {
@@ -122,12 +123,12 @@ impl Connection {
             for event in events {
                 if mode.is_some() {
                     // Media right after publish in the same read: handled below.
-                    if let Some(Mode::Publish { publisher, guard }) = &mode {
+                    if let Some(Mode::Publish { publisher, guard, .. }) = &mode {
                         self.on_publish_event(event, publisher, guard)?;
                     }
                     continue;
                 }
-                mode = self.on_setup_event(event)?;
+                mode = self.on_setup_event(event).await?;
             }
             self.flush_output().await?;
             if let Some(reason) = self.refused.take() {
@@ -137,10 +138,21 @@ impl Connection {
                 break mode;
             }
         };
-        match mode {
-            Mode::Publish { publisher, guard } => self.run_publish(publisher, guard).await,
-            Mode::Play { feed, guard, stream_id } => self.run_play(feed, guard, stream_id).await,
-        }
+        let ctx = self.ctx.clone();
+        let (guard, param, result, end_action) = match mode {
+            Mode::Publish { publisher, guard, param } => {
+                let r = self.run_publish(publisher, &guard).await;
+                (guard, param, r, HookAction::Unpublish)
+            }
+            Mode::Play { feed, guard, stream_id, param } => {
+                let r = self.run_play(feed, &guard, stream_id).await;
+                (guard, param, r, HookAction::Stop)
+            }
+        };
+        let hc = ctx.hook_context(&guard, &param);
+        ctx.hooks.notify(end_action, hc.clone());
+        ctx.hooks.notify(HookAction::Close, hc);
+        result
     }
 
     async fn read_events(&mut self, timeout: std::time::Duration) -> Result<Vec<ServerEvent>, ConnError> {
@@ -164,7 +176,7 @@ impl Connection {
         Ok(out.len() as u64)
     }
 
-    fn on_setup_event(&mut self, event: ServerEvent) -> Result<Option<Mode>, ConnError> {
+    async fn on_setup_event(&mut self, event: ServerEvent) -> Result<Option<Mode>, ConnError> {
         match event {
             ServerEvent::Connect { app, tc_url, page_url, swf_url, param, .. } => {
                 debug!(peer = %self.peer, %app, %tc_url, "rtmp connect");
@@ -172,9 +184,9 @@ impl Connection {
                 Ok(None)
             }
             ServerEvent::Publish { stream_id, stream_name, param, .. } => {
-                self.start_publish(stream_id, stream_name, param)
+                self.start_publish(stream_id, stream_name, param).await
             }
-            ServerEvent::Play { stream_id, stream_name, param } => self.start_play(stream_id, stream_name, param),
+            ServerEvent::Play { stream_id, stream_name, param } => self.start_play(stream_id, stream_name, param).await,
             ServerEvent::Media { .. } => Err(ConnError::Refused("media before publish".into())),
             _ => Ok(None),
         }
@@ -195,16 +207,41 @@ impl Connection {
         }
     }
 
-    fn start_publish(&mut self, stream_id: u32, name: String, param: String) -> Result<Option<Mode>, ConnError> {
+    /// Runs the blocking hooks (on_connect, then `action`) for a registered client, as SRS does
+    /// after the stat entry exists. Returns the refusal reason, if any.
+    async fn hooks_refuse(&self, guard: &ClientGuard, param: &str, action: HookAction) -> Option<String> {
+        let hc = self.ctx.hook_context(guard, param);
+        for a in [HookAction::Connect, action] {
+            if let Err(e) = self.ctx.hooks.check(a, &hc).await {
+                return Some(e.to_string());
+            }
+        }
+        None
+    }
+
+    async fn start_publish(&mut self, stream_id: u32, name: String, param: String) -> Result<Option<Mode>, ConnError> {
         let info = self.client_info(&name, &param, ClientKind::FmlePublish);
         let key = info.key.clone();
         let source = self.ctx.hub.source(&key);
+        if source.is_publishing() {
+            let reason = format!("stream {key} is already being published");
+            warn!(peer = %self.peer, stream = %key, "publish refused: {reason}");
+            self.session.reject_publish(stream_id, "NetStream.Publish.BadName", &reason);
+            self.refused = Some(reason);
+            return Ok(None);
+        }
+        let guard = self.ctx.registry.add_client(info, CancellationToken::new());
+        if let Some(reason) = self.hooks_refuse(&guard, &param, HookAction::Publish).await {
+            warn!(peer = %self.peer, stream = %key, client = guard.id(), "publish refused by hook: {reason}");
+            self.session.reject_publish(stream_id, "NetStream.Publish.Rejected", &reason);
+            self.refused = Some(reason);
+            return Ok(None);
+        }
         match source.try_publish() {
             Ok(publisher) => {
-                let guard = self.ctx.registry.add_client(info, CancellationToken::new());
                 self.session.accept_publish(stream_id);
                 info!(peer = %self.peer, stream = %key, client = guard.id(), %param, "publish started");
-                Ok(Some(Mode::Publish { publisher, guard }))
+                Ok(Some(Mode::Publish { publisher, guard, param }))
             }
             Err(e) => {
                 warn!(peer = %self.peer, stream = %key, "publish refused: {e}");
@@ -215,16 +252,22 @@ impl Connection {
         }
     }
 
-    fn start_play(&mut self, stream_id: u32, name: String, param: String) -> Result<Option<Mode>, ConnError> {
+    async fn start_play(&mut self, stream_id: u32, name: String, param: String) -> Result<Option<Mode>, ConnError> {
         let info = self.client_info(&name, &param, ClientKind::RtmpPlay);
         let key = info.key.clone();
-        let source = self.ctx.hub.source(&key);
         let guard = self.ctx.registry.add_client(info, CancellationToken::new());
+        if let Some(reason) = self.hooks_refuse(&guard, &param, HookAction::Play).await {
+            warn!(peer = %self.peer, stream = %key, client = guard.id(), "play refused by hook: {reason}");
+            self.session.reject_play(stream_id, "NetStream.Play.Rejected", &reason);
+            self.refused = Some(reason);
+            return Ok(None);
+        }
+        let source = self.ctx.hub.source(&key);
         let feed = PlayerFeed::new(source.subscribe(), self.ctx.feed_policy());
         self.ctx.pull_if_edge(&key, &param);
         self.session.accept_play(stream_id);
         info!(peer = %self.peer, stream = %key, client = guard.id(), %param, "play started");
-        Ok(Some(Mode::Play { feed, guard, stream_id }))
+        Ok(Some(Mode::Play { feed, guard, stream_id, param }))
     }
 
     fn on_publish_event(
@@ -253,7 +296,7 @@ impl Connection {
         }
     }
 
-    async fn run_publish(mut self, publisher: Publisher, guard: ClientGuard) -> Result<(), ConnError> {
+    async fn run_publish(&mut self, publisher: Publisher, guard: &ClientGuard) -> Result<(), ConnError> {
         let idle = self.ctx.config.media.publish_idle_timeout();
         let kick = guard.kick_token().clone();
         let shutdown = self.ctx.shutdown.clone();
@@ -270,7 +313,7 @@ impl Connection {
             };
             guard.traffic().add_recv(self.buf.len() as u64);
             for event in events {
-                if let Err(e) = self.on_publish_event(event, &publisher, &guard) {
+                if let Err(e) = self.on_publish_event(event, &publisher, guard) {
                     info!(stream = %publisher.source().key(), "publish ended: {e}");
                     return Ok(());
                 }
@@ -284,7 +327,7 @@ impl Connection {
         result
     }
 
-    async fn run_play(mut self, mut feed: PlayerFeed, guard: ClientGuard, stream_id: u32) -> Result<(), ConnError> {
+    async fn run_play(&mut self, mut feed: PlayerFeed, guard: &ClientGuard, stream_id: u32) -> Result<(), ConnError> {
         let chunk_size = self.session.out_chunk_size();
         let kick = guard.kick_token().clone();
         let slow = self.ctx.config.media.slow_player_drop();

@@ -17,6 +17,7 @@ use tracing::{info, warn};
 
 use super::serve::ConnInfo;
 use crate::context::NodeContext;
+use crate::hooks::HookAction;
 use crate::hub::{FeedEnd, Packet, PlayerFeed};
 use crate::key::{StreamKey, vhost_from};
 use crate::stats::{ClientGuard, ClientInfo, ClientKind};
@@ -61,6 +62,10 @@ pub async fn play(
         swf_url: String::new(),
     };
     let guard = ctx.registry.add_client(info, conn.kick.clone());
+    if let Err(e) = ctx.hooks.check(HookAction::Play, &ctx.hook_context(&guard, &query)).await {
+        warn!(stream = %key, client = guard.id(), "http-flv play refused by hook: {e}");
+        return (StatusCode::FORBIDDEN, format!("play refused: {e}\n")).into_response();
+    }
     let source = ctx.hub.source(&key);
     let mut feed = PlayerFeed::new(source.subscribe(), ctx.feed_policy());
     ctx.pull_if_edge(&key, &query);
@@ -80,7 +85,8 @@ pub async fn play(
     info!(stream = %key, client = guard.id(), "http-flv play started");
     let mut head = BytesMut::from(&flv_header(true, true)[..]);
     append(&mut head, &first);
-    let state = FlvBody { feed, guard, kick: conn.kick.clone(), pending: Some(head.freeze()) };
+    let state =
+        FlvBody { feed, guard, kick: conn.kick.clone(), pending: Some(head.freeze()), ctx: ctx.clone(), param: query };
     let stream = futures_util::stream::unfold(state, next_chunk);
     Response::builder()
         .header(header::CONTENT_TYPE, "video/x-flv")
@@ -95,6 +101,15 @@ struct FlvBody {
     guard: ClientGuard,
     kick: tokio_util::sync::CancellationToken,
     pending: Option<Bytes>,
+    ctx: Arc<NodeContext>,
+    param: String,
+}
+
+impl Drop for FlvBody {
+    /// However the play ends (stream end, kick, client gone), the hook service hears `on_stop`.
+    fn drop(&mut self) {
+        self.ctx.hooks.notify(HookAction::Stop, self.ctx.hook_context(&self.guard, &self.param));
+    }
 }
 
 fn append(out: &mut BytesMut, packets: &[Arc<Packet>]) {

@@ -21,7 +21,7 @@ use tracing::{debug, info, warn};
 use crate::context::NodeContext;
 use crate::hooks::HookAction;
 use crate::hub::{FeedEnd, PlayerFeed, Publisher, frame_kind};
-use crate::key::{StreamKey, vhost_from};
+use crate::key::{DEFAULT_VHOST, StreamKey, vhost_from};
 use crate::net::write_all_vectored;
 use crate::stats::{ClientGuard, ClientInfo, ClientKind};
 
@@ -193,9 +193,13 @@ impl Connection {
     }
 
     fn client_info(&self, stream_name: &str, param: &str, kind: ClientKind) -> ClientInfo {
-        let vhost = vhost_from(param, &self.connect.tc_url);
-        let vhost =
-            if self.connect.param.is_empty() { vhost } else { vhost_from(&self.connect.param, &self.connect.tc_url) };
+        // `?vhost=` on the stream name wins, then the one on connect's app or tcUrl.
+        let from_stream = vhost_from(param, "");
+        let vhost = if from_stream != DEFAULT_VHOST {
+            from_stream
+        } else {
+            vhost_from(&self.connect.param, &self.connect.tc_url)
+        };
         ClientInfo {
             key: StreamKey::new(&vhost, &self.connect.app, stream_name),
             name: stream_name.to_string(),

@@ -129,3 +129,17 @@ async fn clients_page_and_a_kicked_player_leaves_within_a_second_while_others_pl
     assert_eq!(gone["code"], 2049, "kicked client is gone from the list");
     node.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vhost_named_in_the_stream_query_keys_the_stream() {
+    let node = start_node().await;
+    let _publisher = publish_fixture(&format!("rtmp://{}/live/vh?vhost=v2&token=x", node.rtmp_addr));
+    let rec = wait_published(node.api_addr, "v2/live/vh").await;
+    let vhosts = get_json(&format!("http://{}/api/v1/vhosts/", node.api_addr)).await;
+    let v2 = vhosts["vhosts"].as_array().unwrap().iter().find(|v| v["name"] == "v2").expect("vhost v2 listed");
+    assert_eq!(v2["id"], rec["vhost"]);
+    // A player of the default vhost does not see it.
+    let stats = rtmp_play(node.rtmp_addr, "live/vh", Duration::from_millis(1500)).await;
+    assert_eq!(stats.media, 0, "{stats:?}");
+    node.shutdown().await;
+}

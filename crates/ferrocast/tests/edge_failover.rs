@@ -6,6 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use tokio::process::Command;
 
 /// An HTTP-FLV player on the edge that records when each chunk arrived.
 fn flv_player(url: String, run_for: Duration) -> tokio::task::JoinHandle<Vec<(tokio::time::Instant, usize)>> {
@@ -37,6 +38,34 @@ async fn players_on_an_edge_survive_the_death_of_their_origin() {
 
     let url = format!("http://{}/live/demo.flv", edge.http);
     let flv: Vec<_> = (0..20).map(|_| flv_player(url.clone(), Duration::from_secs(16))).collect();
+    let rtmp: Vec<_> = (0..5)
+        .map(|_| {
+            let u = format!("rtmp://{}/live/demo", edge.rtmp);
+            tokio::spawn(async move {
+                let mut c = Command::new("ffmpeg");
+                c.args([
+                    "-hide_banner",
+                    "-v",
+                    "error",
+                    "-rw_timeout",
+                    "5000000",
+                    "-i",
+                    &u,
+                    "-t",
+                    "14",
+                    "-f",
+                    "null",
+                    "-",
+                ]);
+                c.kill_on_drop(true).stdin(std::process::Stdio::null());
+                tokio::time::timeout(Duration::from_secs(40), c.output())
+                    .await
+                    .expect("ffmpeg player finishes")
+                    .unwrap()
+            })
+        })
+        .collect();
+
     // Exactly one upstream from the edge on O1, however many players.
     let o1_clients = eventually(Duration::from_secs(10), || async {
         let v = get_json(&format!("http://{}/api/v1/clients/?count=100", o1.api)).await;
@@ -48,9 +77,9 @@ async fn players_on_an_edge_survive_the_death_of_their_origin() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let v = get_json(&format!("http://{}/api/v1/clients/?count=100", o1.api)).await;
     let from_edge = v["clients"].as_array().unwrap().iter().filter(|c| c["publish"] == false).count();
-    assert_eq!((o1_clients.len(), from_edge), (1, 1), "one upstream pull for 20 players");
+    assert_eq!((o1_clients.len(), from_edge), (1, 1), "one upstream pull for 25 players");
     let edge_rec = active_stream(&edge.api, "/live/demo").await.expect("edge shows the stream active");
-    assert_eq!(edge_rec["clients"], 21, "20 players + the upstream pull, shown as publisher: {edge_rec}");
+    assert_eq!(edge_rec["clients"], 26, "25 players + the upstream pull, shown as publisher: {edge_rec}");
 
     let killed_at = tokio::time::Instant::now();
     o1.signal("-KILL");
@@ -66,6 +95,14 @@ async fn players_on_an_edge_survive_the_death_of_their_origin() {
         let last = after.last().unwrap().0;
         assert!(last.duration_since(killed_at) > Duration::from_secs(5), "still receiving well after the kill");
         gaps.push(after.first().unwrap().0.duration_since(killed_at));
+    }
+    for p in rtmp {
+        let out = p.await.unwrap();
+        assert!(
+            out.status.success(),
+            "ffmpeg over RTMP decoded through the failover: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     gaps.sort();
     eprintln!(

@@ -31,6 +31,9 @@ pub struct Upstream {
     socket: TcpStream,
     session: ClientSession,
     buf: BytesMut,
+    /// Events that arrived in the same read as the play/publish start: media an origin sends
+    /// right behind `NetStream.Play.Start` (metadata, sequence headers, GOP) must not be lost.
+    pending: Vec<ClientEvent>,
 }
 
 impl Upstream {
@@ -45,8 +48,13 @@ impl Upstream {
             Err(_) => return Err(UpstreamError::Timeout(addr, timeout)),
         };
         let _ = socket.set_nodelay(true);
-        let mut up =
-            Upstream { addr, socket, session: ClientSession::new(config), buf: BytesMut::with_capacity(64 * 1024) };
+        let mut up = Upstream {
+            addr,
+            socket,
+            session: ClientSession::new(config),
+            buf: BytesMut::with_capacity(64 * 1024),
+            pending: Vec::new(),
+        };
         let started = tokio::time::timeout(timeout, up.until_started(mode)).await;
         match started {
             Ok(r) => r.map(|()| up),
@@ -56,10 +64,17 @@ impl Upstream {
 
     async fn until_started(&mut self, mode: ClientMode) -> Result<(), UpstreamError> {
         loop {
-            for event in self.recv().await? {
+            let mut events = self.recv().await?.into_iter();
+            while let Some(event) = events.next() {
                 match event {
-                    ClientEvent::PlayStarted if mode == ClientMode::Play => return Ok(()),
-                    ClientEvent::PublishStarted if mode == ClientMode::Publish => return Ok(()),
+                    ClientEvent::PlayStarted if mode == ClientMode::Play => {
+                        self.pending = events.collect();
+                        return Ok(());
+                    }
+                    ClientEvent::PublishStarted if mode == ClientMode::Publish => {
+                        self.pending = events.collect();
+                        return Ok(());
+                    }
                     ClientEvent::Status { level, code, description } if level == "error" => {
                         return Err(UpstreamError::Refused(self.addr.clone(), format!("{code} {description}")));
                     }
@@ -71,6 +86,10 @@ impl Upstream {
 
     /// Writes pending output, then waits for the next events from the peer.
     pub async fn recv(&mut self) -> Result<Vec<ClientEvent>, UpstreamError> {
+        if !self.pending.is_empty() {
+            self.buf.clear();
+            return Ok(std::mem::take(&mut self.pending));
+        }
         self.flush().await?;
         self.buf.clear();
         let n = self.socket.read_buf(&mut self.buf).await.map_err(|e| UpstreamError::Io(self.addr.clone(), e))?;

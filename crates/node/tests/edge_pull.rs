@@ -1,0 +1,46 @@
+//! An edge pulling from an origin serves exactly what the origin has: real ffprobe/ffmpeg read
+//! h264 + aac through the edge, over RTMP and HTTP-FLV, from a cold start each time (the first
+//! player triggers the pull, so metadata and sequence headers must survive the pull's start).
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use tokio::process::Command;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn players_on_a_cold_edge_get_a_decodable_stream() {
+    let origin = start_node().await;
+    let _publisher = publish_fixture(&format!("rtmp://{}/live/demo", origin.rtmp_addr));
+    wait_published(origin.api_addr, "/live/demo").await;
+    let mut config = loopback_config();
+    config.role = ferrocast_node::Role::Edge;
+    config.origins = vec![origin.rtmp_addr.to_string()];
+    config.edge.grace_ms = 100;
+    let edge = start_with(config).await;
+
+    for round in 0..3 {
+        // Wait until the edge has dropped its pull, so this player starts a new one.
+        eventually(Duration::from_secs(10), || async {
+            stream_record(edge.api_addr, "/live/demo").await.is_none().then_some(())
+        })
+        .await
+        .expect("the edge stops pulling after the grace period");
+        let url = if round % 2 == 0 {
+            format!("rtmp://{}/live/demo", edge.rtmp_addr)
+        } else {
+            format!("http://{}/live/demo.flv", edge.http_addr)
+        };
+        let (ok, _, stderr) = run(
+            Command::new("ffmpeg").args(["-hide_banner", "-v", "error", "-i", &url, "-t", "2", "-f", "null", "-"]),
+            Duration::from_secs(30),
+        )
+        .await;
+        assert!(ok && stderr.trim().is_empty(), "round {round}: decoding {url} through a cold edge failed: {stderr}");
+    }
+    let probe = ffprobe(&format!("rtmp://{}/live/demo", edge.rtmp_addr)).await;
+    assert!(probe.contains("h264,video,640,360") && probe.contains("aac,audio"), "{probe}");
+    edge.shutdown().await;
+    origin.shutdown().await;
+}

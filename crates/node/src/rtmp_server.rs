@@ -141,7 +141,14 @@ impl Connection {
         let ctx = self.ctx.clone();
         let (guard, param, result, end_action) = match mode {
             Mode::Publish { publisher, guard, param } => {
+                // On an edge the stream also goes to an origin, for as long as it is published.
+                let forward = CancellationToken::new();
+                if ctx.edge.is_some() {
+                    let source = publisher.source().clone();
+                    tokio::spawn(crate::edge::forward_publisher(ctx.clone(), source, param.clone(), forward.clone()));
+                }
                 let r = self.run_publish(publisher, &guard).await;
+                forward.cancel();
                 (guard, param, r, HookAction::Unpublish)
             }
             Mode::Play { feed, guard, stream_id, param } => {

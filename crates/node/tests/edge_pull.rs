@@ -44,3 +44,32 @@ async fn players_on_a_cold_edge_get_a_decodable_stream() {
     edge.shutdown().await;
     origin.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publisher_on_an_edge_reaches_the_origin() {
+    let origin = start_node().await;
+    let mut config = loopback_config();
+    config.role = ferrocast_node::Role::Edge;
+    config.origins = vec![origin.rtmp_addr.to_string()];
+    let edge = start_with(config).await;
+
+    let _publisher = publish_fixture(&format!("rtmp://{}/live/cam?token=t1", edge.rtmp_addr));
+    wait_published(edge.api_addr, "/live/cam").await;
+    let on_origin = wait_published(origin.api_addr, "/live/cam").await;
+    assert_eq!(on_origin["video"]["width"], 640);
+    let clients = get_json(&format!("http://{}/api/v1/clients/?count=100", origin.api_addr)).await;
+    let pushed = clients["clients"].as_array().unwrap().iter().find(|c| c["publish"] == true).expect("the edge's push");
+    assert_eq!(pushed["ip"], "127.0.0.1");
+    for url in [format!("rtmp://{}/live/cam", origin.rtmp_addr), format!("http://{}/live/cam.flv", edge.http_addr)] {
+        let probe = ffprobe(&url).await;
+        assert!(probe.contains("h264,video,640,360") && probe.contains("aac,audio"), "{url}: {probe}");
+    }
+    drop(_publisher);
+    eventually(Duration::from_secs(10), || async {
+        stream_record(origin.api_addr, "/live/cam").await.is_none_or(|s| s["publish"]["active"] == false).then_some(())
+    })
+    .await
+    .expect("the origin's stream ends when the edge's publisher leaves");
+    edge.shutdown().await;
+    origin.shutdown().await;
+}

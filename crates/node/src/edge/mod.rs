@@ -1,6 +1,7 @@
 //! The edge role: one upstream pull per stream, started by the first player and stopped a grace
 //! period after the last one leaves, failing over between origins without dropping players.
 
+mod forward;
 mod origins;
 mod relay;
 pub mod upstream;
@@ -11,6 +12,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+pub use forward::run as forward_publisher;
 pub use origins::OriginPool;
 
 use crate::context::NodeContext;
@@ -29,7 +31,7 @@ pub struct RelayConfig {
 pub struct EdgeRelays {
     pub origins: OriginPool,
     running: Mutex<HashSet<StreamKey>>,
-    config: RelayConfig,
+    pub config: RelayConfig,
 }
 
 impl EdgeRelays {

@@ -13,11 +13,11 @@ use ferrocast_rtmp::{ClientEvent, ClientMode};
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-use super::upstream::{Upstream, UpstreamError};
+use super::upstream::{Upstream, UpstreamError, upstream_url};
 use super::{EdgeRelays, RelayConfig};
 use crate::context::NodeContext;
 use crate::hub::{Publisher, Source, frame_kind};
-use crate::key::{DEFAULT_VHOST, StreamKey};
+use crate::key::StreamKey;
 use crate::rtmp_server::note_codecs;
 use crate::stats::{ClientGuard, ClientInfo, ClientKind};
 
@@ -134,7 +134,7 @@ async fn pump(
     let mut check = tokio::time::interval(Duration::from_millis(250));
     loop {
         tokio::select! {
-            events = up.recv() => {
+            events = up.read() => {
                 let events = events?;
                 guard.traffic().add_recv(up.last_read() as u64);
                 for event in events {
@@ -154,6 +154,7 @@ async fn pump(
                         _ => {}
                     }
                 }
+                guard.traffic().add_send(up.flush().await? as u64);
             }
             _ = check.tick() => {
                 if last_media.elapsed() >= config.no_media_timeout {
@@ -165,15 +166,6 @@ async fn pump(
             }
         }
     }
-}
-
-/// `rtmp://origin/app/stream?param`, carrying the player's query (its token) like SRS's edge.
-fn upstream_url(origin: &str, key: &StreamKey, param: &str) -> String {
-    let mut param = param.to_string();
-    if key.vhost != DEFAULT_VHOST && !param.contains("vhost=") {
-        param = if param.is_empty() { format!("?vhost={}", key.vhost) } else { format!("{param}&vhost={}", key.vhost) };
-    }
-    format!("rtmp://{origin}/{}/{}{param}", key.app, key.stream)
 }
 
 #[cfg(test)]
@@ -189,13 +181,5 @@ mod tests {
         assert_eq!(t.map(0, false), 5000, "headers of the new upstream do not anchor it");
         assert_eq!(t.map(8000, true), 5001, "the new upstream continues after the old one");
         assert_eq!(t.map(8040, true), 5041);
-    }
-
-    #[test]
-    fn upstream_url_carries_the_token() {
-        let k = StreamKey::new("", "live", "cam1");
-        assert_eq!(upstream_url("o1:1935", &k, "?token=a"), "rtmp://o1:1935/live/cam1?token=a");
-        let k = StreamKey::new("v2", "live", "cam1");
-        assert_eq!(upstream_url("o1:1935", &k, ""), "rtmp://o1:1935/live/cam1?vhost=v2");
     }
 }

@@ -8,6 +8,8 @@ use ferrocast_rtmp::{ClientConfig, ClientEvent, ClientMode, ClientSession, Messa
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use crate::key::{DEFAULT_VHOST, StreamKey};
+
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
     #[error("bad upstream url {0}: {1}")]
@@ -86,19 +88,24 @@ impl Upstream {
 
     /// Writes pending output, then waits for the next events from the peer.
     pub async fn recv(&mut self) -> Result<Vec<ClientEvent>, UpstreamError> {
+        self.flush().await?;
+        self.read().await
+    }
+
+    /// Waits for the next events from the peer without writing anything, so it can be dropped
+    /// at any await (in a `select!`) without cutting a message in half. Replies the session
+    /// queued (acks, pongs) go out with the next `flush`.
+    pub async fn read(&mut self) -> Result<Vec<ClientEvent>, UpstreamError> {
         if !self.pending.is_empty() {
             self.buf.clear();
             return Ok(std::mem::take(&mut self.pending));
         }
-        self.flush().await?;
         self.buf.clear();
         let n = self.socket.read_buf(&mut self.buf).await.map_err(|e| UpstreamError::Io(self.addr.clone(), e))?;
         if n == 0 {
             return Err(UpstreamError::Closed(self.addr.clone()));
         }
-        let events = self.session.feed(&self.buf[..n]).map_err(|e| UpstreamError::Protocol(self.addr.clone(), e))?;
-        self.flush().await?;
-        Ok(events)
+        self.session.feed(&self.buf[..n]).map_err(|e| UpstreamError::Protocol(self.addr.clone(), e))
     }
 
     /// Bytes received by the last `recv`.
@@ -110,11 +117,39 @@ impl Upstream {
         self.session.send_media(kind, timestamp, payload);
     }
 
+    /// Ends a publish politely (FCUnpublish, deleteStream), best effort.
+    pub async fn close(&mut self) {
+        self.session.close();
+        let _ = self.flush().await;
+    }
+
     pub async fn flush(&mut self) -> Result<usize, UpstreamError> {
         let out = self.session.take_output();
         if !out.is_empty() {
             self.socket.write_all(&out).await.map_err(|e| UpstreamError::Io(self.addr.clone(), e))?;
         }
         Ok(out.len())
+    }
+}
+
+/// `rtmp://origin/app/stream?param`, carrying the player's query (its token) like SRS's edge.
+pub fn upstream_url(origin: &str, key: &StreamKey, param: &str) -> String {
+    let mut param = param.to_string();
+    if key.vhost != DEFAULT_VHOST && !param.contains("vhost=") {
+        param = if param.is_empty() { format!("?vhost={}", key.vhost) } else { format!("{param}&vhost={}", key.vhost) };
+    }
+    format!("rtmp://{origin}/{}/{}{param}", key.app, key.stream)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upstream_url_carries_the_token() {
+        let k = StreamKey::new("", "live", "cam1");
+        assert_eq!(upstream_url("o1:1935", &k, "?token=a"), "rtmp://o1:1935/live/cam1?token=a");
+        let k = StreamKey::new("v2", "live", "cam1");
+        assert_eq!(upstream_url("o1:1935", &k, ""), "rtmp://o1:1935/live/cam1?vhost=v2");
     }
 }

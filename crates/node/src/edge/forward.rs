@@ -1,0 +1,83 @@
+//! Publishing to an edge: the edge serves the stream to its own players and pushes it to an
+//! origin, as SRS's edge does, so an encoder can be pointed at any node of the cluster.
+//!
+//! The push starts from the source's snapshot (metadata, sequence headers, GOP), then follows it
+//! live. When the origin fails, the next one is tried, in the edge's origin order, until the
+//! publisher leaves.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferrocast_rtmp::ClientMode;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::upstream::{Upstream, UpstreamError, upstream_url};
+use crate::context::NodeContext;
+use crate::hub::{FeedPolicy, PlayerFeed, Source, rtmp_kind};
+
+/// Pushes `source` to an origin until `stop` is cancelled (the publisher left).
+pub async fn run(ctx: Arc<NodeContext>, source: Arc<Source>, param: String, stop: CancellationToken) {
+    let Some(edge) = ctx.edge.clone() else { return };
+    let key = source.key().clone();
+    let policy = FeedPolicy { merge_window: Duration::ZERO, ..ctx.feed_policy() };
+    let mut backoff = Duration::from_millis(200);
+    while !stop.is_cancelled() {
+        for origin in edge.origins.candidates() {
+            let url = upstream_url(&origin, &key, &param);
+            let opened = tokio::select! {
+                _ = stop.cancelled() => return,
+                r = Upstream::open(&url, ClientMode::Publish, edge.config.upstream_timeout) => r,
+            };
+            let mut up = match opened {
+                Ok(up) => up,
+                Err(e) => {
+                    warn!(stream = %key, %origin, "edge: cannot forward the publisher: {e}");
+                    edge.origins.mark_failed(&origin);
+                    continue;
+                }
+            };
+            info!(stream = %key, %origin, "edge: forwarding the publisher to the origin");
+            let feed = PlayerFeed::new(source.subscribe(), policy);
+            match push(&mut up, feed, &stop).await {
+                Ok(()) => {
+                    up.close().await;
+                    info!(stream = %key, %origin, "edge: forward stopped");
+                    return;
+                }
+                Err(e) => {
+                    warn!(stream = %key, %origin, "edge: forward lost, trying the next origin: {e}");
+                    edge.origins.mark_failed(&origin);
+                    backoff = Duration::from_millis(200);
+                }
+            }
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(3));
+    }
+}
+
+/// Sends every packet of `feed` upstream until `stop` (Ok), the feed ends (Ok) or the upstream
+/// fails (Err). Reads from the upstream too, so its acks and pings are answered.
+async fn push(up: &mut Upstream, mut feed: PlayerFeed, stop: &CancellationToken) -> Result<(), UpstreamError> {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return Ok(()),
+            events = up.read() => {
+                events?;
+            }
+            batch = feed.next_batch() => match batch {
+                Ok(packets) => {
+                    for p in &packets {
+                        up.send_media(rtmp_kind(p.frame.kind), p.frame.timestamp, &p.frame.payload);
+                    }
+                }
+                Err(_) => return Ok(()),
+            },
+        }
+        up.flush().await?;
+    }
+}

@@ -32,7 +32,7 @@ pub struct NodeArgs {
     /// SRS HTTP API v1 listen address [default: 0.0.0.0:1985].
     #[arg(long, value_name = "ADDR")]
     pub api: Option<SocketAddr>,
-    /// Region label reported to the index server, e.g. eu.
+    /// Region label, e.g. eu; shown in /api/v1/summaries (self.region) for schedulers.
     #[arg(long)]
     pub region: Option<String>,
     /// Log format: text or json [default: text].

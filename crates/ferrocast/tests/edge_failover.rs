@@ -79,7 +79,10 @@ async fn players_on_an_edge_survive_the_death_of_their_origin() {
     let from_edge = v["clients"].as_array().unwrap().iter().filter(|c| c["publish"] == false).count();
     assert_eq!((o1_clients.len(), from_edge), (1, 1), "one upstream pull for 25 players");
     let edge_rec = active_stream(&edge.api, "/live/demo").await.expect("edge shows the stream active");
-    assert_eq!(edge_rec["clients"], 26, "25 players + the upstream pull, shown as publisher: {edge_rec}");
+    assert_eq!(edge_rec["clients"], 25, "the upstream pull is not a client, as on SRS's edge: {edge_rec}");
+    let cid = edge_rec["publish"]["cid"].as_str().expect("publish.cid: the player that started the pull").to_string();
+    let edge_clients = get_json(&format!("http://{}/api/v1/clients/{cid}", edge.api)).await;
+    assert_eq!(edge_clients["client"]["publish"], false, "publish.cid names a player: {edge_clients}");
 
     let killed_at = tokio::time::Instant::now();
     o1.signal("-KILL");

@@ -71,22 +71,29 @@ impl NodeContext {
     }
 
     /// On an edge, makes sure the stream is being pulled for a player that just subscribed.
-    pub fn pull_if_edge(self: &Arc<Self>, key: &crate::key::StreamKey, param: &str) {
+    pub fn pull_if_edge(self: &Arc<Self>, key: &crate::key::StreamKey, param: &str, cid: &str) {
         if let Some(edge) = &self.edge {
-            edge.ensure(self, key, param);
+            edge.ensure(self, key, param, cid);
         }
     }
 
     /// The hook body fields of a registered client.
     pub fn hook_context(&self, guard: &crate::stats::ClientGuard, param: &str) -> crate::hooks::HookContext {
         let c = guard.stat();
+        let key = &c.info.key;
+        // SRS gives HTTP players' hooks the bare stream name and an rtmp://vhost/app tcUrl (the
+        // API keeps what the client sent: `cam1.flv`, `http://host/app`).
+        let (stream, tc_url) = match c.info.kind {
+            crate::stats::ClientKind::FlvPlay => (key.stream.clone(), format!("rtmp://{}/{}", key.vhost, key.app)),
+            _ => (c.info.name.clone(), c.info.tc_url.clone()),
+        };
         crate::hooks::HookContext {
             client_id: c.id.clone(),
             ip: c.info.ip.clone(),
-            vhost: c.info.key.vhost.clone(),
-            app: c.info.key.app.clone(),
-            tc_url: c.info.tc_url.clone(),
-            stream: c.info.name.clone(),
+            vhost: key.vhost.clone(),
+            app: key.app.clone(),
+            tc_url,
+            stream,
             param: param.to_string(),
             page_url: c.info.page_url.clone(),
             stream_url: c.info.key.url(),

@@ -269,10 +269,6 @@ impl Hooks {
         }
     }
 
-    pub fn config(&self) -> &HooksConfig {
-        &self.inner.config
-    }
-
     /// Whether any URL is configured for this event.
     pub fn enabled(&self, action: HookAction) -> bool {
         !self.inner.config.urls(action).is_empty()

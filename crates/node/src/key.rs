@@ -53,14 +53,6 @@ pub fn strip_stream_name(name: &str) -> &str {
     name
 }
 
-/// Splits `stream?query` into the name and the query (with its leading `?`, or "").
-pub fn split_query(name: &str) -> (&str, &str) {
-    match name.find('?') {
-        Some(i) => (&name[..i], &name[i..]),
-        None => (name, ""),
-    }
-}
-
 /// Reads `key` from a query string (`?a=1&vhost=x`, with or without the `?`).
 pub fn query_value<'a>(query: &'a str, key: &str) -> Option<&'a str> {
     query
@@ -71,15 +63,19 @@ pub fn query_value<'a>(query: &'a str, key: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
-/// The vhost a client names: `?vhost=` in its query or tcUrl, else the tcUrl host when it is not
-/// an address or localhost... SRS resolves unknown hosts to the default vhost, and so do we, since
-/// we configure no named vhosts: only an explicit `vhost=` parameter selects another.
-pub fn vhost_from(param: &str, tc_url: &str) -> String {
-    query_value(param, "vhost")
-        .or_else(|| query_value(tc_url.split_once('?').map(|(_, q)| q).unwrap_or(""), "vhost"))
-        .filter(|v| !v.is_empty())
-        .unwrap_or(DEFAULT_VHOST)
-        .to_string()
+/// The vhost a client names with `vhost=` in its query. We configure no named vhosts, so an
+/// unknown host in the tcUrl means the default vhost, as on SRS.
+pub fn vhost_from(param: &str) -> String {
+    query_value(param, "vhost").filter(|v| !v.is_empty()).unwrap_or(DEFAULT_VHOST).to_string()
+}
+
+/// One query from the stream name's and connect's (app or tcUrl) queries, as SRS normalizes an
+/// RTMP client's `param`: `?token=x` whether the client put it on the stream or on the app.
+/// The stream's keys come first, so they win in `query_value`.
+pub fn merge_queries(stream: &str, connect: &str) -> String {
+    let parts: Vec<&str> =
+        [stream, connect].iter().map(|q| q.trim_start_matches('?')).filter(|q| !q.is_empty()).collect();
+    if parts.is_empty() { String::new() } else { format!("?{}", parts.join("&")) }
 }
 
 #[cfg(test)]
@@ -96,12 +92,13 @@ mod tests {
 
     #[test]
     fn query_helpers() {
-        assert_eq!(split_query("cam?token=1"), ("cam", "?token=1"));
-        assert_eq!(split_query("cam"), ("cam", ""));
         assert_eq!(query_value("?a=1&token=xyz", "token"), Some("xyz"));
         assert_eq!(query_value("token=xyz", "token"), Some("xyz"));
-        assert_eq!(vhost_from("?vhost=v2", "rtmp://h/live"), "v2");
-        assert_eq!(vhost_from("", "rtmp://h/live?vhost=v3"), "v3");
-        assert_eq!(vhost_from("", "rtmp://h/live"), DEFAULT_VHOST);
+        assert_eq!(vhost_from("?vhost=v2&token=1"), "v2");
+        assert_eq!(vhost_from(""), DEFAULT_VHOST);
+        assert_eq!(merge_queries("?token=a", "?vhost=v3"), "?token=a&vhost=v3");
+        assert_eq!(merge_queries("", "?token=b"), "?token=b");
+        assert_eq!(merge_queries("", ""), "");
+        assert_eq!(vhost_from(&merge_queries("?vhost=s", "?vhost=c")), "s", "the stream's query wins");
     }
 }

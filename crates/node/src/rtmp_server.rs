@@ -6,10 +6,9 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use bytes::{Bytes, BytesMut};
-use ferrocast_media::{AudioInfo, Frame, FrameKind, VideoInfo};
+use ferrocast_media::Frame;
 use ferrocast_rtmp::{ServerConfig, ServerEvent, ServerSession};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -21,7 +20,7 @@ use tracing::{debug, info, warn};
 use crate::context::NodeContext;
 use crate::hooks::HookAction;
 use crate::hub::{FeedEnd, PlayerFeed, Publisher, frame_kind};
-use crate::key::{DEFAULT_VHOST, StreamKey, vhost_from};
+use crate::key::{StreamKey, merge_queries, vhost_from};
 use crate::net::write_all_vectored;
 use crate::stats::{ClientGuard, ClientInfo, ClientKind};
 
@@ -116,19 +115,18 @@ impl Connection {
     async fn run(mut self) -> Result<(), ConnError> {
         // Phase 1: handshake and commands until publish or play.
         let timeout = self.ctx.handshake_timeout();
+        // Events that came in the same read as publish/play belong to the phase that follows.
+        let mut leftover = Vec::new();
         let mode = loop {
             let events = self.read_events(timeout).await?;
             self.flush_output().await?;
             let mut mode = None;
             for event in events {
                 if mode.is_some() {
-                    // Media right after publish in the same read: handled below.
-                    if let Some(Mode::Publish { publisher, guard, .. }) = &mode {
-                        self.on_publish_event(event, publisher, guard)?;
-                    }
-                    continue;
+                    leftover.push(event);
+                } else {
+                    mode = self.on_setup_event(event).await?;
                 }
-                mode = self.on_setup_event(event).await?;
             }
             self.flush_output().await?;
             if let Some(reason) = self.refused.take() {
@@ -147,12 +145,13 @@ impl Connection {
                     let source = publisher.source().clone();
                     tokio::spawn(crate::edge::forward_publisher(ctx.clone(), source, param.clone(), forward.clone()));
                 }
-                let r = self.run_publish(publisher, &guard).await;
+                let r = self.run_publish(publisher, &guard, leftover).await;
                 forward.cancel();
                 (guard, param, r, HookAction::Unpublish)
             }
             Mode::Play { feed, guard, stream_id, param } => {
-                let r = self.run_play(feed, &guard, stream_id).await;
+                let closed = leftover.iter().any(|e| matches!(e, ServerEvent::CloseStream { .. }));
+                let r = if closed { Ok(()) } else { self.run_play(feed, &guard, stream_id).await };
                 (guard, param, r, HookAction::Stop)
             }
         };
@@ -199,16 +198,10 @@ impl Connection {
         }
     }
 
+    /// `param` is the merged query (see `merge_queries`).
     fn client_info(&self, stream_name: &str, param: &str, kind: ClientKind) -> ClientInfo {
-        // `?vhost=` on the stream name wins, then the one on connect's app or tcUrl.
-        let from_stream = vhost_from(param, "");
-        let vhost = if from_stream != DEFAULT_VHOST {
-            from_stream
-        } else {
-            vhost_from(&self.connect.param, &self.connect.tc_url)
-        };
         ClientInfo {
-            key: StreamKey::new(&vhost, &self.connect.app, stream_name),
+            key: StreamKey::new(&vhost_from(param), &self.connect.app, stream_name),
             name: stream_name.to_string(),
             kind,
             ip: self.peer.ip().to_string(),
@@ -231,6 +224,7 @@ impl Connection {
     }
 
     async fn start_publish(&mut self, stream_id: u32, name: String, param: String) -> Result<Option<Mode>, ConnError> {
+        let param = merge_queries(&param, &self.connect.param);
         let info = self.client_info(&name, &param, ClientKind::FmlePublish);
         let key = info.key.clone();
         let source = self.ctx.hub.source(&key);
@@ -264,6 +258,7 @@ impl Connection {
     }
 
     async fn start_play(&mut self, stream_id: u32, name: String, param: String) -> Result<Option<Mode>, ConnError> {
+        let param = merge_queries(&param, &self.connect.param);
         let info = self.client_info(&name, &param, ClientKind::RtmpPlay);
         let key = info.key.clone();
         let guard = self.ctx.registry.add_client(info, CancellationToken::new());
@@ -275,7 +270,7 @@ impl Connection {
         }
         let source = self.ctx.hub.source(&key);
         let feed = PlayerFeed::new(source.subscribe(), self.ctx.feed_policy());
-        self.ctx.pull_if_edge(&key, &param);
+        self.ctx.pull_if_edge(&key, &param, guard.id());
         self.session.accept_play(stream_id);
         info!(peer = %self.peer, stream = %key, client = guard.id(), %param, "play started");
         Ok(Some(Mode::Play { feed, guard, stream_id, param }))
@@ -290,7 +285,7 @@ impl Connection {
         match event {
             ServerEvent::Media { kind, timestamp, payload, .. } => {
                 let frame = Frame::new(frame_kind(kind), timestamp, payload);
-                note_codecs(&frame, guard);
+                guard.stream().note_frame(&frame);
                 publisher.push(frame);
                 Ok(())
             }
@@ -307,7 +302,18 @@ impl Connection {
         }
     }
 
-    async fn run_publish(&mut self, publisher: Publisher, guard: &ClientGuard) -> Result<(), ConnError> {
+    async fn run_publish(
+        &mut self,
+        publisher: Publisher,
+        guard: &ClientGuard,
+        leftover: Vec<ServerEvent>,
+    ) -> Result<(), ConnError> {
+        for event in leftover {
+            if let Err(e) = self.on_publish_event(event, &publisher, guard) {
+                info!(stream = %publisher.source().key(), "publish ended: {e}");
+                return Ok(());
+            }
+        }
         let idle = self.ctx.config.media.publish_idle_timeout();
         let kick = guard.kick_token().clone();
         let shutdown = self.ctx.shutdown.clone();
@@ -382,26 +388,5 @@ impl Connection {
         }
         let _ = self.writer.shutdown().await;
         Ok(())
-    }
-}
-
-/// Keeps the stream's codec description and frame count current for the API.
-pub fn note_codecs(frame: &Frame, guard: &ClientGuard) {
-    let stream = guard.stream();
-    match frame.kind {
-        FrameKind::Video if frame.sequence_header => {
-            if let Some(info) = VideoInfo::from_sequence_header(&frame.payload) {
-                stream.set_video(info);
-            }
-        }
-        FrameKind::Video => {
-            stream.frames.fetch_add(1, Ordering::Relaxed);
-        }
-        FrameKind::Audio if frame.sequence_header || stream.media().audio.is_none() => {
-            if let Some(info) = AudioInfo::from_audio_tag(&frame.payload) {
-                stream.set_audio(info);
-            }
-        }
-        _ => {}
     }
 }

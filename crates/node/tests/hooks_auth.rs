@@ -102,8 +102,12 @@ async fn tokens_decide_publish_and_play_on_origin_and_edge() {
     }
     assert_eq!(publish["vhost"], "__defaultVhost__");
     assert_eq!(publish["stream_url"], "/live/cam");
-    let flv_play =
-        bodies.iter().find(|b| b["action"] == "on_play" && b["stream"] == "cam.flv").expect("HTTP-FLV on_play seen");
+    // HTTP-FLV hooks as SRS sends them: bare stream name, rtmp://vhost/app tcUrl.
+    let flv_play = bodies
+        .iter()
+        .find(|b| b["action"] == "on_play" && b["tcUrl"] == "rtmp://__defaultVhost__/live")
+        .expect("HTTP-FLV on_play seen");
+    assert_eq!(flv_play["stream"], "cam");
     assert!(flv_play.get("pageUrl").is_some());
     assert!(bodies.iter().any(|b| b["action"] == "on_stop"), "on_stop notifications arrive");
     assert!(bodies.iter().any(|b| b["action"] == "on_connect"), "on_connect for RTMP clients");

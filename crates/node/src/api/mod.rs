@@ -134,6 +134,8 @@ async fn summaries(State(ctx): State<Arc<NodeContext>>, Query(p): Params) -> Res
             "mem_percent": ratio(rss, mem_total),
             "cpu_percent": cpu.self_cpu,
             "srs_uptime": ctx.started.elapsed().as_secs(),
+            "region": ctx.config.region,
+            "role": ctx.config.role.to_string(),
         },
         "system": {
             "cpu_percent": cpu.host_cpu,

@@ -14,7 +14,7 @@ use tracing::{info, warn};
 
 use super::upstream::{Upstream, UpstreamError, upstream_url};
 use crate::context::NodeContext;
-use crate::hub::{FeedPolicy, PlayerFeed, Source, rtmp_kind};
+use crate::hub::{FeedEnd, FeedPolicy, PlayerFeed, Source, rtmp_kind};
 
 /// Pushes `source` to an origin until `stop` is cancelled (the publisher left).
 pub async fn run(ctx: Arc<NodeContext>, source: Arc<Source>, param: String, stop: CancellationToken) {
@@ -75,6 +75,8 @@ async fn push(up: &mut Upstream, mut feed: PlayerFeed, stop: &CancellationToken)
                         up.send_media(rtmp_kind(p.frame.kind), p.frame.timestamp, &p.frame.payload);
                     }
                 }
+                // A slow origin made the push fall behind: start over from a fresh snapshot.
+                Err(FeedEnd::TooSlow) => return Err(UpstreamError::TooSlow(up.addr.clone())),
                 Err(_) => return Ok(()),
             },
         }

@@ -16,10 +16,6 @@ impl OriginPool {
         OriginPool { origins, failed, retry_after }
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.origins.is_empty()
-    }
-
     /// The origins to try, best first: those not failed recently in configured order, then the
     /// recently failed ones, longest-ago failure first.
     pub fn candidates(&self) -> Vec<String> {

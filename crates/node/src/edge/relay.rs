@@ -14,12 +14,11 @@ use tokio::time::Instant;
 use tracing::{info, warn};
 
 use super::upstream::{Upstream, UpstreamError, upstream_url};
-use super::{EdgeRelays, RelayConfig};
+use super::{Registration, RelayConfig};
 use crate::context::NodeContext;
 use crate::hub::{Publisher, Source, frame_kind};
 use crate::key::StreamKey;
-use crate::rtmp_server::note_codecs;
-use crate::stats::{ClientGuard, ClientInfo, ClientKind};
+use crate::stats::PullGuard;
 
 /// Keeps timestamps increasing when the upstream changes.
 #[derive(Default)]
@@ -50,16 +49,26 @@ impl Timeline {
     }
 }
 
-pub async fn run(ctx: Arc<NodeContext>, relays: Arc<EdgeRelays>, key: StreamKey, param: String, config: RelayConfig) {
+/// Pulls `key` for as long as it has players. `param` (with the token) and `starter_cid` come from
+/// the player whose request started the pull, as on SRS's edge.
+pub async fn run(
+    ctx: Arc<NodeContext>,
+    mut reg: Registration,
+    key: StreamKey,
+    param: String,
+    starter_cid: String,
+    config: RelayConfig,
+) {
+    let relays = reg.relays().clone();
     let source = ctx.hub.source(&key);
-    let mut publisher: Option<(Publisher, ClientGuard)> = None;
+    let mut publisher: Option<(Publisher, PullGuard)> = None;
     let mut timeline = Timeline::default();
     let mut idle_since: Option<Instant> = None;
     let mut backoff = Duration::from_millis(200);
     info!(stream = %key, "edge: starting upstream pull");
     'outer: loop {
         for origin in relays.origins.candidates() {
-            if relays.should_stop(&key, &source, &mut idle_since, config.grace) {
+            if reg.should_stop(&source, &mut idle_since, config.grace) {
                 break 'outer;
             }
             let url = upstream_url(&origin, &key, &param);
@@ -74,19 +83,7 @@ pub async fn run(ctx: Arc<NodeContext>, relays: Arc<EdgeRelays>, key: StreamKey,
             info!(stream = %key, %origin, "edge: pulling");
             if publisher.is_none() {
                 match source.try_publish() {
-                    Ok(p) => {
-                        let info = ClientInfo {
-                            key: key.clone(),
-                            name: key.stream.clone(),
-                            kind: ClientKind::EdgePull,
-                            ip: origin.split(':').next().unwrap_or("").to_string(),
-                            tc_url: format!("rtmp://{origin}/{}", key.app),
-                            page_url: String::new(),
-                            swf_url: String::new(),
-                        };
-                        let guard = ctx.registry.add_client(info, tokio_util::sync::CancellationToken::new());
-                        publisher = Some((p, guard));
-                    }
+                    Ok(p) => publisher = Some((p, ctx.registry.begin_pull(&key, &starter_cid))),
                     Err(e) => {
                         // Someone publishes this stream on the edge itself: nothing to pull.
                         info!(stream = %key, "edge: not pulling: {e}");
@@ -96,7 +93,7 @@ pub async fn run(ctx: Arc<NodeContext>, relays: Arc<EdgeRelays>, key: StreamKey,
             }
             timeline.rebase = true;
             let Some((p, guard)) = publisher.as_ref() else { break 'outer };
-            let result = pump(&mut up, p, guard, &mut timeline, &relays, &key, &source, &mut idle_since, &config).await;
+            let result = pump(&mut up, p, guard, &mut timeline, &mut reg, &source, &mut idle_since, &config).await;
             match result {
                 Ok(()) => break 'outer, // no players left
                 Err(e) => {
@@ -106,7 +103,7 @@ pub async fn run(ctx: Arc<NodeContext>, relays: Arc<EdgeRelays>, key: StreamKey,
                 }
             }
         }
-        if relays.should_stop(&key, &source, &mut idle_since, config.grace) {
+        if reg.should_stop(&source, &mut idle_since, config.grace) {
             break;
         }
         tokio::time::sleep(backoff).await;
@@ -122,10 +119,9 @@ pub async fn run(ctx: Arc<NodeContext>, relays: Arc<EdgeRelays>, key: StreamKey,
 async fn pump(
     up: &mut Upstream,
     publisher: &Publisher,
-    guard: &ClientGuard,
+    guard: &PullGuard,
     timeline: &mut Timeline,
-    relays: &EdgeRelays,
-    key: &StreamKey,
+    reg: &mut Registration,
     source: &Arc<Source>,
     idle_since: &mut Option<Instant>,
     config: &RelayConfig,
@@ -136,7 +132,9 @@ async fn pump(
         tokio::select! {
             events = up.read() => {
                 let events = events?;
-                guard.traffic().add_recv(up.last_read() as u64);
+                let stream = guard.stream();
+                stream.traffic.add_recv(up.last_read() as u64);
+                stream.vhost.traffic.add_recv(up.last_read() as u64);
                 for event in events {
                     match event {
                         ClientEvent::Media { kind, timestamp, payload } => {
@@ -144,7 +142,7 @@ async fn pump(
                             let mut frame = Frame::new(frame_kind(kind), timestamp, payload);
                             let is_media = !(frame.sequence_header || frame.kind == ferrocast_media::FrameKind::Script);
                             frame.timestamp = timeline.map(timestamp, is_media);
-                            note_codecs(&frame, guard);
+                            stream.note_frame(&frame);
                             publisher.push(frame);
                         }
                         ClientEvent::StreamEof => return Err(UpstreamError::Closed(up.addr.clone())),
@@ -154,13 +152,13 @@ async fn pump(
                         _ => {}
                     }
                 }
-                guard.traffic().add_send(up.flush().await? as u64);
+                up.flush().await?;
             }
             _ = check.tick() => {
                 if last_media.elapsed() >= config.no_media_timeout {
                     return Err(UpstreamError::Timeout(up.addr.clone(), config.no_media_timeout));
                 }
-                if relays.should_stop(key, source, idle_since, config.grace) {
+                if reg.should_stop(source, idle_since, config.grace) {
                     return Ok(());
                 }
             }

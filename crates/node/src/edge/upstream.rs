@@ -24,6 +24,8 @@ pub enum UpstreamError {
     Protocol(String, ferrocast_rtmp::RtmpError),
     #[error("no answer from {0} within {1:?}")]
     Timeout(String, Duration),
+    #[error("{0} did not take the stream fast enough; starting again from a keyframe")]
+    TooSlow(String),
     #[error("{0} refused: {1}")]
     Refused(String, String),
 }

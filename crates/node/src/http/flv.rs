@@ -51,7 +51,7 @@ pub async fn play(
     let query = query.map(|q| format!("?{q}")).unwrap_or_default();
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
     let tc_url = format!("http://{host}/{app}");
-    let key = StreamKey::new(&vhost_from(&query, ""), &app, name);
+    let key = StreamKey::new(&vhost_from(&query), &app, name);
     let info = ClientInfo {
         key: key.clone(),
         name: file.clone(),
@@ -68,7 +68,7 @@ pub async fn play(
     }
     let source = ctx.hub.source(&key);
     let mut feed = PlayerFeed::new(source.subscribe(), ctx.feed_policy());
-    ctx.pull_if_edge(&key, &query);
+    ctx.pull_if_edge(&key, &query, guard.id());
     // Wait for the first media before answering, so a stream that never comes is a 404.
     let first = tokio::select! {
         b = feed.next_batch() => b,

@@ -68,11 +68,6 @@ impl PlayerFeed {
         }
     }
 
-    /// Whether a publisher is live right now (a player that arrived early is waiting otherwise).
-    pub fn publishing(&self) -> bool {
-        self.waiting_since.is_none()
-    }
-
     /// The next packets to write. Never returns an empty batch.
     pub async fn next_batch(&mut self) -> Result<Vec<Arc<Packet>>, FeedEnd> {
         if self.sub.closed {
@@ -131,7 +126,7 @@ impl PlayerFeed {
                 self.waiting_since = None;
                 if self.skipping {
                     let f = &p.frame;
-                    if f.is_video_keyframe() {
+                    if p.restart {
                         self.skipping = false;
                     } else if !(f.sequence_header || f.is_metadata()) {
                         self.skipped += 1;
@@ -195,6 +190,19 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_lagging_player_of_an_audio_only_stream_resumes() {
+        let s = Source::new(StreamKey::new("", "live", "radio"), 16, GopLimits::default());
+        let p = s.try_publish().unwrap();
+        let mut feed = PlayerFeed::new(s.subscribe(), policy());
+        for i in 0..40 {
+            p.push(Frame::new(FrameKind::Audio, i * 23, Bytes::from_static(&[0xaf, 1, 0x21, 0x10])));
+        }
+        let batch = feed.next_batch().await.unwrap();
+        assert!(feed.skipped > 0, "it lagged");
+        assert!(!batch.is_empty(), "and resumed at the next audio frame");
+    }
+
+    #[tokio::test]
     async fn an_early_player_gives_up_without_publisher() {
         let s = Source::new(StreamKey::new("", "live", "y"), 16, GopLimits::default());
         let mut feed = PlayerFeed::new(s.subscribe(), policy());
@@ -214,7 +222,6 @@ mod tests {
         });
         let batch = feed.next_batch().await.unwrap();
         assert_eq!(batch.len(), 1);
-        assert!(feed.publishing());
     }
 
     #[tokio::test]

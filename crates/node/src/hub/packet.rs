@@ -13,13 +13,16 @@ use ferrocast_rtmp::{MessageKind, PLAY_STREAM_ID};
 #[derive(Debug)]
 pub struct Packet {
     pub frame: Frame,
+    /// A player that fell behind may resume here: a video keyframe, or any audio frame of a
+    /// stream without video (which has no keyframes to wait for).
+    pub restart: bool,
     flv: OnceLock<Bytes>,
     rtmp: OnceLock<(u32, Bytes)>,
 }
 
 impl Packet {
-    pub fn new(frame: Frame) -> Packet {
-        Packet { frame, flv: OnceLock::new(), rtmp: OnceLock::new() }
+    pub fn new(frame: Frame, restart: bool) -> Packet {
+        Packet { frame, restart, flv: OnceLock::new(), rtmp: OnceLock::new() }
     }
 
     /// The complete FLV tag (header, body, PreviousTagSize).

@@ -5,7 +5,6 @@
 //! in one step, so a new player sees no gap and no duplicate between the snapshot and the live
 //! frames. Players never hold it while writing to their sockets.
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use ferrocast_media::{Frame, FrameKind, GopCache, GopLimits};
@@ -46,7 +45,6 @@ pub struct Source {
     key: StreamKey,
     tx: broadcast::Sender<SourceEvent>,
     state: Mutex<State>,
-    last_timestamp: AtomicU32,
 }
 
 /// What a new player starts from.
@@ -74,7 +72,6 @@ impl Source {
                 gop: GopCache::new(gop),
                 closed: false,
             }),
-            last_timestamp: AtomicU32::new(0),
         })
     }
 
@@ -88,11 +85,6 @@ impl Source {
 
     pub fn is_publishing(&self) -> bool {
         self.lock().publisher.is_some()
-    }
-
-    /// The timestamp of the newest frame, to measure how far behind a player is.
-    pub fn last_timestamp(&self) -> u32 {
-        self.last_timestamp.load(Ordering::Relaxed)
     }
 
     pub fn player_count(&self) -> usize {
@@ -145,7 +137,9 @@ impl Source {
         if state.publisher != Some(id) {
             return;
         }
-        let packet = Arc::new(Packet::new(frame));
+        let restart = frame.is_video_keyframe()
+            || (frame.kind == FrameKind::Audio && !frame.sequence_header && state.video_header.is_none());
+        let packet = Arc::new(Packet::new(frame, restart));
         let f = &packet.frame;
         if f.kind == FrameKind::Script {
             if f.is_metadata() {
@@ -157,7 +151,6 @@ impl Source {
                 _ => state.audio_header = Some(packet.clone()),
             }
         } else {
-            self.last_timestamp.store(f.timestamp, Ordering::Relaxed);
             state.gop.push(packet.clone());
         }
         let _ = self.tx.send(SourceEvent::Packet(packet));

@@ -5,4 +5,4 @@ pub mod process;
 pub mod registry;
 pub mod traffic;
 
-pub use registry::{ClientGuard, ClientInfo, ClientKind, ClientStat, Registry, StreamStat, VhostStat};
+pub use registry::{ClientGuard, ClientInfo, ClientKind, ClientStat, PullGuard, Registry, StreamStat, VhostStat};

@@ -5,11 +5,11 @@
 //! a client entry lives as long as its connection, through the `ClientGuard` the connection holds.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use ferrocast_media::{AudioInfo, VideoInfo};
+use ferrocast_media::{AudioInfo, Frame, FrameKind, VideoInfo};
 use tokio_util::sync::CancellationToken;
 
 use super::traffic::{Traffic, TrafficChain};
@@ -21,10 +21,7 @@ use crate::key::StreamKey;
 pub enum ClientKind {
     RtmpPlay,
     FlvPlay,
-    HlsPlay,
     FmlePublish,
-    /// An edge's upstream pull, which SRS's edge shows as the stream's publisher.
-    EdgePull,
 }
 
 impl ClientKind {
@@ -32,14 +29,12 @@ impl ClientKind {
         match self {
             ClientKind::RtmpPlay => "rtmp-play",
             ClientKind::FlvPlay => "flv-play",
-            ClientKind::HlsPlay => "hls-play",
             ClientKind::FmlePublish => "fmle-publish",
-            ClientKind::EdgePull => "fmle-publish",
         }
     }
 
     pub fn is_publish(self) -> bool {
-        matches!(self, ClientKind::FmlePublish | ClientKind::EdgePull)
+        matches!(self, ClientKind::FmlePublish)
     }
 }
 
@@ -63,6 +58,8 @@ pub struct StreamStat {
     pub clients: AtomicUsize,
     pub frames: AtomicU64,
     pub media: Mutex<StreamMedia>,
+    /// Whether `media.audio` is set, readable without the lock on the per-frame path.
+    has_audio: AtomicBool,
 }
 
 /// The publish state and codecs of a stream.
@@ -85,6 +82,42 @@ impl StreamStat {
 
     pub fn set_audio(&self, info: AudioInfo) {
         self.media.lock().unwrap_or_else(|e| e.into_inner()).audio = Some(info);
+    }
+
+    /// Keeps the codec description and the video frame count current for the API. Called for
+    /// every frame a publisher (or an edge pull) brings in, so it only locks for headers.
+    pub fn note_frame(&self, frame: &Frame) {
+        match frame.kind {
+            FrameKind::Video if frame.sequence_header => {
+                if let Some(info) = VideoInfo::from_sequence_header(&frame.payload) {
+                    self.set_video(info);
+                }
+            }
+            FrameKind::Video => {
+                self.frames.fetch_add(1, Ordering::Relaxed);
+            }
+            // Codecs without a sequence header (MP3) are described by their first frame.
+            FrameKind::Audio if frame.sequence_header || !self.has_audio.load(Ordering::Relaxed) => {
+                if let Some(info) = AudioInfo::from_audio_tag(&frame.payload) {
+                    self.set_audio(info);
+                    self.has_audio.store(true, Ordering::Relaxed);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Marks the stream published (or not) by `cid`; unpublishing forgets the codecs.
+    fn set_publisher(&self, active: bool, cid: &str) {
+        let mut media = self.media.lock().unwrap_or_else(|e| e.into_inner());
+        if active {
+            *media = StreamMedia { active: true, publisher_cid: Some(cid.to_string()), video: None, audio: None };
+            self.has_audio.store(false, Ordering::Relaxed);
+        } else if media.publisher_cid.as_deref() == Some(cid) {
+            media.active = false;
+            media.video = None;
+            media.audio = None;
+        }
     }
 }
 
@@ -134,38 +167,56 @@ impl Registry {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Registers a connection; the entry goes away when the returned guard is dropped.
-    pub fn add_client(self: &Arc<Self>, info: ClientInfo, kick: CancellationToken) -> ClientGuard {
-        let mut inner = self.lock();
+    /// The stream entry for `key`, created (with its vhost) when missing.
+    fn stream_entry(inner: &mut Inner, key: &StreamKey, name: &str, tc_url: &str) -> Arc<StreamStat> {
         let vhost = inner
             .vhosts
-            .entry(info.key.vhost.clone())
+            .entry(key.vhost.clone())
             .or_insert_with(|| {
                 Arc::new(VhostStat {
                     id: ids::object_id(),
-                    name: info.key.vhost.clone(),
+                    name: key.vhost.clone(),
                     traffic: Arc::new(Traffic::new()),
                     clients: AtomicUsize::new(0),
                 })
             })
             .clone();
-        let stream = inner
+        inner
             .streams
-            .entry(info.key.clone())
+            .entry(key.clone())
             .or_insert_with(|| {
                 Arc::new(StreamStat {
                     id: ids::object_id(),
-                    key: info.key.clone(),
-                    name: info.name.clone(),
-                    tc_url: info.tc_url.clone(),
-                    vhost: vhost.clone(),
+                    key: key.clone(),
+                    name: name.to_string(),
+                    tc_url: tc_url.to_string(),
+                    vhost,
                     traffic: Arc::new(Traffic::new()),
                     clients: AtomicUsize::new(0),
                     frames: AtomicU64::new(0),
                     media: Mutex::new(StreamMedia::default()),
+                    has_audio: AtomicBool::new(false),
                 })
             })
-            .clone();
+            .clone()
+    }
+
+    /// Removes a stream entry nobody uses any more (no client, no publisher), if it is still
+    /// this one (not recreated meanwhile).
+    fn drop_stream_if_unused(inner: &mut Inner, stream: &Arc<StreamStat>) {
+        if stream.clients.load(Ordering::Relaxed) == 0
+            && !stream.media().active
+            && inner.streams.get(&stream.key).is_some_and(|s| Arc::ptr_eq(s, stream))
+        {
+            inner.streams.remove(&stream.key);
+        }
+    }
+
+    /// Registers a connection; the entry goes away when the returned guard is dropped.
+    pub fn add_client(self: &Arc<Self>, info: ClientInfo, kick: CancellationToken) -> ClientGuard {
+        let mut inner = self.lock();
+        let stream = Self::stream_entry(&mut inner, &info.key, &info.name, &info.tc_url);
+        let vhost = stream.vhost.clone();
         let id = ids::client_id();
         let traffic = Arc::new(Traffic::new());
         let client = Arc::new(ClientStat {
@@ -179,12 +230,20 @@ impl Registry {
         stream.clients.fetch_add(1, Ordering::Relaxed);
         vhost.clients.fetch_add(1, Ordering::Relaxed);
         if client.info.kind.is_publish() {
-            let mut media = stream.media.lock().unwrap_or_else(|e| e.into_inner());
-            *media = StreamMedia { active: true, publisher_cid: Some(id.clone()), video: None, audio: None };
+            stream.set_publisher(true, &id);
         }
         inner.clients.insert(id, client.clone());
         let chain = TrafficChain::new([traffic, stream.traffic.clone(), vhost.traffic.clone()]);
         ClientGuard { registry: self.clone(), client, chain }
+    }
+
+    /// An edge's upstream pull. As on SRS's edge it is not a client: the stream shows as
+    /// published, with the id of the player whose request started the pull as `publish.cid`.
+    pub fn begin_pull(self: &Arc<Self>, key: &StreamKey, starter_cid: &str) -> PullGuard {
+        let mut inner = self.lock();
+        let stream = Self::stream_entry(&mut inner, key, &key.stream, "");
+        stream.set_publisher(true, starter_cid);
+        PullGuard { registry: self.clone(), stream, cid: starter_cid.to_string() }
     }
 
     fn remove_client(&self, client: &ClientStat) {
@@ -192,22 +251,11 @@ impl Registry {
         inner.clients.remove(&client.id);
         let stream = &client.stream;
         stream.vhost.clients.fetch_sub(1, Ordering::Relaxed);
-        let left = stream.clients.fetch_sub(1, Ordering::Relaxed).saturating_sub(1);
-        let active = {
-            let mut media = stream.media.lock().unwrap_or_else(|e| e.into_inner());
-            if client.info.kind.is_publish() && media.publisher_cid.as_deref() == Some(client.id.as_str()) {
-                media.active = false;
-                media.video = None;
-                media.audio = None;
-            }
-            media.active
-        };
-        if left == 0 && !active {
-            // Only remove the entry if it is still this one (not recreated meanwhile).
-            if inner.streams.get(&stream.key).is_some_and(|s| Arc::ptr_eq(s, stream)) {
-                inner.streams.remove(&stream.key);
-            }
+        stream.clients.fetch_sub(1, Ordering::Relaxed);
+        if client.info.kind.is_publish() {
+            stream.set_publisher(false, &client.id);
         }
+        Self::drop_stream_if_unused(&mut inner, stream);
     }
 
     pub fn vhosts(&self) -> Vec<Arc<VhostStat>> {
@@ -281,6 +329,27 @@ impl ClientGuard {
     }
 }
 
+/// An edge pull's registration. Dropping it marks the stream unpublished.
+pub struct PullGuard {
+    registry: Arc<Registry>,
+    stream: Arc<StreamStat>,
+    cid: String,
+}
+
+impl PullGuard {
+    pub fn stream(&self) -> &Arc<StreamStat> {
+        &self.stream
+    }
+}
+
+impl Drop for PullGuard {
+    fn drop(&mut self) {
+        let mut inner = self.registry.lock();
+        self.stream.set_publisher(false, &self.cid);
+        Registry::drop_stream_if_unused(&mut inner, &self.stream);
+    }
+}
+
 impl Drop for ClientGuard {
     fn drop(&mut self) {
         self.registry.remove_client(&self.client);
@@ -318,6 +387,16 @@ mod tests {
         assert!(!s[0].media().active);
         assert_eq!(s[0].media().publisher_cid.as_deref().map(str::len), Some(8));
         drop(player);
+        assert!(r.streams().is_empty());
+        let viewer = r.add_client(info(ClientKind::FlvPlay, "cam2.flv"), CancellationToken::new());
+        let pull = r.begin_pull(&StreamKey::new("", "live", "cam2"), viewer.id());
+        let s = r.stream(&StreamKey::new("", "live", "cam2")).unwrap();
+        assert_eq!(s.clients.load(Ordering::Relaxed), 1, "an edge pull is not a client");
+        assert_eq!(s.media().publisher_cid.as_deref(), Some(viewer.id()));
+        assert!(s.media().active);
+        drop(pull);
+        assert!(!s.media().active);
+        drop(viewer);
         assert!(r.streams().is_empty());
         assert_eq!(r.vhosts().len(), 1, "vhosts are never removed");
         assert!(r.clients().is_empty());

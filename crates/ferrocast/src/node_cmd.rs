@@ -167,7 +167,6 @@ impl NodeArgs {
         if self.hook_allow_on_error {
             c.hooks.allow_on_error = true;
         }
-        c.validate().map_err(|e| anyhow::anyhow!(e))?;
         Ok(c)
     }
 }

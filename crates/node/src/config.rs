@@ -101,6 +101,22 @@ pub struct EdgeConfig {
     pub origin_retry_ms: u64,
 }
 
+impl EdgeConfig {
+    pub fn grace(&self) -> Duration {
+        Duration::from_millis(self.grace_ms)
+    }
+    /// No media from the upstream for this long means it is gone.
+    pub fn upstream_timeout(&self) -> Duration {
+        Duration::from_millis(self.upstream_timeout_ms)
+    }
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_timeout_ms)
+    }
+    pub fn origin_retry(&self) -> Duration {
+        Duration::from_millis(self.origin_retry_ms)
+    }
+}
+
 impl Default for EdgeConfig {
     fn default() -> Self {
         EdgeConfig { grace_ms: 3_000, upstream_timeout_ms: 3_000, connect_timeout_ms: 2_000, origin_retry_ms: 10_000 }
@@ -173,8 +189,11 @@ impl NodeConfig {
             return Err("an edge needs at least one origin: pass --origin HOST:PORT".into());
         }
         for o in &self.origins {
-            let port = o.rsplit_once(':').and_then(|(h, p)| (!h.is_empty()).then(|| p.parse::<u16>().ok()).flatten());
-            if port.is_none() {
+            // Checked the way the edge will use it: as the host of an RTMP URL.
+            let url = format!("rtmp://{o}/app/stream");
+            let explicit_port = o.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok_and(|p| p > 0));
+            if !explicit_port || ferrocast_rtmp::ClientConfig::from_url(&url, ferrocast_rtmp::ClientMode::Play).is_err()
+            {
                 return Err(format!("origin {o:?} is not HOST:PORT (e.g. 10.0.0.5:1935)"));
             }
         }

@@ -8,7 +8,7 @@ use ferrocast_media::GopLimits;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{NodeConfig, Role};
-use crate::edge::{EdgeRelays, RelayConfig};
+use crate::edge::EdgeRelays;
 use crate::hub::{FeedPolicy, Hub};
 use crate::ids;
 use crate::stats::Registry;
@@ -47,15 +47,7 @@ impl NodeContext {
             pid: std::process::id(),
             started: Instant::now(),
             shutdown: CancellationToken::new(),
-            edge: (config.role == Role::Edge).then(|| {
-                let e = &config.edge;
-                let relay = RelayConfig {
-                    grace: Duration::from_millis(e.grace_ms),
-                    no_media_timeout: Duration::from_millis(e.upstream_timeout_ms),
-                    upstream_timeout: Duration::from_millis(e.connect_timeout_ms),
-                };
-                EdgeRelays::new(config.origins.clone(), Duration::from_millis(e.origin_retry_ms), relay)
-            }),
+            edge: (config.role == Role::Edge).then(|| EdgeRelays::new(config.origins.clone(), config.edge.clone())),
             config,
         })
     }

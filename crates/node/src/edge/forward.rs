@@ -27,7 +27,7 @@ pub async fn run(ctx: Arc<NodeContext>, source: Arc<Source>, param: String, stop
             let url = upstream_url(&origin, &key, &param);
             let opened = tokio::select! {
                 _ = stop.cancelled() => return,
-                r = Upstream::open(&url, ClientMode::Publish, edge.config.upstream_timeout) => r,
+                r = Upstream::open(&url, ClientMode::Publish, edge.config.connect_timeout()) => r,
             };
             let mut up = match opened {
                 Ok(up) => up,

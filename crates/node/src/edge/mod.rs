@@ -15,32 +15,22 @@ use tokio::time::Instant;
 pub use forward::run as forward_publisher;
 pub use origins::OriginPool;
 
+use crate::config::EdgeConfig;
 use crate::context::NodeContext;
 use crate::hub::Source;
 use crate::key::StreamKey;
-
-/// Timing of relays.
-#[derive(Clone, Copy, Debug)]
-pub struct RelayConfig {
-    pub grace: Duration,
-    pub no_media_timeout: Duration,
-    pub upstream_timeout: Duration,
-}
 
 /// The running pulls of an edge.
 pub struct EdgeRelays {
     pub origins: OriginPool,
     running: Mutex<HashSet<StreamKey>>,
-    pub config: RelayConfig,
+    pub config: EdgeConfig,
 }
 
 impl EdgeRelays {
-    pub fn new(origins: Vec<String>, retry_after: Duration, config: RelayConfig) -> Arc<EdgeRelays> {
-        Arc::new(EdgeRelays {
-            origins: OriginPool::new(origins, retry_after),
-            running: Mutex::new(HashSet::new()),
-            config,
-        })
+    pub fn new(origins: Vec<String>, config: EdgeConfig) -> Arc<EdgeRelays> {
+        let origins = OriginPool::new(origins, config.origin_retry());
+        Arc::new(EdgeRelays { origins, running: Mutex::new(HashSet::new()), config })
     }
 
     /// Starts the pull for `key` unless one runs. Call after subscribing the player, so the relay
@@ -55,7 +45,7 @@ impl EdgeRelays {
             return;
         }
         let reg = Registration { relays: self.clone(), key: key.clone(), active: true };
-        tokio::spawn(relay::run(ctx.clone(), reg, key.clone(), param.to_string(), cid.to_string(), self.config));
+        tokio::spawn(relay::run(ctx.clone(), reg, key.clone(), param.to_string(), cid.to_string()));
     }
 }
 

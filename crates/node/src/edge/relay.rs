@@ -13,8 +13,9 @@ use ferrocast_rtmp::{ClientEvent, ClientMode};
 use tokio::time::Instant;
 use tracing::{info, warn};
 
+use super::Registration;
 use super::upstream::{Upstream, UpstreamError, upstream_url};
-use super::{Registration, RelayConfig};
+use crate::config::EdgeConfig;
 use crate::context::NodeContext;
 use crate::hub::{Publisher, Source, frame_kind};
 use crate::key::StreamKey;
@@ -51,15 +52,9 @@ impl Timeline {
 
 /// Pulls `key` for as long as it has players. `param` (with the token) and `starter_cid` come from
 /// the player whose request started the pull, as on SRS's edge.
-pub async fn run(
-    ctx: Arc<NodeContext>,
-    mut reg: Registration,
-    key: StreamKey,
-    param: String,
-    starter_cid: String,
-    config: RelayConfig,
-) {
+pub async fn run(ctx: Arc<NodeContext>, mut reg: Registration, key: StreamKey, param: String, starter_cid: String) {
     let relays = reg.relays().clone();
+    let config = relays.config.clone();
     let source = ctx.hub.source(&key);
     let mut publisher: Option<(Publisher, PullGuard)> = None;
     let mut timeline = Timeline::default();
@@ -68,11 +63,11 @@ pub async fn run(
     info!(stream = %key, "edge: starting upstream pull");
     'outer: loop {
         for origin in relays.origins.candidates() {
-            if reg.should_stop(&source, &mut idle_since, config.grace) {
+            if reg.should_stop(&source, &mut idle_since, config.grace()) {
                 break 'outer;
             }
             let url = upstream_url(&origin, &key, &param);
-            let mut up = match Upstream::open(&url, ClientMode::Play, config.upstream_timeout).await {
+            let mut up = match Upstream::open(&url, ClientMode::Play, config.connect_timeout()).await {
                 Ok(up) => up,
                 Err(e) => {
                     warn!(stream = %key, %origin, "edge: origin unavailable: {e}");
@@ -103,7 +98,7 @@ pub async fn run(
                 }
             }
         }
-        if reg.should_stop(&source, &mut idle_since, config.grace) {
+        if reg.should_stop(&source, &mut idle_since, config.grace()) {
             break;
         }
         tokio::time::sleep(backoff).await;
@@ -124,7 +119,7 @@ async fn pump(
     reg: &mut Registration,
     source: &Arc<Source>,
     idle_since: &mut Option<Instant>,
-    config: &RelayConfig,
+    config: &EdgeConfig,
 ) -> Result<(), UpstreamError> {
     let mut last_media = Instant::now();
     let mut check = tokio::time::interval(Duration::from_millis(250));
@@ -155,10 +150,10 @@ async fn pump(
                 up.flush().await?;
             }
             _ = check.tick() => {
-                if last_media.elapsed() >= config.no_media_timeout {
-                    return Err(UpstreamError::Timeout(up.addr.clone(), config.no_media_timeout));
+                if last_media.elapsed() >= config.upstream_timeout() {
+                    return Err(UpstreamError::Timeout(up.addr.clone(), config.upstream_timeout()));
                 }
-                if reg.should_stop(source, idle_since, config.grace) {
+                if reg.should_stop(source, idle_since, config.grace()) {
                     return Ok(());
                 }
             }

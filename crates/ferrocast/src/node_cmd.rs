@@ -222,6 +222,28 @@ mod tests {
     }
 
     #[test]
+    fn edge_and_hook_keys_come_from_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("edge.toml");
+        std::fs::write(
+            &path,
+            "role = \"edge\"\norigins = [\"10.0.0.5:1935\", \"10.0.1.5:1935\"]\n[edge]\ngrace_ms = 500\n\
+             [hooks]\non_play = [\"http://127.0.0.1:9/hook\"]\ntimeout_ms = 700\n",
+        )
+        .unwrap();
+        let args =
+            NodeArgs { config: Some(path), on_publish: vec!["http://127.0.0.1:9/pub".into()], ..Default::default() };
+        let c = args.into_config().unwrap();
+        assert_eq!(c.role, Role::Edge);
+        assert_eq!(c.origins, ["10.0.0.5:1935", "10.0.1.5:1935"]);
+        assert_eq!(c.edge.grace_ms, 500);
+        assert_eq!(c.hooks.on_play, ["http://127.0.0.1:9/hook"]);
+        assert_eq!(c.hooks.on_publish, ["http://127.0.0.1:9/pub"], "a flag adds what the file lacks");
+        assert_eq!(c.hooks.timeout_ms, 700);
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
     fn a_bad_file_names_itself() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("bad.toml");

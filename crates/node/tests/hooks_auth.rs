@@ -80,6 +80,14 @@ async fn tokens_decide_publish_and_play_on_origin_and_edge() {
     let refused = rtmp_play(edge.rtmp_addr, "live/cam?token=bad", Duration::from_secs(2)).await;
     assert_eq!(refused.media, 0, "{refused:?}");
 
+    // Publishing through the edge: refused with a bad token, and with a good one it reaches the
+    // origin (whose own hook sees the same token, carried upstream).
+    let bad = publish_fixture(&format!("rtmp://{}/live/viaedge?token=bad", edge.rtmp_addr));
+    let out = tokio::time::timeout(Duration::from_secs(20), bad.0.wait_with_output()).await.unwrap().unwrap();
+    assert!(!out.status.success(), "publish to the edge with a bad token must fail");
+    let _via_edge = publish_fixture(&format!("rtmp://{}/live/viaedge?token=good", edge.rtmp_addr));
+    wait_published(origin.api_addr, "/live/viaedge").await;
+
     tokio::time::sleep(Duration::from_millis(300)).await; // let on_stop notifications land
     let bodies = seen.lock().unwrap().clone();
     let publish =

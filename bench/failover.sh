@@ -15,8 +15,15 @@ RESULTS=${RESULTS:-bench/RESULTS.md}
 [ -n "${SKIP_BUILD:-}" ] || cargo build --release -p ferrocast
 BIN=target/release/ferrocast
 tmp=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+# Every process started is recorded in a file: `node` runs in a subshell (process substitution),
+# where a shell array would not reach the cleanup.
+pidfile="$tmp/pids"
+: >"$pidfile"
+cleanup() {
+  while read -r p; do kill -9 "$p" 2>/dev/null || true; done <"$pidfile"
+  : >"$pidfile"
+  wait 2>/dev/null || true
+}
 trap 'cleanup; rm -rf "$tmp"' EXIT
 
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -24,7 +31,7 @@ node() { # name extra-args...
   local name=$1; shift
   local r h a; r=$(port); h=$(port); a=$(port)
   "$BIN" node --name "$name" --rtmp 127.0.0.1:$r --http 127.0.0.1:$h --api 127.0.0.1:$a "$@" >"$tmp/$name.log" 2>&1 &
-  pids+=($!); echo "$! $r $h $a"
+  echo $! >>"$pidfile"; echo "$! $r $h $a"
 }
 
 for run in $(seq "$RUNS"); do
@@ -33,7 +40,7 @@ for run in $(seq "$RUNS"); do
   sleep 0.3
   for r in $o1r $o2r; do
     ffmpeg -hide_banner -loglevel error -re -stream_loop -1 -i fixtures/demo.flv -c copy -f flv "rtmp://127.0.0.1:$r/live/demo" </dev/null >/dev/null 2>&1 &
-    pids+=($!)
+    echo $! >>"$pidfile"
   done
   read -r _ _ eh _ < <(node edge --role edge --origin 127.0.0.1:$o1r --origin 127.0.0.1:$o2r --merge-window-ms 0)
   sleep 3 # both origins have a GOP
@@ -55,7 +62,7 @@ window = [t for t in arrivals if k - 0.5 <= t <= k + 3]
 gap = max((b - a for a, b in zip(window, window[1:])), default=float("nan"))
 print(f"{first*1000:.1f} {gap*1000:.1f}")
 PY
-  cleanup; pids=()
+  cleanup
   echo "run $run: $(tail -1 "$tmp/samples") (cold start ms, failover gap ms)" >&2
 done
 

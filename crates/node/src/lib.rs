@@ -34,9 +34,9 @@ pub enum StartError {
     #[error("invalid configuration: {0}")]
     Config(String),
     #[error(
-        "cannot listen for {what} on {addr}: {source} (is another server using that port? pass another address, or port 0 for any free port)"
+        "cannot listen for {what} on {addr}: {cause} (is another server using that port? pass another address, or port 0 for any free port)"
     )]
-    Bind { what: &'static str, addr: SocketAddr, source: std::io::Error },
+    Bind { what: &'static str, addr: SocketAddr, cause: std::io::Error },
 }
 
 /// A started node.
@@ -49,7 +49,7 @@ pub struct RunningNode {
 }
 
 async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, StartError> {
-    TcpListener::bind(addr).await.map_err(|source| StartError::Bind { what, addr, source })
+    TcpListener::bind(addr).await.map_err(|cause| StartError::Bind { what, addr, cause })
 }
 
 impl RunningNode {

@@ -82,18 +82,6 @@ if ! ulimit -n 65535 2>/dev/null; then
   log "warning: could not raise the open-files limit to 65535; using the hard limit $hard"
 fi
 
-# Three distinct free loopback ports (held open together so they differ).
-read -r P1 P2 P3 < <(python3 -c '
-import socket
-socks = [socket.socket() for _ in range(3)]
-for s in socks:
-    s.bind(("127.0.0.1", 0))
-print(*(s.getsockname()[1] for s in socks))
-')
-API=http://127.0.0.1:$P3
-FLV_URL=http://127.0.0.1:$P2/live/bench.flv
-RTMP_URL=rtmp://127.0.0.1:$P1/live/bench
-
 # Field of the "bench" stream from the SRS API (clients, publish.active), or "" when absent.
 stream_field() {
   curl -s --max-time 2 "$API/api/v1/streams/" 2>/dev/null | python3 -c '
@@ -117,18 +105,37 @@ rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 now_ms() { date +%s%3N; }
 alive() { kill -0 "$1" 2>/dev/null; }
 
-NODE_CMD="taskset -c $NODE_CPU $NODE node --rtmp 127.0.0.1:$P1 --http 127.0.0.1:$P2 --api 127.0.0.1:$P3 $NODE_ARGS"
-FFMPEG_CMD="taskset -c $LOAD_CPU ffmpeg -hide_banner -loglevel error -re -stream_loop -1 -i fixtures/demo.flv -c copy -f flv $RTMP_URL"
+# Port 0 everywhere: the node binds free ports itself and logs them (picking ports here first
+# races with anything else that opens a socket in between).
+NODE_CMD="taskset -c $NODE_CPU $NODE node --rtmp 127.0.0.1:0 --http 127.0.0.1:0 --api 127.0.0.1:0 --log-format json $NODE_ARGS"
 
 log "starting the node: $NODE_CMD"
 # shellcheck disable=SC2086
 $NODE_CMD >"$WORK/node.log" 2>&1 &
 NODE_PID=$!
+ADDRS=""
 for _ in $(seq 100); do
-  curl -s --max-time 1 "$API/api/v1/versions" >/dev/null 2>&1 && break
+  ADDRS=$(python3 -c '
+import json, sys
+for line in open(sys.argv[1]):
+    try:
+        f = json.loads(line).get("fields", {})
+    except ValueError:
+        continue
+    if f.get("message") == "ferrocast node listening":
+        print(f["rtmp"], f["http"], f["api"])
+        break
+' "$WORK/node.log")
+  [ -n "$ADDRS" ] && break
   alive "$NODE_PID" || die "the node exited; see $WORK/node.log"
   sleep 0.1
 done
+[ -n "$ADDRS" ] || die "the node did not log its addresses; see $WORK/node.log"
+read -r RTMP_ADDR HTTP_ADDR API_ADDR <<<"$ADDRS"
+API=http://$API_ADDR
+FLV_URL=http://$HTTP_ADDR/live/bench.flv
+RTMP_URL=rtmp://$RTMP_ADDR/live/bench
+FFMPEG_CMD="taskset -c $LOAD_CPU ffmpeg -hide_banner -loglevel error -re -stream_loop -1 -i fixtures/demo.flv -c copy -f flv $RTMP_URL"
 
 log "publishing: $FFMPEG_CMD"
 # shellcheck disable=SC2086

@@ -73,3 +73,37 @@ async fn a_publisher_on_an_edge_reaches_the_origin() {
     edge.shutdown().await;
     origin.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_origin_that_sends_nothing_is_left_for_the_next_one() {
+    // The first origin accepts the play but has no publisher for the stream: the edge must give
+    // up on it after the no-media timeout and pull from the second.
+    let empty = start_node().await;
+    let live = start_node().await;
+    let _publisher = publish_fixture(&format!("rtmp://{}/live/demo", live.rtmp_addr));
+    wait_published(live.api_addr, "/live/demo").await;
+    let mut config = loopback_config();
+    config.role = ferrocast_node::Role::Edge;
+    config.origins = vec![empty.rtmp_addr.to_string(), live.rtmp_addr.to_string()];
+    config.edge.upstream_timeout_ms = 1_000;
+    config.media.play_wait_ms = 10_000;
+    let edge = start_with(config).await;
+
+    let (ok, _, stderr) = run(
+        Command::new("ffmpeg")
+            .args(["-hide_banner", "-v", "error", "-i"])
+            .arg(format!("rtmp://{}/live/demo", edge.rtmp_addr))
+            .args(["-t", "2", "-f", "null", "-"]),
+        Duration::from_secs(30),
+    )
+    .await;
+    assert!(ok && stderr.trim().is_empty(), "decoding through the edge after the silent origin failed: {stderr}");
+    let clients = get_json(&format!("http://{}/api/v1/clients/?count=100", live.api_addr)).await;
+    assert!(
+        clients["clients"].as_array().unwrap().iter().any(|c| c["publish"] == false),
+        "the edge pulls from the live origin"
+    );
+    edge.shutdown().await;
+    live.shutdown().await;
+    empty.shutdown().await;
+}

@@ -86,6 +86,25 @@ struct Connection {
     refused: Option<String>,
 }
 
+/// Why a publish or play was turned down, which decides the RTMP status it gets.
+#[derive(Clone, Copy)]
+enum Refusal {
+    /// The stream already has a publisher.
+    Publish,
+    PublishHook,
+    PlayHook,
+}
+
+impl Refusal {
+    fn name(self) -> &'static str {
+        match self {
+            Refusal::Publish => "publish",
+            Refusal::PublishHook => "publish (hook)",
+            Refusal::PlayHook => "play (hook)",
+        }
+    }
+}
+
 /// What the connection turned into after `publish` or `play`.
 enum Mode {
     Publish { publisher: Publisher, guard: ClientGuard, param: String },
@@ -229,18 +248,16 @@ impl Connection {
         let key = info.key.clone();
         let source = self.ctx.hub.source(&key);
         if source.is_publishing() {
-            let reason = format!("stream {key} is already being published");
-            warn!(peer = %self.peer, stream = %key, "publish refused: {reason}");
-            self.session.reject_publish(stream_id, "NetStream.Publish.BadName", &reason);
-            self.refused = Some(reason);
-            return Ok(None);
+            return Ok(self.refuse(
+                Refusal::Publish,
+                stream_id,
+                &key,
+                format!("stream {key} is already being published"),
+            ));
         }
         let guard = self.ctx.registry.add_client(info, CancellationToken::new());
         if let Some(reason) = self.hooks_refuse(&guard, &param, HookAction::Publish).await {
-            warn!(peer = %self.peer, stream = %key, client = guard.id(), "publish refused by hook: {reason}");
-            self.session.reject_publish(stream_id, "NetStream.Publish.Rejected", &reason);
-            self.refused = Some(reason);
-            return Ok(None);
+            return Ok(self.refuse(Refusal::PublishHook, stream_id, &key, reason));
         }
         match source.try_publish() {
             Ok(publisher) => {
@@ -248,13 +265,21 @@ impl Connection {
                 info!(peer = %self.peer, stream = %key, client = guard.id(), %param, "publish started");
                 Ok(Some(Mode::Publish { publisher, guard, param }))
             }
-            Err(e) => {
-                warn!(peer = %self.peer, stream = %key, "publish refused: {e}");
-                self.session.reject_publish(stream_id, "NetStream.Publish.BadName", &e.to_string());
-                self.refused = Some(e.to_string());
-                Ok(None)
-            }
+            Err(e) => Ok(self.refuse(Refusal::Publish, stream_id, &key, e.to_string())),
         }
+    }
+
+    /// Answers a refused publish or play with its RTMP status, logs it, and marks the connection
+    /// to close once the answer is written. Returns no mode, for the caller to pass on.
+    fn refuse(&mut self, what: Refusal, stream_id: u32, key: &StreamKey, reason: String) -> Option<Mode> {
+        warn!(peer = %self.peer, stream = %key, "{} refused: {reason}", what.name());
+        match what {
+            Refusal::Publish => self.session.reject_publish(stream_id, "NetStream.Publish.BadName", &reason),
+            Refusal::PublishHook => self.session.reject_publish(stream_id, "NetStream.Publish.Rejected", &reason),
+            Refusal::PlayHook => self.session.reject_play(stream_id, "NetStream.Play.Rejected", &reason),
+        }
+        self.refused = Some(reason);
+        None
     }
 
     async fn start_play(&mut self, stream_id: u32, name: String, param: String) -> Result<Option<Mode>, ConnError> {
@@ -263,10 +288,7 @@ impl Connection {
         let key = info.key.clone();
         let guard = self.ctx.registry.add_client(info, CancellationToken::new());
         if let Some(reason) = self.hooks_refuse(&guard, &param, HookAction::Play).await {
-            warn!(peer = %self.peer, stream = %key, client = guard.id(), "play refused by hook: {reason}");
-            self.session.reject_play(stream_id, "NetStream.Play.Rejected", &reason);
-            self.refused = Some(reason);
-            return Ok(None);
+            return Ok(self.refuse(Refusal::PlayHook, stream_id, &key, reason));
         }
         let source = self.ctx.hub.source(&key);
         let feed = PlayerFeed::new(source.subscribe(), self.ctx.feed_policy());

@@ -16,7 +16,7 @@ use axum::routing::get;
 use serde_json::{Value, json};
 
 use crate::context::NodeContext;
-use crate::stats::process::{cpus, loadavg, now_ms, proc_kb, uptime};
+use crate::stats::process::{ProcKb, cpus, loadavg, now_ms, uptime};
 
 /// SRS error codes we answer with.
 pub const ERROR_VHOST_NOT_FOUND: i64 = 2014;
@@ -112,10 +112,11 @@ pub async fn versions(State(ctx): State<Arc<NodeContext>>, Query(p): Params) -> 
 
 async fn summaries(State(ctx): State<Arc<NodeContext>>, Query(p): Params) -> Response {
     let cpu = ctx.process.ratios();
-    let mem_total = proc_kb("/proc/meminfo", "MemTotal");
-    let rss = proc_kb("/proc/self/status", "VmRSS");
-    let swap_total = proc_kb("/proc/meminfo", "SwapTotal");
-    let swap_free = proc_kb("/proc/meminfo", "SwapFree");
+    let meminfo = ProcKb::read("/proc/meminfo");
+    let mem_total = meminfo.get("MemTotal");
+    let rss = ProcKb::read("/proc/self/status").get("VmRSS");
+    let swap_total = meminfo.get("SwapTotal");
+    let swap_free = meminfo.get("SwapFree");
     let [l1, l5, l15] = loadavg();
     let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
     let (recv, send) =
@@ -143,7 +144,7 @@ async fn summaries(State(ctx): State<Arc<NodeContext>>, Query(p): Params) -> Res
             "disk_write_KBps": 0,
             "disk_busy_percent": 0.0,
             "mem_ram_kbyte": mem_total,
-            "mem_ram_percent": ratio(mem_total.saturating_sub(proc_kb("/proc/meminfo", "MemAvailable")), mem_total),
+            "mem_ram_percent": ratio(mem_total.saturating_sub(meminfo.get("MemAvailable")), mem_total),
             "mem_swap_kbyte": swap_total,
             "mem_swap_percent": ratio(swap_total.saturating_sub(swap_free), swap_total),
             "cpus": cpus(),

@@ -67,22 +67,29 @@ impl ProcessSampler {
         self.state.lock().unwrap_or_else(|e| e.into_inner()).1
     }
 
-    /// Host idle seconds summed over CPUs (SRS's misspelled `ilde_time`).
+    /// Host idle seconds summed over CPUs at the last sample (SRS's misspelled `ilde_time`).
     pub fn idle_seconds(&self) -> f64 {
-        read_cpu().map(|r| r.idle as f64 / 100.0).unwrap_or(0.0)
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.0.map(|(_, r)| r.idle as f64 / 100.0).unwrap_or(0.0)
     }
 }
 
-/// A `key: value kB` line of a /proc status-like file.
-pub fn proc_kb(path: &str, key: &str) -> u64 {
-    std::fs::read_to_string(path)
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(key) && l[key.len()..].starts_with(':'))
-                .and_then(|l| l[key.len() + 1..].split_whitespace().next().and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
+/// The `key: value kB` lines of a /proc status-like file, read once.
+pub struct ProcKb(String);
+
+impl ProcKb {
+    pub fn read(path: &str) -> ProcKb {
+        ProcKb(std::fs::read_to_string(path).unwrap_or_default())
+    }
+
+    /// The value of `key` in kB (0 when absent).
+    pub fn get(&self, key: &str) -> u64 {
+        self.0
+            .lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    }
 }
 
 /// 1, 5 and 15 minute load averages.
@@ -114,8 +121,10 @@ mod tests {
 
     #[test]
     fn reads_this_process() {
-        assert!(proc_kb("/proc/self/status", "VmRSS") > 0);
-        assert!(proc_kb("/proc/meminfo", "MemTotal") > 0);
+        assert!(ProcKb::read("/proc/self/status").get("VmRSS") > 0);
+        let mem = ProcKb::read("/proc/meminfo");
+        assert!(mem.get("MemTotal") > 0 && mem.get("MemTotal") >= mem.get("MemAvailable"));
+        assert_eq!(mem.get("Mem"), 0, "a key matches whole");
         assert!(uptime() > 0.0);
         let s = ProcessSampler::default();
         s.sample();

@@ -13,7 +13,7 @@ use ferrocast_node::{LogFormat, NodeConfig, Role, RunningNode};
 #[derive(Args, Debug, Default)]
 pub struct NodeArgs {
     /// TOML config file; its keys are the long flag names (media keys under [media], edge keys
-    /// under [edge] without the edge_ prefix, origins as `origins = [..]`, hooks under [hooks]
+    /// under [edge] without the edge_ prefix, HLS keys under [hls] without the hls_ prefix, origins as `origins = [..]`, hooks under [hooks]
     /// as on_publish = [..], timeout_ms, allow_on_error).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -80,6 +80,15 @@ pub struct NodeArgs {
     /// Let clients in when the hook service is unreachable (default: refuse them).
     #[arg(long)]
     pub hook_allow_on_error: bool,
+    /// HLS target segment duration in ms; cuts happen at keyframes [default: 2000].
+    #[arg(long, value_name = "MS")]
+    pub hls_fragment_ms: Option<u32>,
+    /// HLS segments in the live playlist, kept in memory [default: 6].
+    #[arg(long, value_name = "N")]
+    pub hls_window: Option<usize>,
+    /// Stop segmenting a stream without publisher after this long, in ms [default: 30000].
+    #[arg(long, value_name = "MS")]
+    pub hls_idle_ms: Option<u64>,
     /// Outgoing RTMP chunk size [default: 60000].
     #[arg(long, value_name = "BYTES")]
     pub chunk_size: Option<u32>,
@@ -141,6 +150,7 @@ impl NodeArgs {
             publish_idle_timeout_ms => media.publish_idle_timeout_ms,
             edge_grace_ms => edge.grace_ms, upstream_timeout_ms => edge.upstream_timeout_ms,
             connect_timeout_ms => edge.connect_timeout_ms, origin_retry_ms => edge.origin_retry_ms,
+            hls_fragment_ms => hls.fragment_ms, hls_window => hls.window, hls_idle_ms => hls.idle_ms,
         );
         if !self.origins.is_empty() {
             c.origins = self.origins;

@@ -83,8 +83,28 @@ pub struct NodeConfig {
     pub edge: EdgeConfig,
     /// SRS-style http_hooks.
     pub hooks: crate::hooks::HooksConfig,
+    /// HLS segmenting.
+    pub hls: HlsConfig,
     /// Media tuning.
     pub media: MediaConfig,
+}
+
+/// How streams are cut for HLS.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HlsConfig {
+    /// Target segment duration in ms; segments are cut at the first keyframe past it.
+    pub fragment_ms: u32,
+    /// Segments in the live playlist (and kept in memory).
+    pub window: usize,
+    /// Stop segmenting a stream that has had no publisher this long, in ms.
+    pub idle_ms: u64,
+}
+
+impl Default for HlsConfig {
+    fn default() -> Self {
+        HlsConfig { fragment_ms: 2_000, window: 6, idle_ms: 30_000 }
+    }
 }
 
 /// How an edge pulls.
@@ -161,6 +181,7 @@ impl Default for NodeConfig {
             origins: Vec::new(),
             edge: EdgeConfig::default(),
             hooks: crate::hooks::HooksConfig::default(),
+            hls: HlsConfig::default(),
             media: MediaConfig::default(),
         }
     }

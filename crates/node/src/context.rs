@@ -26,6 +26,8 @@ pub struct NodeContext {
     pub pid: u32,
     pub started: Instant,
     pub shutdown: CancellationToken,
+    /// The HLS segment windows.
+    pub hls: crate::hls::HlsStreams,
     /// The http_hooks client.
     pub hooks: crate::hooks::Hooks,
     /// The upstream pulls, on an edge.
@@ -38,6 +40,7 @@ impl NodeContext {
         let server_id = config.name.clone().unwrap_or_else(ids::object_id);
         let service_id = ids::service_id();
         Arc::new(NodeContext {
+            hls: crate::hls::HlsStreams::default(),
             hooks: crate::hooks::Hooks::new(config.hooks.clone(), server_id.clone(), service_id.clone()),
             hub: Hub::new(config.media.fanout_queue, gop),
             registry: Registry::new(),

@@ -8,6 +8,7 @@ pub mod api;
 pub mod config;
 pub mod context;
 pub mod edge;
+pub mod hls;
 pub mod hooks;
 pub mod http;
 pub mod hub;

@@ -262,6 +262,7 @@ impl Connection {
         match source.try_publish() {
             Ok(publisher) => {
                 self.session.accept_publish(stream_id);
+                self.ctx.hls.ensure(&self.ctx, publisher.source());
                 info!(peer = %self.peer, stream = %key, client = guard.id(), %param, "publish started");
                 Ok(Some(Mode::Publish { publisher, guard, param }))
             }

@@ -1,12 +1,15 @@
-//! The node's HTTP side: the media port (HTTP-FLV, and `/api/v1/versions` as SRS mounts it there
-//! for health checks) and the shared accept loop.
+//! The node's HTTP side: the media port (HTTP-FLV, HLS, and `/api/v1/versions` as SRS mounts it
+//! there for health checks) and the shared accept loop.
 
 pub mod flv;
+pub mod hls;
 pub mod serve;
 
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::{Path, RawQuery, State};
+use axum::response::Response;
 use axum::routing::get;
 
 use crate::context::NodeContext;
@@ -15,6 +18,24 @@ use crate::context::NodeContext;
 pub fn media_router(ctx: Arc<NodeContext>) -> Router {
     Router::new()
         .route("/api/v1/versions", get(crate::api::versions))
-        .route("/{app}/{file}", get(flv::play))
+        .route("/{app}/{file}", get(media))
         .with_state(ctx)
+}
+
+/// `/{app}/{file}`: by extension, an HTTP-FLV play, an HLS playlist or an HLS segment.
+async fn media(
+    State(ctx): State<Arc<NodeContext>>,
+    conn: axum::Extension<serve::ConnInfo>,
+    Path((app, file)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let q = query.as_deref().map(|q| format!("?{q}")).unwrap_or_default();
+    if let Some(name) = file.strip_suffix(".m3u8") {
+        return hls::playlist(ctx, &app, name, &q).await;
+    }
+    if file.ends_with(".ts") {
+        return hls::segment(ctx, &app, &file, &q).await;
+    }
+    flv::play(State(ctx), conn, Path((app, file)), RawQuery(query), headers).await
 }

@@ -49,6 +49,9 @@ pub struct PlayerFeed {
     last_batch: Instant,
     /// Number of frames skipped to catch up, for logs.
     pub skipped: u64,
+    /// How many times the publisher left (a consumer that must mark the break, like the HLS
+    /// segmenter, compares this between batches).
+    pub restarts: u64,
 }
 
 impl PlayerFeed {
@@ -65,6 +68,7 @@ impl PlayerFeed {
             waiting_since,
             last_batch: now,
             skipped: 0,
+            restarts: 0,
         }
     }
 
@@ -136,6 +140,7 @@ impl PlayerFeed {
                 batch.push(p);
             }
             Ok(SourceEvent::Unpublished) => {
+                self.restarts += 1;
                 self.waiting_since = Some(Instant::now());
                 self.skipping = false;
             }

@@ -1,0 +1,193 @@
+//! Cuts a stream into MPEG-TS segments at keyframes and keeps a sliding window of them in
+//! memory: the state an HLS playlist and its segment requests are served from. Sans-IO: frames
+//! in, segments and playlists out.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use ferrocast_media::ts::TsMuxer;
+use ferrocast_media::{Frame, FrameKind};
+
+/// One finished segment.
+#[derive(Debug)]
+pub struct Segment {
+    /// Media sequence number; keeps increasing across publisher restarts.
+    pub seq: u64,
+    pub duration_ms: u32,
+    /// The stream restarted before this segment (`#EXT-X-DISCONTINUITY`).
+    pub discontinuity: bool,
+    pub data: Bytes,
+}
+
+struct Building {
+    start_ts: u32,
+    last_ts: u32,
+    data: BytesMut,
+    discontinuity: bool,
+}
+
+pub struct Segmenter {
+    muxer: TsMuxer,
+    target_ms: u32,
+    window: usize,
+    current: Option<Building>,
+    segments: VecDeque<Arc<Segment>>,
+    next_seq: u64,
+    pending_discontinuity: bool,
+    has_video: bool,
+}
+
+impl Segmenter {
+    pub fn new(target_ms: u32, window: usize) -> Segmenter {
+        Segmenter {
+            muxer: TsMuxer::new(),
+            target_ms: target_ms.max(1),
+            window: window.max(1),
+            current: None,
+            segments: VecDeque::new(),
+            next_seq: 0,
+            pending_discontinuity: false,
+            has_video: false,
+        }
+    }
+
+    /// Adds a frame. A segment is cut before a video keyframe once the current one has reached
+    /// the target duration (before any audio frame when the stream has no video).
+    pub fn push(&mut self, frame: &Frame) {
+        if frame.kind == FrameKind::Video && frame.sequence_header {
+            self.has_video = true;
+        }
+        let is_media = !frame.sequence_header && frame.kind != FrameKind::Script;
+        let cut_point =
+            if self.has_video { frame.is_video_keyframe() } else { is_media && frame.kind == FrameKind::Audio };
+        if cut_point {
+            let long_enough =
+                self.current.as_ref().is_none_or(|b| frame.timestamp.saturating_sub(b.start_ts) >= self.target_ms);
+            if long_enough {
+                self.finish(Some(frame.timestamp));
+                self.muxer.start_segment();
+                let discontinuity = std::mem::take(&mut self.pending_discontinuity);
+                self.current = Some(Building {
+                    start_ts: frame.timestamp,
+                    last_ts: frame.timestamp,
+                    data: BytesMut::new(),
+                    discontinuity,
+                });
+            }
+        }
+        // Nothing is kept before the first cut point: a segment must start with a keyframe.
+        let Some(building) = self.current.as_mut() else {
+            // Sequence headers still configure the muxer.
+            if frame.sequence_header {
+                let _ = self.muxer.write_frame(frame);
+            }
+            return;
+        };
+        if let Ok(bytes) = self.muxer.write_frame(frame) {
+            building.data.extend_from_slice(&bytes);
+        }
+        if is_media {
+            building.last_ts = building.last_ts.max(frame.timestamp);
+        }
+    }
+
+    /// The publisher left: the segment being built is closed, the next one is marked as a
+    /// discontinuity and the muxer starts afresh (the next publisher may use other codecs).
+    pub fn restart(&mut self) {
+        self.finish(None);
+        self.muxer = TsMuxer::new();
+        self.has_video = false;
+        self.pending_discontinuity = true;
+    }
+
+    fn finish(&mut self, next_start: Option<u32>) {
+        let Some(b) = self.current.take() else { return };
+        if b.data.is_empty() {
+            return;
+        }
+        let end = next_start.unwrap_or(b.last_ts);
+        let duration_ms = end.saturating_sub(b.start_ts).max(1);
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.segments.push_back(Arc::new(Segment {
+            seq,
+            duration_ms,
+            discontinuity: b.discontinuity,
+            data: b.data.freeze(),
+        }));
+        while self.segments.len() > self.window {
+            self.segments.pop_front();
+        }
+    }
+
+    pub fn segment(&self, seq: u64) -> Option<Arc<Segment>> {
+        self.segments.iter().find(|s| s.seq == seq).cloned()
+    }
+
+    pub fn has_segments(&self) -> bool {
+        !self.segments.is_empty()
+    }
+
+    /// The live playlist, or None before the first segment is complete. `uri` names segment
+    /// `seq` (relative to the playlist, with whatever query the viewer needs).
+    pub fn playlist(&self, uri: impl Fn(u64) -> String) -> Option<String> {
+        let first = self.segments.front()?;
+        let target = self.segments.iter().map(|s| s.duration_ms.div_ceil(1000)).max().unwrap_or(1).max(1);
+        let mut out =
+            format!("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:{}\n", first.seq);
+        for s in &self.segments {
+            if s.discontinuity {
+                out.push_str("#EXT-X-DISCONTINUITY\n");
+            }
+            out.push_str(&format!("#EXTINF:{:.3},\n{}\n", f64::from(s.duration_ms) / 1000.0, uri(s.seq)));
+        }
+        Some(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cuts_at_keyframes_keeps_a_window_and_numbers_on_across_restarts() {
+        let mut s = Segmenter::new(2000, 3);
+        let fixture = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/demo.flv")).unwrap();
+        let all = ferrocast_media::flv::read_all(&fixture).unwrap();
+        for f in &all {
+            s.push(f);
+        }
+        assert_eq!(s.segments.len(), 3, "window of 3");
+        assert!(
+            s.segments.iter().all(|seg| (1800..=2200).contains(&seg.duration_ms)),
+            "{:?}",
+            s.segments.iter().map(|x| x.duration_ms).collect::<Vec<_>>()
+        );
+        let last = s.segments.back().unwrap().seq;
+        s.restart();
+        for f in &all {
+            s.push(f);
+        }
+        let seqs: Vec<u64> = s.segments.iter().map(|x| x.seq).collect();
+        assert!(seqs.iter().all(|&q| q > last), "numbers keep increasing: {seqs:?}");
+        let playlist = s.playlist(|q| format!("demo-{q}.ts")).unwrap();
+        assert!(playlist.contains(&format!("#EXT-X-MEDIA-SEQUENCE:{}", seqs[0])));
+        assert!(s.segment(0).is_none(), "a segment that left the window is gone");
+        assert!(s.segment(seqs[0]).is_some());
+    }
+
+    #[test]
+    fn the_segment_after_a_restart_is_a_discontinuity() {
+        let fixture = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/demo.flv")).unwrap();
+        let all = ferrocast_media::flv::read_all(&fixture).unwrap();
+        let mut s = Segmenter::new(2000, 10);
+        all.iter().take(200).for_each(|f| s.push(f));
+        s.restart();
+        all.iter().take(200).for_each(|f| s.push(f));
+        all.iter().skip(200).for_each(|f| s.push(f));
+        let playlist = s.playlist(|q| format!("x-{q}.ts")).unwrap();
+        assert_eq!(playlist.matches("#EXT-X-DISCONTINUITY").count(), 1, "{playlist}");
+        assert!(playlist.starts_with("#EXTM3U\n"));
+    }
+}

@@ -89,6 +89,9 @@ pub struct NodeArgs {
     /// Stop segmenting a stream without publisher after this long, in ms [default: 30000].
     #[arg(long, value_name = "MS")]
     pub hls_idle_ms: Option<u64>,
+    /// An HLS viewer that fetched nothing this long has left (on_stop), in ms [default: 20000].
+    #[arg(long, value_name = "MS")]
+    pub hls_viewer_timeout_ms: Option<u64>,
     /// Outgoing RTMP chunk size [default: 60000].
     #[arg(long, value_name = "BYTES")]
     pub chunk_size: Option<u32>,
@@ -151,6 +154,7 @@ impl NodeArgs {
             edge_grace_ms => edge.grace_ms, upstream_timeout_ms => edge.upstream_timeout_ms,
             connect_timeout_ms => edge.connect_timeout_ms, origin_retry_ms => edge.origin_retry_ms,
             hls_fragment_ms => hls.fragment_ms, hls_window => hls.window, hls_idle_ms => hls.idle_ms,
+            hls_viewer_timeout_ms => hls.viewer_timeout_ms,
         );
         if !self.origins.is_empty() {
             c.origins = self.origins;

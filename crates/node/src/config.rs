@@ -99,11 +99,13 @@ pub struct HlsConfig {
     pub window: usize,
     /// Stop segmenting a stream that has had no publisher this long, in ms.
     pub idle_ms: u64,
+    /// An HLS viewer that fetched nothing for this long has left, in ms.
+    pub viewer_timeout_ms: u64,
 }
 
 impl Default for HlsConfig {
     fn default() -> Self {
-        HlsConfig { fragment_ms: 2_000, window: 6, idle_ms: 30_000 }
+        HlsConfig { fragment_ms: 2_000, window: 6, idle_ms: 30_000, viewer_timeout_ms: 20_000 }
     }
 }
 

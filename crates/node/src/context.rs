@@ -79,7 +79,9 @@ impl NodeContext {
         // SRS gives HTTP players' hooks the bare stream name and an rtmp://vhost/app tcUrl (the
         // API keeps what the client sent: `cam1.flv`, `http://host/app`).
         let (stream, tc_url) = match c.info.kind {
-            crate::stats::ClientKind::FlvPlay => (key.stream.clone(), format!("rtmp://{}/{}", key.vhost, key.app)),
+            crate::stats::ClientKind::FlvPlay | crate::stats::ClientKind::HlsPlay => {
+                (key.stream.clone(), format!("rtmp://{}/{}", key.vhost, key.app))
+            }
             _ => (c.info.name.clone(), c.info.tc_url.clone()),
         };
         crate::hooks::HookContext {

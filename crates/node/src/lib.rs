@@ -113,6 +113,12 @@ async fn sampler(ctx: Arc<NodeContext>) {
         ctx.registry.sample(now);
         ctx.process.sample();
         kick_stalled_players(&ctx, now);
+        for (guard, param) in
+            ctx.hls.sessions.expire(std::time::Duration::from_millis(ctx.config.hls.viewer_timeout_ms))
+        {
+            tracing::info!(client = guard.id(), "hls viewer left");
+            ctx.hooks.notify(hooks::HookAction::Stop, ctx.hook_context(&guard, &param));
+        }
     }
 }
 
@@ -122,7 +128,7 @@ fn kick_stalled_players(ctx: &NodeContext, now: Instant) {
     let window = ctx.config.media.slow_player_drop();
     let Some(then) = now.checked_sub(window) else { return };
     for c in ctx.registry.clients() {
-        if c.info.kind.is_publish() || c.started > then {
+        if c.info.kind.is_publish() || c.info.kind == stats::ClientKind::HlsPlay || c.started > then {
             continue;
         }
         let (Some((sent_then, _)), Some((_, stream_recv_then))) =

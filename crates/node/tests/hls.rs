@@ -27,7 +27,15 @@ async fn ffmpeg_plays_hls_from_memory_with_keyframe_aligned_segments() {
         .await
         .expect("a playlist");
     assert!(text.starts_with("#EXTM3U"), "{text}");
-    assert!(text.contains(".ts?token=t"), "the viewer's query is carried into segment URLs: {text}");
+    assert!(
+        text.contains(".ts?token=t&hls_ctx="),
+        "the viewer's query and session are carried into segment URLs: {text}"
+    );
+    let hls_ctx = text.lines().find_map(|l| l.split("hls_ctx=").nth(1)).unwrap().to_string();
+    // The viewer is a client of the stream, as SRS lists HLS viewers.
+    let client = get_json(&format!("http://{}/api/v1/clients/{hls_ctx}", node.api_addr)).await;
+    assert_eq!(client["client"]["type"], "hls-play", "{client}");
+    assert_eq!(client["client"]["name"], "demo.m3u8");
 
     let url = format!("http://{}/live/demo.m3u8", node.http_addr);
     let probe = ffprobe(&url).await;
@@ -59,12 +67,33 @@ async fn ffmpeg_plays_hls_from_memory_with_keyframe_aligned_segments() {
     }
     let r = reqwest::get(format!("http://{}/live/demo-0.ts", node.http_addr)).await.unwrap();
     assert_eq!(r.status(), 404, "a segment that left the window is gone");
-    let newest = text.lines().rfind(|l| l.ends_with(".ts")).unwrap();
+    let newest = text.lines().rfind(|l| l.contains(".ts")).unwrap();
     let r = reqwest::get(format!("http://{}/live/{newest}", node.http_addr)).await.unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["content-type"], "video/mp2t");
     let body = r.bytes().await.unwrap();
     assert!(!body.is_empty() && body.len() % 188 == 0 && body[0] == 0x47, "whole TS packets");
     assert_eq!(reqwest::get(format!("http://{}/live/nosuch.m3u8", node.http_addr)).await.unwrap().status(), 404);
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_hls_viewer_that_stops_fetching_leaves_the_clients_list() {
+    let mut config = loopback_config();
+    config.hls.viewer_timeout_ms = 1_500;
+    let node = start_with(config).await;
+    let _publisher = publish_fixture(&format!("rtmp://{}/live/gone", node.rtmp_addr));
+    eventually(Duration::from_secs(20), || playlist(node.http_addr, "live/gone.m3u8")).await.expect("a playlist");
+    let hls_clients = || async {
+        let v = get_json(&format!("http://{}/api/v1/clients/?count=100", node.api_addr)).await;
+        v["clients"].as_array().unwrap().iter().filter(|c| c["type"] == "hls-play").count()
+    };
+    assert_eq!(hls_clients().await, 1);
+    // A reload without hls_ctx from the same address is the same viewer.
+    playlist(node.http_addr, "live/gone.m3u8").await.unwrap();
+    assert_eq!(hls_clients().await, 1);
+    eventually(Duration::from_secs(10), || async { (hls_clients().await == 0).then_some(()) })
+        .await
+        .expect("an idle HLS viewer expires");
     node.shutdown().await;
 }

@@ -64,6 +64,9 @@ async fn tokens_decide_publish_and_play_on_origin_and_edge() {
     assert!(refused.statuses.iter().any(|s| s == "NetStream.Play.Rejected"), "{refused:?}");
     assert_eq!(flv_status(origin.http_addr, "live/cam.flv?token=bad").await, 403);
     assert_eq!(flv_status(origin.http_addr, "live/cam.flv").await, 403);
+    // HLS viewers are checked when their session opens.
+    assert_eq!(flv_status(origin.http_addr, "live/cam.m3u8?token=bad").await, 403);
+    assert_eq!(flv_status(origin.http_addr, "live/cam.m3u8?token=good").await, 200);
     let mut r = reqwest::get(format!("http://{}/live/cam.flv?token=good", origin.http_addr)).await.unwrap();
     assert_eq!(r.status(), 200);
     assert!(r.chunk().await.unwrap().is_some());

@@ -2,9 +2,10 @@
 //! so the first playlist is ready one segment after the publish starts, and players fetch
 //! `/{app}/{stream}.m3u8` and `/{app}/{stream}-{seq}.ts` from memory. Nothing touches the disk.
 //!
-//! Not yet here (see the HLS issue): HLS viewers as API clients with hooks, HLS on edges.
+//! Viewers are sessions (see `sessions`); HLS on edges is not here yet (see the HLS issue).
 
 mod segmenter;
+mod sessions;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -13,6 +14,7 @@ use std::time::Duration;
 use tracing::{debug, info};
 
 pub use segmenter::{Segment, Segmenter};
+pub use sessions::HlsSessions;
 
 use crate::context::NodeContext;
 use crate::hub::{FeedPolicy, PlayerFeed, Source};
@@ -22,6 +24,7 @@ use crate::key::StreamKey;
 #[derive(Default)]
 pub struct HlsStreams {
     streams: Mutex<HashMap<StreamKey, HlsStream>>,
+    pub sessions: HlsSessions,
 }
 
 struct HlsStream {

@@ -1,45 +1,109 @@
 //! HLS over HTTP: `GET /{app}/{stream}.m3u8` and `GET /{app}/{stream}-{seq}.ts`, both answered
-//! from the in-memory segment window. The viewer's query (its token) is carried into the segment
-//! URLs. A segment that has left the window is a 404, never a stale or partial one.
+//! from the in-memory segment window. The viewer's query (its token) and its session id
+//! (`hls_ctx`) are carried into the segment URLs. A segment that has left the window is a 404,
+//! never a stale or partial one.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
 
+use super::flv::client_ip;
+use super::serve::ConnInfo;
 use crate::context::NodeContext;
+use crate::hooks::HookAction;
 use crate::key::{StreamKey, vhost_from};
+use crate::stats::{ClientInfo, ClientKind};
 
 fn not_found(what: &str) -> Response {
     (StatusCode::NOT_FOUND, format!("{what}\n")).into_response()
 }
 
+/// Splits `hls_ctx` out of a query: (the session id, the rest with its leading `?` or "").
+fn split_session(query: &str) -> (Option<String>, String) {
+    let mut id = None;
+    let rest: Vec<&str> = query
+        .trim_start_matches('?')
+        .split('&')
+        .filter(|kv| !kv.is_empty())
+        .filter(|kv| match kv.strip_prefix("hls_ctx=") {
+            Some(v) => {
+                id = Some(v.to_string());
+                false
+            }
+            None => true,
+        })
+        .collect();
+    (id, if rest.is_empty() { String::new() } else { format!("?{}", rest.join("&")) })
+}
+
 /// The live playlist. Before the first segment of a just-started stream exists, waits up to two
-/// segment durations for it.
-pub async fn playlist(ctx: Arc<NodeContext>, app: &str, name: &str, query: &str) -> Response {
-    let key = StreamKey::new(&vhost_from(query), app, name);
+/// segment durations for it. The first request of a viewer opens its session (after `on_play`).
+pub async fn playlist(
+    ctx: Arc<NodeContext>,
+    conn: &ConnInfo,
+    headers: &HeaderMap,
+    app: &str,
+    name: &str,
+    query: &str,
+) -> Response {
+    let (session, param) = split_session(query);
+    let key = StreamKey::new(&vhost_from(&param), app, name);
     let wait = Duration::from_millis(u64::from(ctx.config.hls.fragment_ms) * 2);
     let deadline = tokio::time::Instant::now() + wait;
-    let stream = key.stream.clone();
-    let uri = |seq: u64| format!("{stream}-{seq}.ts{query}");
-    loop {
-        if let Some(text) = ctx.hls.get(&key).and_then(|s| s.lock().unwrap_or_else(|e| e.into_inner()).playlist(uri)) {
-            return (
-                [
-                    (header::CONTENT_TYPE, "application/vnd.apple.mpegurl"),
-                    (header::CACHE_CONTROL, "no-cache"),
-                    (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
-                ],
-                text,
-            )
-                .into_response();
+    let segmenter = loop {
+        if let Some(s) = ctx.hls.get(&key).filter(|s| s.lock().unwrap_or_else(|e| e.into_inner()).has_segments()) {
+            break s;
         }
         if tokio::time::Instant::now() >= deadline {
             return not_found(&format!("stream {key} has no HLS segments (is it being published?)"));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    };
+    let ip = client_ip(headers, conn);
+    let sessions = &ctx.hls.sessions;
+    let id = match session.filter(|id| sessions.touch(id, 0)).or_else(|| sessions.find(&ip, &key.url())) {
+        Some(id) => {
+            sessions.touch(&id, 0);
+            id
+        }
+        None => {
+            let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+            let info = ClientInfo {
+                key: key.clone(),
+                name: format!("{name}.m3u8"),
+                kind: ClientKind::HlsPlay,
+                ip,
+                tc_url: format!("http://{host}/{app}"),
+                page_url: headers.get(header::REFERER).and_then(|h| h.to_str().ok()).unwrap_or("").to_string(),
+                swf_url: String::new(),
+            };
+            let guard = ctx.registry.add_client(info, CancellationToken::new());
+            if let Err(e) = ctx.hooks.check(HookAction::Play, &ctx.hook_context(&guard, &param)).await {
+                warn!(stream = %key, client = guard.id(), "hls play refused by hook: {e}");
+                return (StatusCode::FORBIDDEN, format!("play refused: {e}\n")).into_response();
+            }
+            info!(stream = %key, client = guard.id(), "hls viewer started");
+            sessions.insert(guard, param.clone())
+        }
+    };
+    let sep = if param.is_empty() { "?" } else { "&" };
+    let stream = key.stream.clone();
+    let uri = |seq: u64| format!("{stream}-{seq}.ts{param}{sep}hls_ctx={id}");
+    let text = segmenter.lock().unwrap_or_else(|e| e.into_inner()).playlist(uri).unwrap_or_default();
+    sessions.touch(&id, text.len() as u64);
+    (
+        [
+            (header::CONTENT_TYPE, "application/vnd.apple.mpegurl"),
+            (header::CACHE_CONTROL, "no-cache"),
+            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+        ],
+        text,
+    )
+        .into_response()
 }
 
 /// One segment, `{stream}-{seq}.ts`.
@@ -48,13 +112,30 @@ pub async fn segment(ctx: Arc<NodeContext>, app: &str, file: &str, query: &str) 
         return not_found("not a segment name: expected {stream}-{seq}.ts");
     };
     let Ok(seq) = seq.parse::<u64>() else { return not_found("not a segment number") };
-    let key = StreamKey::new(&vhost_from(query), app, name);
+    let (session, param) = split_session(query);
+    let key = StreamKey::new(&vhost_from(&param), app, name);
     let found = ctx.hls.get(&key).and_then(|s| s.lock().unwrap_or_else(|e| e.into_inner()).segment(seq));
     match found {
         Some(seg) => {
+            if let Some(id) = session {
+                ctx.hls.sessions.touch(&id, seg.data.len() as u64);
+            }
             ([(header::CONTENT_TYPE, "video/mp2t"), (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")], seg.data.clone())
                 .into_response()
         }
         None => not_found(&format!("segment {seq} of {key} is not in the live window")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_session_id_is_split_from_the_query() {
+        assert_eq!(split_session("?token=a&hls_ctx=x1"), (Some("x1".into()), "?token=a".into()));
+        assert_eq!(split_session("?hls_ctx=x1"), (Some("x1".into()), String::new()));
+        assert_eq!(split_session(""), (None, String::new()));
+        assert_eq!(split_session("?token=a"), (None, "?token=a".into()));
     }
 }

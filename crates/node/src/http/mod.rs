@@ -32,7 +32,7 @@ async fn media(
 ) -> Response {
     let q = query.as_deref().map(|q| format!("?{q}")).unwrap_or_default();
     if let Some(name) = file.strip_suffix(".m3u8") {
-        return hls::playlist(ctx, &app, name, &q).await;
+        return hls::playlist(ctx, &conn, &headers, &app, name, &q).await;
     }
     if file.ends_with(".ts") {
         return hls::segment(ctx, &app, &file, &q).await;

@@ -21,6 +21,7 @@ use crate::key::StreamKey;
 pub enum ClientKind {
     RtmpPlay,
     FlvPlay,
+    HlsPlay,
     FmlePublish,
 }
 
@@ -29,6 +30,7 @@ impl ClientKind {
         match self {
             ClientKind::RtmpPlay => "rtmp-play",
             ClientKind::FlvPlay => "flv-play",
+            ClientKind::HlsPlay => "hls-play",
             ClientKind::FmlePublish => "fmle-publish",
         }
     }

@@ -107,3 +107,29 @@ async fn an_origin_that_sends_nothing_is_left_for_the_next_one() {
     live.shutdown().await;
     empty.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hls_on_an_edge_pulls_the_stream_first() {
+    let origin = start_node().await;
+    let _publisher = publish_fixture(&format!("rtmp://{}/live/demo", origin.rtmp_addr));
+    wait_published(origin.api_addr, "/live/demo").await;
+    let mut config = loopback_config();
+    config.role = ferrocast_node::Role::Edge;
+    config.origins = vec![origin.rtmp_addr.to_string()];
+    let edge = start_with(config).await;
+
+    let url = format!("http://{}/live/demo.m3u8", edge.http_addr);
+    let probe = ffprobe(&url).await;
+    assert!(probe.contains("h264") && probe.contains("640,360") && probe.contains("aac"), "{probe}");
+    let (ok, _, stderr) = run(
+        Command::new("ffmpeg").args(["-hide_banner", "-v", "error", "-i", &url, "-t", "4", "-f", "null", "-"]),
+        Duration::from_secs(60),
+    )
+    .await;
+    assert!(ok && stderr.trim().is_empty(), "decoding HLS through the edge printed errors: {stderr}");
+    let clients = get_json(&format!("http://{}/api/v1/clients/?count=100", origin.api_addr)).await;
+    let pulls = clients["clients"].as_array().unwrap().iter().filter(|c| c["publish"] == false).count();
+    assert_eq!(pulls, 1, "one upstream pull for the edge's HLS viewers: {clients}");
+    edge.shutdown().await;
+    origin.shutdown().await;
+}

@@ -2,7 +2,8 @@
 //! so the first playlist is ready one segment after the publish starts, and players fetch
 //! `/{app}/{stream}.m3u8` and `/{app}/{stream}-{seq}.ts` from memory. Nothing touches the disk.
 //!
-//! Viewers are sessions (see `sessions`); HLS on edges is not here yet (see the HLS issue).
+//! Viewers are sessions (see `sessions`). An origin segments every published stream; an edge
+//! segments a stream while it has HLS viewers (their request starts the pull).
 
 mod segmenter;
 mod sessions;
@@ -72,9 +73,21 @@ async fn run(ctx: Arc<NodeContext>, source: Arc<Source>, segmenter: Arc<Mutex<Se
     let mut feed = PlayerFeed::new(source.subscribe(), policy);
     drop(source);
     let mut restarts = 0;
+    let url = key.url();
+    let viewer_timeout = Duration::from_millis(ctx.config.hls.viewer_timeout_ms);
+    let mut last_viewer = std::time::Instant::now();
     info!(stream = %key, "hls: segmenting");
     loop {
         let batch = feed.next_batch().await;
+        // An edge segments only for its HLS viewers: without them, the pull may stop.
+        if ctx.edge.is_some() {
+            if ctx.hls.sessions.any_for(&url) {
+                last_viewer = std::time::Instant::now();
+            } else if last_viewer.elapsed() >= viewer_timeout {
+                debug!(stream = %key, "hls: no viewers left on this edge");
+                break;
+            }
+        }
         let mut seg = segmenter.lock().unwrap_or_else(|e| e.into_inner());
         if feed.restarts != restarts {
             restarts = feed.restarts;
@@ -88,5 +101,6 @@ async fn run(ctx: Arc<NodeContext>, source: Arc<Source>, segmenter: Arc<Mutex<Se
             }
         }
     }
+    segmenter.lock().unwrap_or_else(|e| e.into_inner()).clear();
     ctx.hls.stopped(&key);
 }

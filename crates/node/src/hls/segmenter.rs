@@ -101,6 +101,13 @@ impl Segmenter {
         self.pending_discontinuity = true;
     }
 
+    /// Nobody segments the stream any more: forget the window (it would be stale), keep the
+    /// numbering, and mark the next segment as a discontinuity.
+    pub fn clear(&mut self) {
+        self.restart();
+        self.segments.clear();
+    }
+
     fn finish(&mut self, next_start: Option<u32>) {
         let Some(b) = self.current.take() else { return };
         if b.data.is_empty() {

@@ -45,6 +45,11 @@ impl HlsSessions {
             .map(|(id, _)| id.clone())
     }
 
+    /// Whether any viewer of the stream `url` is watching.
+    pub fn any_for(&self, url: &str) -> bool {
+        self.lock().values().any(|s| s.guard.stat().info.key.url() == url)
+    }
+
     pub fn insert(&self, guard: ClientGuard, param: String) -> String {
         let id = guard.id().to_string();
         self.lock().insert(id.clone(), Session { guard, param, last_seen: Instant::now() });

@@ -52,7 +52,38 @@ pub async fn playlist(
 ) -> Response {
     let (session, param) = split_session(query);
     let key = StreamKey::new(&vhost_from(&param), app, name);
-    let wait = Duration::from_millis(u64::from(ctx.config.hls.fragment_ms) * 2);
+    let ip = client_ip(headers, conn);
+    let sessions = &ctx.hls.sessions;
+    let existing = session.filter(|id| sessions.touch(id, 0)).or_else(|| sessions.find(&ip, &key.url()));
+    // A new viewer is registered (and checked by on_play) now, kept only if the stream exists.
+    let mut new_viewer = None;
+    if existing.is_none() {
+        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+        let info = ClientInfo {
+            key: key.clone(),
+            name: format!("{name}.m3u8"),
+            kind: ClientKind::HlsPlay,
+            ip,
+            tc_url: format!("http://{host}/{app}"),
+            page_url: headers.get(header::REFERER).and_then(|h| h.to_str().ok()).unwrap_or("").to_string(),
+            swf_url: String::new(),
+        };
+        let guard = ctx.registry.add_client(info, CancellationToken::new());
+        if let Err(e) = ctx.hooks.check(HookAction::Play, &ctx.hook_context(&guard, &param)).await {
+            warn!(stream = %key, client = guard.id(), "hls play refused by hook: {e}");
+            return (StatusCode::FORBIDDEN, format!("play refused: {e}\n")).into_response();
+        }
+        new_viewer = Some(guard);
+    }
+    let mut wait = Duration::from_millis(u64::from(ctx.config.hls.fragment_ms) * 2);
+    if let Some(edge) = &ctx.edge {
+        // On an edge the viewer's request starts the pull, and segmenting with it.
+        if let Some(guard) = &new_viewer {
+            ctx.pull_if_edge(&key, &param, guard.id());
+        }
+        ctx.hls.ensure(&ctx, &ctx.hub.source(&key));
+        wait += edge.config.connect_timeout();
+    }
     let deadline = tokio::time::Instant::now() + wait;
     let segmenter = loop {
         if let Some(s) = ctx.hls.get(&key).filter(|s| s.lock().unwrap_or_else(|e| e.into_inner()).has_segments()) {
@@ -63,32 +94,13 @@ pub async fn playlist(
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    let ip = client_ip(headers, conn);
-    let sessions = &ctx.hls.sessions;
-    let id = match session.filter(|id| sessions.touch(id, 0)).or_else(|| sessions.find(&ip, &key.url())) {
-        Some(id) => {
-            sessions.touch(&id, 0);
-            id
-        }
-        None => {
-            let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
-            let info = ClientInfo {
-                key: key.clone(),
-                name: format!("{name}.m3u8"),
-                kind: ClientKind::HlsPlay,
-                ip,
-                tc_url: format!("http://{host}/{app}"),
-                page_url: headers.get(header::REFERER).and_then(|h| h.to_str().ok()).unwrap_or("").to_string(),
-                swf_url: String::new(),
-            };
-            let guard = ctx.registry.add_client(info, CancellationToken::new());
-            if let Err(e) = ctx.hooks.check(HookAction::Play, &ctx.hook_context(&guard, &param)).await {
-                warn!(stream = %key, client = guard.id(), "hls play refused by hook: {e}");
-                return (StatusCode::FORBIDDEN, format!("play refused: {e}\n")).into_response();
-            }
+    let id = match (existing, new_viewer) {
+        (Some(id), _) => id,
+        (None, Some(guard)) => {
             info!(stream = %key, client = guard.id(), "hls viewer started");
             sessions.insert(guard, param.clone())
         }
+        (None, None) => return not_found("no session"),
     };
     let sep = if param.is_empty() { "?" } else { "&" };
     let stream = key.stream.clone();

@@ -1,0 +1,58 @@
+// Plays an HLS URL with hls.js in headless Chromium and prints what the <video> did, as JSON:
+//   node hls_play.mjs <playlist-url> <seconds>
+// The page is served from a local loopback server of this script (hls.js from node_modules);
+// Chromium is Debian's /usr/bin/chromium (CHROMIUM overrides), driven by playwright-core.
+import http from 'node:http';
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+
+const [url, seconds = '8'] = process.argv.slice(2);
+if (!url) {
+  console.error('usage: node hls_play.mjs <playlist-url> <seconds>');
+  process.exit(2);
+}
+const here = path.dirname(fileURLToPath(import.meta.url));
+const hlsJs = await readFile(path.join(here, 'node_modules/hls.js/dist/hls.min.js'));
+const page = `<!doctype html><html><body>
+<video id="v" muted autoplay playsinline></video>
+<script src="/hls.min.js"></script>
+<script>
+  window.errors = [];
+  const video = document.getElementById('v');
+  const hls = new Hls();
+  hls.on(Hls.Events.ERROR, (_, d) => { if (d.fatal) window.errors.push(d.type + ': ' + d.details); });
+  hls.loadSource(${JSON.stringify(url)});
+  hls.attachMedia(video);
+  hls.on(Hls.Events.MANIFEST_PARSED, () => video.play().catch(e => window.errors.push('play: ' + e)));
+</script></body></html>`;
+const server = http.createServer((req, res) => {
+  if (req.url === '/hls.min.js') {
+    res.writeHead(200, { 'content-type': 'text/javascript' });
+    res.end(hlsJs);
+  } else {
+    res.writeHead(200, { 'content-type': 'text/html' });
+    res.end(page);
+  }
+});
+await new Promise(r => server.listen(0, '127.0.0.1', r));
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required'],
+});
+try {
+  const tab = await browser.newPage();
+  await tab.goto(`http://127.0.0.1:${server.address().port}/`);
+  const samples = [];
+  for (let i = 0; i < Number(seconds); i++) {
+    await tab.waitForTimeout(1000);
+    samples.push(await tab.evaluate(() => document.getElementById('v').currentTime));
+  }
+  const errors = await tab.evaluate(() => window.errors);
+  console.log(JSON.stringify({ samples, errors }));
+} finally {
+  await browser.close();
+  server.close();
+}

@@ -7,16 +7,13 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use tokio::process::Command;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn players_on_a_cold_edge_get_a_decodable_stream() {
     let origin = start_node().await;
     let _publisher = publish_fixture(&format!("rtmp://{}/live/demo", origin.rtmp_addr));
     wait_published(origin.api_addr, "/live/demo").await;
-    let mut config = loopback_config();
-    config.role = ferrocast_node::Role::Edge;
-    config.origins = vec![origin.rtmp_addr.to_string()];
+    let mut config = edge_config(&[origin.rtmp_addr.to_string()]);
     config.edge.grace_ms = 100;
     let edge = start_with(config).await;
 
@@ -32,11 +29,7 @@ async fn players_on_a_cold_edge_get_a_decodable_stream() {
         } else {
             format!("http://{}/live/demo.flv", edge.http_addr)
         };
-        let (ok, _, stderr) = run(
-            Command::new("ffmpeg").args(["-hide_banner", "-v", "error", "-i", &url, "-t", "2", "-f", "null", "-"]),
-            Duration::from_secs(30),
-        )
-        .await;
+        let (ok, stderr) = decode(&url, 2).await;
         assert!(ok && stderr.trim().is_empty(), "round {round}: decoding {url} through a cold edge failed: {stderr}");
     }
     let probe = ffprobe(&format!("rtmp://{}/live/demo", edge.rtmp_addr)).await;
@@ -48,10 +41,7 @@ async fn players_on_a_cold_edge_get_a_decodable_stream() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_publisher_on_an_edge_reaches_the_origin() {
     let origin = start_node().await;
-    let mut config = loopback_config();
-    config.role = ferrocast_node::Role::Edge;
-    config.origins = vec![origin.rtmp_addr.to_string()];
-    let edge = start_with(config).await;
+    let edge = start_with(edge_config(&[origin.rtmp_addr.to_string()])).await;
 
     let _publisher = publish_fixture(&format!("rtmp://{}/live/cam?token=t1", edge.rtmp_addr));
     wait_published(edge.api_addr, "/live/cam").await;
@@ -82,21 +72,12 @@ async fn an_origin_that_sends_nothing_is_left_for_the_next_one() {
     let live = start_node().await;
     let _publisher = publish_fixture(&format!("rtmp://{}/live/demo", live.rtmp_addr));
     wait_published(live.api_addr, "/live/demo").await;
-    let mut config = loopback_config();
-    config.role = ferrocast_node::Role::Edge;
-    config.origins = vec![empty.rtmp_addr.to_string(), live.rtmp_addr.to_string()];
+    let mut config = edge_config(&[empty.rtmp_addr.to_string(), live.rtmp_addr.to_string()]);
     config.edge.upstream_timeout_ms = 1_000;
     config.media.play_wait_ms = 10_000;
     let edge = start_with(config).await;
 
-    let (ok, _, stderr) = run(
-        Command::new("ffmpeg")
-            .args(["-hide_banner", "-v", "error", "-i"])
-            .arg(format!("rtmp://{}/live/demo", edge.rtmp_addr))
-            .args(["-t", "2", "-f", "null", "-"]),
-        Duration::from_secs(30),
-    )
-    .await;
+    let (ok, stderr) = decode(&format!("rtmp://{}/live/demo", edge.rtmp_addr), 2).await;
     assert!(ok && stderr.trim().is_empty(), "decoding through the edge after the silent origin failed: {stderr}");
     let clients = get_json(&format!("http://{}/api/v1/clients/?count=100", live.api_addr)).await;
     assert!(
@@ -113,19 +94,12 @@ async fn hls_on_an_edge_pulls_the_stream_first() {
     let origin = start_node().await;
     let _publisher = publish_fixture(&format!("rtmp://{}/live/demo", origin.rtmp_addr));
     wait_published(origin.api_addr, "/live/demo").await;
-    let mut config = loopback_config();
-    config.role = ferrocast_node::Role::Edge;
-    config.origins = vec![origin.rtmp_addr.to_string()];
-    let edge = start_with(config).await;
+    let edge = start_with(edge_config(&[origin.rtmp_addr.to_string()])).await;
 
     let url = format!("http://{}/live/demo.m3u8", edge.http_addr);
     let probe = ffprobe(&url).await;
     assert!(probe.contains("h264") && probe.contains("640,360") && probe.contains("aac"), "{probe}");
-    let (ok, _, stderr) = run(
-        Command::new("ffmpeg").args(["-hide_banner", "-v", "error", "-i", &url, "-t", "4", "-f", "null", "-"]),
-        Duration::from_secs(60),
-    )
-    .await;
+    let (ok, stderr) = decode(&url, 4).await;
     assert!(ok && stderr.trim().is_empty(), "decoding HLS through the edge printed errors: {stderr}");
     let clients = get_json(&format!("http://{}/api/v1/clients/?count=100", origin.api_addr)).await;
     let pulls = clients["clients"].as_array().unwrap().iter().filter(|c| c["publish"] == false).count();

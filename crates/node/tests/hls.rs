@@ -6,7 +6,6 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use tokio::process::Command;
 
 async fn playlist(http: std::net::SocketAddr, path: &str) -> Option<String> {
     let r = reqwest::get(format!("http://{http}/{path}")).await.ok()?;
@@ -40,11 +39,7 @@ async fn ffmpeg_plays_hls_from_memory_with_keyframe_aligned_segments() {
     let url = format!("http://{}/live/demo.m3u8", node.http_addr);
     let probe = ffprobe(&url).await;
     assert!(probe.contains("h264") && probe.contains("640,360") && probe.contains("aac"), "{probe}");
-    let (ok, _, stderr) = run(
-        Command::new("ffmpeg").args(["-hide_banner", "-v", "error", "-i", &url, "-t", "6", "-f", "null", "-"]),
-        Duration::from_secs(60),
-    )
-    .await;
+    let (ok, stderr) = decode(&url, 6).await;
     assert!(ok && stderr.trim().is_empty(), "decoding HLS printed errors: {stderr}");
 
     // Wait until the window (3) has moved past the first segments.

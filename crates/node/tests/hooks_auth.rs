@@ -73,10 +73,12 @@ async fn tokens_decide_publish_and_play_on_origin_and_edge() {
     drop(r);
 
     // An edge with the same hooks: its players are checked, and the good token travels upstream.
-    let mut edge_config = with_hooks(&hook);
-    edge_config.role = ferrocast_node::Role::Edge;
-    edge_config.origins = vec![origin.rtmp_addr.to_string()];
-    let edge = start_with(edge_config).await;
+    let edge = start_with(ferrocast_node::NodeConfig {
+        role: ferrocast_node::Role::Edge,
+        origins: vec![origin.rtmp_addr.to_string()],
+        ..with_hooks(&hook)
+    })
+    .await;
     assert_eq!(flv_status(edge.http_addr, "live/cam.flv?token=bad").await, 403);
     let ok = rtmp_play(edge.rtmp_addr, "live/cam?token=good", Duration::from_secs(3)).await;
     assert!(ok.started && ok.media > 10, "edge play with a good token: {ok:?}");

@@ -48,9 +48,7 @@ async fn start_nginx() -> Nginx {
 async fn an_edge_pulls_from_nginx_rtmp() {
     let nginx = start_nginx().await;
     let _publisher = publish_fixture(&format!("rtmp://127.0.0.1:{}/live/demo", nginx.port));
-    let mut config = loopback_config();
-    config.role = ferrocast_node::Role::Edge;
-    config.origins = vec![format!("127.0.0.1:{}", nginx.port)];
+    let mut config = edge_config(&[format!("127.0.0.1:{}", nginx.port)]);
     config.media.play_wait_ms = 10_000;
     let edge = start_with(config).await;
     tokio::time::sleep(Duration::from_secs(2)).await; // let nginx receive the publish

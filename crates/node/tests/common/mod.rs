@@ -30,6 +30,35 @@ pub fn loopback_config() -> NodeConfig {
     c
 }
 
+/// An edge on loopback pulling from `origins` (RTMP `host:port`s, in order).
+pub fn edge_config(origins: &[String]) -> NodeConfig {
+    let mut c = loopback_config();
+    c.role = ferrocast_node::Role::Edge;
+    c.origins = origins.to_vec();
+    c
+}
+
+/// Decodes `secs` seconds of `url` with real ffmpeg; returns (exited 0, its error lines).
+pub async fn decode(url: &str, secs: u32) -> (bool, String) {
+    let (ok, _, stderr) = run(
+        Command::new("ffmpeg").args([
+            "-hide_banner",
+            "-v",
+            "error",
+            "-i",
+            url,
+            "-t",
+            &secs.to_string(),
+            "-f",
+            "null",
+            "-",
+        ]),
+        Duration::from_secs(60),
+    )
+    .await;
+    (ok, stderr.trim().to_string())
+}
+
 pub async fn start_node() -> RunningNode {
     start_with(loopback_config()).await
 }

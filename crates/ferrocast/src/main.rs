@@ -1,6 +1,7 @@
 //! The `ferrocast` command: one binary for every part of the cluster. It parses the command line,
 //! sets up logging and hands over to the crate that does the work.
 
+mod index_cmd;
 mod logging;
 mod node_cmd;
 
@@ -17,13 +18,16 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run a media node: RTMP publish and play, HTTP-FLV, and the SRS HTTP API v1.
-    Node(node_cmd::NodeArgs),
+    Node(Box<node_cmd::NodeArgs>),
+    /// Run the index server: cluster directory, viewer-to-edge scheduling, publish URLs.
+    Index(Box<index_cmd::IndexArgs>),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Node(args) => node_cmd::run(args),
+        Command::Node(args) => node_cmd::run(*args),
+        Command::Index(args) => index_cmd::run(*args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -3,7 +3,7 @@
 //! Every key of the config file has a flag of the same name; a flag given on the command line
 //! wins over the file, and the file wins over the defaults.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -32,9 +32,21 @@ pub struct NodeArgs {
     /// SRS HTTP API v1 listen address [default: 0.0.0.0:1985].
     #[arg(long, value_name = "ADDR")]
     pub api: Option<SocketAddr>,
-    /// Region label, e.g. eu; shown in /api/v1/summaries (self.region) for schedulers.
+    /// Region label, e.g. eu; shown in /api/v1/summaries (self.region) and sent in the heartbeat.
     #[arg(long)]
     pub region: Option<String>,
+    /// Index server to register with, SRS heartbeat style: its base URL (http only, e.g.
+    /// http://10.0.0.9:8000); the node POSTs to URL/api/v1/srs/register, or to URL itself when
+    /// its path ends in /register [default: none, no heartbeat].
+    #[arg(long, value_name = "URL")]
+    pub index: Option<String>,
+    /// Heartbeat period, in ms; the first heartbeat goes out at start [default: 2000].
+    #[arg(long, value_name = "MS")]
+    pub index_interval_ms: Option<u64>,
+    /// The IP the heartbeat reports to the index server [default: the local address that routes
+    /// to the index server, else 127.0.0.1].
+    #[arg(long, value_name = "IP")]
+    pub advertise_ip: Option<IpAddr>,
     /// Log format: text or json [default: text].
     #[arg(long, value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
@@ -144,8 +156,15 @@ impl NodeArgs {
         if self.region.is_some() {
             c.region = self.region;
         }
+        if self.index.is_some() {
+            c.index = self.index;
+        }
+        if self.advertise_ip.is_some() {
+            c.advertise_ip = self.advertise_ip;
+        }
         set!(
             role => role, rtmp => rtmp, http => http, api => api, log_format => log_format,
+            index_interval_ms => index_interval_ms,
             chunk_size => media.chunk_size, merge_window_ms => media.merge_window_ms,
             play_wait_ms => media.play_wait_ms, slow_player_drop_ms => media.slow_player_drop_ms,
             fanout_queue => media.fanout_queue, gop_max_frames => media.gop_max_frames,
@@ -219,13 +238,16 @@ mod tests {
         let path = dir.path().join("node.toml");
         std::fs::write(
             &path,
-            "name = \"o1\"\nrtmp = \"127.0.0.1:1940\"\n[media]\nmerge_window_ms = 100\nplay_wait_ms = 5\n",
+            "name = \"o1\"\nrtmp = \"127.0.0.1:1940\"\nindex = \"http://10.0.0.9:8000\"\nindex_interval_ms = 500\n\
+             [media]\nmerge_window_ms = 100\nplay_wait_ms = 5\n",
         )
         .unwrap();
         let args = NodeArgs {
             config: Some(path),
             rtmp: Some("127.0.0.1:0".parse().unwrap()),
             play_wait_ms: Some(7),
+            index: Some("http://10.0.0.8:8000".into()),
+            advertise_ip: Some("192.0.2.7".parse().unwrap()),
             ..Default::default()
         };
         let c = args.into_config().unwrap();
@@ -233,6 +255,14 @@ mod tests {
         assert_eq!(c.rtmp.port(), 0);
         assert_eq!(c.media.merge_window_ms, 100);
         assert_eq!(c.media.play_wait_ms, 7);
+        assert_eq!(c.index.as_deref(), Some("http://10.0.0.8:8000"));
+        assert_eq!(c.index_interval_ms, 500, "the file's interval stays");
+        assert_eq!(c.advertise_ip, Some("192.0.2.7".parse().unwrap()));
+        assert!(c.validate().is_ok());
+        let defaults = NodeArgs::default().into_config().unwrap();
+        assert_eq!((defaults.index, defaults.index_interval_ms, defaults.advertise_ip), (None, 2000, None));
+        let bad = NodeArgs { index: Some("10.0.0.9:8000".into()), ..Default::default() }.into_config().unwrap();
+        assert!(bad.validate().unwrap_err().contains("index"));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The media node's configuration: one struct that a TOML file deserializes into and that CLI
 //! flags override key by key. Every field has a default, so an empty file is a valid config.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -87,6 +87,14 @@ pub struct NodeConfig {
     pub hls: HlsConfig,
     /// Media tuning.
     pub media: MediaConfig,
+    /// Index server to register with (SRS `heartbeat`): its base URL, e.g. `http://10.0.0.9:8000`;
+    /// the node POSTs to `{index}/api/v1/srs/register` (a URL whose path ends in `/register` is
+    /// used as is). None: no heartbeat.
+    pub index: Option<String>,
+    /// Heartbeat period, in ms.
+    pub index_interval_ms: u64,
+    /// The `ip` the heartbeat reports. None: the local address that routes to the index server.
+    pub advertise_ip: Option<IpAddr>,
 }
 
 /// How streams are cut for HLS.
@@ -185,6 +193,9 @@ impl Default for NodeConfig {
             hooks: crate::hooks::HooksConfig::default(),
             hls: HlsConfig::default(),
             media: MediaConfig::default(),
+            index: None,
+            index_interval_ms: 2_000,
+            advertise_ip: None,
         }
     }
 }
@@ -206,7 +217,7 @@ impl Default for MediaConfig {
 }
 
 impl NodeConfig {
-    /// Checks what serde cannot: an edge needs an origin, origins are `host:port`.
+    /// Checks what serde cannot: an edge needs an origin, origins are `host:port`, URLs parse.
     pub fn validate(&self) -> Result<(), String> {
         if self.role == Role::Edge && self.origins.is_empty() {
             return Err("an edge needs at least one origin: pass --origin HOST:PORT".into());
@@ -221,10 +232,23 @@ impl NodeConfig {
             }
         }
         self.hooks.validate()?;
+        if let Some(index) = &self.index {
+            crate::heartbeat::register_url(index)?;
+        }
+        if self.index_interval_ms == 0 {
+            return Err("index_interval_ms must be at least 1 (the default is 2000)".into());
+        }
         if !(128..=0x7fff_ffff).contains(&self.media.chunk_size) {
             return Err(format!("chunk_size {} is out of range: use 128 to 2147483647", self.media.chunk_size));
         }
         Ok(())
+    }
+}
+
+impl NodeConfig {
+    /// The heartbeat period.
+    pub fn index_interval(&self) -> Duration {
+        Duration::from_millis(self.index_interval_ms)
     }
 }
 

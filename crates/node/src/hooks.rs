@@ -377,7 +377,7 @@ impl Hooks {
 }
 
 /// An error and its causes on one line (reqwest's own message alone says little).
-fn describe(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn describe(e: &(dyn std::error::Error + 'static)) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {
@@ -392,7 +392,7 @@ fn describe(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// The URL for logs and errors: a query string or password often holds a shared secret.
-fn redact(url: &str) -> String {
+pub(crate) fn redact(url: &str) -> String {
     match reqwest::Url::parse(url) {
         Ok(mut parsed) => {
             if parsed.password().is_some() {

@@ -1,13 +1,15 @@
 //! The Ferrocast media node: RTMP in, RTMP and HTTP-FLV out, and the SRS HTTP API v1.
 //!
 //! `Node::start` binds the listeners (port 0 picks a free port; the bound addresses are returned
-//! and logged), spawns the accept loops and a once-a-second sampler, and hands back a
-//! `RunningNode` whose `shutdown` ends players cleanly before closing everything else.
+//! and logged), spawns the accept loops, a once-a-second sampler and, with an index server
+//! configured, the heartbeat, and hands back a `RunningNode` whose `shutdown` ends players cleanly
+//! before closing everything else.
 
 pub mod api;
 pub mod config;
 pub mod context;
 pub mod edge;
+pub mod heartbeat;
 pub mod hls;
 pub mod hooks;
 pub mod http;
@@ -69,6 +71,10 @@ impl RunningNode {
         tracker.spawn(http::serve::serve(http, http::media_router(ctx.clone()), ctx.clone(), tracker.clone(), "http"));
         tracker.spawn(http::serve::serve(api, api::router(ctx.clone()), ctx.clone(), tracker.clone(), "api"));
         tokio::spawn(sampler(ctx.clone()));
+        let ports = heartbeat::BoundPorts { rtmp: rtmp_addr.port(), http: http_addr.port(), api: api_addr.port() };
+        if let Some(heartbeat) = heartbeat::Heartbeat::new(ctx.clone(), ports) {
+            tracker.spawn(heartbeat.run());
+        }
         info!(
             role = %ctx.config.role,
             server = %ctx.server_id,

@@ -3,6 +3,7 @@
 //! `start`/`count` paging, CORS and JSONP — so pollers written for SRS manage our nodes too.
 
 pub mod json;
+pub mod summaries;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,7 +17,6 @@ use axum::routing::get;
 use serde_json::{Value, json};
 
 use crate::context::NodeContext;
-use crate::stats::process::{ProcKb, cpus, loadavg, now_ms, uptime};
 
 /// SRS error codes we answer with.
 pub const ERROR_VHOST_NOT_FOUND: i64 = 2014;
@@ -111,65 +111,7 @@ pub async fn versions(State(ctx): State<Arc<NodeContext>>, Query(p): Params) -> 
 }
 
 async fn summaries(State(ctx): State<Arc<NodeContext>>, Query(p): Params) -> Response {
-    let cpu = ctx.process.ratios();
-    let meminfo = ProcKb::read("/proc/meminfo");
-    let mem_total = meminfo.get("MemTotal");
-    let rss = ProcKb::read("/proc/self/status").get("VmRSS");
-    let swap_total = meminfo.get("SwapTotal");
-    let swap_free = meminfo.get("SwapFree");
-    let [l1, l5, l15] = loadavg();
-    let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
-    let (recv, send) =
-        ctx.registry.vhosts().iter().fold((0, 0), |(r, s), v| (r + v.traffic.recv_bytes(), s + v.traffic.send_bytes()));
-    let argv: Vec<String> = std::env::args().collect();
-    let data = json!({
-        "ok": mem_total > 0,
-        "now_ms": now_ms(),
-        "self": {
-            "version": env!("CARGO_PKG_VERSION"),
-            "pid": ctx.pid,
-            "ppid": std::os::unix::process::parent_id(),
-            "argv": argv.join(" "),
-            "cwd": std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default(),
-            "mem_kbyte": rss,
-            "mem_percent": ratio(rss, mem_total),
-            "cpu_percent": cpu.self_cpu,
-            "srs_uptime": ctx.started.elapsed().as_secs(),
-            "region": ctx.config.region,
-            "role": ctx.config.role.to_string(),
-        },
-        "system": {
-            "cpu_percent": cpu.host_cpu,
-            "disk_read_KBps": 0,
-            "disk_write_KBps": 0,
-            "disk_busy_percent": 0.0,
-            "mem_ram_kbyte": mem_total,
-            "mem_ram_percent": ratio(mem_total.saturating_sub(meminfo.get("MemAvailable")), mem_total),
-            "mem_swap_kbyte": swap_total,
-            "mem_swap_percent": ratio(swap_total.saturating_sub(swap_free), swap_total),
-            "cpus": cpus(),
-            "cpus_online": cpus(),
-            "uptime": uptime(),
-            "ilde_time": ctx.process.idle_seconds(),
-            "load_1m": l1,
-            "load_5m": l5,
-            "load_15m": l15,
-            "net_sample_time": now_ms(),
-            "net_recv_bytes": 0,
-            "net_send_bytes": 0,
-            "net_recvi_bytes": 0,
-            "net_sendi_bytes": 0,
-            "srs_sample_time": now_ms(),
-            "srs_recv_bytes": recv,
-            "srs_send_bytes": send,
-            "conn_sys": 0,
-            "conn_sys_et": 0,
-            "conn_sys_tw": 0,
-            "conn_sys_udp": 0,
-            "conn_srs": ctx.registry.clients().len(),
-        },
-    });
-    reply(&p, json::envelope(&ctx, 0, json!({ "data": data })))
+    reply(&p, json::envelope(&ctx, 0, summaries::summaries(&ctx)))
 }
 
 /// `start` and `count` as SRS reads them: start ≥ 0, count defaults to 10, at least 1.

@@ -1,0 +1,213 @@
+//! `ferrocast index`: flags, the optional TOML file, and the run loop with SIGHUP reload.
+//!
+//! Every key of the config file has a flag; a flag given on the command line wins over the file,
+//! and the file wins over the defaults. A reload re-reads the file and applies the same flags again.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use ferrocast_index::config::LogFormat;
+use ferrocast_index::region::CidrRegion;
+use ferrocast_index::{IndexConfig, NodeSpec, RunningIndex};
+
+#[derive(Args, Debug, Default, Clone)]
+pub struct IndexArgs {
+    /// TOML config file: top-level listen, db, log_format; [poll], [scheduler] and [regions]
+    /// tables with the keys of the flags below (without their prefix); nodes as [[nodes]] tables
+    /// with name, role, api, rtmp, http, region, weight, max_viewers, max_mbps.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// HTTP listen address of the index API [default: 0.0.0.0:8000].
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// SQLite file for the history of streams and nodes [default: ferrocast-index.db].
+    #[arg(long, value_name = "FILE")]
+    pub db: Option<PathBuf>,
+    /// Log format: text or json [default: text].
+    #[arg(long, value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
+    /// A node to poll (repeatable), e.g.
+    /// name=e1,role=edge,api=http://host:1985,rtmp=rtmp://host:1935,http=http://host:8080,region=eu
+    /// (optional weight=, max_viewers=, max_mbps=). Adds to the file's [[nodes]].
+    #[arg(long = "node", value_name = "SPEC")]
+    pub nodes: Vec<NodeSpec>,
+    /// Time between two polls of a node, in ms [default: 2000].
+    #[arg(long, value_name = "MS")]
+    pub poll_interval_ms: Option<u64>,
+    /// A poll that takes longer fails, in ms [default: 1500].
+    #[arg(long, value_name = "MS")]
+    pub poll_timeout_ms: Option<u64>,
+    /// A poll slower than this marks the node degraded, in ms [default: 500].
+    #[arg(long, value_name = "MS")]
+    pub poll_slow_ms: Option<u64>,
+    /// Failed polls in a row after which a node is down [default: 2].
+    #[arg(long, value_name = "N")]
+    pub down_after: Option<u32>,
+    /// Longest wait between polls of a down node, in ms [default: 10000].
+    #[arg(long, value_name = "MS")]
+    pub backoff_max_ms: Option<u64>,
+    /// Largest API answer accepted from a node, in bytes [default: 33554432].
+    #[arg(long, value_name = "BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// Streams asked for per page of /api/v1/streams/ [default: 1000].
+    #[arg(long, value_name = "N")]
+    pub page_size: Option<usize>,
+    /// Forget a self-registered node after this long without a heartbeat, in ms [default: 60000].
+    #[arg(long, value_name = "MS")]
+    pub forget_registered_ms: Option<u64>,
+    /// An edge keeps the viewers of a stream it carries until its load passes this (0..1) [default: 0.8].
+    #[arg(long, value_name = "RATIO")]
+    pub load_threshold: Option<f64>,
+    /// Viewer capacity of a node without max_viewers [default: 1000].
+    #[arg(long, value_name = "N")]
+    pub default_max_viewers: Option<u64>,
+    /// Alternatives listed in a play answer [default: 3].
+    #[arg(long, value_name = "N")]
+    pub alternatives: Option<usize>,
+    /// Region of viewers nothing else places [default: default].
+    #[arg(long, value_name = "REGION")]
+    pub default_region: Option<String>,
+    /// Viewers from this network are in this region (repeatable; longest prefix wins), e.g. 10.1.0.0/16=eu.
+    #[arg(long = "cidr", value_name = "CIDR=REGION")]
+    pub cidrs: Vec<String>,
+    /// A proxy whose X-Forwarded-For is believed (repeatable), e.g. 127.0.0.1/32.
+    #[arg(long = "trusted-proxy", value_name = "CIDR")]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// GeoIP database (.mmdb) to place viewers by country.
+    #[arg(long, value_name = "FILE")]
+    pub geoip: Option<PathBuf>,
+    /// Viewers of this country (ISO code) are in this region (repeatable), e.g. DE=eu.
+    #[arg(long = "country", value_name = "CC=REGION")]
+    pub countries: Vec<String>,
+    /// The regions to try after a region, nearest first (repeatable), e.g. eu=us,ap.
+    #[arg(long = "nearest", value_name = "REGION=R1,R2")]
+    pub nearest: Vec<String>,
+}
+
+fn pair<'a>(flag: &str, s: &'a str) -> anyhow::Result<(&'a str, &'a str)> {
+    s.split_once('=')
+        .filter(|(k, v)| !k.is_empty() && !v.is_empty())
+        .with_context(|| format!("--{flag} {s:?}: expected KEY=VALUE"))
+}
+
+impl IndexArgs {
+    /// The config file (if any) with the flags applied on top.
+    pub fn to_config(&self) -> anyhow::Result<IndexConfig> {
+        let mut c = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read config file {}", path.display()))?;
+                toml::from_str::<IndexConfig>(&text)
+                    .with_context(|| format!("invalid config file {}", path.display()))?
+            }
+            None => IndexConfig::default(),
+        };
+        macro_rules! set {
+            ($($flag:ident => $($field:ident).+),* $(,)?) => {
+                $(if let Some(v) = self.$flag.clone() { c.$($field).+ = v; })*
+            };
+        }
+        set!(
+            listen => listen, db => db, log_format => log_format,
+            poll_interval_ms => poll.interval_ms, poll_timeout_ms => poll.timeout_ms, poll_slow_ms => poll.slow_ms,
+            down_after => poll.down_after, backoff_max_ms => poll.backoff_max_ms,
+            max_body_bytes => poll.max_body_bytes, page_size => poll.page_size,
+            forget_registered_ms => poll.forget_registered_ms,
+            load_threshold => scheduler.load_threshold, default_max_viewers => scheduler.default_max_viewers,
+            alternatives => scheduler.alternatives, default_region => regions.default,
+        );
+        if self.geoip.is_some() {
+            c.regions.geoip = self.geoip.clone();
+        }
+        for s in &self.cidrs {
+            let (cidr, region) = pair("cidr", s)?;
+            let cidr = cidr.parse().with_context(|| format!("--cidr {s:?}: {cidr:?} is not a CIDR like 10.0.0.0/8"))?;
+            c.regions.cidrs.push(CidrRegion { cidr, region: region.to_string() });
+        }
+        c.regions.trusted_proxies.extend(self.trusted_proxies.iter().copied());
+        for s in &self.countries {
+            let (cc, region) = pair("country", s)?;
+            c.regions.countries.insert(cc.to_ascii_uppercase(), region.to_string());
+        }
+        for s in &self.nearest {
+            let (region, list) = pair("nearest", s)?;
+            c.regions.nearest.insert(region.to_string(), list.split(',').map(|r| r.trim().to_string()).collect());
+        }
+        c.nodes.extend(self.nodes.iter().cloned());
+        c.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(c)
+    }
+}
+
+pub fn run(args: IndexArgs) -> anyhow::Result<()> {
+    let config = args.to_config()?;
+    crate::logging::init(match config.log_format {
+        LogFormat::Text => ferrocast_node::LogFormat::Text,
+        LogFormat::Json => ferrocast_node::LogFormat::Json,
+    });
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let reload_args = args.clone();
+        let loader: ferrocast_index::ConfigLoader =
+            Box::new(move || reload_args.to_config().map_err(|e| format!("{e:#}")));
+        let index = RunningIndex::start(config, Some(loader)).await?;
+        let state = index.state.clone();
+        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            .context("cannot listen for SIGHUP")?;
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                if let Err(e) = state.reload() {
+                    tracing::warn!("reload on SIGHUP refused, the running config stays: {e}");
+                }
+            }
+        });
+        crate::node_cmd::wait_for_signal().await?;
+        index.shutdown().await;
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_add_to_and_win_over_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("index.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:8001\"\n[poll]\ninterval_ms = 700\ntimeout_ms = 300\n[regions]\ndefault = \"eu\"\n\
+             [[nodes]]\nname = \"o1\"\nrole = \"origin\"\napi = \"http://127.0.0.1:1985\"\n",
+        )
+        .unwrap();
+        let args = IndexArgs {
+            config: Some(path),
+            poll_interval_ms: Some(900),
+            nodes: vec!["name=e1,api=http://127.0.0.1:1986,region=us".parse().unwrap()],
+            cidrs: vec!["10.1.0.0/16=us".into()],
+            nearest: vec!["eu=us, ap".into()],
+            countries: vec!["de=eu".into()],
+            ..Default::default()
+        };
+        let c = args.to_config().unwrap();
+        assert_eq!(c.listen.port(), 8001);
+        assert_eq!((c.poll.interval_ms, c.poll.timeout_ms), (900, 300));
+        assert_eq!(c.regions.default, "eu");
+        assert_eq!(c.nodes.iter().map(|n| n.name.as_str()).collect::<Vec<_>>(), ["o1", "e1"]);
+        assert_eq!(c.regions.cidrs[0].region, "us");
+        assert_eq!(c.regions.nearest["eu"], ["us", "ap"]);
+        assert_eq!(c.regions.countries["DE"], "eu");
+    }
+
+    #[test]
+    fn bad_values_name_the_flag() {
+        let args = IndexArgs { cidrs: vec!["10.0.0.0/8".into()], ..Default::default() };
+        assert!(format!("{:#}", args.to_config().unwrap_err()).contains("--cidr"));
+        let args = IndexArgs { load_threshold: Some(1.5), ..Default::default() };
+        assert!(format!("{:#}", args.to_config().unwrap_err()).contains("load_threshold"));
+    }
+}

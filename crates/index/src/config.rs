@@ -1,0 +1,339 @@
+//! The index server's configuration: one struct a TOML file deserializes into and CLI flags
+//! override key by key. Every field has a default, so an empty file is a valid config.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::region::RegionsConfig;
+
+/// What a node does in the cluster.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Accepts publishers.
+    Origin,
+    /// Pulls from an origin and serves viewers.
+    #[default]
+    Edge,
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "origin" => Ok(Role::Origin),
+            "edge" => Ok(Role::Edge),
+            other => Err(format!("unknown role {other:?}: expected \"origin\" or \"edge\"")),
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Role::Origin => "origin",
+            Role::Edge => "edge",
+        })
+    }
+}
+
+/// One media node the index polls: a Ferrocast node or a real SRS node.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSpec {
+    /// Unique name; SRS nodes that register use their heartbeat `device_id`.
+    pub name: String,
+    #[serde(default)]
+    pub role: Role,
+    /// Base URL of the SRS HTTP API v1, e.g. http://10.0.0.5:1985.
+    pub api: String,
+    /// RTMP base URL for viewers and publishers, e.g. rtmp://10.0.0.5:1935.
+    #[serde(default)]
+    pub rtmp: Option<String>,
+    /// HTTP base URL for HTTP-FLV and HLS, e.g. http://10.0.0.5:8080.
+    #[serde(default)]
+    pub http: Option<String>,
+    /// Region label; nodes without one are in the default region.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Relative share of viewers against nodes of equal load [default: 1].
+    #[serde(default = "one")]
+    pub weight: f64,
+    /// Viewers this node can carry [default: scheduler.default_max_viewers].
+    #[serde(default)]
+    pub max_viewers: Option<u64>,
+    /// Outgoing bandwidth this node can carry, in Mbit/s [default: unlimited].
+    #[serde(default)]
+    pub max_mbps: Option<f64>,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+impl std::str::FromStr for NodeSpec {
+    type Err = String;
+    /// `name=e1,role=edge,api=http://host:1985,rtmp=rtmp://host:1935,http=http://host:8080,region=eu`
+    /// with optional `weight=`, `max_viewers=`, `max_mbps=`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut spec = NodeSpec {
+            name: String::new(),
+            role: Role::Edge,
+            api: String::new(),
+            rtmp: None,
+            http: None,
+            region: None,
+            weight: 1.0,
+            max_viewers: None,
+            max_mbps: None,
+        };
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (k, v) = part.split_once('=').ok_or_else(|| format!("{part:?} is not key=value"))?;
+            let bad = |what: &str| format!("{k}={v:?} is not {what}");
+            match k {
+                "name" => spec.name = v.to_string(),
+                "role" => spec.role = v.parse()?,
+                "api" => spec.api = v.to_string(),
+                "rtmp" => spec.rtmp = Some(v.to_string()),
+                "http" => spec.http = Some(v.to_string()),
+                "region" => spec.region = Some(v.to_string()),
+                "weight" => spec.weight = v.parse().map_err(|_| bad("a number"))?,
+                "max_viewers" => spec.max_viewers = Some(v.parse().map_err(|_| bad("a whole number"))?),
+                "max_mbps" => spec.max_mbps = Some(v.parse().map_err(|_| bad("a number"))?),
+                other => {
+                    return Err(format!(
+                        "unknown node key {other:?}: expected name, role, api, rtmp, http, region, weight, max_viewers, max_mbps"
+                    ));
+                }
+            }
+        }
+        spec.validate()?;
+        Ok(spec)
+    }
+}
+
+impl NodeSpec {
+    /// Checks what a poller and the scheduler rely on.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.name.is_empty() {
+            return Err("a node needs a name (name=...)".into());
+        }
+        let check = |what: &str, url: &str, schemes: &[&str]| -> Result<(), String> {
+            let parsed = reqwest::Url::parse(url)
+                .map_err(|e| format!("node {}: {what} URL {url:?} is not a URL: {e}", self.name))?;
+            if !schemes.contains(&parsed.scheme()) || parsed.host_str().is_none() {
+                return Err(format!("node {}: {what} URL {url:?} must be {}://host:port", self.name, schemes[0]));
+            }
+            Ok(())
+        };
+        check("api", &self.api, &["http", "https"])?;
+        if let Some(u) = &self.rtmp {
+            check("rtmp", u, &["rtmp"])?;
+        }
+        if let Some(u) = &self.http {
+            check("http", u, &["http", "https"])?;
+        }
+        if self.weight.is_nan() || self.weight <= 0.0 || self.weight.is_infinite() {
+            return Err(format!("node {}: weight must be above 0", self.name));
+        }
+        if self.max_viewers == Some(0) || self.max_mbps.is_some_and(|m| m.is_nan() || m <= 0.0) {
+            return Err(format!("node {}: capacities must be above 0", self.name));
+        }
+        Ok(())
+    }
+}
+
+/// How nodes are polled.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PollConfig {
+    /// Time between two polls of a node, in ms.
+    pub interval_ms: u64,
+    /// A poll (all its requests) that takes longer fails, in ms.
+    pub timeout_ms: u64,
+    /// A poll slower than this marks the node degraded, in ms.
+    pub slow_ms: u64,
+    /// Consecutive failed polls after which a node is down.
+    pub down_after: u32,
+    /// Longest wait between polls of a failing node, in ms.
+    pub backoff_max_ms: u64,
+    /// Largest API answer accepted from a node, in bytes.
+    pub max_body_bytes: usize,
+    /// Streams asked for per page (`count`); SRS raises anything below 10 to 10.
+    pub page_size: usize,
+    /// A self-registered node silent (no heartbeat) this long is forgotten, in ms.
+    pub forget_registered_ms: u64,
+}
+
+impl Default for PollConfig {
+    fn default() -> Self {
+        PollConfig {
+            interval_ms: 2000,
+            timeout_ms: 1500,
+            slow_ms: 500,
+            down_after: 2,
+            backoff_max_ms: 10_000,
+            max_body_bytes: 32 << 20,
+            page_size: 1000,
+            forget_registered_ms: 60_000,
+        }
+    }
+}
+
+impl PollConfig {
+    pub fn interval(&self) -> Duration {
+        Duration::from_millis(self.interval_ms)
+    }
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+}
+
+/// How viewers are spread over edges.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SchedulerConfig {
+    /// An edge carrying a stream keeps getting its viewers until its load passes this (0..1).
+    pub load_threshold: f64,
+    /// Viewer capacity of a node without `max_viewers`.
+    pub default_max_viewers: u64,
+    /// Alternatives listed in a play answer.
+    pub alternatives: usize,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        SchedulerConfig { load_threshold: 0.8, default_max_viewers: 1000, alternatives: 3 }
+    }
+}
+
+/// Log line format.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!("unknown log format {other:?}: expected \"text\" or \"json\"")),
+        }
+    }
+}
+
+/// The whole index server configuration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IndexConfig {
+    /// HTTP listen address of the index API.
+    pub listen: SocketAddr,
+    /// SQLite file with the history of streams and nodes.
+    pub db: PathBuf,
+    pub log_format: LogFormat,
+    pub poll: PollConfig,
+    pub scheduler: SchedulerConfig,
+    pub regions: RegionsConfig,
+    pub nodes: Vec<NodeSpec>,
+}
+
+impl Default for IndexConfig {
+    fn default() -> Self {
+        IndexConfig {
+            listen: SocketAddr::from(([0, 0, 0, 0], 8000)),
+            db: PathBuf::from("ferrocast-index.db"),
+            log_format: LogFormat::Text,
+            poll: PollConfig::default(),
+            scheduler: SchedulerConfig::default(),
+            regions: RegionsConfig::default(),
+            nodes: Vec::new(),
+        }
+    }
+}
+
+impl IndexConfig {
+    /// Checks everything a running index relies on; the message says what to change.
+    pub fn validate(&self) -> Result<(), String> {
+        let mut names = std::collections::HashSet::new();
+        for n in &self.nodes {
+            n.validate()?;
+            if !names.insert(n.name.as_str()) {
+                return Err(format!("node name {:?} is used twice", n.name));
+            }
+        }
+        let p = &self.poll;
+        if p.interval_ms == 0 || p.timeout_ms == 0 {
+            return Err("poll.interval_ms and poll.timeout_ms must be above 0".into());
+        }
+        if p.down_after == 0 {
+            return Err("poll.down_after must be at least 1".into());
+        }
+        if p.page_size < 10 {
+            return Err("poll.page_size must be at least 10 (SRS raises smaller counts to 10)".into());
+        }
+        let s = &self.scheduler;
+        if s.load_threshold.is_nan() || s.load_threshold <= 0.0 || s.load_threshold > 1.0 {
+            return Err("scheduler.load_threshold must be in (0, 1]".into());
+        }
+        if s.default_max_viewers == 0 {
+            return Err("scheduler.default_max_viewers must be above 0".into());
+        }
+        Ok(())
+    }
+
+    /// The region of a node: its own, else the default region.
+    pub fn node_region<'a>(&'a self, spec: &'a NodeSpec) -> &'a str {
+        spec.region.as_deref().unwrap_or(&self.regions.default)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_flag_parses_every_key() {
+        let n: NodeSpec = "name=e1,role=edge,api=http://h:1985,rtmp=rtmp://h:1935,http=http://h:8080,region=eu,\
+                           weight=2,max_viewers=500,max_mbps=900"
+            .parse()
+            .unwrap();
+        assert_eq!(n.name, "e1");
+        assert_eq!(n.role, Role::Edge);
+        assert_eq!(n.rtmp.as_deref(), Some("rtmp://h:1935"));
+        assert_eq!((n.weight, n.max_viewers, n.max_mbps), (2.0, Some(500), Some(900.0)));
+    }
+
+    #[test]
+    fn node_flag_errors_say_what_is_wrong() {
+        let e = "name=e1,api=ftp://h".parse::<NodeSpec>().unwrap_err();
+        assert!(e.contains("api URL"), "{e}");
+        let e = "name=e1,api=http://h:1985,colour=red".parse::<NodeSpec>().unwrap_err();
+        assert!(e.contains("colour"), "{e}");
+        let e = "api=http://h:1985".parse::<NodeSpec>().unwrap_err();
+        assert!(e.contains("name"), "{e}");
+    }
+
+    #[test]
+    fn toml_nodes_and_defaults() {
+        let c: IndexConfig = toml::from_str(
+            "listen = \"127.0.0.1:0\"\n[poll]\ninterval_ms = 500\n[[nodes]]\nname = \"o1\"\nrole = \"origin\"\n\
+             api = \"http://127.0.0.1:1985\"\nmax_viewers = 20\n",
+        )
+        .unwrap();
+        assert_eq!(c.poll.interval_ms, 500);
+        assert_eq!(c.poll.timeout_ms, 1500);
+        assert_eq!(c.nodes[0].role, Role::Origin);
+        assert_eq!(c.nodes[0].weight, 1.0);
+        assert!(c.validate().is_ok());
+        let dup = IndexConfig { nodes: vec![c.nodes[0].clone(), c.nodes[0].clone()], ..c };
+        assert!(dup.validate().unwrap_err().contains("twice"));
+    }
+}

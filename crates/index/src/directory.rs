@@ -1,0 +1,231 @@
+//! The directory: the whole cluster in one immutable value, rebuilt from the node table after
+//! polls and swapped in whole, so request handlers read it without locks or network I/O.
+//!
+//! Streams are keyed by vhost name + app + stream (`__defaultVhost__/live/cam1`), never by SRS's
+//! per-process ids, so the same stream on an origin and two edges is one entry.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::{IndexConfig, NodeSpec, Role};
+use crate::nodes::{Health, NodeCounters, NodeEntry, NodeSnapshot};
+use crate::srs::{Audio, Video};
+
+/// A node as the directory shows it.
+#[derive(Debug)]
+pub struct NodeView {
+    pub spec: Arc<NodeSpec>,
+    pub region: Arc<str>,
+    pub order: usize,
+    pub registered: bool,
+    pub health: Health,
+    pub fails: u32,
+    pub last_error: Option<Arc<str>>,
+    pub last_ok_ms: Option<u64>,
+    pub last_poll: Option<Duration>,
+    pub snapshot: Option<Arc<NodeSnapshot>>,
+    pub counters: Arc<NodeCounters>,
+    /// Clients that are not publishers (on origins this includes edge pulls).
+    pub viewers: u64,
+    pub kbps_in: u64,
+    pub kbps_out: u64,
+    /// Streams published or pulled here.
+    pub streams: usize,
+    /// Rendezvous-hash seed of the node's name.
+    pub seed: u64,
+}
+
+/// A node holding or carrying a stream.
+#[derive(Clone, Debug)]
+pub struct Holder {
+    /// Index into `Directory::nodes`.
+    pub node: usize,
+    /// Clients of the stream on that node (SRS `clients`).
+    pub clients: u64,
+    pub kbps_in: u64,
+    pub kbps_out: u64,
+}
+
+/// One live stream of the cluster.
+#[derive(Debug)]
+pub struct StreamEntry {
+    pub key: Arc<str>,
+    pub vhost: Box<str>,
+    pub app: Box<str>,
+    pub stream: Box<str>,
+    /// Origins with the publisher (several when the stream is forwarded).
+    pub origins: Vec<Holder>,
+    /// Edges pulling it; their clients are viewers.
+    pub edges: Vec<Holder>,
+    /// Viewers cluster-wide: not publishers, not edge pulls.
+    pub viewers: u64,
+    /// Viewers playing from the origins directly.
+    pub origin_viewers: u64,
+    pub video: Option<Arc<Video>>,
+    pub audio: Option<Arc<Audio>>,
+    pub kbps_in: u64,
+    pub kbps_out: u64,
+    /// Wall-clock ms when the index first saw it live (kept across index restarts by the history).
+    pub live_since_ms: u64,
+    pub peak_viewers: u64,
+}
+
+/// The merged view.
+#[derive(Debug, Default)]
+pub struct Directory {
+    /// Sorted by name.
+    pub nodes: Vec<NodeView>,
+    pub streams: BTreeMap<Arc<str>, StreamEntry>,
+    /// Schedulable edges per region.
+    pub edges_by_region: HashMap<Arc<str>, Vec<usize>>,
+    /// Schedulable origins, primary first.
+    pub origins: Vec<usize>,
+    /// Every node has been polled at least once.
+    pub warm: bool,
+    pub built_ms: u64,
+}
+
+/// The stream key of `vhost`, `app`, `stream`.
+pub fn stream_key(vhost: &str, app: &str, stream: &str) -> String {
+    format!("{vhost}/{app}/{stream}")
+}
+
+/// A stable 64-bit hash (not randomised per process: replicas and restarts agree).
+pub fn stable_hash(s: &str) -> u64 {
+    // FNV-1a, then a splitmix64 finaliser for good bit spread.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in s.as_bytes() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    mix(h)
+}
+
+/// splitmix64's finaliser.
+pub fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+impl Directory {
+    /// Merges the node table into a directory. `now_ms` is wall-clock time.
+    pub fn build(table: &crate::nodes::NodeTable, config: &IndexConfig, now_ms: u64) -> Directory {
+        let mut nodes: Vec<NodeView> = table
+            .values()
+            .map(|e: &NodeEntry| NodeView {
+                region: config.node_region(&e.spec).into(),
+                spec: e.spec.clone(),
+                order: e.order,
+                registered: e.registered.is_some(),
+                health: e.health,
+                fails: e.fails,
+                last_error: e.last_error.clone(),
+                last_ok_ms: e.last_ok_ms,
+                last_poll: e.last_poll,
+                snapshot: e.snapshot.clone(),
+                counters: e.counters.clone(),
+                viewers: 0,
+                kbps_in: 0,
+                kbps_out: 0,
+                streams: 0,
+                seed: stable_hash(&e.spec.name),
+            })
+            .collect();
+        let warm = nodes.iter().all(|n| n.health != Health::Unknown);
+        let mut streams: BTreeMap<Arc<str>, StreamEntry> = BTreeMap::new();
+        for (i, node) in nodes.iter_mut().enumerate() {
+            let Some(snap) = node.snapshot.clone() else { continue };
+            let is_origin = node.spec.role == Role::Origin;
+            for s in &snap.streams {
+                node.viewers += s.clients.saturating_sub(u64::from(s.active && is_origin));
+                node.kbps_in += s.kbps.recv_30s;
+                node.kbps_out += s.kbps.send_30s;
+                if !s.active {
+                    continue;
+                }
+                node.streams += 1;
+                let holder =
+                    Holder { node: i, clients: s.clients, kbps_in: s.kbps.recv_30s, kbps_out: s.kbps.send_30s };
+                let entry = match streams.get_mut(&*s.key) {
+                    Some(e) => e,
+                    None => {
+                        let key: Arc<str> = s.key.as_ref().into();
+                        let (vhost, rest) = key.split_once('/').unwrap_or(("__defaultVhost__", &key));
+                        let (app, stream) = rest.rsplit_once('/').unwrap_or(("", rest));
+                        let entry = StreamEntry {
+                            vhost: vhost.into(),
+                            app: app.into(),
+                            stream: stream.into(),
+                            key: key.clone(),
+                            origins: Vec::new(),
+                            edges: Vec::new(),
+                            viewers: 0,
+                            origin_viewers: 0,
+                            video: None,
+                            audio: None,
+                            kbps_in: 0,
+                            kbps_out: 0,
+                            live_since_ms: now_ms,
+                            peak_viewers: 0,
+                        };
+                        streams.entry(key).or_insert(entry)
+                    }
+                };
+                if is_origin {
+                    // The origin's publisher tells the codecs; an edge only repeats them.
+                    if entry.origins.is_empty() || entry.video.is_none() {
+                        entry.video = s.video.clone().or(entry.video.take());
+                        entry.audio = s.audio.clone().or(entry.audio.take());
+                    }
+                    entry.kbps_in += s.kbps.recv_30s;
+                    entry.origins.push(holder);
+                } else {
+                    if entry.video.is_none() {
+                        entry.video = s.video.clone();
+                    }
+                    if entry.audio.is_none() {
+                        entry.audio = s.audio.clone();
+                    }
+                    entry.edges.push(holder);
+                }
+                entry.kbps_out += s.kbps.send_30s;
+            }
+        }
+        for entry in streams.values_mut() {
+            let edge_viewers: u64 = entry.edges.iter().map(|h| h.clients).sum();
+            // On an origin, clients = publisher + one pull per edge + direct viewers.
+            let origin_clients: u64 = entry.origins.iter().map(|h| h.clients.saturating_sub(1)).sum();
+            entry.origin_viewers =
+                if entry.origins.is_empty() { 0 } else { origin_clients.saturating_sub(entry.edges.len() as u64) };
+            entry.viewers = edge_viewers + entry.origin_viewers;
+            entry.peak_viewers = entry.viewers;
+        }
+        let mut edges_by_region: HashMap<Arc<str>, Vec<usize>> = HashMap::new();
+        let mut origins = Vec::new();
+        for (i, n) in nodes.iter().enumerate() {
+            if !n.health.schedulable() {
+                continue;
+            }
+            match n.spec.role {
+                Role::Edge => edges_by_region.entry(n.region.clone()).or_default().push(i),
+                Role::Origin => origins.push(i),
+            }
+        }
+        origins.sort_by_key(|&i| (nodes[i].order, i));
+        Directory { nodes, streams, edges_by_region, origins, warm, built_ms: now_ms }
+    }
+
+    pub fn node(&self, name: &str) -> Option<&NodeView> {
+        self.nodes.binary_search_by(|n| n.spec.name.as_str().cmp(name)).ok().map(|i| &self.nodes[i])
+    }
+
+    /// Total viewers of the cluster.
+    pub fn viewers(&self) -> u64 {
+        self.streams.values().map(|s| s.viewers).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,84 @@
+//! Stream sessions as the directory sees them come and go, written to the store: when a stream
+//! went live, where, its peak viewers and when it ended. After a restart of the index the open
+//! sessions are read back, so a stream that stayed live keeps its session and its `live_since`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::directory::Directory;
+use crate::store::Store;
+
+struct Open {
+    node: String,
+    since_ms: u64,
+    peak: u64,
+}
+
+/// The open sessions, owned by the merge task.
+#[derive(Default)]
+pub struct Sessions {
+    open: HashMap<Arc<str>, Open>,
+}
+
+impl Sessions {
+    /// Sessions left open by the previous run of the index.
+    pub async fn restore(store: &Store) -> Sessions {
+        let mut open = HashMap::new();
+        match store.open_sessions().await {
+            Ok(list) => {
+                for s in list {
+                    open.insert(
+                        Arc::from(s.stream.as_str()),
+                        Open { node: s.node, since_ms: s.published_ms.max(0) as u64, peak: s.peak_viewers },
+                    );
+                }
+            }
+            Err(e) => tracing::warn!("cannot read open sessions from the history: {e}"),
+        }
+        Sessions { open }
+    }
+
+    /// Compares the new directory with the open sessions: starts, ends and updates sessions in the
+    /// store and fills each entry's `live_since_ms` and `peak_viewers`. Sessions of streams not in
+    /// the directory end only once every node was polled (a restarted index must not end streams
+    /// of nodes it has not read yet).
+    pub fn observe(&mut self, dir: &mut Directory, store: &Store, now_ms: u64) {
+        for (key, entry) in dir.streams.iter_mut() {
+            let node = entry.origins.first().or(entry.edges.first()).map(|h| dir.nodes[h.node].spec.name.as_str());
+            let node = node.unwrap_or("");
+            match self.open.get_mut(key) {
+                Some(open) => {
+                    if open.node != node && !entry.origins.is_empty() {
+                        store.session_node(key, node);
+                        open.node = node.to_string();
+                    }
+                    if entry.viewers > open.peak {
+                        open.peak = entry.viewers;
+                        store.session_peak(key, entry.viewers);
+                    }
+                    entry.live_since_ms = open.since_ms;
+                    entry.peak_viewers = open.peak;
+                }
+                None => {
+                    tracing::info!(stream = %key, node, "stream live");
+                    store.session_started(key, node, now_ms as i64);
+                    if entry.viewers > 0 {
+                        store.session_peak(key, entry.viewers);
+                    }
+                    self.open
+                        .insert(key.clone(), Open { node: node.to_string(), since_ms: now_ms, peak: entry.viewers });
+                }
+            }
+        }
+        if dir.warm {
+            self.open.retain(|key, _| {
+                let live = dir.streams.contains_key(key);
+                if !live {
+                    tracing::info!(stream = %key, "stream ended");
+                    store.session_ended(key, now_ms as i64);
+                }
+                live
+            });
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! `GET /api/v1/streams`, `/api/v1/streams/{app}/{stream}`, `/api/v1/nodes`, `/api/v1/nodes/{name}`:
+//! the directory as JSON.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::{error, json as shape, query_param};
+use crate::state::IndexState;
+
+/// Default and largest page of the stream list.
+const PAGE: usize = 100;
+const MAX_PAGE: usize = 1000;
+
+/// Live streams, sorted by key; `app=` and `prefix=` (of the stream name) filter, `vhost=` too;
+/// `start=` and `count=` page (`total` counts the filtered list).
+pub async fn streams(State(st): State<Arc<IndexState>>, RawQuery(q): RawQuery) -> Response {
+    let q = q.as_deref();
+    let dir = st.directory.load();
+    let app = query_param(q, "app");
+    let prefix = query_param(q, "prefix").or_else(|| query_param(q, "name"));
+    let vhost = query_param(q, "vhost");
+    let start: usize = query_param(q, "start").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let count: usize = query_param(q, "count").and_then(|v| v.parse().ok()).unwrap_or(PAGE).clamp(1, MAX_PAGE);
+    let matching = dir.streams.values().filter(|s| {
+        app.as_deref().is_none_or(|a| *s.app == *a)
+            && vhost.as_deref().is_none_or(|v| *s.vhost == *v)
+            && prefix.as_deref().is_none_or(|p| s.stream.starts_with(p))
+    });
+    let mut total = 0;
+    let mut page = Vec::new();
+    for s in matching {
+        if total >= start && page.len() < count {
+            page.push(shape::stream(&dir, s));
+        }
+        total += 1;
+    }
+    Json(json!({ "code": 0, "total": total, "start": start, "count": page.len(), "streams": page })).into_response()
+}
+
+pub async fn stream(
+    State(st): State<Arc<IndexState>>,
+    Path((app, stream)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let vhost = query_param(q.as_deref(), "vhost").unwrap_or_else(|| "__defaultVhost__".into());
+    let key = crate::directory::stream_key(&vhost, &app, crate::srs::strip_ext(&stream));
+    let dir = st.directory.load();
+    match dir.streams.get(key.as_str()) {
+        Some(s) => Json(json!({ "code": 0, "stream": shape::stream(&dir, s) })).into_response(),
+        None => error(StatusCode::NOT_FOUND, format!("stream {key} is not live on any node")),
+    }
+}
+
+pub async fn nodes(State(st): State<Arc<IndexState>>) -> Response {
+    let dir = st.directory.load();
+    let cap = st.config.load().scheduler.default_max_viewers;
+    let nodes: Vec<_> = dir.nodes.iter().map(|n| shape::node(n, cap)).collect();
+    Json(json!({ "code": 0, "nodes": nodes })).into_response()
+}
+
+pub async fn node(State(st): State<Arc<IndexState>>, Path(name): Path<String>) -> Response {
+    let dir = st.directory.load();
+    let cap = st.config.load().scheduler.default_max_viewers;
+    match dir.node(&name) {
+        Some(n) => Json(json!({ "code": 0, "node": shape::node(n, cap) })).into_response(),
+        None => error(StatusCode::NOT_FOUND, format!("no node named {name:?}; GET /api/v1/nodes lists them")),
+    }
+}

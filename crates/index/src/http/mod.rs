@@ -1,0 +1,114 @@
+//! The index server's HTTP API: the directory, the scheduler, node registration and the
+//! operational endpoints. Handlers are small functions over the shared state; none of them does
+//! network I/O (the directory they read is already in memory).
+
+mod directory_api;
+mod json;
+mod ops;
+mod play;
+mod register;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+use crate::state::IndexState;
+
+pub fn router(state: Arc<IndexState>) -> Router {
+    Router::new()
+        .route("/api/v1/streams", get(directory_api::streams))
+        .route("/api/v1/streams/", get(directory_api::streams))
+        .route("/api/streams", get(directory_api::streams))
+        .route("/api/v1/streams/{app}/{stream}", get(directory_api::stream))
+        .route("/api/v1/nodes", get(directory_api::nodes))
+        .route("/api/v1/nodes/", get(directory_api::nodes))
+        .route("/api/v1/nodes/{name}", get(directory_api::node))
+        .route("/api/v1/play/{app}/{stream}", get(play::play_json))
+        .route("/play/{app}/{file}", get(play::play_redirect))
+        .route("/api/v1/publish/{app}/{stream}", get(play::publish))
+        .route("/api/v1/srs/register", post(register::register))
+        .route("/api/v1/history", get(ops::history))
+        .route("/api/v1/reload", post(ops::reload))
+        .route("/metrics", get(ops::metrics))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .fallback(not_found)
+        .layer(axum::middleware::map_response(cors))
+        .with_state(state)
+}
+
+/// Serves `router` on `listener` until `stop` is cancelled; handlers see the peer address.
+pub async fn serve(listener: tokio::net::TcpListener, router: Router, stop: tokio_util::sync::CancellationToken) {
+    let app = router.into_make_service_with_connect_info::<SocketAddr>();
+    if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).await {
+        tracing::error!("index HTTP server stopped: {e}");
+    }
+}
+
+/// Browsers (the dashboard, hls.js on other origins) may read every answer.
+async fn cors(mut resp: Response) -> Response {
+    resp.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    resp
+}
+
+async fn not_found(uri: axum::http::Uri) -> Response {
+    error(StatusCode::NOT_FOUND, format!("no such endpoint: {}", uri.path()))
+}
+
+/// A JSON error: `{"code": <HTTP status>, "error": "<what went wrong and what to do>"}`.
+pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    let body = serde_json::json!({ "code": status.as_u16(), "error": message.into() });
+    (status, axum::Json(body)).into_response()
+}
+
+/// The value of `name` in a raw query string (`+` and `%XX` decoded).
+pub fn query_param(query: Option<&str>, name: &str) -> Option<String> {
+    query?.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (k == name).then(|| percent_decode(v))
+    })
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
+                match hex {
+                    Some(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_params_decode() {
+        let q = Some("proto=flv&region=eu%2Dwest&token=a+b&empty");
+        assert_eq!(query_param(q, "region").as_deref(), Some("eu-west"));
+        assert_eq!(query_param(q, "token").as_deref(), Some("a b"));
+        assert_eq!(query_param(q, "empty").as_deref(), Some(""));
+        assert_eq!(query_param(q, "missing"), None);
+        assert_eq!(query_param(Some("a=%4"), "a").as_deref(), Some("%4"));
+        assert_eq!(query_param(Some("a=%zz"), "a").as_deref(), Some("%zz"));
+    }
+}

@@ -1,0 +1,60 @@
+//! Operations endpoints: `/healthz`, `/readyz`, `/metrics`, `POST /api/v1/reload`, `/api/v1/history`.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::error;
+use crate::config::Role;
+use crate::state::{IndexState, now_ms};
+use crate::store::HistoryQuery;
+
+/// The process is alive and serving HTTP.
+pub async fn healthz() -> Response {
+    (StatusCode::OK, "ok\n").into_response()
+}
+
+/// Ready when the index has a fresh view (a successful poll within 3 intervals) of at least one
+/// origin; load balancers send traffic to ready replicas only.
+pub async fn readyz(State(st): State<Arc<IndexState>>) -> Response {
+    let dir = st.directory.load();
+    let fresh_ms = 3 * st.config.load().poll.interval_ms;
+    let now = now_ms();
+    let fresh = dir
+        .nodes
+        .iter()
+        .filter(|n| n.spec.role == Role::Origin && n.health.schedulable())
+        .filter(|n| n.last_ok_ms.is_some_and(|t| now.saturating_sub(t) <= fresh_ms))
+        .count();
+    let body = json!({ "ready": fresh > 0, "fresh_origins": fresh, "nodes": dir.nodes.len() });
+    let status = if fresh > 0 { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(body)).into_response()
+}
+
+pub async fn metrics(State(st): State<Arc<IndexState>>) -> Response {
+    let text = st.metrics.render(&st.directory.load());
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+/// Re-reads the config file (flags still win) without dropping state. SIGHUP does the same.
+pub async fn reload(State(st): State<Arc<IndexState>>) -> Response {
+    match st.reload() {
+        Ok(msg) => Json(json!({ "code": 0, "message": msg })).into_response(),
+        Err(e) => {
+            tracing::warn!("reload refused: {e}");
+            error(StatusCode::BAD_REQUEST, format!("reload refused, the running config stays: {e}"))
+        }
+    }
+}
+
+/// Stream sessions and node state changes: `stream=` (key or prefix), `node=`, `since_ms=`, `limit=`.
+pub async fn history(State(st): State<Arc<IndexState>>, Query(q): Query<HistoryQuery>) -> Response {
+    match st.store.history(q).await {
+        Ok(h) => Json(json!({ "code": 0, "sessions": h.sessions, "node_events": h.node_events })).into_response(),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot read the history: {e}")),
+    }
+}

@@ -1,0 +1,251 @@
+//! The scheduler's HTTP face: `GET /api/v1/play/{app}/{stream}` (JSON), `GET /play/{app}/{stream}.flv`
+//! and `.m3u8` (302 to the chosen edge, so players can use the index URL directly),
+//! `GET /play/{app}/{stream}` (RTMP, JSON), and `GET /api/v1/publish/{app}/{stream}`.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{ConnectInfo, Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::{error, query_param};
+use crate::directory::{Directory, NodeView, stream_key};
+use crate::region::RegionSource;
+use crate::scheduler;
+use crate::state::IndexState;
+
+const DEFAULT_VHOST: &str = "__defaultVhost__";
+
+/// How the viewer plays.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Proto {
+    Flv,
+    Hls,
+    Rtmp,
+}
+
+impl Proto {
+    fn parse(s: &str) -> Option<Proto> {
+        match s {
+            "flv" | "http-flv" => Some(Proto::Flv),
+            "hls" | "m3u8" => Some(Proto::Hls),
+            "rtmp" => Some(Proto::Rtmp),
+            _ => None,
+        }
+    }
+    fn as_str(self) -> &'static str {
+        match self {
+            Proto::Flv => "flv",
+            Proto::Hls => "hls",
+            Proto::Rtmp => "rtmp",
+        }
+    }
+}
+
+/// The viewer's query without the index's own parameters, as it goes on to the edge.
+fn forwarded_query(q: Option<&str>, vhost: &str) -> String {
+    let mut parts: Vec<&str> = q
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .filter(|p| {
+            let k = p.split_once('=').map_or(*p, |(k, _)| k);
+            k != "proto" && k != "region"
+        })
+        .collect();
+    let vhost_param;
+    if vhost != DEFAULT_VHOST && !parts.iter().any(|p| p.starts_with("vhost=")) {
+        vhost_param = format!("vhost={vhost}");
+        parts.push(&vhost_param);
+    }
+    if parts.is_empty() { String::new() } else { format!("?{}", parts.join("&")) }
+}
+
+/// The URL a viewer uses on node `n`, if the node serves that protocol.
+fn play_url(n: &NodeView, proto: Proto, app: &str, stream: &str, query: &str) -> Option<String> {
+    Some(match proto {
+        Proto::Flv => format!("{}/{app}/{stream}.flv{query}", n.spec.http.as_deref()?.trim_end_matches('/')),
+        Proto::Hls => format!("{}/{app}/{stream}.m3u8{query}", n.spec.http.as_deref()?.trim_end_matches('/')),
+        Proto::Rtmp => format!("{}/{app}/{stream}{query}", n.spec.rtmp.as_deref()?.trim_end_matches('/')),
+    })
+}
+
+/// A scheduling decision.
+struct Decision {
+    answer: Value,
+    url: String,
+}
+
+/// Picks the node for a viewer. Errors are the HTTP answer to give.
+#[allow(clippy::too_many_arguments)]
+fn decide(
+    st: &IndexState,
+    app: &str,
+    stream: &str,
+    proto: Proto,
+    query: Option<&str>,
+    peer: IpAddr,
+    headers: &HeaderMap,
+) -> Result<Decision, Box<Response>> {
+    let stream = crate::srs::strip_ext(stream);
+    let vhost = query_param(query, "vhost").unwrap_or_else(|| DEFAULT_VHOST.into());
+    let resolver = st.resolver.load();
+    let xff = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    let client = resolver.client_ip(peer, xff);
+    let param = query_param(query, "region");
+    let (region, source) = resolver.resolve(param.as_deref(), client);
+    let fallback = resolver.fallback_order(&region);
+    let dir: arc_swap::Guard<Arc<Directory>> = st.directory.load();
+    let cfg = st.config.load();
+    let key = stream_key(&vhost, app, stream);
+    let entry = dir.streams.get(key.as_str());
+    let ranking = scheduler::rank_edges(&dir, &cfg.scheduler, &key, entry, &region, &fallback);
+    let fwd = forwarded_query(query, &vhost);
+    let mut urls = ranking.into_iter().filter_map(|i| Some((i, play_url(&dir.nodes[i], proto, app, stream, &fwd)?)));
+    let Some((chosen, url)) = urls.next() else {
+        st.metrics.unserved();
+        let up = dir.nodes.iter().filter(|n| n.health.schedulable()).count();
+        return Err(Box::new(error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "no healthy node can serve {key} over {}: {up} of {} nodes are up (GET /api/v1/nodes shows why)",
+                proto.as_str(),
+                dir.nodes.len()
+            ),
+        )));
+    };
+    scheduler::assign(&dir, chosen);
+    st.metrics.decision(&region, source_str(source));
+    let alternatives: Vec<Value> = urls
+        .take(cfg.scheduler.alternatives)
+        .map(|(i, url)| json!({ "url": url, "node": dir.nodes[i].spec.name, "region": dir.nodes[i].region }))
+        .collect();
+    let n = &dir.nodes[chosen];
+    let answer = json!({
+        "code": 0,
+        "url": url,
+        "node": n.spec.name,
+        "region": n.region,
+        "proto": proto.as_str(),
+        "stream": { "key": key, "live": entry.is_some() },
+        "viewer": { "ip": client.to_string(), "region": &*region, "region_source": source },
+        "alternatives": alternatives,
+    });
+    Ok(Decision { answer, url })
+}
+
+fn source_str(s: RegionSource) -> &'static str {
+    match s {
+        RegionSource::Param => "param",
+        RegionSource::Cidr => "cidr",
+        RegionSource::Geoip => "geoip",
+        RegionSource::Default => "default",
+    }
+}
+
+/// `GET /api/v1/play/{app}/{stream}?proto=flv|rtmp|hls[&region=R]`.
+pub async fn play_json(
+    State(st): State<Arc<IndexState>>,
+    Path((app, stream)): Path<(String, String)>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let proto = match query_param(q.as_deref(), "proto") {
+        None => Proto::Flv,
+        Some(p) => match Proto::parse(&p) {
+            Some(p) => p,
+            None => return error(StatusCode::BAD_REQUEST, format!("unknown proto {p:?}: use flv, hls or rtmp")),
+        },
+    };
+    match decide(&st, &app, &stream, proto, q.as_deref(), peer.ip(), &headers) {
+        Ok(d) => Json(d.answer).into_response(),
+        Err(resp) => *resp,
+    }
+}
+
+/// `GET /play/{app}/{stream}.flv` and `.m3u8`: 302 to the chosen edge, keeping the query string;
+/// `GET /play/{app}/{stream}` answers the RTMP choice as JSON (RTMP has no redirect players follow).
+pub async fn play_redirect(
+    State(st): State<Arc<IndexState>>,
+    Path((app, file)): Path<(String, String)>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let (stream, proto) = if let Some(s) = file.strip_suffix(".flv") {
+        (s, Proto::Flv)
+    } else if let Some(s) = file.strip_suffix(".m3u8") {
+        (s, Proto::Hls)
+    } else {
+        (file.as_str(), Proto::Rtmp)
+    };
+    let d = match decide(&st, &app, stream, proto, q.as_deref(), peer.ip(), &headers) {
+        Ok(d) => d,
+        Err(resp) => return *resp,
+    };
+    if proto == Proto::Rtmp {
+        return Json(d.answer).into_response();
+    }
+    let mut resp = (StatusCode::FOUND, format!("{}\n", d.url)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&d.url) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+/// `GET /api/v1/publish/{app}/{stream}`: the RTMP URL on the healthy origin for a publisher, and
+/// the backups to move to when it fails.
+pub async fn publish(
+    State(st): State<Arc<IndexState>>,
+    Path((app, stream)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let q = q.as_deref();
+    let vhost = query_param(q, "vhost").unwrap_or_else(|| DEFAULT_VHOST.into());
+    let key = stream_key(&vhost, &app, &stream);
+    let dir = st.directory.load();
+    let entry = dir.streams.get(key.as_str());
+    let fwd = forwarded_query(q, &vhost);
+    let mut urls = scheduler::rank_origins(&dir, entry)
+        .into_iter()
+        .filter_map(|i| Some((i, play_url(&dir.nodes[i], Proto::Rtmp, &app, &stream, &fwd)?)));
+    let Some((chosen, url)) = urls.next() else {
+        st.metrics.unserved();
+        let origins = dir.nodes.iter().filter(|n| n.spec.role == crate::config::Role::Origin).count();
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("no healthy origin to publish {key} to: {origins} origin(s) known, none up with an rtmp address"),
+        );
+    };
+    let n = &dir.nodes[chosen];
+    let backups: Vec<Value> = urls
+        .map(|(i, url)| json!({ "url": url, "node": dir.nodes[i].spec.name, "region": dir.nodes[i].region }))
+        .collect();
+    Json(json!({
+        "code": 0,
+        "url": url,
+        "node": n.spec.name,
+        "region": n.region,
+        "stream": { "key": key, "live": entry.is_some() },
+        "backups": backups,
+    }))
+    .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_query_goes_on_without_the_index_parameters() {
+        assert_eq!(forwarded_query(Some("proto=flv&token=abc&region=eu"), DEFAULT_VHOST), "?token=abc");
+        assert_eq!(forwarded_query(None, DEFAULT_VHOST), "");
+        assert_eq!(forwarded_query(Some("region=eu"), "news"), "?vhost=news");
+        assert_eq!(forwarded_query(Some("vhost=news&t=1"), "news"), "?vhost=news&t=1");
+    }
+}

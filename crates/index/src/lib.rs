@@ -1,0 +1,78 @@
+//! The Ferrocast index server: the one place that knows the whole cluster.
+//!
+//! Pollers (one task per node) read each node's SRS HTTP API v1; the directory merges their
+//! snapshots into one immutable view keyed by vhost name + app + stream; the scheduler answers
+//! "which edge for this viewer" and "which origin for this publisher" from that view without any
+//! network I/O on the request path. `RunningIndex::start` wires it together.
+
+pub mod config;
+pub mod directory;
+pub mod history;
+pub mod http;
+pub mod metrics;
+pub mod nodes;
+pub mod poller;
+pub mod region;
+pub mod scheduler;
+pub mod srs;
+pub mod state;
+pub mod store;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use config::{IndexConfig, NodeSpec, Role};
+pub use state::{ConfigLoader, IndexState};
+
+/// Failure to start the index server.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error(
+        "cannot listen on {addr}: {cause} (is another server using that port? pass --listen with another address, or port 0 for any free port)"
+    )]
+    Bind { addr: SocketAddr, cause: std::io::Error },
+}
+
+/// A started index server.
+pub struct RunningIndex {
+    pub addr: SocketAddr,
+    pub state: Arc<IndexState>,
+}
+
+impl RunningIndex {
+    /// Opens the history, binds the listener, and starts the pollers, the merge task and the API.
+    /// `loader` re-reads the configuration on reload (SIGHUP or `POST /api/v1/reload`).
+    pub async fn start(config: IndexConfig, loader: Option<ConfigLoader>) -> Result<RunningIndex, StartError> {
+        config.validate().map_err(StartError::Config)?;
+        let store = store::Store::open(&config.db)?;
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|cause| StartError::Bind { addr: config.listen, cause })?;
+        let addr = listener.local_addr().unwrap_or(config.listen);
+        let sessions = history::Sessions::restore(&store).await;
+        let nodes = config.nodes.len();
+        let state = IndexState::new(config, store, loader).map_err(StartError::Config)?;
+        state.start_tasks(sessions);
+        state.tasks.spawn(http::serve(listener, http::router(state.clone()), state.shutdown.clone()));
+        tracing::info!(listen = %addr, nodes, "ferrocast index listening");
+        Ok(RunningIndex { addr, state })
+    }
+
+    /// Stops polling and serving; waits for the history to be written.
+    pub async fn shutdown(self) {
+        self.state.shutdown.cancel();
+        self.state.tasks.close();
+        if tokio::time::timeout(Duration::from_secs(5), self.state.tasks.wait()).await.is_err() {
+            tracing::warn!("some index tasks did not stop within 5 s");
+        }
+        if let Err(e) = self.state.store.flush().await {
+            tracing::warn!("history not fully written at exit: {e}");
+        }
+        tracing::info!("index stopped");
+    }
+}

@@ -1,0 +1,159 @@
+//! Prometheus metrics of the index server, rendered by hand in the text exposition format: the
+//! cluster and per-node numbers come straight from the current directory (no second copy to keep
+//! in sync), and the few counters of its own work are atomics.
+
+use std::collections::HashMap;
+use std::fmt::Write;
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::directory::Directory;
+use crate::nodes::{Health, NodeCounters};
+
+/// Upper bounds of the poll latency histogram, in seconds.
+const POLL_BUCKETS: [f64; 8] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0];
+
+#[derive(Default)]
+pub struct Metrics {
+    poll_buckets: [AtomicU64; POLL_BUCKETS.len()],
+    poll_count: AtomicU64,
+    poll_sum_us: AtomicU64,
+    poll_errors: AtomicU64,
+    merges: AtomicU64,
+    merge_us: AtomicU64,
+    /// Scheduler decisions by viewer region and by how the region was found.
+    decisions: RwLock<HashMap<(String, &'static str), AtomicU64>>,
+    /// Play requests nothing could serve.
+    unserved: AtomicU64,
+}
+
+impl Metrics {
+    pub fn observe_poll(&self, took: Duration, ok: bool) {
+        let s = took.as_secs_f64();
+        for (i, b) in POLL_BUCKETS.iter().enumerate() {
+            if s <= *b {
+                self.poll_buckets[i].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.poll_count.fetch_add(1, Ordering::Relaxed);
+        self.poll_sum_us.fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+        if !ok {
+            self.poll_errors.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn observe_merge(&self, took: Duration) {
+        self.merges.fetch_add(1, Ordering::Relaxed);
+        self.merge_us.fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// One play request answered for a viewer of `region`.
+    pub fn decision(&self, region: &str, source: &'static str) {
+        if let Some(c) = self.decisions.read().unwrap_or_else(|p| p.into_inner()).get(&(region.to_string(), source)) {
+            c.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let mut map = self.decisions.write().unwrap_or_else(|p| p.into_inner());
+        // Bounded: regions come from the config, but a `region=` parameter is user input.
+        let key = if map.len() < 256 { (region.to_string(), source) } else { ("other".to_string(), source) };
+        map.entry(key).or_default().fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn unserved(&self) {
+        self.unserved.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The exposition text.
+    pub fn render(&self, dir: &Directory) -> String {
+        let mut out = String::with_capacity(4096 + dir.nodes.len() * 512);
+        let o = &mut out;
+        help(o, "ferrocast_index_streams", "gauge", "Live streams in the cluster.");
+        let _ = writeln!(o, "ferrocast_index_streams {}", dir.streams.len());
+        help(o, "ferrocast_index_viewers", "gauge", "Viewers in the cluster (not publishers, not edge pulls).");
+        let _ = writeln!(o, "ferrocast_index_viewers {}", dir.viewers());
+        help(o, "ferrocast_index_kbps_in", "gauge", "Ingest bitrate at the origins, kbit/s (30 s window).");
+        let _ = writeln!(o, "ferrocast_index_kbps_in {}", dir.streams.values().map(|s| s.kbps_in).sum::<u64>());
+        help(o, "ferrocast_index_kbps_out", "gauge", "Outgoing bitrate of all nodes, kbit/s (30 s window).");
+        let _ = writeln!(o, "ferrocast_index_kbps_out {}", dir.nodes.iter().map(|n| n.kbps_out).sum::<u64>());
+        help(o, "ferrocast_index_nodes", "gauge", "Nodes by health.");
+        for h in [Health::Unknown, Health::Up, Health::Degraded, Health::Down] {
+            let n = dir.nodes.iter().filter(|n| n.health == h).count();
+            let _ = writeln!(o, "ferrocast_index_nodes{{health=\"{}\"}} {n}", h.as_str());
+        }
+        help(o, "ferrocast_index_node_up", "gauge", "1 when the node is schedulable (up or degraded).");
+        node_lines(o, dir, "ferrocast_index_node_up", |n| u64::from(n.health.schedulable()));
+        help(o, "ferrocast_index_node_viewers", "gauge", "Clients of the node that are not publishers.");
+        node_lines(o, dir, "ferrocast_index_node_viewers", |n| n.viewers);
+        help(o, "ferrocast_index_node_streams", "gauge", "Live streams on the node.");
+        node_lines(o, dir, "ferrocast_index_node_streams", |n| n.streams as u64);
+        help(o, "ferrocast_index_node_kbps_out", "gauge", "Outgoing bitrate of the node, kbit/s.");
+        node_lines(o, dir, "ferrocast_index_node_kbps_out", |n| n.kbps_out);
+        help(o, "ferrocast_index_node_scheduled_total", "counter", "Viewers the scheduler sent to the node.");
+        node_lines(o, dir, "ferrocast_index_node_scheduled_total", |n| NodeCounters::get(&n.counters.scheduled_total));
+        help(o, "ferrocast_index_node_poll_errors_total", "counter", "Failed polls of the node.");
+        node_lines(o, dir, "ferrocast_index_node_poll_errors_total", |n| {
+            NodeCounters::get(&n.counters.poll_errors_total)
+        });
+        help(o, "ferrocast_index_node_poll_seconds", "gauge", "Duration of the node's last poll.");
+        for n in &dir.nodes {
+            if let Some(d) = n.last_poll {
+                let _ = writeln!(o, "ferrocast_index_node_poll_seconds{{{}}} {:.6}", labels(n), d.as_secs_f64());
+            }
+        }
+        help(o, "ferrocast_index_scheduler_decisions_total", "counter", "Play requests answered, by viewer region.");
+        for ((region, source), c) in self.decisions.read().unwrap_or_else(|p| p.into_inner()).iter() {
+            let _ = writeln!(
+                o,
+                "ferrocast_index_scheduler_decisions_total{{region=\"{}\",region_source=\"{source}\"}} {}",
+                escape(region),
+                c.load(Ordering::Relaxed)
+            );
+        }
+        help(o, "ferrocast_index_scheduler_unserved_total", "counter", "Play or publish requests with no node.");
+        let _ = writeln!(o, "ferrocast_index_scheduler_unserved_total {}", self.unserved.load(Ordering::Relaxed));
+        help(o, "ferrocast_index_poll_duration_seconds", "histogram", "Duration of node polls.");
+        for (i, b) in POLL_BUCKETS.iter().enumerate() {
+            let _ = writeln!(
+                o,
+                "ferrocast_index_poll_duration_seconds_bucket{{le=\"{b}\"}} {}",
+                self.poll_buckets[i].load(Ordering::Relaxed)
+            );
+        }
+        let count = self.poll_count.load(Ordering::Relaxed);
+        let _ = writeln!(o, "ferrocast_index_poll_duration_seconds_bucket{{le=\"+Inf\"}} {count}");
+        let sum = self.poll_sum_us.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(o, "ferrocast_index_poll_duration_seconds_sum {sum:.6}");
+        let _ = writeln!(o, "ferrocast_index_poll_duration_seconds_count {count}");
+        help(o, "ferrocast_index_poll_errors_total", "counter", "Failed polls of all nodes.");
+        let _ = writeln!(o, "ferrocast_index_poll_errors_total {}", self.poll_errors.load(Ordering::Relaxed));
+        help(o, "ferrocast_index_merges_total", "counter", "Directory rebuilds.");
+        let _ = writeln!(o, "ferrocast_index_merges_total {}", self.merges.load(Ordering::Relaxed));
+        help(o, "ferrocast_index_merge_seconds_total", "counter", "Time spent rebuilding the directory.");
+        let _ = writeln!(
+            o,
+            "ferrocast_index_merge_seconds_total {:.6}",
+            self.merge_us.load(Ordering::Relaxed) as f64 / 1e6
+        );
+        out
+    }
+}
+
+fn help(o: &mut String, name: &str, kind: &str, text: &str) {
+    let _ = writeln!(o, "# HELP {name} {text}\n# TYPE {name} {kind}");
+}
+
+fn labels(n: &crate::directory::NodeView) -> String {
+    format!("node=\"{}\",role=\"{}\",region=\"{}\"", escape(&n.spec.name), n.spec.role, escape(&n.region))
+}
+
+fn node_lines(o: &mut String, dir: &Directory, name: &str, value: impl Fn(&crate::directory::NodeView) -> u64) {
+    for n in &dir.nodes {
+        let _ = writeln!(o, "{name}{{{}}} {}", labels(n), value(n));
+    }
+}
+
+/// Label values escape backslash, quote and newline.
+fn escape(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}

@@ -1,0 +1,289 @@
+//! The index server's shared state: config, node table, the current directory and the handles
+//! (store, HTTP client) every part uses. Pollers and the register handler write the node table;
+//! the merge task turns it into a new directory; request handlers only read the directory.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwap;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::{IndexConfig, NodeSpec};
+use crate::directory::Directory;
+use crate::history::Sessions;
+use crate::metrics::Metrics;
+use crate::nodes::{self, HealthChange, NodeEntry, NodeSnapshot, NodeTable};
+use crate::region::RegionResolver;
+use crate::store::Store;
+
+/// Re-reads the configuration (file + flags) for a reload.
+pub type ConfigLoader = Box<dyn Fn() -> Result<IndexConfig, String> + Send + Sync>;
+
+pub struct IndexState {
+    pub config: ArcSwap<IndexConfig>,
+    pub resolver: ArcSwap<RegionResolver>,
+    pub directory: ArcSwap<Directory>,
+    pub store: Store,
+    pub metrics: Metrics,
+    /// Client for polls (no redirects beyond SRS's slash 302, short timeouts).
+    pub http: reqwest::Client,
+    pub shutdown: CancellationToken,
+    pub tasks: TaskTracker,
+    pub started: Instant,
+    nodes: Mutex<NodeTable>,
+    dirty: Notify,
+    next_order: AtomicUsize,
+    loader: Option<ConfigLoader>,
+}
+
+/// Wall-clock ms since the epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+impl IndexState {
+    pub fn new(config: IndexConfig, store: Store, loader: Option<ConfigLoader>) -> Result<Arc<IndexState>, String> {
+        let resolver = RegionResolver::new(&config.regions).map_err(|e| e.to_string())?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_millis(config.poll.timeout_ms))
+            .redirect(reqwest::redirect::Policy::limited(3))
+            .pool_max_idle_per_host(2)
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let mut table = NodeTable::new();
+        for (order, spec) in config.nodes.iter().enumerate() {
+            table.insert(spec.name.clone(), NodeEntry::new(spec.clone(), order, None));
+        }
+        let next_order = AtomicUsize::new(config.nodes.len());
+        Ok(Arc::new(IndexState {
+            config: ArcSwap::from_pointee(config),
+            resolver: ArcSwap::from_pointee(resolver),
+            directory: ArcSwap::from_pointee(Directory::default()),
+            store,
+            metrics: Metrics::default(),
+            http,
+            shutdown: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+            started: Instant::now(),
+            nodes: Mutex::new(table),
+            dirty: Notify::new(),
+            next_order,
+            loader,
+        }))
+    }
+
+    fn table(&self) -> MutexGuard<'_, NodeTable> {
+        self.nodes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts a poller for every node in the table, the merge task and the janitor.
+    pub fn start_tasks(self: &Arc<Self>, sessions: Sessions) {
+        let names: Vec<(String, CancellationToken)> =
+            self.table().iter().map(|(n, e)| (n.clone(), e.stop.clone())).collect();
+        for (name, stop) in names {
+            self.tasks.spawn(crate::poller::run(self.clone(), name, stop));
+        }
+        self.tasks.spawn(merge_loop(self.clone(), sessions));
+        self.tasks.spawn(janitor(self.clone()));
+        self.mark_dirty();
+    }
+
+    pub fn mark_dirty(&self) {
+        self.dirty.notify_one();
+    }
+
+    pub fn node_spec(&self, name: &str) -> Option<Arc<NodeSpec>> {
+        self.table().get(name).map(|e| e.spec.clone())
+    }
+
+    /// Records a poll outcome; returns the node's consecutive failures, or None if it was removed.
+    pub fn apply_poll(&self, name: &str, result: Result<NodeSnapshot, String>, took: Duration) -> Option<u32> {
+        let cfg = self.config.load();
+        let now = now_ms();
+        let (change, fails) = {
+            let mut table = self.table();
+            let entry = table.get_mut(name)?;
+            let change = nodes::apply_poll(
+                entry,
+                result,
+                took,
+                Duration::from_millis(cfg.poll.slow_ms),
+                cfg.poll.down_after,
+                now,
+            );
+            (change, entry.fails)
+        };
+        self.metrics.observe_poll(took, fails == 0);
+        if let Some(change) = change {
+            self.record_change(change, now);
+        }
+        self.mark_dirty();
+        Some(fails)
+    }
+
+    fn record_change(&self, c: HealthChange, at_ms: u64) {
+        if c.to == crate::nodes::Health::Down {
+            tracing::warn!(node = %c.node, from = c.from.as_str(), "node down: {}", c.reason);
+        } else {
+            tracing::info!(node = %c.node, from = c.from.as_str(), to = c.to.as_str(), "node {}", c.to.as_str());
+        }
+        self.store.node_changed(&c.node, c.from.as_str(), c.to.as_str(), at_ms as i64, &c.reason);
+    }
+
+    /// A heartbeat from a self-registering node: adds it (and its poller) or refreshes it.
+    /// A configured node of the same name keeps its configured addresses.
+    pub fn register(self: &Arc<Self>, spec: NodeSpec) -> RegisterOutcome {
+        let mut table = self.table();
+        if let Some(entry) = table.get_mut(&spec.name) {
+            match entry.registered {
+                None => return RegisterOutcome::Configured,
+                Some(_) => {
+                    entry.registered = Some(Instant::now());
+                    if *entry.spec != spec {
+                        tracing::info!(node = %spec.name, api = %spec.api, "registered node changed its addresses");
+                        entry.spec = Arc::new(spec);
+                        drop(table);
+                        self.mark_dirty();
+                        return RegisterOutcome::Updated;
+                    }
+                    return RegisterOutcome::Refreshed;
+                }
+            }
+        }
+        let order = self.next_order.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(node = %spec.name, role = %spec.role, api = %spec.api, "node registered");
+        let entry = NodeEntry::new(spec, order, Some(Instant::now()));
+        let (name, stop) = (entry.spec.name.clone(), entry.stop.clone());
+        table.insert(name.clone(), entry);
+        drop(table);
+        self.tasks.spawn(crate::poller::run(self.clone(), name, stop));
+        self.mark_dirty();
+        RegisterOutcome::Added
+    }
+
+    /// Forgets self-registered nodes whose heartbeats stopped.
+    fn forget_silent(&self) {
+        let ttl = Duration::from_millis(self.config.load().poll.forget_registered_ms);
+        let mut table = self.table();
+        let gone: Vec<String> = table
+            .iter()
+            .filter(|(_, e)| e.registered.is_some_and(|t| t.elapsed() > ttl))
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in &gone {
+            if let Some(e) = table.remove(name) {
+                e.stop.cancel();
+                tracing::info!(node = %name, "registered node sent no heartbeat for {ttl:?}: forgotten");
+            }
+        }
+        drop(table);
+        if !gone.is_empty() {
+            self.mark_dirty();
+        }
+    }
+
+    /// Re-reads the configuration and applies it without dropping state: node health, history and
+    /// directory stay; added nodes get pollers, removed ones stop, changed ones are polled anew.
+    pub fn reload(self: &Arc<Self>) -> Result<String, String> {
+        let Some(loader) = &self.loader else { return Err("this index was started without a config source".into()) };
+        let new = loader()?;
+        new.validate()?;
+        let resolver = RegionResolver::new(&new.regions).map_err(|e| e.to_string())?;
+        let old = self.config.load_full();
+        if new.listen != old.listen || new.db != old.db {
+            tracing::warn!("listen and db take effect at the next restart, not on reload");
+        }
+        let mut spawn = Vec::new();
+        let (mut added, mut removed, mut changed) = (0, 0, 0);
+        {
+            let mut table = self.table();
+            let configured: Vec<String> =
+                table.iter().filter(|(_, e)| e.registered.is_none()).map(|(n, _)| n.clone()).collect();
+            for name in configured {
+                if !new.nodes.iter().any(|n| n.name == name)
+                    && let Some(e) = table.remove(&name)
+                {
+                    e.stop.cancel();
+                    removed += 1;
+                }
+            }
+            for (order, spec) in new.nodes.iter().enumerate() {
+                match table.get_mut(&spec.name) {
+                    Some(e) => {
+                        e.order = order;
+                        e.registered = None;
+                        if *e.spec != *spec {
+                            e.spec = Arc::new(spec.clone());
+                            changed += 1;
+                        }
+                    }
+                    None => {
+                        let entry = NodeEntry::new(spec.clone(), order, None);
+                        spawn.push((spec.name.clone(), entry.stop.clone()));
+                        table.insert(spec.name.clone(), entry);
+                        added += 1;
+                    }
+                }
+            }
+        }
+        self.resolver.store(Arc::new(resolver));
+        self.config.store(Arc::new(new));
+        for (name, stop) in spawn {
+            self.tasks.spawn(crate::poller::run(self.clone(), name, stop));
+        }
+        self.mark_dirty();
+        let msg = format!("configuration reloaded: {added} node(s) added, {removed} removed, {changed} changed");
+        tracing::info!("{msg}");
+        Ok(msg)
+    }
+
+    /// Rebuilds the directory from the node table (the merge task's one step).
+    fn rebuild(&self, sessions: &mut Sessions) {
+        let cfg = self.config.load();
+        let now = now_ms();
+        let mut dir = {
+            let table = self.table();
+            Directory::build(&table, &cfg, now)
+        };
+        sessions.observe(&mut dir, &self.store, now);
+        self.directory.store(Arc::new(dir));
+    }
+}
+
+/// What a heartbeat did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RegisterOutcome {
+    Added,
+    Updated,
+    Refreshed,
+    /// The name belongs to a configured node; its configured addresses win.
+    Configured,
+}
+
+/// Rebuilds the directory whenever the node table changed, at most every 20 ms (polls of many
+/// nodes that land together make one rebuild).
+async fn merge_loop(state: Arc<IndexState>, mut sessions: Sessions) {
+    loop {
+        tokio::select! {
+            _ = state.shutdown.cancelled() => return,
+            _ = state.dirty.notified() => {}
+        }
+        let started = Instant::now();
+        state.rebuild(&mut sessions);
+        state.metrics.observe_merge(started.elapsed());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn janitor(state: Arc<IndexState>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = state.shutdown.cancelled() => return,
+            _ = tick.tick() => state.forget_silent(),
+        }
+    }
+}

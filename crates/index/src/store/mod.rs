@@ -1,0 +1,202 @@
+//! The index server's memory across restarts: stream sessions (what was published, on which
+//! origin, from when to when, with how many viewers at peak) and node state changes, kept in one
+//! SQLite file.
+//!
+//! SQLite calls block, and nothing on the index's request path may wait on I/O, so one dedicated
+//! thread ("index-store") owns the only connection. Writes are queued to it and forgotten: a write
+//! that fails is logged, never returned. Reads and [`Store::flush`] are answered over a oneshot.
+//! The thread commits whatever writes are queued together in one transaction (each write in its
+//! own savepoint, so one bad write spoils nothing else), so a burst of peak-viewer updates costs one
+//! commit. The thread exits once the last [`Store`] clone is dropped and the queue is drained.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use rusqlite::Connection;
+use tokio::sync::oneshot;
+
+use worker::{Ask, Cmd, Write};
+
+#[cfg(test)]
+mod tests;
+mod worker;
+
+/// How long a statement waits for a lock held by another process on the same file.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Handle to the history database; cheap to clone. All writes are fire-and-forget (queued to a
+/// dedicated thread "index-store" owning the one rusqlite `Connection`); reads are async and
+/// answered over a oneshot.
+#[derive(Clone, Debug)]
+pub struct Store {
+    queue: mpsc::Sender<Cmd>,
+}
+
+/// Why the history database could not be opened or read.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "cannot open the history database {path}: {source} \
+         (check the directory exists and is writable, or pass --db)"
+    )]
+    Open { path: PathBuf, source: rusqlite::Error },
+    #[error(
+        "cannot set up the history database {path}: {source} \
+         (is it a Ferrocast history file? move it aside or pass another --db)"
+    )]
+    Schema { path: PathBuf, source: rusqlite::Error },
+    #[error(
+        "the history database {path} has schema version {found}, newer than this Ferrocast \
+         understands ({known}); upgrade Ferrocast or pass another --db"
+    )]
+    TooNew { path: PathBuf, found: i64, known: i64 },
+    #[error("cannot start the index-store thread: {0} (the system is short of threads or memory)")]
+    Spawn(std::io::Error),
+    #[error("reading the history database failed: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error(
+        "the index-store thread has stopped, so history is unavailable \
+         (see the earlier log lines for why; restart the index server)"
+    )]
+    Closed,
+}
+
+/// A filter over [`Store::history`]; every field is optional (query-string friendly).
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+pub struct HistoryQuery {
+    /// An exact key ("__defaultVhost__/live/cam1") or a prefix of whole segments
+    /// ("__defaultVhost__/live/" or "__defaultVhost__/live"): "live/cam1" never matches
+    /// "live/cam10". Narrows sessions only; node events have no stream.
+    pub stream: Option<String>,
+    /// Sessions on this node and this node's events.
+    pub node: Option<String>,
+    /// Sessions published at or after this time, events at or after it.
+    pub since_ms: Option<i64>,
+    /// Most rows of each kind: default 100, at most 1000.
+    pub limit: Option<u32>,
+}
+
+/// One publish of one stream, from `session_started` to `session_ended`.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Session {
+    pub id: i64,
+    /// "vhost/app/stream".
+    pub stream: String,
+    /// The origin node ("" when unknown); the latest one after a failover.
+    pub node: String,
+    pub published_ms: i64,
+    /// `None` while the session is open.
+    pub unpublished_ms: Option<i64>,
+    pub peak_viewers: u64,
+}
+
+/// A node's state change, e.g. "up" to "down", with a human reason.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct NodeEvent {
+    pub id: i64,
+    pub node: String,
+    pub from: String,
+    pub to: String,
+    pub at_ms: i64,
+    pub reason: String,
+}
+
+/// The answer of [`Store::history`]: both lists newest first.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct History {
+    pub sessions: Vec<Session>,
+    pub node_events: Vec<NodeEvent>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the history file at `path`, in WAL mode, and brings its schema
+    /// up to date.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let open_err = |source| StoreError::Open { path: path.to_owned(), source };
+        let conn = Connection::open(path).map_err(open_err)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get::<_, String>(0)).map_err(open_err)?;
+        Store::start(conn, path)
+    }
+
+    /// A history that lives as long as the store: for tests and for running without `--db`.
+    pub fn open_in_memory() -> Result<Store, StoreError> {
+        let path = Path::new(":memory:");
+        let conn = Connection::open_in_memory().map_err(|source| StoreError::Open { path: path.to_owned(), source })?;
+        Store::start(conn, path)
+    }
+
+    fn start(mut conn: Connection, path: &Path) -> Result<Store, StoreError> {
+        worker::migrate(&mut conn, path)?;
+        // 5 write statements + 1 open-sessions query + up to 12 history shapes, all kept prepared.
+        conn.set_prepared_statement_cache_capacity(32);
+        let (queue, commands) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("index-store".into())
+            .spawn(move || worker::run(conn, commands))
+            .map_err(StoreError::Spawn)?;
+        Ok(Store { queue })
+    }
+
+    /// A stream session began: key is "vhost/app/stream" (e.g. "__defaultVhost__/live/cam1"),
+    /// node = origin node name (may be "" when unknown). An open session of the same key is
+    /// closed first, at `at_ms`.
+    pub fn session_started(&self, key: &str, node: &str, at_ms: i64) {
+        self.write(Write::SessionStarted { key: key.into(), node: node.into(), at_ms });
+    }
+
+    /// Raise the peak viewers of the open session of `key` (no-op when none open or peak is lower).
+    pub fn session_peak(&self, key: &str, viewers: u64) {
+        self.write(Write::SessionPeak { key: key.into(), viewers });
+    }
+
+    /// Change the node of the open session (origin failover).
+    pub fn session_node(&self, key: &str, node: &str) {
+        self.write(Write::SessionNode { key: key.into(), node: node.into() });
+    }
+
+    /// The open session of `key` ended.
+    pub fn session_ended(&self, key: &str, at_ms: i64) {
+        self.write(Write::SessionEnded { key: key.into(), at_ms });
+    }
+
+    /// A node changed state, e.g. from "up" to "down", with a human reason
+    /// ("2 polls failed: connection refused").
+    pub fn node_changed(&self, node: &str, from: &str, to: &str, at_ms: i64, reason: &str) {
+        self.write(Write::NodeChanged {
+            node: node.into(),
+            from: from.into(),
+            to: to.into(),
+            at_ms,
+            reason: reason.into(),
+        });
+    }
+
+    /// Sessions still open (unpublished_ms NULL), e.g. after a restart of the index; oldest first.
+    pub async fn open_sessions(&self) -> Result<Vec<Session>, StoreError> {
+        self.ask(Ask::OpenSessions).await?.map_err(StoreError::from)
+    }
+
+    /// Newest first.
+    pub async fn history(&self, q: HistoryQuery) -> Result<History, StoreError> {
+        self.ask(|reply| Ask::History(q, reply)).await?.map_err(StoreError::from)
+    }
+
+    /// Waits until every write queued before this call is on disk (used by tests and at shutdown).
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.ask(Ask::Flush).await
+    }
+
+    fn write(&self, write: Write) {
+        if self.queue.send(Cmd::Write(write)).is_err() {
+            tracing::warn!("history write dropped: the index-store thread has stopped");
+        }
+    }
+
+    async fn ask<T>(&self, ask: impl FnOnce(oneshot::Sender<T>) -> Ask) -> Result<T, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue.send(Cmd::Ask(ask(reply))).map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)
+    }
+}

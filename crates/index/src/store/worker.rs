@@ -1,0 +1,258 @@
+//! The "index-store" thread: the one owner of the SQLite connection. It applies queued writes in
+//! batched transactions, answers reads, and keeps the schema: everything that touches SQL is here,
+//! so the [`Store`](super::Store) handle stays a thin, non-blocking queue.
+
+use std::path::Path;
+use std::sync::mpsc;
+
+use rusqlite::types::ToSql;
+use rusqlite::{Connection, Row, params};
+use tokio::sync::oneshot;
+
+use super::{History, HistoryQuery, NodeEvent, Session, StoreError};
+
+/// `MIGRATIONS[i]` takes a database from `PRAGMA user_version` `i` to `i + 1`; a new schema
+/// version is a new entry, never an edit of an old one.
+const MIGRATIONS: &[&str] = &["
+    CREATE TABLE sessions (
+        id             INTEGER PRIMARY KEY,
+        stream         TEXT    NOT NULL,
+        node           TEXT    NOT NULL,
+        published_ms   INTEGER NOT NULL,
+        unpublished_ms INTEGER,
+        peak_viewers   INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX sessions_stream_published ON sessions (stream, published_ms);
+    -- One open session per stream key, enforced by the database itself.
+    CREATE UNIQUE INDEX sessions_open ON sessions (stream) WHERE unpublished_ms IS NULL;
+    CREATE TABLE node_events (
+        id         INTEGER PRIMARY KEY,
+        node       TEXT    NOT NULL,
+        from_state TEXT    NOT NULL,
+        to_state   TEXT    NOT NULL,
+        at_ms      INTEGER NOT NULL,
+        reason     TEXT    NOT NULL
+    );
+    CREATE INDEX node_events_node_at ON node_events (node, at_ms);
+"];
+
+/// Writes committed together at most; past this the thread commits and takes the rest next.
+const MAX_BATCH: usize = 1024;
+const DEFAULT_LIMIT: u32 = 100;
+const MAX_LIMIT: u32 = 1000;
+
+const SESSION_COLUMNS: &str = "id, stream, node, published_ms, unpublished_ms, peak_viewers";
+const EVENT_COLUMNS: &str = "id, node, from_state, to_state, at_ms, reason";
+const CLOSE_OPEN: &str = "UPDATE sessions SET unpublished_ms = ?2 WHERE stream = ?1 AND unpublished_ms IS NULL";
+
+/// What a [`Store`](super::Store) sends the thread.
+pub(super) enum Cmd {
+    Write(Write),
+    Ask(Ask),
+}
+
+/// A fire-and-forget change; applied in queue order.
+#[derive(Debug)]
+pub(super) enum Write {
+    SessionStarted { key: String, node: String, at_ms: i64 },
+    SessionPeak { key: String, viewers: u64 },
+    SessionNode { key: String, node: String },
+    SessionEnded { key: String, at_ms: i64 },
+    NodeChanged { node: String, from: String, to: String, at_ms: i64, reason: String },
+}
+
+/// A request with an answer; queued writes before it are committed first.
+pub(super) enum Ask {
+    OpenSessions(oneshot::Sender<rusqlite::Result<Vec<Session>>>),
+    History(HistoryQuery, oneshot::Sender<rusqlite::Result<History>>),
+    Flush(oneshot::Sender<()>),
+}
+
+/// Runs every migration the file has not seen yet, each in its own transaction.
+pub(super) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    let schema_err = |source| StoreError::Schema { path: path.to_owned(), source };
+    let known = MIGRATIONS.len() as i64;
+    let found: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0)).map_err(schema_err)?;
+    if found > known {
+        return Err(StoreError::TooNew { path: path.to_owned(), found, known });
+    }
+    for (version, sql) in (1..).zip(MIGRATIONS).skip(usize::try_from(found).unwrap_or(0)) {
+        let tx = conn.transaction().map_err(schema_err)?;
+        tx.execute_batch(sql).map_err(schema_err)?;
+        tx.pragma_update(None, "user_version", version).map_err(schema_err)?;
+        tx.commit().map_err(schema_err)?;
+        tracing::info!(path = %path.display(), version, "history database schema migrated");
+    }
+    Ok(())
+}
+
+/// The body of the "index-store" thread: ends when every `Store` is gone and the queue is empty.
+pub(super) fn run(mut conn: Connection, commands: mpsc::Receiver<Cmd>) {
+    let mut batch = Vec::new();
+    while let Ok(first) = commands.recv() {
+        let mut next = Some(first);
+        while let Some(cmd) = next {
+            match cmd {
+                Cmd::Write(write) => batch.push(write),
+                Cmd::Ask(ask) => {
+                    commit(&mut conn, std::mem::take(&mut batch));
+                    answer(&conn, ask);
+                }
+            }
+            next = if batch.len() < MAX_BATCH { commands.try_recv().ok() } else { None };
+        }
+        commit(&mut conn, std::mem::take(&mut batch));
+    }
+    tracing::debug!("index-store thread exiting: every Store handle is gone");
+}
+
+/// Applies `batch` in one transaction, each write in a savepoint; failures are logged.
+fn commit(conn: &mut Connection, batch: Vec<Write>) {
+    if batch.is_empty() {
+        return;
+    }
+    let count = batch.len();
+    let result = (|| {
+        let mut tx = conn.transaction()?;
+        for write in batch {
+            let savepoint = tx.savepoint()?;
+            match apply(&savepoint, &write) {
+                Ok(()) => savepoint.commit()?,
+                Err(error) => tracing::warn!(%error, ?write, "history write failed; skipped"),
+            }
+        }
+        tx.commit()
+    })();
+    if let Err(error) = result {
+        tracing::warn!(%error, count, "history writes lost: the transaction failed");
+    }
+}
+
+fn apply(db: &Connection, write: &Write) -> rusqlite::Result<()> {
+    match write {
+        Write::SessionStarted { key, node, at_ms } => {
+            db.prepare_cached(CLOSE_OPEN)?.execute(params![key, at_ms])?;
+            db.prepare_cached("INSERT INTO sessions (stream, node, published_ms) VALUES (?1, ?2, ?3)")?
+                .execute(params![key, node, at_ms])?;
+        }
+        Write::SessionPeak { key, viewers } => {
+            let viewers = i64::try_from(*viewers).unwrap_or(i64::MAX);
+            db.prepare_cached(
+                "UPDATE sessions SET peak_viewers = ?2 \
+                 WHERE stream = ?1 AND unpublished_ms IS NULL AND peak_viewers < ?2",
+            )?
+            .execute(params![key, viewers])?;
+        }
+        Write::SessionNode { key, node } => {
+            db.prepare_cached("UPDATE sessions SET node = ?2 WHERE stream = ?1 AND unpublished_ms IS NULL")?
+                .execute(params![key, node])?;
+        }
+        Write::SessionEnded { key, at_ms } => {
+            db.prepare_cached(CLOSE_OPEN)?.execute(params![key, at_ms])?;
+        }
+        Write::NodeChanged { node, from, to, at_ms, reason } => {
+            db.prepare_cached(
+                "INSERT INTO node_events (node, from_state, to_state, at_ms, reason) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![node, from, to, at_ms, reason])?;
+        }
+    }
+    Ok(())
+}
+
+fn answer(db: &Connection, ask: Ask) {
+    // A caller that stopped waiting (dropped its future) is no error.
+    match ask {
+        Ask::OpenSessions(reply) => {
+            let sql = format!(
+                "SELECT {SESSION_COLUMNS} FROM sessions \
+                 WHERE unpublished_ms IS NULL ORDER BY published_ms, id"
+            );
+            let _ = reply.send(select(db, &sql, &[], session_row));
+        }
+        Ask::History(q, reply) => {
+            let _ = reply.send(history(db, &q));
+        }
+        Ask::Flush(reply) => {
+            let _ = reply.send(());
+        }
+    }
+}
+
+/// Builds the SQL from the filters present, so each shape is its own cached statement and can
+/// use the (stream, published_ms) and (node, at_ms) indexes.
+fn history(db: &Connection, q: &HistoryQuery) -> rusqlite::Result<History> {
+    let limit = i64::from(q.limit.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT));
+    let stream = q.stream.as_deref().map(|s| s.trim_end_matches('/')).filter(|s| !s.is_empty());
+    // Everything under "a/b" sorts in ["a/b/", "a/b0"): '0' is the byte after '/'.
+    let (under, past) = stream.map(|s| (format!("{s}/"), format!("{s}0"))).unzip();
+
+    let mut where_s = String::new();
+    let mut where_e = String::new();
+    let mut args_s: Vec<(&str, &dyn ToSql)> = vec![(":limit", &limit)];
+    let mut args_e: Vec<(&str, &dyn ToSql)> = vec![(":limit", &limit)];
+    if let (Some(stream), Some(under), Some(past)) = (&stream, &under, &past) {
+        where_s.push_str(" AND (stream = :stream OR (stream >= :under AND stream < :past))");
+        args_s.push((":stream", stream));
+        args_s.push((":under", under));
+        args_s.push((":past", past));
+    }
+    if let Some(node) = &q.node {
+        where_s.push_str(" AND node = :node");
+        where_e.push_str(" AND node = :node");
+        args_s.push((":node", node));
+        args_e.push((":node", node));
+    }
+    if let Some(since) = &q.since_ms {
+        where_s.push_str(" AND published_ms >= :since");
+        where_e.push_str(" AND at_ms >= :since");
+        args_s.push((":since", since));
+        args_e.push((":since", since));
+    }
+    let sessions = format!(
+        "SELECT {SESSION_COLUMNS} FROM sessions WHERE 1{where_s} \
+         ORDER BY published_ms DESC, id DESC LIMIT :limit"
+    );
+    let events = format!(
+        "SELECT {EVENT_COLUMNS} FROM node_events WHERE 1{where_e} \
+         ORDER BY at_ms DESC, id DESC LIMIT :limit"
+    );
+    Ok(History {
+        sessions: select(db, &sessions, &args_s, session_row)?,
+        node_events: select(db, &events, &args_e, event_row)?,
+    })
+}
+
+fn select<T>(
+    db: &Connection,
+    sql: &str,
+    args: &[(&str, &dyn ToSql)],
+    row: fn(&Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<Vec<T>> {
+    let mut statement = db.prepare_cached(sql)?;
+    let rows = statement.query_map(args, row)?;
+    rows.collect()
+}
+
+fn session_row(row: &Row<'_>) -> rusqlite::Result<Session> {
+    Ok(Session {
+        id: row.get(0)?,
+        stream: row.get(1)?,
+        node: row.get(2)?,
+        published_ms: row.get(3)?,
+        unpublished_ms: row.get(4)?,
+        peak_viewers: u64::try_from(row.get::<_, i64>(5)?).unwrap_or(0),
+    })
+}
+
+fn event_row(row: &Row<'_>) -> rusqlite::Result<NodeEvent> {
+    Ok(NodeEvent {
+        id: row.get(0)?,
+        node: row.get(1)?,
+        from: row.get(2)?,
+        to: row.get(3)?,
+        at_ms: row.get(4)?,
+        reason: row.get(5)?,
+    })
+}

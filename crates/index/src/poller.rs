@@ -27,15 +27,37 @@ pub async fn poll_node(client: &reqwest::Client, spec: &NodeSpec, cfg: &PollConf
         get_json::<StreamsAnswer>(client, page(0), cfg.max_body_bytes),
     );
     let (vhosts, summaries, first) = (vhosts?, summaries?, first?);
+    let mut start = first.streams.len();
+    let mut pages = vec![first];
+    // A full page may have a next one; an error answer has no streams and ends the paging
+    // (`snapshot_from` reports its code).
+    while pages.last().is_some_and(|p| p.envelope.code == 0 && p.streams.len() >= cfg.page_size) {
+        if pages.len() >= MAX_PAGES {
+            return Err(format!("streams: more than {} pages of {} streams", MAX_PAGES, cfg.page_size));
+        }
+        let next = get_json::<StreamsAnswer>(client, page(start), cfg.max_body_bytes).await?;
+        start += next.streams.len();
+        pages.push(next);
+    }
+    snapshot_from(vhosts, pages, summaries)
+}
+
+/// Turns a node's answers (vhosts, every page of streams in order, summaries) into its snapshot:
+/// streams keyed by vhost name, one record per key. Fails when an answer carries an error code.
+pub(crate) fn snapshot_from(
+    vhosts: VhostsAnswer,
+    streams: Vec<StreamsAnswer>,
+    summaries: SummariesAnswer,
+) -> Result<NodeSnapshot, String> {
     check_code("vhosts", vhosts.envelope.code)?;
     check_code("summaries", summaries.code)?;
-    check_code("streams", first.envelope.code)?;
+    for page in &streams {
+        check_code("streams", page.envelope.code)?;
+    }
     let vhost_names: HashMap<&str, &str> = vhosts.vhosts.iter().map(|v| (v.id.as_str(), v.name.as_str())).collect();
-    let mut snapshot = NodeSnapshot {
-        server: first.envelope.server.clone(),
-        service: first.envelope.service.clone(),
-        ..Default::default()
-    };
+    let envelope = streams.first().map_or(&vhosts.envelope, |p| &p.envelope);
+    let mut snapshot =
+        NodeSnapshot { server: envelope.server.clone(), service: envelope.service.clone(), ..Default::default() };
     if let Some(me) = summaries.data.and_then(|d| d.this) {
         snapshot.version = me.version;
         snapshot.cpu_percent = me.cpu_percent;
@@ -43,20 +65,8 @@ pub async fn poll_node(client: &reqwest::Client, spec: &NodeSpec, cfg: &PollConf
         snapshot.uptime_s = me.srs_uptime;
     }
     let mut codecs = Codecs::default();
-    let mut got = first.streams.len();
-    add_streams(&mut snapshot.streams, first.streams, &vhost_names, &mut codecs);
-    let mut start = got;
-    let mut pages = 1;
-    while got >= cfg.page_size {
-        if pages >= MAX_PAGES {
-            return Err(format!("streams: more than {} pages of {} streams", MAX_PAGES, cfg.page_size));
-        }
-        let next = get_json::<StreamsAnswer>(client, page(start), cfg.max_body_bytes).await?;
-        check_code("streams", next.envelope.code)?;
-        got = next.streams.len();
-        start += got;
-        pages += 1;
-        add_streams(&mut snapshot.streams, next.streams, &vhost_names, &mut codecs);
+    for page in streams {
+        add_streams(&mut snapshot.streams, page.streams, &vhost_names, &mut codecs);
     }
     // SRS pages by a map of random ids, so a stream created between two pages may come twice.
     snapshot.streams.sort_by(|a, b| a.key.cmp(&b.key).then(b.active.cmp(&a.active)));
@@ -155,9 +165,14 @@ pub async fn run(state: Arc<IndexState>, name: String, stop: CancellationToken) 
         let Some(spec) = state.node_spec(&name) else { return };
         let cfg = state.config.load().poll.clone();
         let started = Instant::now();
-        let result = match tokio::time::timeout(cfg.timeout(), poll_node(&state.http, &spec, &cfg)).await {
-            Ok(r) => r,
-            Err(_) => Err(format!("no complete answer within {} ms", cfg.timeout_ms)),
+        // A poll in flight (up to `timeout_ms`) must not hold up shutdown or a node's removal.
+        let result = tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = state.shutdown.cancelled() => return,
+            r = tokio::time::timeout(cfg.timeout(), poll_node(&state.http, &spec, &cfg)) => match r {
+                Ok(r) => r,
+                Err(_) => Err(format!("no complete answer within {} ms", cfg.timeout_ms)),
+            },
         };
         let Some(fails) = state.apply_poll(&name, result, started.elapsed()) else { return };
         let delay = if fails == 0 {

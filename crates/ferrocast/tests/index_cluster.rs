@@ -1,0 +1,170 @@
+//! A real cluster of processes under one index server: an origin the index is configured with,
+//! two edges in two regions that register themselves with `--index` (SRS's heartbeat body), FFmpeg
+//! publishing, and players sent to the edges by the index. The directory must list the stream
+//! once, with its origin, both edges, their viewers, codecs and resolution.
+
+mod common;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::*;
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// A `ferrocast index` process and its address.
+struct IndexProcess {
+    _child: Child,
+    addr: String,
+}
+
+impl IndexProcess {
+    async fn start(db: &std::path::Path, extra: &[&str]) -> IndexProcess {
+        let mut child = ferrocast()
+            .args(["index", "--listen", "127.0.0.1:0", "--log-format", "json", "--poll-interval-ms", "300"])
+            .arg("--db")
+            .arg(db)
+            .args(extra)
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("ferrocast starts");
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut addr = None;
+        while let Ok(Ok(Some(line))) = tokio::time::timeout(Duration::from_secs(10), lines.next_line()).await {
+            let v: Value = serde_json::from_str(&line).expect("json log lines");
+            if v["fields"]["message"] == "ferrocast index listening" {
+                addr = v["fields"]["listen"].as_str().map(str::to_string);
+                break;
+            }
+        }
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        IndexProcess { _child: child, addr: addr.expect("index logs its address") }
+    }
+}
+
+/// An HTTP-FLV player that reads until dropped; it counts the bytes it got.
+fn flv_player(url: String) -> (tokio::task::JoinHandle<()>, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let got = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let g = got.clone();
+    let task = tokio::spawn(async move {
+        let Ok(mut r) = reqwest::get(url).await else { return };
+        while let Ok(Some(c)) = r.chunk().await {
+            g.fetch_add(c.len(), std::sync::atomic::Ordering::Relaxed);
+        }
+    });
+    (task, got)
+}
+
+fn rtmp_player(url: &str) -> Child {
+    Command::new("ffmpeg")
+        .args(["-hide_banner", "-v", "error", "-i", url, "-t", "60", "-f", "null", "-"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("ffmpeg is installed (scripts/test installs it)")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_index_lists_a_live_stream_once_with_its_origin_edges_viewers_and_codecs() {
+    let dir = tempfile::tempdir().unwrap();
+    let origin = NodeProcess::start(&["--name", "o1"]).await;
+    let spec = format!(
+        "name=o1,role=origin,api=http://{},rtmp=rtmp://{},http=http://{},region=eu",
+        origin.api, origin.rtmp, origin.http
+    );
+    let index = IndexProcess::start(&dir.path().join("index.db"), &["--node", &spec, "--nearest", "eu=us"]).await;
+    let idx = format!("http://{}", index.addr);
+    let mut edges = Vec::new();
+    for (name, region) in [("e1", "eu"), ("e2", "us")] {
+        edges.push(
+            NodeProcess::start(&[
+                "--name",
+                name,
+                "--role",
+                "edge",
+                "--region",
+                region,
+                "--origin",
+                &origin.rtmp,
+                "--index",
+                &idx,
+                "--index-interval-ms",
+                "300",
+            ])
+            .await,
+        );
+    }
+    // The edges registered themselves and are polled.
+    let nodes = eventually(Duration::from_secs(15), || async {
+        let v = get_json(&format!("{idx}/api/v1/nodes")).await;
+        let up = v["nodes"].as_array()?.iter().filter(|n| n["health"] == "up").count();
+        (up == 3).then_some(v)
+    })
+    .await
+    .expect("origin and both edges up in the index");
+    let e1 = nodes["nodes"].as_array().unwrap().iter().find(|n| n["name"] == "e1").unwrap().clone();
+    assert_eq!(
+        (e1["role"].as_str(), e1["region"].as_str(), e1["registered"].as_bool()),
+        (Some("edge"), Some("eu"), Some(true))
+    );
+    assert_eq!(e1["http"], format!("http://{}", edges[0].http), "the heartbeat's ports are the edge's bound ports");
+
+    let _publisher = publish(&format!("rtmp://{}/live/demo", origin.rtmp));
+    eventually(Duration::from_secs(15), || async {
+        let v = get_json(&format!("{idx}/api/v1/streams/live/demo")).await;
+        (v["code"] == 0).then_some(())
+    })
+    .await
+    .expect("the index sees the published stream");
+
+    // Viewers ask the index: two HTTP-FLV players in eu (through the 302), one RTMP player in us.
+    let answer = get_json(&format!("{idx}/api/v1/play/live/demo?proto=flv&region=eu")).await;
+    assert_eq!(answer["node"], "e1", "{answer}");
+    assert_eq!(answer["url"], format!("http://{}/live/demo.flv", edges[0].http));
+    let players: Vec<_> = (0..2).map(|_| flv_player(format!("{idx}/play/live/demo.flv?region=eu"))).collect();
+    let rtmp = get_json(&format!("{idx}/play/live/demo?region=us")).await;
+    assert_eq!(rtmp["node"], "e2", "{rtmp}");
+    assert_eq!(rtmp["url"], format!("rtmp://{}/live/demo", edges[1].rtmp));
+    let _rtmp_player = rtmp_player(rtmp["url"].as_str().unwrap());
+
+    let last = std::sync::Mutex::new(Value::Null);
+    let stream = eventually(Duration::from_secs(20), || async {
+        let s = get_json(&format!("{idx}/api/v1/streams/live/demo")).await["stream"].clone();
+        *last.lock().unwrap() = s.clone();
+        (s["viewers"] == 3 && s["edges"].as_array()?.len() == 2).then_some(s)
+    })
+    .await
+    .unwrap_or_else(|| panic!("3 viewers on 2 edges; last answer: {}", last.lock().unwrap()));
+    assert!(players.iter().all(|(_, got)| got.load(std::sync::atomic::Ordering::Relaxed) > 0), "FLV players got media");
+    assert_eq!(stream["key"], "__defaultVhost__/live/demo");
+    assert_eq!(stream["origin"], "o1");
+    let edge_viewers = |name: &str| {
+        stream["edges"].as_array().unwrap().iter().find(|e| e["node"] == name).map(|e| e["viewers"].clone())
+    };
+    assert_eq!(edge_viewers("e1"), Some(Value::from(2)), "{stream}");
+    assert_eq!(edge_viewers("e2"), Some(Value::from(1)), "{stream}");
+    assert_eq!(stream["origin_viewers"], 0, "edge pulls are not viewers: {stream}");
+    assert_eq!(stream["video"]["codec"], "H264");
+    assert_eq!((stream["video"]["width"].as_u64(), stream["video"]["height"].as_u64()), (Some(640), Some(360)));
+    assert_eq!(stream["audio"]["codec"], "AAC");
+    assert_eq!(stream["audio"]["sample_rate"], 44100);
+    let list = get_json(&format!("{idx}/api/v1/streams")).await;
+    assert_eq!(list["total"], 1, "one entry for the stream on three nodes: {list}");
+
+    // ffprobe follows the index's redirect to an edge and finds both tracks.
+    let probe = Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "stream=codec_name", "-of", "csv=p=0"])
+        .arg(format!("{idx}/play/live/demo.flv?region=us"))
+        .output()
+        .await
+        .expect("ffprobe runs");
+    let codecs = String::from_utf8_lossy(&probe.stdout);
+    assert!(codecs.contains("h264") && codecs.contains("aac"), "ffprobe through the index: {codecs:?}");
+    for (task, _) in players {
+        task.abort();
+    }
+}

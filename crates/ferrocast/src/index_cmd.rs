@@ -54,6 +54,9 @@ pub struct IndexArgs {
     /// Streams asked for per page of /api/v1/streams/ [default: 1000].
     #[arg(long, value_name = "N")]
     pub page_size: Option<usize>,
+    /// Polls in flight at once; the others wait their turn [default: 64].
+    #[arg(long, value_name = "N")]
+    pub max_concurrent_polls: Option<usize>,
     /// Forget a self-registered node after this long without a heartbeat, in ms [default: 60000].
     #[arg(long, value_name = "MS")]
     pub forget_registered_ms: Option<u64>,
@@ -114,7 +117,7 @@ impl IndexArgs {
             poll_interval_ms => poll.interval_ms, poll_timeout_ms => poll.timeout_ms, poll_slow_ms => poll.slow_ms,
             down_after => poll.down_after, backoff_max_ms => poll.backoff_max_ms,
             max_body_bytes => poll.max_body_bytes, page_size => poll.page_size,
-            forget_registered_ms => poll.forget_registered_ms,
+            forget_registered_ms => poll.forget_registered_ms, max_concurrent_polls => poll.max_concurrent,
             load_threshold => scheduler.load_threshold, default_max_viewers => scheduler.default_max_viewers,
             alternatives => scheduler.alternatives, default_region => regions.default,
         );

@@ -1,16 +1,20 @@
-//! A benchmark stand-in for a big cluster: one process serves many virtual SRS nodes, each under
-//! its own path prefix (`http://ADDR/n17/api/v1/streams/` ...), with answers shaped like SRS 7's and
-//! prepared once, so serving them costs little next to the index that polls them. It writes the
-//! index config listing every node, and can serve a constant JSON answer as the baseline for
-//! request-rate comparisons.
+//! A benchmark stand-in for a big cluster: one process serves many virtual SRS nodes, each on its
+//! own loopback port (as separate hosts would be, so the index keeps a connection per node), with
+//! answers shaped like SRS 7's and prepared once: only `live_ms` (SRS's "now") is rewritten per
+//! request, so the answers change on every poll as real SRS answers do. It writes the
+//! index config listing every node.
+//!
+//! With `--constant ADDR --answer FILE` it also serves the baseline for request-rate comparisons:
+//! `GET /api/v1/play/{app}/{stream}` with the same extractors as the index's handler, answering
+//! the bytes of FILE (a real answer of the index) without deciding anything.
 //!
 //! cargo run --release -p ferrocast-index --example fake_cluster -- --nodes 200 --streams 500 \
-//!     --origins 20 --regions 4 --config /tmp/index.toml [--constant 127.0.0.1:18001]
+//!     --origins 20 --regions 4 --config /tmp/index.toml
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -25,6 +29,7 @@ struct Args {
     listen: String,
     config: String,
     constant: Option<String>,
+    answer: Option<String>,
 }
 
 fn args() -> Args {
@@ -33,9 +38,10 @@ fn args() -> Args {
         streams: 500,
         origins: 20,
         regions: 4,
-        listen: "127.0.0.1:0".into(),
+        listen: "127.0.0.1".into(),
         config: "index.toml".into(),
         constant: None,
+        answer: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -48,6 +54,7 @@ fn args() -> Args {
             "--listen" => a.listen = val(),
             "--config" => a.config = val(),
             "--constant" => a.constant = Some(val()),
+            "--answer" => a.answer = Some(val()),
             other => panic!("unknown flag {other}"),
         }
     }
@@ -60,6 +67,27 @@ struct Cluster {
     streams: Vec<Bytes>,
     vhosts: Bytes,
     summaries: Vec<Bytes>,
+}
+
+/// The placeholder `live_ms` in prepared answers: 13 digits, like every ms timestamp until 2286.
+const LIVE_MS: &str = "1795461385705";
+
+/// The answer with every `live_ms` set to now.
+fn with_now(prepared: &Bytes) -> Bytes {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis().to_string();
+    let mut out = prepared.to_vec();
+    let pat = format!("\"live_ms\":{LIVE_MS}");
+    let mut at = 0;
+    while let Some(i) = find(&out[at..], pat.as_bytes()) {
+        let start = at + i + pat.len() - LIVE_MS.len();
+        out[start..start + LIVE_MS.len()].copy_from_slice(now.as_bytes());
+        at = start + LIVE_MS.len();
+    }
+    Bytes::from(out)
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 fn envelope(i: usize) -> serde_json::Value {
@@ -78,7 +106,7 @@ fn build(a: &Args) -> Cluster {
                 let active = !origin || s % a.origins == i;
                 json!({
                     "id": format!("vid-{i}x{s}"), "name": format!("s{s}"), "vhost": "vid-dflt001", "app": "live",
-                    "tcUrl": "rtmp://127.0.0.1/live", "url": format!("/live/s{s}"), "live_ms": 1795461385705u64,
+                    "tcUrl": "rtmp://127.0.0.1/live", "url": format!("/live/s{s}"), "live_ms": LIVE_MS.parse::<u64>().unwrap(),
                     "clients": if origin { 1 + (a.nodes - a.origins) } else { 1 + (s + i) % 20 },
                     "frames": 0, "send_bytes": 1680779, "recv_bytes": 1301038,
                     "kbps": { "recv_30s": if origin { 2500 } else { 0 }, "send_30s": 2500 },
@@ -105,38 +133,50 @@ fn json_body(b: Bytes) -> axum::response::Response {
     ([(header::CONTENT_TYPE, "application/json")], b).into_response()
 }
 
-async fn streams(State(c): State<Arc<Cluster>>, Path(node): Path<String>) -> axum::response::Response {
-    let i: usize = node.trim_start_matches('n').parse().unwrap_or(usize::MAX);
-    match c.streams.get(i) {
-        Some(b) => json_body(b.clone()),
-        None => axum::http::StatusCode::NOT_FOUND.into_response(),
-    }
+type Node = (Arc<Cluster>, usize);
+
+async fn streams(State((c, i)): State<Node>) -> axum::response::Response {
+    json_body(with_now(&c.streams[i]))
 }
 
-async fn summaries(State(c): State<Arc<Cluster>>, Path(node): Path<String>) -> axum::response::Response {
-    let i: usize = node.trim_start_matches('n').parse().unwrap_or(usize::MAX);
-    match c.summaries.get(i) {
-        Some(b) => json_body(b.clone()),
-        None => axum::http::StatusCode::NOT_FOUND.into_response(),
-    }
+async fn summaries(State((c, i)): State<Node>) -> axum::response::Response {
+    json_body(c.summaries[i].clone())
 }
 
-async fn vhosts(State(c): State<Arc<Cluster>>) -> axum::response::Response {
+async fn vhosts(State((c, _)): State<Node>) -> axum::response::Response {
     json_body(c.vhosts.clone())
+}
+
+/// The baseline: the index's play extractors, a constant answer.
+async fn constant(
+    State(answer): State<Bytes>,
+    _path: axum::extract::Path<(String, String)>,
+    _peer: axum::extract::ConnectInfo<std::net::SocketAddr>,
+    _query: axum::extract::RawQuery,
+    _req: axum::extract::Request,
+) -> axum::response::Response {
+    json_body(answer)
 }
 
 #[tokio::main]
 async fn main() {
     let a = args();
     let cluster = Arc::new(build(&a));
-    let listener = tokio::net::TcpListener::bind(&a.listen).await.expect("bind --listen");
-    let addr = listener.local_addr().unwrap();
     let mut toml = String::from("[poll]\ninterval_ms = 2000\ntimeout_ms = 1500\n\n");
+    let ip: std::net::IpAddr = a.listen.parse().expect("--listen is an IP address");
     for i in 0..a.nodes {
+        let listener = tokio::net::TcpListener::bind((ip, 0)).await.expect("bind a node port");
+        let addr = listener.local_addr().unwrap();
+        let app = Router::new()
+            .route("/api/v1/streams/", get(streams))
+            .route("/api/v1/summaries", get(summaries))
+            .route("/api/v1/vhosts/", get(vhosts))
+            .with_state((cluster.clone(), i));
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         let role = if i < a.origins { "origin" } else { "edge" };
         let region = format!("r{}", i % a.regions);
         toml.push_str(&format!(
-            "[[nodes]]\nname = \"n{i}\"\nrole = \"{role}\"\napi = \"http://{addr}/n{i}\"\nrtmp = \"rtmp://10.0.{}.{}:1935\"\n\
+            "[[nodes]]\nname = \"n{i}\"\nrole = \"{role}\"\napi = \"http://{addr}\"\nrtmp = \"rtmp://10.0.{}.{}:1935\"\n\
              http = \"http://10.0.{}.{}:8080\"\nregion = \"{region}\"\nmax_viewers = 20000\n\n",
             i / 250,
             i % 250,
@@ -145,19 +185,15 @@ async fn main() {
         ));
     }
     std::fs::write(&a.config, toml).expect("write --config");
-    let app = Router::new()
-        .route("/{node}/api/v1/streams/", get(streams))
-        .route("/{node}/api/v1/summaries", get(summaries))
-        .route("/{node}/api/v1/vhosts/", get(vhosts))
-        .with_state(cluster);
-    if let Some(c) = &a.constant {
-        let l = tokio::net::TcpListener::bind(c).await.expect("bind --constant");
-        eprintln!("constant JSON on http://{}/", l.local_addr().unwrap());
-        let constant = Router::new().fallback(get(|| async {
-            json_body(Bytes::from_static(br#"{"code":0,"url":"http://10.0.0.21:8080/live/s1.flv","node":"n21"}"#))
-        }));
-        tokio::spawn(async move { axum::serve(l, constant).await.unwrap() });
+    if let Some(addr) = &a.constant {
+        let answer = Bytes::from(std::fs::read(a.answer.as_deref().expect("--constant needs --answer FILE")).unwrap());
+        let l = tokio::net::TcpListener::bind(addr).await.expect("bind --constant");
+        let app = Router::new().route("/api/v1/play/{app}/{stream}", get(constant)).with_state(answer);
+        eprintln!("constant answer on http://{}/api/v1/play/", l.local_addr().unwrap());
+        tokio::spawn(async move {
+            axum::serve(l, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await.unwrap()
+        });
     }
-    eprintln!("{} nodes x {} streams on http://{addr}/nN/; index config in {}", a.nodes, a.streams, a.config);
-    axum::serve(listener, app).await.unwrap();
+    eprintln!("{} nodes x {} streams on {ip}, one port each; index config in {}", a.nodes, a.streams, a.config);
+    std::future::pending::<()>().await;
 }

@@ -166,6 +166,9 @@ pub struct PollConfig {
     pub page_size: usize,
     /// A self-registered node silent (no heartbeat) this long is forgotten, in ms.
     pub forget_registered_ms: u64,
+    /// Polls in flight at once; the rest wait their turn (their timeout starts when they run).
+    /// Takes effect at restart.
+    pub max_concurrent: usize,
 }
 
 impl Default for PollConfig {
@@ -179,6 +182,7 @@ impl Default for PollConfig {
             max_body_bytes: 32 << 20,
             page_size: 1000,
             forget_registered_ms: 60_000,
+            max_concurrent: 64,
         }
     }
 }
@@ -272,6 +276,9 @@ impl IndexConfig {
         let p = &self.poll;
         if p.interval_ms == 0 || p.timeout_ms == 0 {
             return Err("poll.interval_ms and poll.timeout_ms must be above 0".into());
+        }
+        if p.max_concurrent == 0 {
+            return Err("poll.max_concurrent must be at least 1".into());
         }
         if p.down_after == 0 {
             return Err("poll.down_after must be at least 1".into());

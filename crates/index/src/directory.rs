@@ -4,8 +4,9 @@
 //! Streams are keyed by vhost name + app + stream (`__defaultVhost__/live/cam1`), never by SRS's
 //! per-process ids, so the same stream on an origin and two edges is one entry.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::config::{IndexConfig, NodeSpec, Role};
@@ -36,6 +37,21 @@ pub struct NodeView {
     pub seed: u64,
 }
 
+/// An edge as the scheduler sees it: a compact copy of the numbers it reads for every request,
+/// so ranking a region's edges walks one array instead of chasing pointers into each node.
+#[derive(Clone, Debug)]
+pub struct EdgeSlot {
+    /// Index into `Directory::nodes`.
+    pub node: usize,
+    pub seed: u64,
+    /// The node's weight, halved while it is degraded.
+    pub weight: f64,
+    pub max_viewers: Option<u64>,
+    pub max_mbps: Option<f64>,
+    pub viewers: u64,
+    pub kbps_out: u64,
+}
+
 /// A node holding or carrying a stream.
 #[derive(Clone, Debug)]
 pub struct Holder {
@@ -58,6 +74,9 @@ pub struct StreamEntry {
     pub origins: Vec<Holder>,
     /// Edges pulling it; their clients are viewers.
     pub edges: Vec<Holder>,
+    /// The same edges as a bitmap over node indexes: the scheduler tests "does this edge carry
+    /// it" for every candidate of every request.
+    pub carriers: Box<[u64]>,
     /// Viewers cluster-wide: not publishers, not edge pulls.
     pub viewers: u64,
     /// Viewers playing from the origins directly.
@@ -76,11 +95,17 @@ pub struct StreamEntry {
 pub struct Directory {
     /// Sorted by name.
     pub nodes: Vec<NodeView>,
-    pub streams: BTreeMap<Arc<str>, StreamEntry>,
-    /// Schedulable edges per region.
-    pub edges_by_region: HashMap<Arc<str>, Vec<usize>>,
+    /// By key; `sorted` lists the keys in order.
+    pub streams: HashMap<Arc<str>, StreamEntry, FastHash>,
+    pub sorted: Vec<Arc<str>>,
+    /// Schedulable edges per region, with what the scheduler reads of them in one place.
+    pub edges_by_region: HashMap<Arc<str>, Vec<EdgeSlot>>,
     /// Schedulable origins, primary first.
     pub origins: Vec<usize>,
+    /// Viewers the scheduler sent to each node (by index) since the node's snapshot in this
+    /// directory was taken: they are not in its numbers yet. One contiguous array, read for every
+    /// candidate of every play request.
+    pub assigned: Box<[AtomicU64]>,
     /// Every node has been polled at least once.
     pub warm: bool,
     pub built_ms: u64,
@@ -89,6 +114,40 @@ pub struct Directory {
 /// The stream key of `vhost`, `app`, `stream`.
 pub fn stream_key(vhost: &str, app: &str, stream: &str) -> String {
     format!("{vhost}/{app}/{stream}")
+}
+
+/// A fast hasher for stream keys in the directory: a merge hashes every record of every node
+/// (100,000 and more), and SipHash's flood resistance buys nothing for keys that come from our own
+/// nodes' answers, not from request paths.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FastHash;
+
+impl std::hash::BuildHasher for FastHash {
+    type Hasher = FastHasher;
+    fn build_hasher(&self) -> FastHasher {
+        FastHasher(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+/// Eight bytes at a time, multiply-rotate, splitmix64 at the end.
+#[derive(Clone, Copy, Debug)]
+pub struct FastHasher(u64);
+
+impl std::hash::Hasher for FastHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+            self.0 = (self.0 ^ w).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(29);
+        }
+        let mut tail = [0u8; 8];
+        let rest = chunks.remainder();
+        tail[..rest.len()].copy_from_slice(rest);
+        self.0 = (self.0 ^ u64::from_le_bytes(tail) ^ rest.len() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+    fn finish(&self) -> u64 {
+        mix(self.0)
+    }
 }
 
 /// A stable 64-bit hash (not randomised per process: replicas and restarts agree).
@@ -134,7 +193,7 @@ impl Directory {
             })
             .collect();
         let warm = nodes.iter().all(|n| n.health != Health::Unknown);
-        let mut streams: BTreeMap<Arc<str>, StreamEntry> = BTreeMap::new();
+        let mut streams: HashMap<Arc<str>, StreamEntry, FastHash> = HashMap::default();
         for (i, node) in nodes.iter_mut().enumerate() {
             let Some(snap) = node.snapshot.clone() else { continue };
             let is_origin = node.spec.role == Role::Origin;
@@ -148,10 +207,10 @@ impl Directory {
                 node.streams += 1;
                 let holder =
                     Holder { node: i, clients: s.clients, kbps_in: s.kbps.recv_30s, kbps_out: s.kbps.send_30s };
-                let entry = match streams.get_mut(&*s.key) {
+                let entry = match streams.get_mut(&s.key) {
                     Some(e) => e,
                     None => {
-                        let key: Arc<str> = s.key.as_ref().into();
+                        let key = s.key.clone();
                         let (vhost, rest) = key.split_once('/').unwrap_or(("__defaultVhost__", &key));
                         let (app, stream) = rest.rsplit_once('/').unwrap_or(("", rest));
                         let entry = StreamEntry {
@@ -161,6 +220,7 @@ impl Directory {
                             key: key.clone(),
                             origins: Vec::new(),
                             edges: Vec::new(),
+                            carriers: Box::default(),
                             viewers: 0,
                             origin_viewers: 0,
                             video: None,
@@ -193,7 +253,13 @@ impl Directory {
                 entry.kbps_out += s.kbps.send_30s;
             }
         }
+        let words = nodes.len().div_ceil(64);
         for entry in streams.values_mut() {
+            let mut carriers = vec![0u64; words];
+            for h in &entry.edges {
+                carriers[h.node / 64] |= 1 << (h.node % 64);
+            }
+            entry.carriers = carriers.into_boxed_slice();
             let edge_viewers: u64 = entry.edges.iter().map(|h| h.clients).sum();
             // On an origin, clients = publisher + one pull per edge + direct viewers.
             let origin_clients: u64 = entry.origins.iter().map(|h| h.clients.saturating_sub(1)).sum();
@@ -202,23 +268,65 @@ impl Directory {
             entry.viewers = edge_viewers + entry.origin_viewers;
             entry.peak_viewers = entry.viewers;
         }
-        let mut edges_by_region: HashMap<Arc<str>, Vec<usize>> = HashMap::new();
+        let mut edges_by_region: HashMap<Arc<str>, Vec<EdgeSlot>> = HashMap::new();
         let mut origins = Vec::new();
         for (i, n) in nodes.iter().enumerate() {
             if !n.health.schedulable() {
                 continue;
             }
             match n.spec.role {
-                Role::Edge => edges_by_region.entry(n.region.clone()).or_default().push(i),
+                Role::Edge => edges_by_region.entry(n.region.clone()).or_default().push(EdgeSlot {
+                    node: i,
+                    seed: n.seed,
+                    weight: n.spec.weight * if n.health == Health::Degraded { 0.5 } else { 1.0 },
+                    max_viewers: n.spec.max_viewers,
+                    max_mbps: n.spec.max_mbps,
+                    viewers: n.viewers,
+                    kbps_out: n.kbps_out,
+                }),
                 Role::Origin => origins.push(i),
             }
         }
         origins.sort_by_key(|&i| (nodes[i].order, i));
-        Directory { nodes, streams, edges_by_region, origins, warm, built_ms: now_ms }
+        let mut sorted: Vec<Arc<str>> = streams.keys().cloned().collect();
+        sorted.sort_unstable();
+        let assigned = nodes.iter().map(|_| AtomicU64::new(0)).collect();
+        Directory { nodes, streams, sorted, edges_by_region, origins, assigned, warm, built_ms: now_ms }
+    }
+
+    /// Carries the assignment counts over from the directory this one replaces, for every node
+    /// whose snapshot is the same (not polled again since): a poll resets a node's count, as its
+    /// numbers now include those viewers.
+    pub fn carry_assignments(&self, prev: &Directory) {
+        for (i, n) in self.nodes.iter().enumerate() {
+            let Ok(j) = prev.nodes.binary_search_by(|p| p.spec.name.cmp(&n.spec.name)) else { continue };
+            let same = match (&n.snapshot, &prev.nodes[j].snapshot) {
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                _ => false,
+            };
+            if same {
+                self.assigned[i].store(prev.assigned(j), Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Whether edge `node` carries `entry`.
+    pub fn carries(entry: &StreamEntry, node: usize) -> bool {
+        entry.carriers.get(node / 64).is_some_and(|w| w & (1 << (node % 64)) != 0)
+    }
+
+    /// Viewers sent to node `i` since its last poll.
+    pub fn assigned(&self, i: usize) -> u64 {
+        self.assigned.get(i).map_or(0, |a| a.load(Ordering::Relaxed))
     }
 
     pub fn node(&self, name: &str) -> Option<&NodeView> {
         self.nodes.binary_search_by(|n| n.spec.name.as_str().cmp(name)).ok().map(|i| &self.nodes[i])
+    }
+
+    /// Live streams in key order.
+    pub fn sorted_streams(&self) -> impl Iterator<Item = &StreamEntry> {
+        self.sorted.iter().filter_map(|k| self.streams.get(k))
     }
 
     /// Total viewers of the cluster.

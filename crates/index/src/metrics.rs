@@ -4,8 +4,8 @@
 
 use std::collections::HashMap;
 use std::fmt::Write;
-use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use crate::directory::Directory;
@@ -22,8 +22,8 @@ pub struct Metrics {
     poll_errors: AtomicU64,
     merges: AtomicU64,
     merge_us: AtomicU64,
-    /// Scheduler decisions by viewer region and by how the region was found.
-    decisions: RwLock<HashMap<(String, &'static str), AtomicU64>>,
+    /// Scheduler decisions by how the viewer's region was found, then by region.
+    decisions: RwLock<HashMap<&'static str, HashMap<Arc<str>, AtomicU64>>>,
     /// Play requests nothing could serve.
     unserved: AtomicU64,
 }
@@ -49,15 +49,18 @@ impl Metrics {
     }
 
     /// One play request answered for a viewer of `region`.
-    pub fn decision(&self, region: &str, source: &'static str) {
-        if let Some(c) = self.decisions.read().unwrap_or_else(|p| p.into_inner()).get(&(region.to_string(), source)) {
+    pub fn decision(&self, region: &Arc<str>, source: &'static str) {
+        if let Some(c) =
+            self.decisions.read().unwrap_or_else(|p| p.into_inner()).get(source).and_then(|m| m.get(region))
+        {
             c.fetch_add(1, Ordering::Relaxed);
             return;
         }
         let mut map = self.decisions.write().unwrap_or_else(|p| p.into_inner());
+        let by_region = map.entry(source).or_default();
         // Bounded: regions come from the config, but a `region=` parameter is user input.
-        let key = if map.len() < 256 { (region.to_string(), source) } else { ("other".to_string(), source) };
-        map.entry(key).or_default().fetch_add(1, Ordering::Relaxed);
+        let key = if by_region.len() < 256 { region.clone() } else { Arc::from("other") };
+        by_region.entry(key).or_default().fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn unserved(&self) {
@@ -102,7 +105,8 @@ impl Metrics {
             }
         }
         help(o, "ferrocast_index_scheduler_decisions_total", "counter", "Play requests answered, by viewer region.");
-        for ((region, source), c) in self.decisions.read().unwrap_or_else(|p| p.into_inner()).iter() {
+        let decisions = self.decisions.read().unwrap_or_else(|p| p.into_inner());
+        for ((source, region), c) in decisions.iter().flat_map(|(s, m)| m.iter().map(move |(r, c)| ((s, r), c))) {
             let _ = writeln!(
                 o,
                 "ferrocast_index_scheduler_decisions_total{{region=\"{}\",region_source=\"{source}\"}} {}",

@@ -44,8 +44,6 @@ impl Health {
 /// Counters shared between the node table, the scheduler and /metrics; lock-free.
 #[derive(Debug, Default)]
 pub struct NodeCounters {
-    /// Viewers sent here since the last successful poll (they are not in its numbers yet).
-    pub assigned_since_poll: AtomicU64,
     /// Viewers sent here in total.
     pub scheduled_total: AtomicU64,
     pub polls_total: AtomicU64,
@@ -62,7 +60,7 @@ impl NodeCounters {
 #[derive(Debug)]
 pub struct NodeStream {
     /// `vhost/app/stream` with the vhost's name (never SRS's vhost id) and no player extension.
-    pub key: Box<str>,
+    pub key: Arc<str>,
     pub active: bool,
     /// All clients including the publisher (SRS's `clients`).
     pub clients: u64,
@@ -159,7 +157,6 @@ pub fn apply_poll(
             entry.last_error = None;
             entry.last_ok_ms = Some(now_ms);
             entry.snapshot = Some(Arc::new(snapshot));
-            entry.counters.assigned_since_poll.store(0, Ordering::Relaxed);
             entry.health = if took > slow { Health::Degraded } else { Health::Up };
             match entry.health {
                 Health::Degraded => format!("answered in {} ms", took.as_millis()),
@@ -216,15 +213,5 @@ mod tests {
         assert!(e.snapshot.is_none(), "a down node's streams leave the directory");
         assert_eq!(apply_poll(&mut e, Ok(snap("b")), ms(5), SLOW, 2, 5).unwrap().to, Health::Up);
         assert_eq!(NodeCounters::get(&e.counters.poll_errors_total), 2);
-    }
-
-    #[test]
-    fn a_poll_resets_the_assignments_it_now_sees() {
-        let mut e = entry();
-        e.counters.assigned_since_poll.store(40, Ordering::Relaxed);
-        apply_poll(&mut e, Err("x".into()), ms(1), SLOW, 2, 1);
-        assert_eq!(NodeCounters::get(&e.counters.assigned_since_poll), 40);
-        apply_poll(&mut e, Ok(snap("a")), ms(1), SLOW, 2, 2);
-        assert_eq!(NodeCounters::get(&e.counters.assigned_since_poll), 0);
     }
 }

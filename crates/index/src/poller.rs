@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{NodeSpec, PollConfig};
@@ -17,74 +16,159 @@ use crate::state::IndexState;
 /// Upper bound on pages read from one node in one poll (page_size × this streams).
 const MAX_PAGES: usize = 1000;
 
-/// Reads one node's whole state. The error says which request failed and why.
-pub async fn poll_node(client: &reqwest::Client, spec: &NodeSpec, cfg: &PollConfig) -> Result<NodeSnapshot, String> {
+/// Reads one node's whole state. The error says which request failed and why. `prev` is the
+/// node's last snapshot, whose keys are reused for the streams it still has.
+pub async fn poll_node(
+    client: &reqwest::Client,
+    spec: &NodeSpec,
+    cfg: &PollConfig,
+    prev: Option<&NodeSnapshot>,
+) -> Result<NodeSnapshot, String> {
     let base = spec.api.trim_end_matches('/');
-    let page = |start: usize| format!("{base}/api/v1/streams/?start={start}&count={}", cfg.page_size);
+    let page_url = |start: usize| format!("{base}/api/v1/streams/?start={start}&count={}", cfg.page_size);
     let (vhosts, summaries, first) = tokio::join!(
-        get_json::<VhostsAnswer>(client, format!("{base}/api/v1/vhosts/"), cfg.max_body_bytes),
-        get_json::<SummariesAnswer>(client, format!("{base}/api/v1/summaries"), cfg.max_body_bytes),
-        get_json::<StreamsAnswer>(client, page(0), cfg.max_body_bytes),
+        get_body(client, format!("{base}/api/v1/vhosts/"), cfg.max_body_bytes),
+        get_body(client, format!("{base}/api/v1/summaries"), cfg.max_body_bytes),
+        get_body(client, page_url(0), cfg.max_body_bytes),
     );
-    let (vhosts, summaries, first) = (vhosts?, summaries?, first?);
-    let mut start = first.streams.len();
-    let mut pages = vec![first];
-    // A full page may have a next one; an error answer has no streams and ends the paging
-    // (`snapshot_from` reports its code).
-    while pages.last().is_some_and(|p| p.envelope.code == 0 && p.streams.len() >= cfg.page_size) {
-        if pages.len() >= MAX_PAGES {
+    let (vhosts, summaries, mut body) = (vhosts?, summaries?, first?);
+    let vhosts: VhostsAnswer = parse(&vhosts.0, &vhosts.1)?;
+    let summaries: SummariesAnswer = parse(&summaries.0, &summaries.1)?;
+    let mut builder = SnapshotBuilder::new(&vhosts, summaries, prev)?;
+    let mut start = 0;
+    for pages in 1.. {
+        // Each page is converted as it comes; its strings borrow from its body.
+        let page: StreamsAnswer<'_> = parse(&body.0, &body.1)?;
+        let n = builder.add_page(&page)?;
+        start += n;
+        // A full page may have a next one.
+        if n < cfg.page_size {
+            break;
+        }
+        if pages >= MAX_PAGES {
             return Err(format!("streams: more than {} pages of {} streams", MAX_PAGES, cfg.page_size));
         }
-        let next = get_json::<StreamsAnswer>(client, page(start), cfg.max_body_bytes).await?;
-        start += next.streams.len();
-        pages.push(next);
+        body = get_body(client, page_url(start), cfg.max_body_bytes).await?;
     }
-    snapshot_from(vhosts, pages, summaries)
+    Ok(builder.finish())
 }
 
-/// Turns a node's answers (vhosts, every page of streams in order, summaries) into its snapshot:
-/// streams keyed by vhost name, one record per key. Fails when an answer carries an error code.
+/// Turns a node's answers (vhosts, every page of streams in order, summaries) into its snapshot.
+#[cfg(test)]
 pub(crate) fn snapshot_from(
     vhosts: VhostsAnswer,
-    streams: Vec<StreamsAnswer>,
+    streams: Vec<StreamsAnswer<'_>>,
     summaries: SummariesAnswer,
+    prev: Option<&NodeSnapshot>,
 ) -> Result<NodeSnapshot, String> {
-    check_code("vhosts", vhosts.envelope.code)?;
-    check_code("summaries", summaries.code)?;
+    let mut builder = SnapshotBuilder::new(&vhosts, summaries, prev)?;
     for page in &streams {
-        check_code("streams", page.envelope.code)?;
+        builder.add_page(page)?;
     }
-    let vhost_names: HashMap<&str, &str> = vhosts.vhosts.iter().map(|v| (v.id.as_str(), v.name.as_str())).collect();
-    let envelope = streams.first().map_or(&vhosts.envelope, |p| &p.envelope);
-    let mut snapshot =
-        NodeSnapshot { server: envelope.server.clone(), service: envelope.service.clone(), ..Default::default() };
-    if let Some(me) = summaries.data.and_then(|d| d.this) {
-        snapshot.version = me.version;
-        snapshot.cpu_percent = me.cpu_percent;
-        snapshot.mem_kbyte = me.mem_kbyte;
-        snapshot.uptime_s = me.srs_uptime;
-    }
-    let mut codecs = Codecs::default();
-    for page in streams {
-        add_streams(&mut snapshot.streams, page.streams, &vhost_names, &mut codecs);
-    }
-    // SRS pages by a map of random ids, so a stream created between two pages may come twice.
-    snapshot.streams.sort_by(|a, b| a.key.cmp(&b.key).then(b.active.cmp(&a.active)));
-    snapshot.streams.dedup_by(|later, first| later.key == first.key);
-    Ok(snapshot)
+    Ok(builder.finish())
 }
 
-/// Shares equal codec descriptions between streams: 100,000 streams usually have a handful.
-#[derive(Default)]
-struct Codecs {
+/// Builds a snapshot page by page: streams keyed by vhost name, one record per key. Fails when
+/// an answer carries an error code.
+pub(crate) struct SnapshotBuilder<'v, 'p> {
+    snapshot: NodeSnapshot,
+    vhosts: &'v VhostsAnswer,
+    conv: Converter<'p, 'v>,
+    pages: usize,
+}
+
+impl<'v, 'p> SnapshotBuilder<'v, 'p> {
+    pub(crate) fn new(
+        vhosts: &'v VhostsAnswer,
+        summaries: SummariesAnswer,
+        prev: Option<&'p NodeSnapshot>,
+    ) -> Result<Self, String> {
+        check_code("vhosts", vhosts.envelope.code)?;
+        check_code("summaries", summaries.code)?;
+        let mut snapshot = NodeSnapshot::default();
+        if let Some(me) = summaries.data.and_then(|d| d.this) {
+            snapshot.version = me.version;
+            snapshot.cpu_percent = me.cpu_percent;
+            snapshot.mem_kbyte = me.mem_kbyte;
+            snapshot.uptime_s = me.srs_uptime;
+        }
+        let names = vhosts.vhosts.iter().map(|v| (v.id.as_str(), v.name.as_str())).collect();
+        let conv = Converter { vhosts: names, prev, key: String::new(), video: Vec::new(), audio: Vec::new() };
+        Ok(SnapshotBuilder { snapshot, vhosts, conv, pages: 0 })
+    }
+
+    /// Adds one page; returns how many records it had.
+    pub(crate) fn add_page(&mut self, page: &StreamsAnswer<'_>) -> Result<usize, String> {
+        check_code("streams", page.code)?;
+        if self.pages == 0 {
+            self.snapshot.server = page.server.clone();
+            self.snapshot.service = page.service.clone();
+        }
+        self.pages += 1;
+        self.snapshot.streams.reserve(page.streams.len());
+        for s in &page.streams {
+            if let Some(ns) = self.conv.convert(s) {
+                self.snapshot.streams.push(ns);
+            }
+        }
+        Ok(page.streams.len())
+    }
+
+    pub(crate) fn finish(mut self) -> NodeSnapshot {
+        if self.pages == 0 {
+            self.snapshot.server = self.vhosts.envelope.server.clone();
+            self.snapshot.service = self.vhosts.envelope.service.clone();
+        }
+        // SRS pages by a map of random ids, so a stream created between two pages may come twice.
+        let streams = &mut self.snapshot.streams;
+        streams.sort_by(|a, b| a.key.cmp(&b.key).then(b.active.cmp(&a.active)));
+        streams.dedup_by(|later, first| later.key == first.key);
+        self.snapshot
+    }
+}
+
+/// Turns records into `NodeStream`s, sharing what repeats: keys the node's previous snapshot
+/// already had, and codec descriptions (100,000 streams usually have a handful).
+struct Converter<'p, 'v> {
+    vhosts: HashMap<&'v str, &'v str>,
+    prev: Option<&'p NodeSnapshot>,
+    key: String,
     video: Vec<Arc<srs::Video>>,
     audio: Vec<Arc<srs::Audio>>,
 }
 
-fn intern<T: PartialEq>(pool: &mut Vec<Arc<T>>, v: T) -> Arc<T> {
-    if let Some(found) = pool.iter().find(|p| ***p == v) {
-        return found.clone();
+impl Converter<'_, '_> {
+    fn convert(&mut self, s: &srs::Stream<'_>) -> Option<NodeStream> {
+        let (url_vhost, app, stream) = srs::stream_path(s);
+        if app.is_empty() || stream.is_empty() {
+            return None;
+        }
+        let vhost = url_vhost
+            .or_else(|| self.vhosts.get(&*s.vhost).copied())
+            .unwrap_or(if s.vhost.is_empty() || s.vhost.starts_with("vid-") { "__defaultVhost__" } else { &s.vhost });
+        self.key.clear();
+        for part in [vhost, "/", app, "/", stream] {
+            self.key.push_str(part);
+        }
+        let key = self
+            .prev
+            .and_then(|p| {
+                p.streams.binary_search_by(|ns| (*ns.key).cmp(&self.key)).ok().map(|i| p.streams[i].key.clone())
+            })
+            .unwrap_or_else(|| self.key.as_str().into());
+        let video = s.video.as_ref().map(|v| match self.video.iter().find(|known| v.matches(known)) {
+            Some(known) => known.clone(),
+            None => remember(&mut self.video, v.to_video()),
+        });
+        let audio = s.audio.as_ref().map(|a| match self.audio.iter().find(|known| a.matches(known)) {
+            Some(known) => known.clone(),
+            None => remember(&mut self.audio, a.to_audio()),
+        });
+        Some(NodeStream { key, active: s.publish.active, clients: s.clients, kbps: s.kbps, video, audio })
     }
+}
+
+fn remember<T>(pool: &mut Vec<Arc<T>>, v: T) -> Arc<T> {
     let v = Arc::new(v);
     if pool.len() < 64 {
         pool.push(v.clone());
@@ -92,34 +176,12 @@ fn intern<T: PartialEq>(pool: &mut Vec<Arc<T>>, v: T) -> Arc<T> {
     v
 }
 
-fn add_streams(out: &mut Vec<NodeStream>, streams: Vec<srs::Stream>, vhosts: &HashMap<&str, &str>, c: &mut Codecs) {
-    out.reserve(streams.len());
-    for s in streams {
-        let (url_vhost, app, stream) = srs::stream_path(&s);
-        if app.is_empty() || stream.is_empty() {
-            continue;
-        }
-        let vhost = url_vhost
-            .or_else(|| vhosts.get(s.vhost.as_str()).copied())
-            .unwrap_or(if s.vhost.is_empty() || s.vhost.starts_with("vid-") { "__defaultVhost__" } else { &s.vhost });
-        let key = crate::directory::stream_key(vhost, app, stream).into_boxed_str();
-        out.push(NodeStream {
-            key,
-            active: s.publish.active,
-            clients: s.clients,
-            kbps: s.kbps,
-            video: s.video.map(|v| intern(&mut c.video, v)),
-            audio: s.audio.map(|a| intern(&mut c.audio, a)),
-        });
-    }
-}
-
 fn check_code(what: &str, code: i64) -> Result<(), String> {
     if code == 0 { Ok(()) } else { Err(format!("{what}: the node answered code {code}")) }
 }
 
-/// GET a JSON answer of at most `max` bytes.
-async fn get_json<T: DeserializeOwned>(client: &reqwest::Client, url: String, max: usize) -> Result<T, String> {
+/// GET an answer of at most `max` bytes; returns the URL (for messages) and the body.
+async fn get_body(client: &reqwest::Client, url: String, max: usize) -> Result<(String, Vec<u8>), String> {
     let mut resp = client.get(&url).send().await.map_err(|e| format!("GET {url}: {}", describe(&e)))?;
     if !resp.status().is_success() {
         return Err(format!("GET {url}: HTTP {}", resp.status()));
@@ -127,14 +189,18 @@ async fn get_json<T: DeserializeOwned>(client: &reqwest::Client, url: String, ma
     if resp.content_length().is_some_and(|n| n > max as u64) {
         return Err(format!("GET {url}: answer larger than {max} bytes"));
     }
-    let mut body = Vec::new();
+    let mut body = Vec::with_capacity(resp.content_length().unwrap_or(0) as usize);
     while let Some(chunk) = resp.chunk().await.map_err(|e| format!("GET {url}: {}", describe(&e)))? {
         if body.len() + chunk.len() > max {
             return Err(format!("GET {url}: answer larger than {max} bytes"));
         }
         body.extend_from_slice(&chunk);
     }
-    serde_json::from_slice(&body).map_err(|e| format!("GET {url}: not the JSON an SRS API answers: {e}"))
+    Ok((url, body))
+}
+
+fn parse<'a, T: serde::Deserialize<'a>>(url: &str, body: &'a [u8]) -> Result<T, String> {
+    serde_json::from_slice(body).map_err(|e| format!("GET {url}: not the JSON an SRS API answers: {e}"))
 }
 
 /// An error and its causes on one line ("error sending request: connection refused").
@@ -156,24 +222,34 @@ fn describe(e: &(dyn std::error::Error + 'static)) -> String {
 pub async fn run(state: Arc<IndexState>, name: String, stop: CancellationToken) {
     let first_delay = {
         let interval = state.config.load().poll.interval_ms.max(1);
-        Duration::from_millis(rand::random_range(0..interval.min(200)))
+        // Spread the first polls over a quarter interval, so a thousand nodes do not start at once.
+        Duration::from_millis(rand::random_range(0..(interval / 4).max(1)))
     };
     if sleep_or_stop(&state, &stop, first_delay).await {
         return;
     }
     loop {
-        let Some(spec) = state.node_spec(&name) else { return };
+        let Some((spec, prev)) = state.node_for_poll(&name) else { return };
         let cfg = state.config.load().poll.clone();
+        let permit = tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = state.shutdown.cancelled() => return,
+            p = state.poll_permits.acquire() => match p {
+                Ok(p) => p,
+                Err(_) => return,
+            },
+        };
         let started = Instant::now();
         // A poll in flight (up to `timeout_ms`) must not hold up shutdown or a node's removal.
         let result = tokio::select! {
             _ = stop.cancelled() => return,
             _ = state.shutdown.cancelled() => return,
-            r = tokio::time::timeout(cfg.timeout(), poll_node(&state.http, &spec, &cfg)) => match r {
+            r = tokio::time::timeout(cfg.timeout(), poll_node(&state.http, &spec, &cfg, prev.as_deref())) => match r {
                 Ok(r) => r,
                 Err(_) => Err(format!("no complete answer within {} ms", cfg.timeout_ms)),
             },
         };
+        drop(permit);
         let Some(fails) = state.apply_poll(&name, result, started.elapsed()) else { return };
         let delay = if fails == 0 {
             cfg.interval().saturating_sub(started.elapsed())

@@ -247,10 +247,11 @@ impl RegionResolver {
 
     /// The regions to try after `region`, nearest first: `nearest[region]`, then every other
     /// region the config knows, sorted. Never contains `region` itself.
-    pub fn fallback_order(&self, region: &str) -> Vec<String> {
+    /// Known regions borrow a precomputed list (no allocation on the request path).
+    pub fn fallback_order(&self, region: &str) -> std::borrow::Cow<'_, [Arc<str>]> {
         match self.fallbacks.get(region) {
-            Some(list) => list.iter().map(|r| r.to_string()).collect(),
-            None => self.known.iter().filter(|r| ***r != *region).map(|r| r.to_string()).collect(),
+            Some(list) => std::borrow::Cow::Borrowed(list),
+            None => self.known.iter().filter(|r| ***r != *region).cloned().collect(),
         }
     }
 
@@ -380,7 +381,7 @@ mod tests {
         assert_eq!(c.default, "default");
         let r = RegionResolver::new(&c).unwrap();
         assert_eq!(resolve(&r, None, "8.8.8.8"), ("default".into(), RegionSource::Default));
-        assert!(r.fallback_order("default").is_empty());
+        assert!(r.fallback_order("default").iter().map(|r| &**r).collect::<Vec<_>>().is_empty());
         assert!(toml::from_str::<RegionsConfig>("defualt = \"x\"").is_err(), "typos are reported");
     }
 
@@ -456,10 +457,10 @@ mod tests {
             ap = ["oc"]
             "#,
         );
-        assert_eq!(r.fallback_order("eu"), ["us", "ap", "oc", "sa"]);
-        assert_eq!(r.fallback_order("ap"), ["oc", "eu", "sa", "us"]);
-        assert_eq!(r.fallback_order("us"), ["ap", "eu", "oc", "sa"]);
-        assert_eq!(r.fallback_order("mars"), ["ap", "eu", "oc", "sa", "us"]);
+        assert_eq!(r.fallback_order("eu").iter().map(|r| &**r).collect::<Vec<_>>(), ["us", "ap", "oc", "sa"]);
+        assert_eq!(r.fallback_order("ap").iter().map(|r| &**r).collect::<Vec<_>>(), ["oc", "eu", "sa", "us"]);
+        assert_eq!(r.fallback_order("us").iter().map(|r| &**r).collect::<Vec<_>>(), ["ap", "eu", "oc", "sa"]);
+        assert_eq!(r.fallback_order("mars").iter().map(|r| &**r).collect::<Vec<_>>(), ["ap", "eu", "oc", "sa", "us"]);
     }
 
     #[test]

@@ -12,8 +12,7 @@
 use std::sync::atomic::Ordering;
 
 use crate::config::{Role, SchedulerConfig};
-use crate::directory::{Directory, NodeView, StreamEntry, mix, stable_hash};
-use crate::nodes::{Health, NodeCounters};
+use crate::directory::{Directory, EdgeSlot, StreamEntry, mix, stable_hash};
 
 /// Bitrate assumed for a stream whose rate is not known yet (SRS reports 0 for 30 s), kbit/s.
 const UNKNOWN_STREAM_KBPS: f64 = 2500.0;
@@ -21,84 +20,138 @@ const UNKNOWN_STREAM_KBPS: f64 = 2500.0;
 /// A ranked list of nodes (indexes into `Directory::nodes`), best first.
 pub type Ranking = Vec<usize>;
 
-/// The node's load between 0 and 1 (can pass 1 when over capacity), counting viewers assigned
+/// Node `i`'s load between 0 and 1 (can pass 1 when over capacity), counting viewers assigned
 /// since its last poll.
-pub fn load(n: &NodeView, cfg: &SchedulerConfig, stream_kbps: f64) -> f64 {
-    let assigned = NodeCounters::get(&n.counters.assigned_since_poll);
-    let viewers = (n.viewers + assigned) as f64;
-    let cap = n.spec.max_viewers.unwrap_or(cfg.default_max_viewers) as f64;
-    let mut l = viewers / cap;
-    if let Some(mbps) = n.spec.max_mbps {
-        let kbps = n.kbps_out as f64 + assigned as f64 * stream_kbps;
-        l = l.max(kbps / 1000.0 / mbps);
-    }
-    l
+pub fn load(dir: &Directory, i: usize, cfg: &SchedulerConfig, stream_kbps: f64) -> f64 {
+    let n = &dir.nodes[i];
+    load_from(n.viewers, n.kbps_out, dir.assigned(i), n.spec.max_viewers, n.spec.max_mbps, cfg, stream_kbps)
 }
 
-/// Weighted rendezvous score of node `n` for the stream hashed `key_hash`: higher wins. With
+fn slot_load(dir: &Directory, e: &EdgeSlot, cfg: &SchedulerConfig, stream_kbps: f64) -> f64 {
+    load_from(e.viewers, e.kbps_out, dir.assigned(e.node), e.max_viewers, e.max_mbps, cfg, stream_kbps)
+}
+
+fn load_from(
+    viewers: u64,
+    kbps_out: u64,
+    assigned: u64,
+    max_viewers: Option<u64>,
+    max_mbps: Option<f64>,
+    cfg: &SchedulerConfig,
+    stream_kbps: f64,
+) -> f64 {
+    let cap = max_viewers.unwrap_or(cfg.default_max_viewers) as f64;
+    let l = (viewers + assigned) as f64 / cap;
+    match max_mbps {
+        Some(mbps) => l.max((kbps_out as f64 + assigned as f64 * stream_kbps) / 1000.0 / mbps),
+        None => l,
+    }
+}
+
+/// Weighted rendezvous score of an edge for the stream hashed `key_hash`: higher wins. With
 /// weights w_i, each node wins a share w_i / Σw of keys.
-fn score(n: &NodeView, key_hash: u64, weight: f64) -> f64 {
+fn score(seed: u64, key_hash: u64, weight: f64) -> f64 {
     // A uniform value in (0, 1), never 0 or 1.
-    let u = ((mix(key_hash ^ n.seed) >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
+    let u = ((mix(key_hash ^ seed) >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
     -weight / u.ln()
 }
 
-/// Ranks the candidates for a viewer of `key` in `region` (then the `fallback` regions).
+/// Ranks every candidate for a viewer of `key` in `region` (then the `fallback` regions).
 pub fn rank_edges(
     dir: &Directory,
     cfg: &SchedulerConfig,
     key: &str,
     entry: Option<&StreamEntry>,
     region: &str,
-    fallback: &[String],
+    fallback: &[impl AsRef<str>],
+) -> Ranking {
+    top_edges(dir, cfg, key, entry, region, fallback, usize::MAX)
+}
+
+/// The best `want` candidates of `rank_edges`, computing no more of the ranking than needed: the
+/// request path asks for the choice plus a few alternatives.
+pub fn top_edges(
+    dir: &Directory,
+    cfg: &SchedulerConfig,
+    key: &str,
+    entry: Option<&StreamEntry>,
+    region: &str,
+    fallback: &[impl AsRef<str>],
+    want: usize,
 ) -> Ranking {
     let key_hash = stable_hash(key);
     let stream_kbps = entry
         .map(|e| if e.kbps_in > 0 { e.kbps_in as f64 } else { UNKNOWN_STREAM_KBPS })
         .unwrap_or(UNKNOWN_STREAM_KBPS);
-    let carries = |i: usize| entry.is_some_and(|e| e.edges.iter().any(|h| h.node == i));
-    let mut ranking = Ranking::new();
+    let carries = |i: usize| entry.is_some_and(|e| Directory::carries(e, i));
+    let mut ranking = Ranking::with_capacity(want.min(16));
     let mut full: Vec<(f64, usize)> = Vec::new();
     let mut tier: Vec<(bool, f64, usize)> = Vec::new();
-    // The viewer's region, the configured nearest ones, then any other region with edges.
-    let mut rest: Vec<&str> =
-        dir.edges_by_region.keys().map(|r| &**r).filter(|r| *r != region && !fallback.iter().any(|f| f == r)).collect();
-    rest.sort_unstable();
-    for r in std::iter::once(region).chain(fallback.iter().map(String::as_str)).chain(rest) {
-        let Some(edges) = dir.edges_by_region.get(r) else { continue };
+    let mut visit = |r: &str, ranking: &mut Ranking| {
+        let Some(edges) = dir.edges_by_region.get(r) else { return };
         tier.clear();
-        for &i in edges {
-            let n = &dir.nodes[i];
-            let l = load(n, cfg, stream_kbps);
+        for e in edges {
+            let l = slot_load(dir, e, cfg, stream_kbps);
             if l >= 1.0 {
-                full.push((l, i));
+                full.push((l, e.node));
                 continue;
             }
-            let health = if n.health == Health::Degraded { 0.5 } else { 1.0 };
-            let cap = n.spec.max_viewers.unwrap_or(cfg.default_max_viewers) as f64;
-            let weight = n.spec.weight * health * cap * (1.0 - l);
-            let sticky = carries(i) && l < cfg.load_threshold;
-            tier.push((sticky, score(n, key_hash, weight), i));
+            let cap = e.max_viewers.unwrap_or(cfg.default_max_viewers) as f64;
+            let sticky = carries(e.node) && l < cfg.load_threshold;
+            tier.push((sticky, score(e.seed, key_hash, e.weight * cap * (1.0 - l)), e.node));
         }
-        // Sticky edges first, then by score.
-        tier.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.total_cmp(&a.1)));
+        // Sticky edges first, then by score; only the part that can still be used is sorted.
+        let order = |a: &(bool, f64, usize), b: &(bool, f64, usize)| b.0.cmp(&a.0).then(b.1.total_cmp(&a.1));
+        let room = want - ranking.len();
+        if tier.len() > room {
+            tier.select_nth_unstable_by(room, order);
+            tier.truncate(room);
+        }
+        tier.sort_by(order);
         ranking.extend(tier.iter().map(|t| t.2));
+    };
+    // The viewer's region, the configured nearest ones, then any other region with edges.
+    visit(region, &mut ranking);
+    for r in fallback {
+        if ranking.len() >= want {
+            return ranking;
+        }
+        visit(r.as_ref(), &mut ranking);
     }
-    // Origins: those holding the stream first, in config order.
-    let mut origins: Vec<usize> = dir.origins.clone();
-    origins.sort_by_key(|&i| !entry.is_some_and(|e| e.origins.iter().any(|h| h.node == i)));
-    ranking.extend(origins.into_iter().filter(|&i| load(&dir.nodes[i], cfg, stream_kbps) < 1.0));
-    // Full edges are a last resort, least loaded first.
-    full.sort_by(|a, b| a.0.total_cmp(&b.0));
-    ranking.extend(full.into_iter().map(|f| f.1));
+    if ranking.len() < want {
+        let mut rest: Vec<&str> = dir
+            .edges_by_region
+            .keys()
+            .map(|r| &**r)
+            .filter(|r| *r != region && !fallback.iter().any(|f| f.as_ref() == *r))
+            .collect();
+        rest.sort_unstable();
+        for r in rest {
+            if ranking.len() >= want {
+                break;
+            }
+            visit(r, &mut ranking);
+        }
+    }
+    if ranking.len() < want {
+        // Origins: those holding the stream first, in config order.
+        let mut origins: Vec<usize> = dir.origins.clone();
+        origins.sort_by_key(|&i| !entry.is_some_and(|e| e.origins.iter().any(|h| h.node == i)));
+        ranking.extend(origins.into_iter().filter(|&i| load(dir, i, cfg, stream_kbps) < 1.0));
+        // Full edges are a last resort, least loaded first.
+        full.sort_by(|a, b| a.0.total_cmp(&b.0));
+        ranking.extend(full.into_iter().map(|f| f.1));
+    }
+    ranking.truncate(want);
     ranking
 }
 
 /// Counts an assignment of a viewer to node `i`.
 pub fn assign(dir: &Directory, i: usize) {
-    let c = &dir.nodes[i].counters;
-    c.assigned_since_poll.fetch_add(1, Ordering::Relaxed);
-    c.scheduled_total.fetch_add(1, Ordering::Relaxed);
+    if let Some(a) = dir.assigned.get(i) {
+        a.fetch_add(1, Ordering::Relaxed);
+    }
+    dir.nodes[i].counters.scheduled_total.fetch_add(1, Ordering::Relaxed);
 }
 
 /// Origins for a publisher: healthy origins, primary (config order) first. An origin that already

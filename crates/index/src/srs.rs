@@ -4,6 +4,8 @@
 //! builds, `video`/`audio` are `null` before the first packet), but a field of the wrong type fails
 //! the whole answer: a node that sends that is broken, and its poll fails with the reason.
 
+use std::borrow::Cow;
+
 use serde::Deserialize;
 
 /// Fields every answer starts with.
@@ -32,13 +34,18 @@ pub struct Vhost {
     pub name: String,
 }
 
-/// One page of `GET /api/v1/streams/?start=&count=`.
-#[derive(Debug, Deserialize)]
-pub struct StreamsAnswer {
-    #[serde(flatten)]
-    pub envelope: Envelope,
+/// One page of `GET /api/v1/streams/?start=&count=`. Strings borrow from the answer's bytes:
+/// a poll of 100,000 records must not make a million small allocations.
+#[derive(Debug, Default, Deserialize)]
+pub struct StreamsAnswer<'a> {
     #[serde(default)]
-    pub streams: Vec<Stream>,
+    pub code: i64,
+    #[serde(default)]
+    pub server: Option<String>,
+    #[serde(default)]
+    pub service: Option<String>,
+    #[serde(default, borrow)]
+    pub streams: Vec<Stream<'a>>,
     /// Only in newer SRS builds; never relied on.
     #[serde(default)]
     pub total: Option<u64>,
@@ -46,15 +53,16 @@ pub struct StreamsAnswer {
 
 /// A stream record. On SRS `vhost` is an id and `name` may carry `.flv`; `url` is the stable key.
 #[derive(Debug, Default, Deserialize)]
-pub struct Stream {
-    #[serde(default)]
-    pub name: String,
-    #[serde(default)]
-    pub vhost: String,
-    #[serde(default)]
-    pub app: String,
-    #[serde(default)]
-    pub url: Option<String>,
+pub struct Stream<'a> {
+    #[serde(default, borrow)]
+    pub name: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub vhost: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub app: Cow<'a, str>,
+    /// Empty when absent. (Not an `Option`: serde borrows a `Cow` only when it is the field's type.)
+    #[serde(default, borrow)]
+    pub url: Cow<'a, str>,
     /// All clients including the publisher.
     #[serde(default)]
     pub clients: u64,
@@ -62,10 +70,10 @@ pub struct Stream {
     pub kbps: Kbps,
     #[serde(default)]
     pub publish: Publish,
-    #[serde(default)]
-    pub video: Option<Video>,
-    #[serde(default)]
-    pub audio: Option<Audio>,
+    #[serde(default, borrow)]
+    pub video: Option<VideoRecord<'a>>,
+    #[serde(default, borrow)]
+    pub audio: Option<AudioRecord<'a>>,
 }
 
 #[derive(Clone, Copy, Debug, Default, Deserialize)]
@@ -80,35 +88,91 @@ pub struct Kbps {
 pub struct Publish {
     #[serde(default)]
     pub active: bool,
-    #[serde(default)]
-    pub cid: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, serde::Serialize)]
-pub struct Video {
-    #[serde(default)]
-    pub codec: String,
-    #[serde(default)]
-    pub profile: Option<String>,
-    #[serde(default)]
-    pub level: Option<String>,
+/// `video` of a stream record, as read.
+#[derive(Debug, Default, Deserialize)]
+pub struct VideoRecord<'a> {
+    #[serde(default, borrow)]
+    pub codec: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub profile: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub level: Cow<'a, str>,
     #[serde(default)]
     pub width: u32,
     #[serde(default)]
     pub height: u32,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, serde::Serialize)]
-pub struct Audio {
-    #[serde(default)]
-    pub codec: String,
+/// `audio` of a stream record, as read.
+#[derive(Debug, Default, Deserialize)]
+pub struct AudioRecord<'a> {
+    #[serde(default, borrow)]
+    pub codec: Cow<'a, str>,
     #[serde(default)]
     pub sample_rate: u32,
-    /// SRS calls it `channel`.
-    #[serde(default, rename(deserialize = "channel"))]
-    pub channels: u8,
     #[serde(default)]
+    pub channel: u8,
+    #[serde(default, borrow)]
+    pub profile: Cow<'a, str>,
+}
+
+/// A stream's video as the directory keeps and shows it.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct Video {
+    pub codec: String,
     pub profile: Option<String>,
+    pub level: Option<String>,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// A stream's audio as the directory keeps and shows it.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct Audio {
+    pub codec: String,
+    pub sample_rate: u32,
+    pub channels: u8,
+    pub profile: Option<String>,
+}
+
+fn none_if_empty(s: &str) -> Option<&str> {
+    (!s.is_empty()).then_some(s)
+}
+
+impl VideoRecord<'_> {
+    pub fn matches(&self, v: &Video) -> bool {
+        self.codec == v.codec
+            && none_if_empty(&self.profile) == v.profile.as_deref()
+            && none_if_empty(&self.level) == v.level.as_deref()
+            && (self.width, self.height) == (v.width, v.height)
+    }
+    pub fn to_video(&self) -> Video {
+        Video {
+            codec: self.codec.to_string(),
+            profile: none_if_empty(&self.profile).map(str::to_string),
+            level: none_if_empty(&self.level).map(str::to_string),
+            width: self.width,
+            height: self.height,
+        }
+    }
+}
+
+impl AudioRecord<'_> {
+    pub fn matches(&self, a: &Audio) -> bool {
+        self.codec == a.codec
+            && (self.sample_rate, self.channel) == (a.sample_rate, a.channels)
+            && none_if_empty(&self.profile) == a.profile.as_deref()
+    }
+    pub fn to_audio(&self) -> Audio {
+        Audio {
+            codec: self.codec.to_string(),
+            sample_rate: self.sample_rate,
+            channels: self.channel,
+            profile: none_if_empty(&self.profile).map(str::to_string),
+        }
+    }
 }
 
 /// `GET /api/v1/summaries` — only what the directory shows.
@@ -153,8 +217,9 @@ pub struct SystemStats {
 /// The `(app, stream)` of a record, from its `url` (`/app/stream`, or `vhost/app/stream` outside the
 /// default vhost) and else from `app` + `name` without a player's extension. Also the vhost name
 /// when the url carries one.
-pub fn stream_path(s: &Stream) -> (Option<&str>, &str, &str) {
-    if let Some(url) = s.url.as_deref() {
+pub fn stream_path<'s>(s: &'s Stream<'_>) -> (Option<&'s str>, &'s str, &'s str) {
+    if !s.url.is_empty() {
+        let url = &*s.url;
         let parts: Vec<&str> = url.trim_start_matches('/').split('/').collect();
         match parts.as_slice() {
             [app, stream] if !app.is_empty() && !stream.is_empty() => return (None, app, strip_ext(stream)),
@@ -179,33 +244,35 @@ pub fn strip_ext(name: &str) -> &str {
 mod tests {
     use super::*;
 
-    fn sample(name: &str) -> Vec<u8> {
+    /// A capture's bytes, kept for the rest of the run (parsed answers borrow from them).
+    fn sample(name: &str) -> &'static [u8] {
         let path = format!("{}/../../../shared/srs-samples/{name}", env!("CARGO_MANIFEST_DIR"));
-        std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}")).leak()
     }
 
     #[test]
     fn real_srs_streams_parse_and_key_by_url() {
-        let edge: StreamsAnswer = serde_json::from_slice(&sample("edge1-streams.json")).unwrap();
+        let edge: StreamsAnswer = serde_json::from_slice(sample("edge1-streams.json")).unwrap();
         let s = &edge.streams[0];
         assert_eq!(s.name, "cam1.flv");
         assert_eq!(stream_path(s), (None, "live", "cam1"));
         assert_eq!(s.vhost, "vid-s29f01a");
         assert!(s.publish.active);
-        let origin: StreamsAnswer = serde_json::from_slice(&sample("origin-streams.json")).unwrap();
+        let origin: StreamsAnswer = serde_json::from_slice(sample("origin-streams.json")).unwrap();
         let o = &origin.streams[0];
         assert_eq!((o.clients, o.video.as_ref().unwrap().width), (3, 640));
-        assert_eq!(o.audio.as_ref().unwrap().channels, 2);
-        assert_eq!(origin.envelope.service.as_deref(), Some("584128l7"));
-        let vhosts: VhostsAnswer = serde_json::from_slice(&sample("origin-vhosts.json")).unwrap();
+        assert_eq!(o.audio.as_ref().unwrap().channel, 2);
+        assert_eq!(origin.service.as_deref(), Some("584128l7"));
+        assert!(matches!(o.url, Cow::Borrowed(_)) && matches!(o.name, Cow::Borrowed(_)), "strings borrow");
+        let vhosts: VhostsAnswer = serde_json::from_slice(sample("origin-vhosts.json")).unwrap();
         assert_eq!(vhosts.vhosts[0].name, "__defaultVhost__");
-        let sum: SummariesAnswer = serde_json::from_slice(&sample("origin-summaries.json")).unwrap();
+        let sum: SummariesAnswer = serde_json::from_slice(sample("origin-summaries.json")).unwrap();
         assert!(sum.data.unwrap().this.unwrap().pid.is_some());
     }
 
     #[test]
     fn leftover_records_without_media_parse() {
-        let after: StreamsAnswer = serde_json::from_slice(&sample("origin-streams-after-unpublish.json")).unwrap();
+        let after: StreamsAnswer = serde_json::from_slice(sample("origin-streams-after-unpublish.json")).unwrap();
         let s = &after.streams[0];
         assert!(!s.publish.active, "SRS keeps the record while players remain");
         assert!(s.video.is_none() && s.audio.is_none());
@@ -214,7 +281,7 @@ mod tests {
 
     #[test]
     fn a_non_vhost_url_and_odd_names() {
-        let s = Stream { url: Some("news.example/live/cam2".into()), ..Default::default() };
+        let s = Stream { url: "news.example/live/cam2".into(), ..Default::default() };
         assert_eq!(stream_path(&s), (Some("news.example"), "live", "cam2"));
         let s = Stream { app: "live".into(), name: "cam3.m3u8".into(), ..Default::default() };
         assert_eq!(stream_path(&s), (None, "live", "cam3"));

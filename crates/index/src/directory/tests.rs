@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use super::*;
@@ -15,17 +14,18 @@ const SAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/srs-
 const CAM1: &str = "__defaultVhost__/live/cam1";
 const NOW: u64 = 1_795_461_400_000;
 
-fn sample<T: DeserializeOwned>(file: &str) -> T {
+/// A capture, parsed; the bytes live for the rest of the test run (answers borrow from them).
+fn sample<T: serde::Deserialize<'static>>(file: &str) -> T {
     let path = format!("{SAMPLES}{file}");
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{path}: {e}"))
+    let bytes: &'static [u8] = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}")).leak();
+    serde_json::from_slice(bytes).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
 /// A node's snapshot from its captured streams page, with the origin's vhost list (as the
 /// edges' own vhost ids are not in it, this is also what an unknown id looks like).
-fn capture(node: &str, streams: StreamsAnswer) -> NodeSnapshot {
+fn capture(node: &str, streams: StreamsAnswer<'static>) -> NodeSnapshot {
     let summaries: SummariesAnswer = sample(&format!("{node}-summaries.json"));
-    snapshot_from(sample("origin-vhosts.json"), vec![streams], summaries).unwrap()
+    snapshot_from(sample("origin-vhosts.json"), vec![streams], summaries, None).unwrap()
 }
 
 fn captured(node: &str, streams_file: &str) -> NodeSnapshot {
@@ -68,7 +68,7 @@ fn keys(snapshot: &NodeSnapshot) -> Vec<&str> {
 }
 
 /// One page of `/api/v1/streams/` with records `(url, vhost id, active, clients)`.
-fn page(records: &[(&str, &str, bool, u64)]) -> StreamsAnswer {
+fn page(records: &[(&str, &str, bool, u64)]) -> StreamsAnswer<'static> {
     let streams: Vec<_> = records
         .iter()
         .map(|(url, vhost, active, clients)| {
@@ -77,7 +77,8 @@ fn page(records: &[(&str, &str, bool, u64)]) -> StreamsAnswer {
                    "publish": {"active": active}})
         })
         .collect();
-    serde_json::from_value(json!({"code": 0, "server": "vid-1", "service": "s1", "streams": streams})).unwrap()
+    let text = json!({"code": 0, "server": "vid-1", "service": "s1", "streams": streams}).to_string();
+    serde_json::from_str(text.leak()).unwrap()
 }
 
 fn vhosts(list: &[(&str, &str)]) -> VhostsAnswer {
@@ -132,7 +133,7 @@ fn edge_vhost_ids_and_player_extensions_do_not_split_the_stream() {
     // Without `url` (older builds), edge1's record is keyed by its name `cam1.flv` minus `.flv`.
     let mut answer: StreamsAnswer = sample("edge1-streams.json");
     assert_eq!(answer.streams[0].name, "cam1.flv");
-    answer.streams[0].url = None;
+    answer.streams[0].url = "".into();
     let edge1 = capture("edge1", answer);
     assert_eq!(keys(&edge1), [CAM1]);
     let dir = build([
@@ -209,8 +210,11 @@ fn only_up_and_degraded_nodes_are_schedulable_and_origins_keep_config_order() {
     let dir = build(nodes(Health::Unknown));
     assert!(!dir.warm, "a node not polled yet");
     assert_eq!(node_names(&dir, &dir.origins), ["origin-z", "origin-m"]);
-    let mut regions: Vec<(&str, Vec<&str>)> =
-        dir.edges_by_region.iter().map(|(r, e)| (&**r, node_names(&dir, e))).collect();
+    let mut regions: Vec<(&str, Vec<&str>)> = dir
+        .edges_by_region
+        .iter()
+        .map(|(r, e)| (&**r, node_names(&dir, &e.iter().map(|s| s.node).collect::<Vec<_>>())))
+        .collect();
     regions.sort();
     assert_eq!(regions, [("default", vec!["plain"]), ("eu", vec!["eu-1", "eu-2"])]);
     assert_eq!(dir.nodes.len(), 9, "every node is shown, schedulable or not");
@@ -241,7 +245,8 @@ fn a_stream_repeated_across_pages_is_one_node_stream() {
         page(&[("/live/a", "vid-1", true, 1), ("/live/b", "vid-1", true, 5)]),
         page(&[("/live/b", "vid-1", true, 5), ("/live/c", "vid-1", true, 2)]),
     ];
-    let snap = snapshot_from(vhosts(&[("vid-1", "__defaultVhost__")]), pages, SummariesAnswer::default()).unwrap();
+    let snap =
+        snapshot_from(vhosts(&[("vid-1", "__defaultVhost__")]), pages, SummariesAnswer::default(), None).unwrap();
     assert_eq!(keys(&snap), ["__defaultVhost__/live/a", "__defaultVhost__/live/b", "__defaultVhost__/live/c"]);
     let dir = build([up("o", Role::Origin, 0, vec![]), node("e", Role::Edge, 1, Health::Up, Some(snap))]);
     assert_eq!(dir.node("e").unwrap().viewers, 1 + 5 + 2, "b counted once");
@@ -249,7 +254,7 @@ fn a_stream_repeated_across_pages_is_one_node_stream() {
     // Republished between the pages: the live record is the one kept, whichever page had it.
     for (first, second) in [(false, true), (true, false)] {
         let pages = vec![page(&[("/live/b", "vid-1", first, 3)]), page(&[("/live/b", "vid-1", second, 3)])];
-        let snap = snapshot_from(vhosts(&[]), pages, SummariesAnswer::default()).unwrap();
+        let snap = snapshot_from(vhosts(&[]), pages, SummariesAnswer::default(), None).unwrap();
         assert_eq!(snap.streams.len(), 1);
         assert!(snap.streams[0].active, "{first} then {second}");
     }
@@ -258,11 +263,11 @@ fn a_stream_repeated_across_pages_is_one_node_stream() {
 #[test]
 fn an_error_code_in_any_answer_fails_the_snapshot() {
     let mut bad = page(&[]);
-    bad.envelope.code = 1000;
-    let err = snapshot_from(vhosts(&[]), vec![page(&[]), bad], SummariesAnswer::default()).unwrap_err();
+    bad.code = 1000;
+    let err = snapshot_from(vhosts(&[]), vec![page(&[]), bad], SummariesAnswer::default(), None).unwrap_err();
     assert!(err.contains("streams") && err.contains("1000"), "{err}");
     let summaries = SummariesAnswer { code: 2048, data: None };
-    let err = snapshot_from(vhosts(&[]), vec![page(&[])], summaries).unwrap_err();
+    let err = snapshot_from(vhosts(&[]), vec![page(&[])], summaries, None).unwrap_err();
     assert!(err.contains("summaries") && err.contains("2048"), "{err}");
 }
 
@@ -274,10 +279,27 @@ fn streams_outside_the_default_vhost_key_by_vhost_name() {
         ("/live/b", "vid-2", true, 1),     // the vhost id names it
         ("/live/c", "vid-1", true, 1),
     ])];
-    let snap = snapshot_from(ids, pages, SummariesAnswer::default()).unwrap();
+    let snap = snapshot_from(ids, pages, SummariesAnswer::default(), None).unwrap();
     assert_eq!(keys(&snap), ["__defaultVhost__/live/c", "news/live/a", "news/live/b"]);
     let dir = build([node("o", Role::Origin, 0, Health::Up, Some(snap))]);
     let e = &dir.streams["news/live/a"];
     assert_eq!((&*e.vhost, &*e.app, &*e.stream), ("news", "live", "a"));
     assert_eq!(holder_names(&dir, &e.origins), ["o"]);
+}
+
+#[test]
+fn assignments_carry_over_until_the_node_is_polled_again() {
+    let mut table: NodeTable = [up("e1", Role::Edge, 0, vec![]), up("e2", Role::Edge, 1, vec![])]
+        .into_iter()
+        .map(|e| (e.spec.name.clone(), e))
+        .collect();
+    let first = Directory::build(&table, &IndexConfig::default(), NOW);
+    crate::scheduler::assign(&first, 0);
+    crate::scheduler::assign(&first, 1);
+    crate::scheduler::assign(&first, 1);
+    // e2 answers a poll: its numbers now include the viewers sent to it.
+    table.get_mut("e2").unwrap().snapshot = Some(Arc::new(NodeSnapshot::default()));
+    let second = Directory::build(&table, &IndexConfig::default(), NOW);
+    second.carry_assignments(&first);
+    assert_eq!((second.assigned(0), second.assigned(1)), (1, 0));
 }

@@ -26,7 +26,7 @@ pub async fn streams(State(st): State<Arc<IndexState>>, RawQuery(q): RawQuery) -
     let vhost = query_param(q, "vhost");
     let start: usize = query_param(q, "start").and_then(|v| v.parse().ok()).unwrap_or(0);
     let count: usize = query_param(q, "count").and_then(|v| v.parse().ok()).unwrap_or(PAGE).clamp(1, MAX_PAGE);
-    let matching = dir.streams.values().filter(|s| {
+    let matching = dir.sorted_streams().filter(|s| {
         app.as_deref().is_none_or(|a| *s.app == *a)
             && vhost.as_deref().is_none_or(|v| *s.vhost == *v)
             && prefix.as_deref().is_none_or(|p| s.stream.starts_with(p))
@@ -59,15 +59,15 @@ pub async fn stream(
 pub async fn nodes(State(st): State<Arc<IndexState>>) -> Response {
     let dir = st.directory.load();
     let cap = st.config.load().scheduler.default_max_viewers;
-    let nodes: Vec<_> = dir.nodes.iter().map(|n| shape::node(n, cap)).collect();
+    let nodes: Vec<_> = (0..dir.nodes.len()).map(|i| shape::node(&dir, i, cap)).collect();
     Json(json!({ "code": 0, "nodes": nodes })).into_response()
 }
 
 pub async fn node(State(st): State<Arc<IndexState>>, Path(name): Path<String>) -> Response {
     let dir = st.directory.load();
     let cap = st.config.load().scheduler.default_max_viewers;
-    match dir.node(&name) {
-        Some(n) => Json(json!({ "code": 0, "node": shape::node(n, cap) })).into_response(),
-        None => error(StatusCode::NOT_FOUND, format!("no node named {name:?}; GET /api/v1/nodes lists them")),
+    match dir.nodes.binary_search_by(|n| n.spec.name.as_str().cmp(&name)) {
+        Ok(i) => Json(json!({ "code": 0, "node": shape::node(&dir, i, cap) })).into_response(),
+        Err(_) => error(StatusCode::NOT_FOUND, format!("no node named {name:?}; GET /api/v1/nodes lists them")),
     }
 }

@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::directory::{Directory, Holder, NodeView, StreamEntry};
+use crate::directory::{Directory, Holder, StreamEntry};
 use crate::nodes::NodeCounters;
 
 pub fn stream(dir: &Directory, s: &StreamEntry) -> Value {
@@ -34,7 +34,8 @@ pub fn stream(dir: &Directory, s: &StreamEntry) -> Value {
     })
 }
 
-pub fn node(n: &NodeView, default_max_viewers: u64) -> Value {
+pub fn node(dir: &Directory, i: usize, default_max_viewers: u64) -> Value {
+    let n = &dir.nodes[i];
     let snap = n.snapshot.as_deref();
     let cap = n.spec.max_viewers.unwrap_or(default_max_viewers);
     json!({
@@ -50,7 +51,7 @@ pub fn node(n: &NodeView, default_max_viewers: u64) -> Value {
         "max_viewers": cap,
         "max_mbps": n.spec.max_mbps,
         "viewers": n.viewers,
-        "assigned_since_poll": NodeCounters::get(&n.counters.assigned_since_poll),
+        "assigned_since_poll": dir.assigned(i),
         "load": (n.viewers as f64 / cap as f64 * 1000.0).round() / 1000.0,
         "streams": n.streams,
         "kbps": { "in": n.kbps_in, "out": n.kbps_out },

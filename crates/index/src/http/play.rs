@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{ConnectInfo, Path, RawQuery, State};
+use axum::extract::{ConnectInfo, Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
@@ -73,14 +73,48 @@ fn play_url(n: &NodeView, proto: Proto, app: &str, stream: &str, query: &str) ->
     })
 }
 
-/// A scheduling decision.
+/// A scheduling decision: the JSON answer and the chosen URL.
 struct Decision {
-    answer: Value,
+    body: Vec<u8>,
     url: String,
 }
 
+#[derive(serde::Serialize)]
+struct Choice<'a> {
+    /// Index into the directory's nodes.
+    #[serde(skip)]
+    idx: usize,
+    url: String,
+    node: &'a str,
+    region: &'a str,
+}
+
+#[derive(serde::Serialize)]
+struct PlayAnswer<'a> {
+    code: u8,
+    url: &'a str,
+    node: &'a str,
+    region: &'a str,
+    proto: &'static str,
+    stream: StreamRef<'a>,
+    viewer: Viewer<'a>,
+    alternatives: &'a [Choice<'a>],
+}
+
+#[derive(serde::Serialize)]
+struct StreamRef<'a> {
+    key: &'a str,
+    live: bool,
+}
+
+#[derive(serde::Serialize)]
+struct Viewer<'a> {
+    ip: std::net::IpAddr,
+    region: &'a str,
+    region_source: RegionSource,
+}
+
 /// Picks the node for a viewer. Errors are the HTTP answer to give.
-#[allow(clippy::too_many_arguments)]
 fn decide(
     st: &IndexState,
     app: &str,
@@ -91,7 +125,8 @@ fn decide(
     headers: &HeaderMap,
 ) -> Result<Decision, Box<Response>> {
     let stream = crate::srs::strip_ext(stream);
-    let vhost = query_param(query, "vhost").unwrap_or_else(|| DEFAULT_VHOST.into());
+    let vhost = query_param(query, "vhost");
+    let vhost = vhost.as_deref().unwrap_or(DEFAULT_VHOST);
     let resolver = st.resolver.load();
     let xff = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
     let client = resolver.client_ip(peer, xff);
@@ -100,12 +135,31 @@ fn decide(
     let fallback = resolver.fallback_order(&region);
     let dir: arc_swap::Guard<Arc<Directory>> = st.directory.load();
     let cfg = st.config.load();
-    let key = stream_key(&vhost, app, stream);
+    let key = stream_key(vhost, app, stream);
     let entry = dir.streams.get(key.as_str());
-    let ranking = scheduler::rank_edges(&dir, &cfg.scheduler, &key, entry, &region, &fallback);
-    let fwd = forwarded_query(query, &vhost);
-    let mut urls = ranking.into_iter().filter_map(|i| Some((i, play_url(&dir.nodes[i], proto, app, stream, &fwd)?)));
-    let Some((chosen, url)) = urls.next() else {
+    let fwd = forwarded_query(query, vhost);
+    let want = 1 + cfg.scheduler.alternatives;
+    let choices = |ranking: Vec<usize>| -> Vec<Choice<'_>> {
+        ranking
+            .into_iter()
+            .filter_map(|i| {
+                let n = &dir.nodes[i];
+                Some(Choice {
+                    idx: i,
+                    url: play_url(n, proto, app, stream, &fwd)?,
+                    node: &n.spec.name,
+                    region: &n.region,
+                })
+            })
+            .collect()
+    };
+    let mut ranked = choices(scheduler::top_edges(&dir, &cfg.scheduler, &key, entry, &region, &fallback, want));
+    if ranked.len() < want {
+        // Some of the best have no address for this protocol: look further.
+        ranked = choices(scheduler::rank_edges(&dir, &cfg.scheduler, &key, entry, &region, &fallback));
+        ranked.truncate(want);
+    }
+    let Some(chosen) = ranked.first() else {
         st.metrics.unserved();
         let up = dir.nodes.iter().filter(|n| n.health.schedulable()).count();
         return Err(Box::new(error(
@@ -117,24 +171,20 @@ fn decide(
             ),
         )));
     };
-    scheduler::assign(&dir, chosen);
+    scheduler::assign(&dir, chosen.idx);
     st.metrics.decision(&region, source_str(source));
-    let alternatives: Vec<Value> = urls
-        .take(cfg.scheduler.alternatives)
-        .map(|(i, url)| json!({ "url": url, "node": dir.nodes[i].spec.name, "region": dir.nodes[i].region }))
-        .collect();
-    let n = &dir.nodes[chosen];
-    let answer = json!({
-        "code": 0,
-        "url": url,
-        "node": n.spec.name,
-        "region": n.region,
-        "proto": proto.as_str(),
-        "stream": { "key": key, "live": entry.is_some() },
-        "viewer": { "ip": client.to_string(), "region": &*region, "region_source": source },
-        "alternatives": alternatives,
-    });
-    Ok(Decision { answer, url })
+    let answer = PlayAnswer {
+        code: 0,
+        url: &chosen.url,
+        node: chosen.node,
+        region: chosen.region,
+        proto: proto.as_str(),
+        stream: StreamRef { key: &key, live: entry.is_some() },
+        viewer: Viewer { ip: client, region: &region, region_source: source },
+        alternatives: &ranked[1..],
+    };
+    let body = serde_json::to_vec(&answer).unwrap_or_default();
+    Ok(Decision { body, url: chosen.url.clone() })
 }
 
 fn source_str(s: RegionSource) -> &'static str {
@@ -146,14 +196,19 @@ fn source_str(s: RegionSource) -> &'static str {
     }
 }
 
+fn json_response(body: Vec<u8>) -> Response {
+    ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
+}
+
 /// `GET /api/v1/play/{app}/{stream}?proto=flv|rtmp|hls[&region=R]`.
 pub async fn play_json(
     State(st): State<Arc<IndexState>>,
     Path((app, stream)): Path<(String, String)>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
     RawQuery(q): RawQuery,
+    req: Request,
 ) -> Response {
+    let headers = req.headers();
     let proto = match query_param(q.as_deref(), "proto") {
         None => Proto::Flv,
         Some(p) => match Proto::parse(&p) {
@@ -161,8 +216,8 @@ pub async fn play_json(
             None => return error(StatusCode::BAD_REQUEST, format!("unknown proto {p:?}: use flv, hls or rtmp")),
         },
     };
-    match decide(&st, &app, &stream, proto, q.as_deref(), peer.ip(), &headers) {
-        Ok(d) => Json(d.answer).into_response(),
+    match decide(&st, &app, &stream, proto, q.as_deref(), peer.ip(), headers) {
+        Ok(d) => json_response(d.body),
         Err(resp) => *resp,
     }
 }
@@ -173,9 +228,10 @@ pub async fn play_redirect(
     State(st): State<Arc<IndexState>>,
     Path((app, file)): Path<(String, String)>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
     RawQuery(q): RawQuery,
+    req: Request,
 ) -> Response {
+    let headers = req.headers();
     let (stream, proto) = if let Some(s) = file.strip_suffix(".flv") {
         (s, Proto::Flv)
     } else if let Some(s) = file.strip_suffix(".m3u8") {
@@ -183,12 +239,12 @@ pub async fn play_redirect(
     } else {
         (file.as_str(), Proto::Rtmp)
     };
-    let d = match decide(&st, &app, stream, proto, q.as_deref(), peer.ip(), &headers) {
+    let d = match decide(&st, &app, stream, proto, q.as_deref(), peer.ip(), headers) {
         Ok(d) => d,
         Err(resp) => return *resp,
     };
     if proto == Proto::Rtmp {
-        return Json(d.answer).into_response();
+        return json_response(d.body);
     }
     let mut resp = (StatusCode::FOUND, format!("{}\n", d.url)).into_response();
     if let Ok(v) = HeaderValue::from_str(&d.url) {

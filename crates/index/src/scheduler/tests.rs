@@ -1,8 +1,11 @@
 //! Which edge a viewer gets and which origin a publisher gets, on directories built the way the
 //! index builds them (node table → `Directory::build`).
 
+use crate::nodes::{Health, NodeCounters};
 use std::collections::HashMap;
 use std::sync::Arc;
+
+const NO_FALLBACK: &[&str] = &[];
 
 use super::*;
 use crate::config::{IndexConfig, NodeSpec};
@@ -97,14 +100,14 @@ fn names<'a>(dir: &'a Directory, ranking: &[usize]) -> Vec<&'a str> {
 
 /// The viewer's ranking for `key` in the default region, with the stream's entry if it is live.
 fn rank<'a>(dir: &'a Directory, key: &str) -> Vec<&'a str> {
-    names(dir, &rank_edges(dir, &cfg(), key, dir.streams.get(key), "default", &[]))
+    names(dir, &rank_edges(dir, &cfg(), key, dir.streams.get(key), "default", NO_FALLBACK))
 }
 
 /// How many of `keys` streams each node comes first for; `assign` counts each choice.
 fn firsts(dir: &Directory, keys: impl Iterator<Item = String>, assign_each: bool) -> HashMap<String, usize> {
     let mut won = HashMap::new();
     for k in keys {
-        let best = rank_edges(dir, &cfg(), &k, dir.streams.get(k.as_str()), "default", &[])[0];
+        let best = rank_edges(dir, &cfg(), &k, dir.streams.get(k.as_str()), "default", NO_FALLBACK)[0];
         if assign_each {
             assign(dir, best);
         }
@@ -148,7 +151,7 @@ fn regions_by_tier_then_origins_then_full_edges() {
         );
     }
     // A region without edges starts with the others.
-    let r = names(&dir, &rank_edges(&dir, &cfg(), &key(0), None, "mars", &[]));
+    let r = names(&dir, &rank_edges(&dir, &cfg(), &key(0), None, "mars", NO_FALLBACK));
     assert_eq!(r.len(), 10);
     assert_eq!(r[6..8], ["origin-b", "origin-a"]);
 }
@@ -164,7 +167,7 @@ fn down_and_unknown_nodes_are_never_chosen() {
         edge("eu-slow").region("eu").health(Health::Degraded),
     ]);
     for i in 0..100 {
-        let mut r = names(&dir, &rank_edges(&dir, &cfg(), &key(i), None, "us", &[]));
+        let mut r = names(&dir, &rank_edges(&dir, &cfg(), &key(i), None, "us", NO_FALLBACK));
         assert_eq!(r.pop(), Some("origin-up"));
         r.sort_unstable();
         assert_eq!(r, ["eu-slow", "eu-up"]);
@@ -178,14 +181,13 @@ fn load_counts_viewers_assignments_and_bandwidth() {
         edge("bw").mbps(100.0).carrying("__defaultVhost__/live/x", 10, 50_000),
     ]);
     let (small, bw) = (idx(&dir, "small"), idx(&dir, "bw"));
-    let (small, bw) = (&dir.nodes[small], &dir.nodes[bw]);
-    assert_eq!(load(small, &cfg(), 2500.0), 0.5);
-    assign(&dir, idx(&dir, "small"));
-    assign(&dir, idx(&dir, "small"));
-    assert_eq!(load(small, &cfg(), 2500.0), 0.52, "viewers sent since the last poll count");
-    assert_eq!(load(bw, &cfg(), 2500.0), 0.5, "50 of 100 Mbit/s outweighs 10 of 1000 viewers");
-    assign(&dir, idx(&dir, "bw"));
-    assert_eq!(load(bw, &cfg(), 2500.0), 0.525, "one more viewer of a 2.5 Mbit/s stream");
+    assert_eq!(load(&dir, small, &cfg(), 2500.0), 0.5);
+    assign(&dir, small);
+    assign(&dir, small);
+    assert_eq!(load(&dir, small, &cfg(), 2500.0), 0.52, "viewers sent since the last poll count");
+    assert_eq!(load(&dir, bw, &cfg(), 2500.0), 0.5, "50 of 100 Mbit/s outweighs 10 of 1000 viewers");
+    assign(&dir, bw);
+    assert_eq!(load(&dir, bw, &cfg(), 2500.0), 0.525, "one more viewer of a 2.5 Mbit/s stream");
 
     // An edge one unknown-rate viewer away from its bandwidth: full, unless the stream is light.
     let heavy = "__defaultVhost__/live/heavy";
@@ -215,7 +217,7 @@ fn sticky_case(viewers: u64) -> (Directory, String) {
     for i in 0.. {
         let k = key(i);
         let dir = cluster(&[edge("carrier").viewers(viewers - 1).carrying(&k, 1, 0), edge("idle")]);
-        if names(&dir, &rank_edges(&dir, &cfg(), &k, None, "default", &[]))[0] == "idle" {
+        if names(&dir, &rank_edges(&dir, &cfg(), &k, None, "default", NO_FALLBACK))[0] == "idle" {
             return (dir, k);
         }
     }
@@ -233,7 +235,7 @@ fn an_edge_carrying_the_stream_keeps_it_until_the_load_threshold() {
     let (dir, k) = sticky_case(700);
     let choices: Vec<&str> = (0..200)
         .map(|_| {
-            let best = rank_edges(&dir, &cfg(), &k, dir.streams.get(k.as_str()), "default", &[])[0];
+            let best = rank_edges(&dir, &cfg(), &k, dir.streams.get(k.as_str()), "default", NO_FALLBACK)[0];
             assign(&dir, best);
             dir.nodes[best].spec.name.as_str()
         })
@@ -280,7 +282,7 @@ fn rankings_are_stable_and_move_only_what_they_must() {
     let mut reversed = nodes.to_vec();
     reversed.reverse();
     let two = cluster(&reversed);
-    let x = |dir: &Directory, k: &str| names(dir, &rank_edges(dir, &cfg(), k, None, "x", &[])).concat();
+    let x = |dir: &Directory, k: &str| names(dir, &rank_edges(dir, &cfg(), k, None, "x", NO_FALLBACK)).concat();
     for i in 0..200 {
         assert_eq!(rank(&one, &key(i)), rank(&two, &key(i)), "config order does not matter");
         assert_eq!(x(&one, &key(i)), x(&two, &key(i)));

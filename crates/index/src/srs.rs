@@ -246,7 +246,7 @@ mod tests {
 
     /// A capture's bytes, kept for the rest of the run (parsed answers borrow from them).
     fn sample(name: &str) -> &'static [u8] {
-        let path = format!("{}/../../../shared/srs-samples/{name}", env!("CARGO_MANIFEST_DIR"));
+        let path = format!("{}/../../fixtures/srs/{name}", env!("CARGO_MANIFEST_DIR"));
         std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}")).leak()
     }
 

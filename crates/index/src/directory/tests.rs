@@ -1,5 +1,5 @@
 //! The merge of node snapshots into one directory, fed with what real SRS 7 nodes answered
-//! (`../shared/srs-samples/`) and converted exactly as the poller converts it.
+//! (`fixtures/srs/`) and converted exactly as the poller converts it.
 
 use std::time::Duration;
 
@@ -10,7 +10,7 @@ use crate::nodes::{NodeStream, NodeTable, apply_poll};
 use crate::poller::snapshot_from;
 use crate::srs::{Kbps, StreamsAnswer, SummariesAnswer, VhostsAnswer};
 
-const SAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/srs-samples/");
+const SAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/srs/");
 const CAM1: &str = "__defaultVhost__/live/cam1";
 const NOW: u64 = 1_795_461_400_000;
 

@@ -100,7 +100,7 @@ mod tests {
 
     #[test]
     fn the_real_srs_heartbeat_makes_an_edge() {
-        let path = format!("{}/../../../shared/srs-samples/heartbeat-register.json", env!("CARGO_MANIFEST_DIR"));
+        let path = format!("{}/../../fixtures/srs/heartbeat-register.json", env!("CARGO_MANIFEST_DIR"));
         let hb: Heartbeat = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
         let spec = spec_from(hb, Some("region=eu")).unwrap();
         assert_eq!(spec.name, "edge-eu-1");

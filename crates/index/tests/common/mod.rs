@@ -2,7 +2,7 @@
 //!
 //! A fake node is an HTTP server on 127.0.0.1:0 that answers the calls the index polls
 //! (`/api/v1/vhosts/`, `/api/v1/streams/`, `/api/v1/summaries`) with the captures of a real SRS
-//! cluster in `../shared/srs-samples/`, byte for byte, with SRS's quirks: the 302 from the
+//! cluster in `fixtures/srs/`, byte for byte, with SRS's quirks: the 302 from the
 //! slash-less list URLs and v7.0.18 paging (`start`/`count`, count raised to at least 10, no
 //! `total`). It can be switched at run time to misbehave: see [`Mode`].
 
@@ -29,7 +29,7 @@ pub const DEADLINE: Duration = Duration::from_secs(10);
 
 /// The directory of the SRS captures.
 pub fn samples_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/srs-samples")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/srs")
 }
 
 /// A capture's bytes, exactly as stored.
@@ -124,6 +124,9 @@ pub enum Mode {
     Refuse,
     /// The node restarted: a new `service` id and these streams (from the first record's shape).
     Restarted { service: String, streams: Vec<String> },
+    /// Its documents, with every stream's `clients` one higher at each streams request: viewers
+    /// that change at every poll.
+    Churn,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -145,6 +148,8 @@ struct Shared {
     mode: Mutex<Mode>,
     /// Requests that hung.
     hung: AtomicU64,
+    /// Streams requests answered in `Churn` mode.
+    churned: AtomicU64,
     /// `(start, count)` of every streams page served, count as SRS applied it.
     pages: Mutex<Vec<(usize, usize)>>,
 }
@@ -169,6 +174,7 @@ impl FakeNode {
             docs,
             mode: Mutex::new(Mode::Normal),
             hung: AtomicU64::new(0),
+            churned: AtomicU64::new(0),
             pages: Mutex::new(Vec::new()),
         });
         let stop = serve(listener, shared.clone());
@@ -329,6 +335,7 @@ impl Shared {
         let start = atoi(query, "start");
         let count = atoi(query, "count").max(10);
         let restarted;
+        let churned: Vec<Value>;
         let (envelope, records) = match mode {
             Mode::Garbage(g) => return garbage(*g),
             Mode::Restarted { service, streams } => {
@@ -339,6 +346,20 @@ impl Shared {
                 records.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
                 restarted = (envelope, records);
                 (&restarted.0, &restarted.1)
+            }
+            Mode::Churn => {
+                let step = self.churned.fetch_add(1, Ordering::Relaxed) + 1;
+                churned = self
+                    .docs
+                    .records
+                    .iter()
+                    .map(|r| {
+                        let mut r = r.clone();
+                        r["clients"] = json!(r["clients"].as_u64().unwrap_or(0) + step);
+                        r
+                    })
+                    .collect();
+                (&self.docs.envelope, &churned)
             }
             _ => (&self.docs.envelope, &self.docs.records),
         };

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
+use ferrocast_index::auth::{AppRule, KeyConfig};
 use ferrocast_index::config::LogFormat;
 use ferrocast_index::region::CidrRegion;
 use ferrocast_index::{IndexConfig, NodeSpec, RunningIndex};
@@ -16,7 +17,9 @@ use ferrocast_index::{IndexConfig, NodeSpec, RunningIndex};
 pub struct IndexArgs {
     /// TOML config file: top-level listen, db, log_format; [poll], [scheduler] and [regions]
     /// tables with the keys of the flags below (without their prefix); nodes as [[nodes]] tables
-    /// with name, role, api, rtmp, http, region, weight, max_viewers, max_mbps.
+    /// with name, role, api, rtmp, http, region, weight, max_viewers, max_mbps; [auth] with enabled,
+    /// sign_with, url_ttl_s, admin_token, hook_secret, hook_allow, keys = [{ id, secret }, ...] and
+    /// [[auth.apps]] tables with app, play ("open"|"token"), publish ("open"|"token").
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// HTTP listen address of the index API [default: 0.0.0.0:8000].
@@ -87,6 +90,34 @@ pub struct IndexArgs {
     /// The regions to try after a region, nearest first (repeatable), e.g. eu=us,ap.
     #[arg(long = "nearest", value_name = "REGION=R1,R2")]
     pub nearest: Vec<String>,
+    /// Access control: hooks refuse clients without a valid token where the app's rules want one,
+    /// and scheduler URLs carry tokens (--auth=false turns off what the file turned on) [default: false].
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub auth: Option<bool>,
+    /// A token signing key, at least 16 bytes of secret (repeatable; list the new key beside the
+    /// old one to rotate). Replaces a file key of the same id.
+    #[arg(long = "auth-key", value_name = "ID=SECRET")]
+    pub auth_keys: Vec<KeyConfig>,
+    /// The key new tokens are signed with [default: the only key].
+    #[arg(long, value_name = "ID")]
+    pub sign_with: Option<String>,
+    /// Access rule of an app (repeatable), e.g. live=play:token,publish:open; a part left out keeps
+    /// its default. Apps without a rule: play open, publish needs a token.
+    #[arg(long = "app-rule", value_name = "APP=play:open|token,publish:open|token")]
+    pub app_rules: Vec<AppRule>,
+    /// Lifetime of the tokens added to play and publish URLs, in seconds [default: 3600].
+    #[arg(long, value_name = "SECS")]
+    pub url_ttl_s: Option<u64>,
+    /// Bearer token of the admin routes (POST /api/v1/tokens, publish URLs with a fresh token);
+    /// unset, those routes are closed.
+    #[arg(long, value_name = "TOKEN", env = "FERROCAST_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Hook calls must carry ?secret=SECRET in their URL (e.g. --hooks http://index/api/v1/hooks?secret=SECRET).
+    #[arg(long, value_name = "SECRET", env = "FERROCAST_HOOK_SECRET", hide_env_values = true)]
+    pub hook_secret: Option<String>,
+    /// Hook calls must come from this network (repeatable), e.g. 10.0.0.0/8.
+    #[arg(long = "hook-allow", value_name = "CIDR")]
+    pub hook_allow: Vec<ipnet::IpNet>,
 }
 
 fn pair<'a>(flag: &str, s: &'a str) -> anyhow::Result<(&'a str, &'a str)> {
@@ -120,7 +151,26 @@ impl IndexArgs {
             forget_registered_ms => poll.forget_registered_ms, max_concurrent_polls => poll.max_concurrent,
             load_threshold => scheduler.load_threshold, default_max_viewers => scheduler.default_max_viewers,
             alternatives => scheduler.alternatives, default_region => regions.default,
+            auth => auth.enabled, url_ttl_s => auth.url_ttl_s,
         );
+        if self.sign_with.is_some() {
+            c.auth.sign_with = self.sign_with.clone();
+        }
+        if self.admin_token.is_some() {
+            c.auth.admin_token = self.admin_token.clone();
+        }
+        if self.hook_secret.is_some() {
+            c.auth.hook_secret = self.hook_secret.clone();
+        }
+        for key in &self.auth_keys {
+            c.auth.keys.retain(|k| k.id != key.id);
+            c.auth.keys.push(key.clone());
+        }
+        for rule in &self.app_rules {
+            c.auth.apps.retain(|r| r.app != rule.app);
+            c.auth.apps.push(rule.clone());
+        }
+        c.auth.hook_allow.extend(self.hook_allow.iter().copied());
         if self.geoip.is_some() {
             c.regions.geoip = self.geoip.clone();
         }
@@ -207,10 +257,60 @@ mod tests {
     }
 
     #[test]
+    fn auth_flags_add_to_and_win_over_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("index.toml");
+        std::fs::write(
+            &path,
+            "[auth]\nenabled = true\nsign_with = \"k1\"\nkeys = [{ id = \"k1\", secret = \"old-secret-0123456789\" }]\n\
+             [[auth.apps]]\napp = \"live\"\nplay = \"token\"\n",
+        )
+        .unwrap();
+        let args = IndexArgs {
+            config: Some(path),
+            auth_keys: vec!["k1=new-secret-0123456789".parse().unwrap(), "k2=other-secret-0123456".parse().unwrap()],
+            sign_with: Some("k2".into()),
+            app_rules: vec!["live=publish:open".parse().unwrap(), "tv=play:token".parse().unwrap()],
+            hook_allow: vec!["10.0.0.0/8".parse().unwrap()],
+            hook_secret: Some("hook-secret-0123456789".into()),
+            url_ttl_s: Some(60),
+            ..Default::default()
+        };
+        let c = args.to_config().unwrap();
+        assert!(c.auth.enabled);
+        assert_eq!(
+            c.auth.keys.iter().map(|k| (k.id.as_str(), k.secret.as_str())).collect::<Vec<_>>(),
+            [("k1", "new-secret-0123456789"), ("k2", "other-secret-0123456")]
+        );
+        assert_eq!(c.auth.sign_with.as_deref(), Some("k2"));
+        let live = c.auth.apps.iter().find(|r| r.app == "live").unwrap();
+        assert_eq!(live.play, ferrocast_index::auth::Access::Open, "the flag's rule replaces the file's");
+        assert_eq!(c.auth.apps.len(), 2);
+        assert_eq!((c.auth.url_ttl_s, c.auth.hook_allow.len()), (60, 1));
+        let off = IndexArgs { auth: Some(false), ..args };
+        assert!(!off.to_config().unwrap().auth.enabled);
+        let bad = IndexArgs { sign_with: Some("k9".into()), ..Default::default() };
+        assert!(format!("{:#}", bad.to_config().unwrap_err()).contains("sign_with"));
+    }
+
+    #[test]
     fn bad_values_name_the_flag() {
         let args = IndexArgs { cidrs: vec!["10.0.0.0/8".into()], ..Default::default() };
         assert!(format!("{:#}", args.to_config().unwrap_err()).contains("--cidr"));
         let args = IndexArgs { load_threshold: Some(1.5), ..Default::default() };
         assert!(format!("{:#}", args.to_config().unwrap_err()).contains("load_threshold"));
+    }
+}
+
+#[cfg(test)]
+mod deploy_examples {
+    use super::*;
+
+    #[test]
+    fn the_deploy_index_config_is_valid() {
+        let path = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/index.toml"));
+        let c = IndexArgs { config: Some(path), ..Default::default() }.to_config().unwrap();
+        assert_eq!(c.nodes.len(), 3);
+        assert_eq!(c.regions.nearest["eu"], ["us"]);
     }
 }

@@ -4,6 +4,9 @@
 mod index_cmd;
 mod logging;
 mod node_cmd;
+mod push_cmd;
+mod srs_config_cmd;
+mod token_cmd;
 
 use clap::{Parser, Subcommand};
 
@@ -21,6 +24,13 @@ enum Command {
     Node(Box<node_cmd::NodeArgs>),
     /// Run the index server: cluster directory, viewer-to-edge scheduling, publish URLs.
     Index(Box<index_cmd::IndexArgs>),
+    /// Publish a file or feed with FFmpeg to the origin the index names, restarting it and moving
+    /// to a backup origin when it fails; or to fixed RTMP URLs with --to.
+    Push(Box<push_cmd::PushArgs>),
+    /// Mint a signed publish or play token offline and print it.
+    Token(Box<token_cmd::TokenArgs>),
+    /// Write a valid SRS 5/6/7 config for an origin or an edge that joins a Ferrocast index.
+    SrsConfig(Box<srs_config_cmd::SrsConfigArgs>),
 }
 
 fn main() -> std::process::ExitCode {
@@ -28,6 +38,9 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Node(args) => node_cmd::run(*args),
         Command::Index(args) => index_cmd::run(*args),
+        Command::Push(args) => push_cmd::run(*args),
+        Command::Token(args) => token_cmd::run(*args),
+        Command::SrsConfig(args) => srs_config_cmd::run(*args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -296,3 +296,18 @@ mod tests {
         assert!(format!("{err:#}").contains("bad.toml"), "{err:#}");
     }
 }
+
+#[cfg(test)]
+mod deploy_examples {
+    use super::*;
+
+    #[test]
+    fn the_deploy_node_configs_are_valid() {
+        for file in ["node-origin.toml", "node-edge.toml"] {
+            let path = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy")).join(file);
+            let c = NodeArgs { config: Some(path), ..Default::default() }.into_config().unwrap();
+            assert!(c.validate().is_ok(), "{file}: {:?}", c.validate());
+            assert!(c.index.is_some(), "{file} registers with the index");
+        }
+    }
+}

@@ -10,39 +10,7 @@ use std::time::Duration;
 
 use common::*;
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
-
-/// A `ferrocast index` process and its address.
-struct IndexProcess {
-    _child: Child,
-    addr: String,
-}
-
-impl IndexProcess {
-    async fn start(db: &std::path::Path, extra: &[&str]) -> IndexProcess {
-        let mut child = ferrocast()
-            .args(["index", "--listen", "127.0.0.1:0", "--log-format", "json", "--poll-interval-ms", "300"])
-            .arg("--db")
-            .arg(db)
-            .args(extra)
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("ferrocast starts");
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let mut addr = None;
-        while let Ok(Ok(Some(line))) = tokio::time::timeout(Duration::from_secs(10), lines.next_line()).await {
-            let v: Value = serde_json::from_str(&line).expect("json log lines");
-            if v["fields"]["message"] == "ferrocast index listening" {
-                addr = v["fields"]["listen"].as_str().map(str::to_string);
-                break;
-            }
-        }
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        IndexProcess { _child: child, addr: addr.expect("index logs its address") }
-    }
-}
 
 /// An HTTP-FLV player that reads until dropped; it counts the bytes it got.
 fn flv_player(url: String) -> (tokio::task::JoinHandle<()>, std::sync::Arc<std::sync::atomic::AtomicUsize>) {

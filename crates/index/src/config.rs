@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::auth::AuthConfig;
 use crate::region::RegionsConfig;
 
 /// What a node does in the cluster.
@@ -246,6 +247,8 @@ pub struct IndexConfig {
     pub poll: PollConfig,
     pub scheduler: SchedulerConfig,
     pub regions: RegionsConfig,
+    /// Access control: tokens, per-app rules, hook and admin callers.
+    pub auth: AuthConfig,
     pub nodes: Vec<NodeSpec>,
 }
 
@@ -258,6 +261,7 @@ impl Default for IndexConfig {
             poll: PollConfig::default(),
             scheduler: SchedulerConfig::default(),
             regions: RegionsConfig::default(),
+            auth: AuthConfig::default(),
             nodes: Vec::new(),
         }
     }
@@ -293,7 +297,7 @@ impl IndexConfig {
         if s.default_max_viewers == 0 {
             return Err("scheduler.default_max_viewers must be above 0".into());
         }
-        Ok(())
+        self.auth.validate()
     }
 
     /// The region of a node: its own, else the default region.

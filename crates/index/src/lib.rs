@@ -5,8 +5,10 @@
 //! "which edge for this viewer" and "which origin for this publisher" from that view without any
 //! network I/O on the request path. `RunningIndex::start` wires it together.
 
+pub mod auth;
 pub mod config;
 pub mod directory;
+pub mod events;
 pub mod history;
 pub mod http;
 pub mod metrics;

@@ -11,6 +11,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::auth::Auth;
 use crate::config::{IndexConfig, NodeSpec};
 use crate::directory::Directory;
 use crate::history::Sessions;
@@ -19,6 +20,9 @@ use crate::nodes::{self, HealthChange, NodeEntry, NodeSnapshot, NodeTable};
 use crate::region::RegionResolver;
 use crate::store::Store;
 
+/// Events kept for listeners that reconnect (SSE `Last-Event-ID`, WebSocket `?since=`).
+const EVENT_BUFFER: usize = 4096;
+
 /// Re-reads the configuration (file + flags) for a reload.
 pub type ConfigLoader = Box<dyn Fn() -> Result<IndexConfig, String> + Send + Sync>;
 
@@ -26,8 +30,12 @@ pub struct IndexState {
     pub config: ArcSwap<IndexConfig>,
     pub resolver: ArcSwap<RegionResolver>,
     pub directory: ArcSwap<Directory>,
+    /// Access control (keys, rules, hook callers), rebuilt on reload.
+    pub auth: ArcSwap<Auth>,
     pub store: Store,
     pub metrics: Metrics,
+    /// Stream and node events for WebSocket and SSE listeners.
+    pub events: crate::events::Bus,
     /// Client for polls (no redirects beyond SRS's slash 302, short timeouts).
     pub http: reqwest::Client,
     /// Bounds the polls in flight (`poll.max_concurrent`).
@@ -51,6 +59,7 @@ pub fn now_ms() -> u64 {
 impl IndexState {
     pub fn new(config: IndexConfig, store: Store, loader: Option<ConfigLoader>) -> Result<Arc<IndexState>, String> {
         let resolver = RegionResolver::new(&config.regions).map_err(|e| e.to_string())?;
+        let auth = Auth::new(&config.auth)?;
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_millis(config.poll.timeout_ms))
             .redirect(reqwest::redirect::Policy::limited(3))
@@ -67,8 +76,10 @@ impl IndexState {
             config: ArcSwap::from_pointee(config),
             resolver: ArcSwap::from_pointee(resolver),
             directory: ArcSwap::from_pointee(Directory::default()),
+            auth: ArcSwap::from_pointee(auth),
             store,
             metrics: Metrics::default(),
+            events: crate::events::Bus::new(EVENT_BUFFER),
             http,
             poll_permits,
             shutdown: CancellationToken::new(),
@@ -94,6 +105,7 @@ impl IndexState {
             self.tasks.spawn(crate::poller::run(self.clone(), name, stop));
         }
         self.tasks.spawn(merge_loop(self.clone(), sessions));
+        self.tasks.spawn(crate::events::producer::flush_loop(self.clone()));
         self.tasks.spawn(janitor(self.clone()));
         self.mark_dirty();
     }
@@ -155,6 +167,7 @@ impl IndexState {
             tracing::info!(node = %c.node, from = c.from.as_str(), to = c.to.as_str(), "node {}", c.to.as_str());
         }
         self.store.node_changed(&c.node, c.from.as_str(), c.to.as_str(), at_ms as i64, &c.reason);
+        crate::events::producer::health_changed(self, &c);
     }
 
     /// A heartbeat from a self-registering node: adds it (and its poller) or refreshes it.
@@ -216,6 +229,7 @@ impl IndexState {
         let new = loader()?;
         new.validate()?;
         let resolver = RegionResolver::new(&new.regions).map_err(|e| e.to_string())?;
+        let auth = Auth::new(&new.auth)?;
         let old = self.config.load_full();
         if new.listen != old.listen || new.db != old.db {
             tracing::warn!("listen and db take effect at the next restart, not on reload");
@@ -254,6 +268,7 @@ impl IndexState {
             }
         }
         self.resolver.store(Arc::new(resolver));
+        self.auth.store(Arc::new(auth));
         self.config.store(Arc::new(new));
         for (name, stop) in spawn {
             self.tasks.spawn(crate::poller::run(self.clone(), name, stop));
@@ -272,9 +287,11 @@ impl IndexState {
             let table = self.table();
             Directory::build(&table, &cfg, now)
         };
-        dir.carry_assignments(&self.directory.load());
+        let prev = self.directory.load_full();
+        dir.carry_assignments(&prev);
         sessions.observe(&mut dir, &self.store, now);
         self.directory.store(Arc::new(dir));
+        crate::events::producer::publish_changes(self, &prev, &self.directory.load());
     }
 }
 

@@ -1,5 +1,5 @@
-//! Helpers for tests that run `ferrocast` as a real process: start a node on free loopback ports
-//! and learn its addresses from its JSON log, publish with FFmpeg, play with ffprobe.
+//! Helpers for tests that run `ferrocast` as a real process: start a node or an index on free
+//! loopback ports and learn their addresses from their JSON logs, publish with FFmpeg, play with ffprobe.
 #![allow(dead_code)]
 
 use std::process::Stdio;
@@ -68,6 +68,37 @@ impl NodeProcess {
 
     pub fn signal(&self, sig: &str) {
         std::process::Command::new("kill").args([sig, &self.pid().to_string()]).status().unwrap();
+    }
+}
+
+/// A `ferrocast index` process and its address.
+pub struct IndexProcess {
+    pub child: Child,
+    pub addr: String,
+}
+
+impl IndexProcess {
+    pub async fn start(db: &std::path::Path, extra: &[&str]) -> IndexProcess {
+        let mut child = ferrocast()
+            .args(["index", "--listen", "127.0.0.1:0", "--log-format", "json", "--poll-interval-ms", "300"])
+            .arg("--db")
+            .arg(db)
+            .args(extra)
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("ferrocast starts");
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut addr = None;
+        while let Ok(Ok(Some(line))) = tokio::time::timeout(Duration::from_secs(10), lines.next_line()).await {
+            let v: serde_json::Value = serde_json::from_str(&line).expect("json log lines");
+            if v["fields"]["message"] == "ferrocast index listening" {
+                addr = v["fields"]["listen"].as_str().map(str::to_string);
+                break;
+            }
+        }
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        IndexProcess { child, addr: addr.expect("index logs its address") }
     }
 }
 

@@ -1,4 +1,4 @@
-//! The JSON shapes of directory entries and nodes, shared by the directory API and (later) events.
+//! The JSON shapes of directory entries and nodes, shared by the directory API and the events (`crate::events`).
 
 use serde_json::{Value, json};
 

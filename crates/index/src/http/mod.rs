@@ -1,12 +1,14 @@
-//! The index server's HTTP API: the directory, the scheduler, node registration and the
-//! operational endpoints. Handlers are small functions over the shared state; none of them does
-//! network I/O (the directory they read is already in memory).
+//! The index server's HTTP API: the directory, the scheduler, node registration, the hook
+//! receiver, token minting and the operational endpoints. Handlers are small functions over the
+//! shared state; none of them does network I/O (the directory they read is already in memory).
 
 mod directory_api;
-mod json;
+mod hooks;
+pub(crate) mod json;
 mod ops;
 mod play;
 mod register;
+mod tokens;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -31,6 +33,9 @@ pub fn router(state: Arc<IndexState>) -> Router {
         .route("/play/{app}/{file}", get(play::play_redirect))
         .route("/api/v1/publish/{app}/{stream}", get(play::publish))
         .route("/api/v1/srs/register", post(register::register))
+        .route("/api/v1/hooks", post(hooks::hook))
+        .route("/api/v1/tokens", post(tokens::mint))
+        .route("/api/v1/events", get(crate::events::http::events))
         .route("/api/v1/history", get(ops::history))
         .route("/api/v1/reload", post(ops::reload))
         .route("/metrics", get(ops::metrics))

@@ -1,6 +1,10 @@
 //! The scheduler's HTTP face: `GET /api/v1/play/{app}/{stream}` (JSON), `GET /play/{app}/{stream}.flv`
 //! and `.m3u8` (302 to the chosen edge, so players can use the index URL directly),
 //! `GET /play/{app}/{stream}` (RTMP, JSON), and `GET /api/v1/publish/{app}/{stream}`.
+//!
+//! With access control on, the URLs handed out carry a token where the app's rules want one:
+//! a fresh play token for viewers, a fresh publish token only for callers with the admin bearer
+//! (anyone else must bring their own). A token in the request goes on unchanged.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -12,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::{error, query_param};
+use crate::auth::{Action, AdminCheck, token_in};
 use crate::directory::{Directory, NodeView, stream_key};
 use crate::region::RegionSource;
 use crate::scheduler;
@@ -62,6 +67,15 @@ fn forwarded_query(q: Option<&str>, vhost: &str) -> String {
         parts.push(&vhost_param);
     }
     if parts.is_empty() { String::new() } else { format!("?{}", parts.join("&")) }
+}
+
+/// `fwd` (a forwarded query) with a fresh token for `action` on `app/stream`.
+fn add_token(st: &IndexState, fwd: String, action: Action, app: &str, stream: &str) -> Result<String, Box<Response>> {
+    let auth = st.auth.load();
+    match auth.mint(action, &format!("{app}/{stream}"), auth.url_ttl(), None) {
+        Ok(token) => Ok(format!("{fwd}{}token={token}", if fwd.is_empty() { '?' } else { '&' })),
+        Err(e) => Err(Box::new(error(StatusCode::BAD_REQUEST, format!("cannot mint a token for {app}/{stream}: {e}")))),
+    }
 }
 
 /// The URL a viewer uses on node `n`, if the node serves that protocol.
@@ -137,7 +151,10 @@ fn decide(
     let cfg = st.config.load();
     let key = stream_key(vhost, app, stream);
     let entry = dir.streams.get(key.as_str());
-    let fwd = forwarded_query(query, vhost);
+    let mut fwd = forwarded_query(query, vhost);
+    if st.auth.load().needs_token(Action::Play, app) && query.and_then(token_in).is_none() {
+        fwd = add_token(st, fwd, Action::Play, app, stream)?;
+    }
     let want = 1 + cfg.scheduler.alternatives;
     let choices = |ranking: Vec<usize>| -> Vec<Choice<'_>> {
         ranking
@@ -260,13 +277,32 @@ pub async fn publish(
     State(st): State<Arc<IndexState>>,
     Path((app, stream)): Path<(String, String)>,
     RawQuery(q): RawQuery,
+    headers: HeaderMap,
 ) -> Response {
     let q = q.as_deref();
     let vhost = query_param(q, "vhost").unwrap_or_else(|| DEFAULT_VHOST.into());
     let key = stream_key(&vhost, &app, &stream);
+    let mut fwd = forwarded_query(q, &vhost);
+    let auth = st.auth.load();
+    if auth.needs_token(Action::Publish, &app) && q.and_then(token_in).is_none() {
+        let bearer = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        if auth.admin(bearer) != AdminCheck::Allowed {
+            return error(
+                StatusCode::UNAUTHORIZED,
+                format!(
+                    "publishing {app}/{stream} needs a publish token: add ?token=<publish token> (from \
+                     `ferrocast token --scope publish --stream {app}/{stream}` or POST /api/v1/tokens), or call \
+                     with Authorization: Bearer <auth.admin_token> to get a URL with a fresh token"
+                ),
+            );
+        }
+        fwd = match add_token(&st, fwd, Action::Publish, &app, &stream) {
+            Ok(f) => f,
+            Err(resp) => return *resp,
+        };
+    }
     let dir = st.directory.load();
     let entry = dir.streams.get(key.as_str());
-    let fwd = forwarded_query(q, &vhost);
     let mut urls = scheduler::rank_origins(&dir, entry)
         .into_iter()
         .filter_map(|i| Some((i, play_url(&dir.nodes[i], Proto::Rtmp, &app, &stream, &fwd)?)));

@@ -1,0 +1,157 @@
+//! One listener's view of the bus, whatever carries it (WebSocket or SSE): where it starts (a
+//! snapshot of the cluster, or a replay of what came after the id it last saw), which events it
+//! wants (`?app=`, `?stream=`), and what it is told when it fell too far behind (`resync`, then a
+//! fresh snapshot). The bus never waits for a listener: one that lagged is resynced.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use axum::extract::ws::Utf8Bytes;
+use serde_json::json;
+use tokio::sync::broadcast::{self, error::RecvError};
+
+use super::{Bus, Event};
+use crate::http::json;
+use crate::state::{IndexState, now_ms};
+
+/// Which stream events a listener wants; node events go to everyone.
+#[derive(Clone, Debug, Default)]
+pub struct Filter {
+    pub app: Option<String>,
+    /// The stream name (without app or vhost).
+    pub stream: Option<String>,
+}
+
+impl Filter {
+    fn passes_parts(&self, app: &str, stream: &str) -> bool {
+        self.app.as_deref().is_none_or(|a| a == app) && self.stream.as_deref().is_none_or(|s| s == stream)
+    }
+
+    pub fn passes(&self, e: &Event) -> bool {
+        let Some(key) = e.stream.as_deref() else { return true };
+        let rest = key.split_once('/').map_or(key, |(_, rest)| rest);
+        let (app, stream) = rest.rsplit_once('/').unwrap_or(("", rest));
+        self.passes_parts(app, stream)
+    }
+}
+
+/// One message for a listener: an event of the bus, or a `snapshot` / `resync` of its own.
+#[derive(Clone, Debug)]
+pub struct Out {
+    /// The SSE `id:`: the bus id the listener resumes after (none for `resync`).
+    pub id: Option<u64>,
+    pub kind: &'static str,
+    /// The whole message as JSON.
+    pub json: Utf8Bytes,
+}
+
+impl Out {
+    fn event(e: &Event) -> Out {
+        Out { id: Some(e.id), kind: e.kind.as_str(), json: e.json() }
+    }
+}
+
+/// A listener's position on the bus.
+pub struct Feed {
+    state: Arc<IndexState>,
+    filter: Filter,
+    rx: broadcast::Receiver<Arc<Event>>,
+    /// Messages to send before the next live event.
+    queue: VecDeque<Out>,
+}
+
+impl Feed {
+    /// A new listener (`since` None) starts with a snapshot; one that saw up to `since` gets what
+    /// it missed, or a resync and a snapshot when that is no longer held (or `since` is from an
+    /// earlier run of the index: ids start again at 1 after a restart).
+    pub fn open(state: Arc<IndexState>, filter: Filter, since: Option<u64>) -> Feed {
+        let bus: &Bus = &state.events;
+        let (rx, queue) = match since {
+            None => {
+                let (id, rx) = bus.subscribe_at();
+                (rx, VecDeque::from([snapshot(&state, &filter, id)]))
+            }
+            Some(since) if since > bus.last_id() => {
+                let (id, rx) = bus.subscribe_at();
+                (rx, VecDeque::from([resync(bus.oldest()), snapshot(&state, &filter, id)]))
+            }
+            Some(since) => match bus.resume(since) {
+                Ok((held, rx)) => (rx, held.iter().filter(|e| filter.passes(e)).map(|e| Out::event(e)).collect()),
+                Err(too_old) => {
+                    let (id, rx) = bus.subscribe_at();
+                    (rx, VecDeque::from([resync(too_old.oldest), snapshot(&state, &filter, id)]))
+                }
+            },
+        };
+        Feed { state, filter, rx, queue }
+    }
+
+    /// The next message; `None` once the index shuts down. Cancel-safe.
+    pub async fn next(&mut self) -> Option<Out> {
+        loop {
+            if let Some(out) = self.queue.pop_front() {
+                return Some(out);
+            }
+            let got = tokio::select! {
+                _ = self.state.shutdown.cancelled() => return None,
+                got = self.rx.recv() => got,
+            };
+            match got {
+                Ok(e) if self.filter.passes(&e) => return Some(Out::event(&e)),
+                Ok(_) => {}
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::debug!(missed, "an event listener fell behind: resynced");
+                    let (id, rx) = self.state.events.subscribe_at();
+                    self.rx = rx;
+                    self.queue.push_back(resync(self.state.events.oldest()));
+                    self.queue.push_back(snapshot(&self.state, &self.filter, id));
+                }
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    }
+}
+
+/// `{"type":"resync","oldest":N}`: events were lost for this listener; a snapshot follows.
+fn resync(oldest: u64) -> Out {
+    Out { id: None, kind: "resync", json: json!({ "type": "resync", "oldest": oldest }).to_string().into() }
+}
+
+/// The live streams (filtered) and all nodes, as of bus event `id`.
+fn snapshot(state: &IndexState, filter: &Filter, id: u64) -> Out {
+    let dir = state.directory.load();
+    let cap = state.config.load().scheduler.default_max_viewers;
+    let streams: Vec<_> = dir
+        .sorted_streams()
+        .filter(|s| filter.passes_parts(&s.app, &s.stream))
+        .map(|s| json::stream(&dir, s))
+        .collect();
+    let nodes: Vec<_> = (0..dir.nodes.len()).map(|i| json::node(&dir, i, cap)).collect();
+    let body = json!({
+        "id": id,
+        "time_ms": now_ms(),
+        "type": "snapshot",
+        "data": { "streams": streams, "nodes": nodes },
+    });
+    Out { id: Some(id), kind: "snapshot", json: body.to_string().into() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::EventKind;
+    use serde_json::Value;
+
+    #[test]
+    fn filters_compare_the_key_parts_and_let_node_events_through() {
+        let bus = Bus::new(8);
+        let e = |key: Option<&str>| bus.publish(EventKind::StreamPublished, key, Value::Null);
+        let f = Filter { app: Some("live".into()), stream: Some("cam1".into()) };
+        assert!(f.passes(&e(Some("__defaultVhost__/live/cam1"))));
+        assert!(f.passes(&e(Some("other.vhost/live/cam1"))));
+        assert!(!f.passes(&e(Some("__defaultVhost__/live/cam10"))));
+        assert!(!f.passes(&e(Some("__defaultVhost__/game/cam1"))));
+        assert!(f.passes(&e(None)), "node events go to everyone");
+        assert!(Filter::default().passes(&e(Some("__defaultVhost__/game/x"))));
+    }
+}

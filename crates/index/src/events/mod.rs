@@ -1,0 +1,215 @@
+//! Cluster events: what happened (a stream published, a node down...) as numbered records, kept
+//! in a bounded buffer for clients that reconnect, and fanned out live to every listener.
+//!
+//! The bus is the one place events enter: the directory merge (poll-driven, `producer`) and the
+//! hook receiver (hook-driven, at once) publish here; `GET /api/v1/events` (`http`: WebSocket or
+//! SSE, over a `feed`) reads here. Stream announcements are deduplicated between the two sources
+//! (`announced`) and viewer counts are coalesced (`coalesce`).
+
+mod announced;
+mod coalesce;
+pub mod feed;
+pub mod http;
+pub mod producer;
+mod sse;
+mod ws;
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use axum::extract::ws::Utf8Bytes;
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::broadcast;
+
+use announced::Announced;
+use coalesce::Coalescer;
+
+/// At most one `viewers_changed` per stream per this long.
+pub const VIEWERS_WINDOW: Duration = Duration::from_secs(1);
+
+/// What happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    StreamPublished,
+    StreamUnpublished,
+    /// Coalesced to at most one per stream per second.
+    ViewersChanged,
+    NodeUp,
+    NodeDown,
+    /// A live stream's origin changed (the primary died and a replica took over).
+    OriginFailover,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::StreamPublished => "stream_published",
+            EventKind::StreamUnpublished => "stream_unpublished",
+            EventKind::ViewersChanged => "viewers_changed",
+            EventKind::NodeUp => "node_up",
+            EventKind::NodeDown => "node_down",
+            EventKind::OriginFailover => "origin_failover",
+        }
+    }
+}
+
+/// One event as listeners get it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Event {
+    /// Increasing, no gaps: a listener that saw id N and reconnects asks for what came after N.
+    pub id: u64,
+    /// Wall-clock ms.
+    pub time_ms: u64,
+    #[serde(rename = "type")]
+    pub kind: EventKind,
+    /// The stream key (`vhost/app/stream`) of stream events, for filters.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream: Option<Arc<str>>,
+    /// The stream or node record (the same shape as the directory API's).
+    pub data: Value,
+    /// This event as JSON, made once for all listeners.
+    #[serde(skip)]
+    json: OnceLock<Utf8Bytes>,
+}
+
+impl Event {
+    /// The event as one line of JSON (what a WebSocket frame or an SSE `data:` carries).
+    pub fn json(&self) -> Utf8Bytes {
+        self.json.get_or_init(|| serde_json::to_string(self).unwrap_or_default().into()).clone()
+    }
+}
+
+/// A listener asked for events older than the buffer holds.
+#[derive(Debug, PartialEq, Eq)]
+pub struct TooOld {
+    /// The oldest id still held.
+    pub oldest: u64,
+}
+
+/// What `Bus::resume` gives: the held events a listener missed, and the live receiver after them.
+pub type Resumed = (Vec<Arc<Event>>, broadcast::Receiver<Arc<Event>>);
+
+struct Ring {
+    next_id: u64,
+    buf: VecDeque<Arc<Event>>,
+}
+
+/// The event bus: a numbered, bounded history plus live fan-out.
+pub struct Bus {
+    ring: Mutex<Ring>,
+    capacity: usize,
+    tx: broadcast::Sender<Arc<Event>>,
+    /// Streams listeners were told are live (shared by hooks and the merge).
+    announced: Announced,
+    viewers: Coalescer,
+}
+
+impl Bus {
+    /// Keeps the last `capacity` events for replay; a live listener more than `capacity` behind
+    /// is told it lagged.
+    pub fn new(capacity: usize) -> Bus {
+        let capacity = capacity.max(1);
+        let (tx, _) = broadcast::channel(capacity);
+        Bus {
+            ring: Mutex::new(Ring { next_id: 1, buf: VecDeque::with_capacity(capacity) }),
+            capacity,
+            tx,
+            announced: Announced::default(),
+            viewers: Coalescer::new(VIEWERS_WINDOW),
+        }
+    }
+
+    /// Records and fans out an event; returns it.
+    pub fn publish(&self, kind: EventKind, stream: Option<&str>, data: Value) -> Arc<Event> {
+        let mut ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
+        let event = Arc::new(Event {
+            id: ring.next_id,
+            time_ms: crate::state::now_ms(),
+            kind,
+            stream: stream.map(Arc::from),
+            data,
+            json: OnceLock::new(),
+        });
+        ring.next_id += 1;
+        if ring.buf.len() == self.capacity {
+            ring.buf.pop_front();
+        }
+        ring.buf.push_back(event.clone());
+        // Sent under the lock, so live listeners see ids in order.
+        let _ = self.tx.send(event.clone());
+        event
+    }
+
+    /// Live events from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
+        self.tx.subscribe()
+    }
+
+    /// Live events from now on, and the held events after `since` — taken together, so nothing
+    /// falls between them. `TooOld` when events after `since` were already dropped.
+    pub fn resume(&self, since: u64) -> Result<Resumed, TooOld> {
+        let ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
+        let rx = self.tx.subscribe();
+        let oldest = ring.buf.front().map_or(ring.next_id, |e| e.id);
+        if since + 1 < oldest && since + 1 < ring.next_id {
+            return Err(TooOld { oldest });
+        }
+        Ok((ring.buf.iter().filter(|e| e.id > since).cloned().collect(), rx))
+    }
+
+    /// The id of the newest event (0 before the first).
+    pub fn last_id(&self) -> u64 {
+        self.ring.lock().unwrap_or_else(|p| p.into_inner()).next_id - 1
+    }
+
+    /// Live events after the newest one, and that newest id, taken together: a snapshot of the
+    /// cluster read after this call, followed by what the receiver gets, misses nothing.
+    pub fn subscribe_at(&self) -> (u64, broadcast::Receiver<Arc<Event>>) {
+        let ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
+        (ring.next_id - 1, self.tx.subscribe())
+    }
+
+    /// The oldest id held for replay (the next id when none is held).
+    pub fn oldest(&self) -> u64 {
+        let ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
+        ring.buf.front().map_or(ring.next_id, |e| e.id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_increase_and_resume_replays_what_was_missed() {
+        let bus = Bus::new(3);
+        for i in 0..3 {
+            bus.publish(EventKind::NodeUp, None, serde_json::json!({ "n": i }));
+        }
+        let (missed, _rx) = bus.resume(1).unwrap();
+        assert_eq!(missed.iter().map(|e| e.id).collect::<Vec<_>>(), [2, 3]);
+        bus.publish(EventKind::NodeDown, None, Value::Null);
+        bus.publish(EventKind::NodeDown, None, Value::Null);
+        assert_eq!(bus.resume(1).unwrap_err(), TooOld { oldest: 3 }, "event 2 is gone");
+        assert_eq!(bus.resume(2).unwrap().0.len(), 3, "3, 4, 5 are held");
+        assert_eq!(bus.last_id(), 5);
+    }
+
+    #[tokio::test]
+    async fn live_listeners_get_events_in_order() {
+        let bus = Bus::new(8);
+        let (held, mut rx) = bus.resume(0).unwrap();
+        assert!(held.is_empty());
+        bus.publish(EventKind::StreamPublished, Some("__defaultVhost__/live/a"), Value::Null);
+        let e = rx.recv().await.unwrap();
+        assert_eq!(
+            (e.id, e.kind, e.stream.as_deref()),
+            (1, EventKind::StreamPublished, Some("__defaultVhost__/live/a"))
+        );
+        let json = serde_json::to_value(&*e).unwrap();
+        assert_eq!(json["type"], "stream_published");
+    }
+}

@@ -1,0 +1,126 @@
+//! `POST /api/v1/hooks`: the `http_hooks` receiver for Ferrocast and SRS nodes alike. It decides
+//! `on_publish` and `on_play` from the token in `param` and the per-app rules, answering SRS's way
+//! (HTTP 200 with `{"code":0}` allows, a non-zero code refuses), and turns `on_publish` /
+//! `on_unpublish` into events at once, before the next poll sees them. Nothing here waits on the
+//! network: a node's client waits for this answer.
+//!
+//! Only known nodes may call: `auth.hook_secret` in the hook URL (`?secret=`) and/or the caller in
+//! `auth.hook_allow`. Others get HTTP 403, which SRS also reads as a refusal.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::query_param;
+use crate::auth::{Action, now_secs};
+use crate::directory::stream_key;
+use crate::events::EventKind;
+use crate::state::IndexState;
+
+const DEFAULT_VHOST: &str = "__defaultVhost__";
+
+/// The allow answer, as SRS wants it.
+fn allow() -> Response {
+    answer(StatusCode::OK, r#"{"code":0}"#.into())
+}
+
+fn refuse(status: StatusCode, code: u16, msg: &str) -> Response {
+    answer(status, json!({ "code": code, "msg": msg }).to_string())
+}
+
+fn answer(status: StatusCode, body: String) -> Response {
+    (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
+}
+
+/// A field of the body as text; SRS before 4 sent `client_id` as a number.
+fn field<'a>(body: &'a Value, name: &str) -> std::borrow::Cow<'a, str> {
+    match body.get(name) {
+        Some(Value::String(s)) => s.as_str().into(),
+        Some(Value::Number(n)) => n.to_string().into(),
+        _ => "".into(),
+    }
+}
+
+pub async fn hook(
+    State(st): State<Arc<IndexState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Response {
+    let auth = st.auth.load();
+    if let Err(why) = auth.hook_caller(query_param(q.as_deref(), "secret").as_deref(), peer.ip()) {
+        tracing::warn!(caller = %peer, "hook call refused: {why}");
+        return refuse(StatusCode::FORBIDDEN, 403, &why);
+    }
+    let body: Value = match serde_json::from_slice(&body) {
+        Ok(v @ Value::Object(_)) => v,
+        _ => {
+            tracing::warn!(caller = %peer, "hook call with a body that is not a JSON object");
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                400,
+                "the body is not a JSON object (SRS http_hooks body expected)",
+            );
+        }
+    };
+    let action = field(&body, "action");
+    let app = field(&body, "app");
+    let stream = field(&body, "stream");
+    // Players' extensions (`cam1.flv`) are not part of the stream's name.
+    let stream = crate::srs::strip_ext(&stream);
+    let vhost = field(&body, "vhost");
+    let vhost = if vhost.is_empty() { DEFAULT_VHOST } else { &vhost };
+    match &*action {
+        "on_publish" | "on_play" => {
+            let act = if action == "on_publish" { Action::Publish } else { Action::Play };
+            let ip = field(&body, "ip");
+            // An address that does not parse matches no address-bound token.
+            let client: IpAddr = ip.parse().unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+            if let Err(denied) = auth.check(act, &app, stream, &field(&body, "param"), client, now_secs()) {
+                tracing::warn!(
+                    node = %field(&body, "server_id"), client = %ip, stream = %stream_key(vhost, &app, stream),
+                    "{action} refused: {denied}"
+                );
+                return refuse(StatusCode::OK, 403, &denied.to_string());
+            }
+            if act == Action::Publish {
+                announce(&st, EventKind::StreamPublished, &body, vhost, &app, stream);
+            }
+            allow()
+        }
+        "on_unpublish" => {
+            announce(&st, EventKind::StreamUnpublished, &body, vhost, &app, stream);
+            allow()
+        }
+        "on_forward" => answer(StatusCode::OK, r#"{"code":0,"data":{"urls":[]}}"#.into()),
+        "" => refuse(StatusCode::BAD_REQUEST, 400, "the body has no \"action\" (on_publish, on_play, ...)"),
+        // on_connect, on_close, on_stop, on_dvr, on_hls and whatever comes next: noted, allowed.
+        _ => allow(),
+    }
+}
+
+/// A hook-driven stream event (the bus skips what a hook or a poll already announced).
+fn announce(st: &IndexState, kind: EventKind, body: &Value, vhost: &str, app: &str, stream: &str) {
+    let key = stream_key(vhost, app, stream);
+    let data = || {
+        json!({
+            "key": key,
+            "vhost": vhost,
+            "app": app,
+            "stream": stream,
+            "node": field(body, "server_id"),
+            "client_id": field(body, "client_id"),
+            "ip": field(body, "ip"),
+            "source": "hook",
+        })
+    };
+    match kind {
+        EventKind::StreamUnpublished => st.events.hook_unpublished(&key, data),
+        _ => st.events.hook_published(&key, data),
+    };
+}

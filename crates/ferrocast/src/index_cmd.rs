@@ -1,20 +1,27 @@
-//! `ferrocast index`: flags, the optional TOML file, and the run loop with SIGHUP reload.
+//! `ferrocast index`: flags, the optional TOML file, and the run loop with SIGHUP reload; and its
+//! one subcommand, `ferrocast index keys` ([`keys`]), for the admin API keys.
 //!
 //! Every key of the config file has a flag; a flag given on the command line wins over the file,
 //! and the file wins over the defaults. A reload re-reads the file and applies the same flags again.
+
+mod keys;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::Args;
+use clap::{Args, Subcommand};
 use ferrocast_index::auth::{AppRule, KeyConfig};
 use ferrocast_index::config::LogFormat;
 use ferrocast_index::region::CidrRegion;
 use ferrocast_index::{IndexConfig, NodeSpec, RunningIndex};
 
+/// Runs the index server with the flags below, or, given a subcommand, manages its admin API keys.
 #[derive(Args, Debug, Default, Clone)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct IndexArgs {
+    #[command(subcommand)]
+    pub command: Option<IndexCommand>,
     /// TOML config file: top-level listen, db, log_format; [poll], [scheduler] and [regions]
     /// tables with the keys of the flags below (without their prefix); nodes as [[nodes]] tables
     /// with name, role, api, rtmp, http, region, weight, max_viewers, max_mbps; [auth] with enabled,
@@ -25,7 +32,7 @@ pub struct IndexArgs {
     /// HTTP listen address of the index API [default: 0.0.0.0:8000].
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
-    /// SQLite file for the history of streams and nodes [default: ferrocast-index.db].
+    /// SQLite file for the history of streams and nodes and the admin API keys [default: ferrocast-index.db].
     #[arg(long, value_name = "FILE")]
     pub db: Option<PathBuf>,
     /// Log format: text or json [default: text].
@@ -108,8 +115,10 @@ pub struct IndexArgs {
     /// Lifetime of the tokens added to play and publish URLs, in seconds [default: 3600].
     #[arg(long, value_name = "SECS")]
     pub url_ttl_s: Option<u64>,
-    /// Bearer token of the admin routes (POST /api/v1/tokens, publish URLs with a fresh token);
-    /// unset, those routes are closed.
+    /// A bearer accepted on the admin routes (POST /api/v1/tokens and /api/v1/reload, GET
+    /// /api/v1/history, publish URLs with a fresh token) besides the API keys of
+    /// `ferrocast index keys create`: a bootstrap credential for scripts and tests (at least 16
+    /// characters). Without it, admin routes take API keys only.
     #[arg(long, value_name = "TOKEN", env = "FERROCAST_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
     /// Hook calls must carry ?secret=SECRET in their URL (e.g. --hooks http://index/api/v1/hooks?secret=SECRET).
@@ -118,6 +127,15 @@ pub struct IndexArgs {
     /// Hook calls must come from this network (repeatable), e.g. 10.0.0.0/8.
     #[arg(long = "hook-allow", value_name = "CIDR")]
     pub hook_allow: Vec<ipnet::IpNet>,
+}
+
+/// The subcommands of `ferrocast index`.
+#[derive(Subcommand, Debug, Clone)]
+pub enum IndexCommand {
+    /// Create, list or revoke the admin API keys (stored argon2-hashed in the index database);
+    /// every admin route needs one.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
 }
 
 fn pair<'a>(flag: &str, s: &'a str) -> anyhow::Result<(&'a str, &'a str)> {
@@ -194,7 +212,10 @@ impl IndexArgs {
     }
 }
 
-pub fn run(args: IndexArgs) -> anyhow::Result<()> {
+pub fn run(mut args: IndexArgs) -> anyhow::Result<()> {
+    if let Some(IndexCommand::Keys(cmd)) = args.command.take() {
+        return keys::run(cmd);
+    }
     let config = args.to_config()?;
     crate::logging::init(match config.log_format {
         LogFormat::Text => ferrocast_node::LogFormat::Text,

@@ -7,6 +7,7 @@ mod node_cmd;
 mod push_cmd;
 mod srs_config_cmd;
 mod token_cmd;
+mod up;
 
 use clap::{Parser, Subcommand};
 
@@ -20,6 +21,9 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run a whole cluster on this machine: an origin, two edges (eu, us), the index server with
+    /// access control on, and a looping demo stream (live/demo). Prints the URLs to play it.
+    Up(Box<up::UpArgs>),
     /// Run a media node: RTMP publish and play, HTTP-FLV, and the SRS HTTP API v1.
     Node(Box<node_cmd::NodeArgs>),
     /// Run the index server: cluster directory, viewer-to-edge scheduling, publish URLs.
@@ -36,6 +40,7 @@ enum Command {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Up(args) => up::run(*args),
         Command::Node(args) => node_cmd::run(*args),
         Command::Index(args) => index_cmd::run(*args),
         Command::Push(args) => push_cmd::run(*args),

@@ -10,7 +10,6 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use common::*;
-use tokio::process::Command;
 
 const KEY: &str = "k1=secret-of-the-e2e-index";
 const HOOK_SECRET: &str = "hook-secret-0123456789";
@@ -34,19 +33,6 @@ async fn refused(publisher: tokio::process::Child) -> bool {
     match tokio::time::timeout(Duration::from_secs(20), publisher.wait_with_output()).await {
         Ok(Ok(out)) => !out.status.success(),
         _ => false,
-    }
-}
-
-/// ffprobe's codec names for `url`, empty when it could not play.
-async fn probe(url: &str) -> String {
-    let run = Command::new("ffprobe")
-        .args(["-v", "error", "-rw_timeout", "5000000", "-show_entries", "stream=codec_name", "-of", "csv=p=0", url])
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    match tokio::time::timeout(Duration::from_secs(20), run).await {
-        Ok(Ok(out)) if out.status.success() => String::from_utf8_lossy(&out.stdout).into_owned(),
-        _ => String::new(),
     }
 }
 

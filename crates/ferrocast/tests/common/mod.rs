@@ -114,6 +114,19 @@ pub fn publish(url: &str) -> Child {
         .expect("ffmpeg is installed (scripts/test installs it)")
 }
 
+/// ffprobe's codec names for `url` (one per line), empty when it could not play it within 20 s.
+pub async fn probe(url: &str) -> String {
+    let run = Command::new("ffprobe")
+        .args(["-v", "error", "-rw_timeout", "5000000", "-show_entries", "stream=codec_name", "-of", "csv=p=0", url])
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    match tokio::time::timeout(Duration::from_secs(20), run).await {
+        Ok(Ok(out)) if out.status.success() => String::from_utf8_lossy(&out.stdout).into_owned(),
+        _ => String::new(),
+    }
+}
+
 pub async fn get_json(url: &str) -> serde_json::Value {
     reqwest::get(url).await.expect("GET").json().await.expect("JSON")
 }

@@ -50,7 +50,8 @@ pub struct AuthConfig {
     pub apps: Vec<AppRule>,
     /// Lifetime of the tokens added to the URLs of /api/v1/play and /api/v1/publish, in seconds.
     pub url_ttl_s: u64,
-    /// Bearer token of the admin routes (POST /api/v1/tokens); they answer 403 while it is unset.
+    /// A bearer accepted on the admin routes besides the API keys made with
+    /// `ferrocast index keys create`: a bootstrap credential for `ferrocast up` and tests.
     pub admin_token: Option<String>,
     /// When set, hook calls must carry `?secret=<it>` in their URL.
     pub hook_secret: Option<String>,

@@ -28,16 +28,6 @@ pub enum Denied {
     Token(#[from] TokenError),
 }
 
-/// What an admin route's caller presented.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AdminCheck {
-    Allowed,
-    /// No `auth.admin_token` is configured: admin routes are closed.
-    Unset,
-    /// Missing or wrong bearer token.
-    Refused,
-}
-
 /// Access control as configured; immutable, swapped whole on reload.
 #[derive(Debug, Default)]
 pub struct Auth {
@@ -142,14 +132,10 @@ impl Auth {
         self.keys.sign(signer, &Claims { scope, pattern, expires, ip: ip.map(|n| n.trunc()) })
     }
 
-    /// Whether `authorization` (the `Authorization` header) carries the admin token.
-    pub fn admin(&self, authorization: Option<&str>) -> AdminCheck {
-        let Some(want) = &self.admin_token else { return AdminCheck::Unset };
-        let given = authorization.and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")));
-        match given {
-            Some(g) if same(g.trim(), want) => AdminCheck::Allowed,
-            _ => AdminCheck::Refused,
-        }
+    /// Whether `presented` is the configured `auth.admin_token`: the bootstrap admin credential
+    /// accepted beside the API keys of the store (for `ferrocast up` and tests).
+    pub fn is_admin_token(&self, presented: &str) -> bool {
+        self.admin_token.as_deref().is_some_and(|want| same(presented, want))
     }
 
     /// Whether a hook call with `?secret=` `secret` from `peer` comes from a known node. Each

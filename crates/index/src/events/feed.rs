@@ -126,7 +126,8 @@ fn snapshot(state: &IndexState, filter: &Filter, id: u64) -> Out {
         .filter(|s| filter.passes_parts(&s.app, &s.stream))
         .map(|s| json::stream(&dir, s))
         .collect();
-    let nodes: Vec<_> = (0..dir.nodes.len()).map(|i| json::node(&dir, i, cap)).collect();
+    // Listeners are not told apart: node errors stay hidden, as on /api/v1/nodes without a key.
+    let nodes: Vec<_> = (0..dir.nodes.len()).map(|i| json::node(&dir, i, cap, false)).collect();
     let body = json!({
         "id": id,
         "time_ms": now_ms(),

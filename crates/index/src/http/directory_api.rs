@@ -1,52 +1,29 @@
 //! `GET /api/v1/streams`, `/api/v1/streams/{app}/{stream}`, `/api/v1/nodes`, `/api/v1/nodes/{name}`:
-//! the directory as JSON. A stream query with `?token=<play token>` sees only the streams that
-//! token may play.
+//! the directory as JSON, cut to what the [`Caller`] may see (streams of token-protected apps only
+//! with a play token that covers them, node errors only for admins).
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{ConnectInfo, Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use super::caller::Caller;
 use super::{error, json as shape, query_param};
-use crate::auth::{Action, Claims, TokenError, now_secs, token_in};
 use crate::state::IndexState;
 
 /// Default and largest page of the stream list.
 const PAGE: usize = 100;
 const MAX_PAGE: usize = 1000;
 
-/// The claims of the play token in `q`, checked against the caller; `None` without a token.
-fn play_token(
-    st: &IndexState,
-    q: Option<&str>,
-    peer: SocketAddr,
-    headers: &HeaderMap,
-) -> Result<Option<Claims>, TokenError> {
-    let Some(token) = q.and_then(token_in) else { return Ok(None) };
-    let xff = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
-    let client = st.resolver.load().client_ip(peer.ip(), xff);
-    let auth = st.auth.load();
-    auth.verify(token).and_then(|c| c.usable(Action::Play, client, now_secs()).map(|()| c)).map(Some)
-}
-
 /// Live streams, sorted by key; `app=` and `prefix=` (of the stream name) filter, `vhost=` too;
-/// `start=` and `count=` page (`total` counts the filtered list); `token=` (a play token) keeps
-/// the streams it may play.
-pub async fn streams(
-    State(st): State<Arc<IndexState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-) -> Response {
+/// `start=` and `count=` page (`total` counts the filtered list); streams the caller may not see
+/// are left out as if they were not live.
+pub async fn streams(State(st): State<Arc<IndexState>>, caller: Caller, RawQuery(q): RawQuery) -> Response {
     let q = q.as_deref();
-    let token = match play_token(&st, q, peer, &headers) {
-        Ok(t) => t,
-        Err(e) => return error(StatusCode::FORBIDDEN, e.to_string()),
-    };
+    let auth = st.auth.load();
     let dir = st.directory.load();
     let app = query_param(q, "app");
     let prefix = query_param(q, "prefix").or_else(|| query_param(q, "name"));
@@ -57,7 +34,7 @@ pub async fn streams(
         app.as_deref().is_none_or(|a| *s.app == *a)
             && vhost.as_deref().is_none_or(|v| *s.vhost == *v)
             && prefix.as_deref().is_none_or(|p| s.stream.starts_with(p))
-            && token.as_ref().is_none_or(|c| c.pattern.covers(&s.app, &s.stream))
+            && caller.may_see(&auth, &s.app, &s.stream)
     });
     let mut total = 0;
     let mut page = Vec::new();
@@ -73,16 +50,11 @@ pub async fn streams(
 pub async fn stream(
     State(st): State<Arc<IndexState>>,
     Path((app, stream)): Path<(String, String)>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    caller: Caller,
     RawQuery(q): RawQuery,
-    headers: HeaderMap,
 ) -> Response {
-    match play_token(&st, q.as_deref(), peer, &headers) {
-        Ok(Some(c)) if !c.pattern.covers(&app, crate::srs::strip_ext(&stream)) => {
-            return error(StatusCode::FORBIDDEN, format!("the token is for {}, not {app}/{stream}", c.pattern));
-        }
-        Ok(_) => {}
-        Err(e) => return error(StatusCode::FORBIDDEN, e.to_string()),
+    if !caller.may_see(&st.auth.load(), &app, crate::srs::strip_ext(&stream)) {
+        return caller.refusal(&app, &stream);
     }
     let vhost = query_param(q.as_deref(), "vhost").unwrap_or_else(|| "__defaultVhost__".into());
     let key = crate::directory::stream_key(&vhost, &app, crate::srs::strip_ext(&stream));
@@ -93,18 +65,19 @@ pub async fn stream(
     }
 }
 
-pub async fn nodes(State(st): State<Arc<IndexState>>) -> Response {
+/// Every node; `last_error` is only a word ("unreachable" or "error") unless the caller is an admin.
+pub async fn nodes(State(st): State<Arc<IndexState>>, caller: Caller) -> Response {
     let dir = st.directory.load();
     let cap = st.config.load().scheduler.default_max_viewers;
-    let nodes: Vec<_> = (0..dir.nodes.len()).map(|i| shape::node(&dir, i, cap)).collect();
+    let nodes: Vec<_> = (0..dir.nodes.len()).map(|i| shape::node(&dir, i, cap, caller.is_admin())).collect();
     Json(json!({ "code": 0, "nodes": nodes })).into_response()
 }
 
-pub async fn node(State(st): State<Arc<IndexState>>, Path(name): Path<String>) -> Response {
+pub async fn node(State(st): State<Arc<IndexState>>, caller: Caller, Path(name): Path<String>) -> Response {
     let dir = st.directory.load();
     let cap = st.config.load().scheduler.default_max_viewers;
     match dir.nodes.binary_search_by(|n| n.spec.name.as_str().cmp(&name)) {
-        Ok(i) => Json(json!({ "code": 0, "node": shape::node(&dir, i, cap) })).into_response(),
+        Ok(i) => Json(json!({ "code": 0, "node": shape::node(&dir, i, cap, caller.is_admin()) })).into_response(),
         Err(_) => error(StatusCode::NOT_FOUND, format!("no node named {name:?}; GET /api/v1/nodes lists them")),
     }
 }

@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use crate::directory::{Directory, Holder, StreamEntry};
-use crate::nodes::NodeCounters;
+use crate::nodes::{Health, NodeCounters};
 
 pub fn stream(dir: &Directory, s: &StreamEntry) -> Value {
     let holder = |h: &Holder, viewers: bool| {
@@ -34,7 +34,9 @@ pub fn stream(dir: &Directory, s: &StreamEntry) -> Value {
     })
 }
 
-pub fn node(dir: &Directory, i: usize, default_max_viewers: u64) -> Value {
+/// Node `i` of `dir`. Without `detail`, `last_error` is only "unreachable" (the node is down) or
+/// "error": the full text can hold internal addresses, for admins only.
+pub fn node(dir: &Directory, i: usize, default_max_viewers: u64, detail: bool) -> Value {
     let n = &dir.nodes[i];
     let snap = n.snapshot.as_deref();
     let cap = n.spec.max_viewers.unwrap_or(default_max_viewers);
@@ -56,7 +58,11 @@ pub fn node(dir: &Directory, i: usize, default_max_viewers: u64) -> Value {
         "streams": n.streams,
         "kbps": { "in": n.kbps_in, "out": n.kbps_out },
         "fails": n.fails,
-        "last_error": n.last_error.as_deref(),
+        "last_error": n.last_error.as_deref().map(|e| match (detail, n.health) {
+            (true, _) => e,
+            (false, Health::Down) => "unreachable",
+            (false, _) => "error",
+        }),
         "last_ok_ms": n.last_ok_ms,
         "poll_ms": n.last_poll.map(|d| d.as_millis() as u64),
         "server": snap.and_then(|s| s.server.as_deref()),

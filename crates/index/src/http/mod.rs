@@ -1,7 +1,11 @@
 //! The index server's HTTP API: the directory, the scheduler, node registration, the hook
 //! receiver, token minting and the operational endpoints. Handlers are small functions over the
 //! shared state; none of them does network I/O (the directory they read is already in memory).
+//! Admin routes take the [`admin::AdminKey`] extractor; the directory routes take
+//! [`caller::Caller`] and show each caller what it may see.
 
+pub mod admin;
+pub mod caller;
 mod directory_api;
 mod hooks;
 pub(crate) mod json;

@@ -1,4 +1,6 @@
-//! Operations endpoints: `/healthz`, `/readyz`, `/metrics`, `POST /api/v1/reload`, `/api/v1/history`.
+//! Operations endpoints: `/healthz`, `/readyz`, `/metrics`, and the admin routes ([`AdminKey`])
+//! `POST /api/v1/reload` and `/api/v1/history` (which tells where every stream ran, and why nodes
+//! went down).
 
 use std::sync::Arc;
 
@@ -8,6 +10,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use super::admin::AdminKey;
 use super::error;
 use crate::config::Role;
 use crate::state::{IndexState, now_ms};
@@ -42,7 +45,7 @@ pub async fn metrics(State(st): State<Arc<IndexState>>) -> Response {
 }
 
 /// Re-reads the config file (flags still win) without dropping state. SIGHUP does the same.
-pub async fn reload(State(st): State<Arc<IndexState>>) -> Response {
+pub async fn reload(State(st): State<Arc<IndexState>>, _admin: AdminKey) -> Response {
     match st.reload() {
         Ok(msg) => Json(json!({ "code": 0, "message": msg })).into_response(),
         Err(e) => {
@@ -53,7 +56,7 @@ pub async fn reload(State(st): State<Arc<IndexState>>) -> Response {
 }
 
 /// Stream sessions and node state changes: `stream=` (key or prefix), `node=`, `since_ms=`, `limit=`.
-pub async fn history(State(st): State<Arc<IndexState>>, Query(q): Query<HistoryQuery>) -> Response {
+pub async fn history(State(st): State<Arc<IndexState>>, _admin: AdminKey, Query(q): Query<HistoryQuery>) -> Response {
     match st.store.history(q).await {
         Ok(h) => Json(json!({ "code": 0, "sessions": h.sessions, "node_events": h.node_events })).into_response(),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot read the history: {e}")),

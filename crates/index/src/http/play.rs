@@ -3,8 +3,8 @@
 //! `GET /play/{app}/{stream}` (RTMP, JSON), and `GET /api/v1/publish/{app}/{stream}`.
 //!
 //! With access control on, the URLs handed out carry a token where the app's rules want one:
-//! a fresh play token for viewers, a fresh publish token only for callers with the admin bearer
-//! (anyone else must bring their own). A token in the request goes on unchanged.
+//! a fresh play token for viewers, a fresh publish token only for admins ([`AdminKey`]; anyone
+//! else must bring their own). A token in the request goes on unchanged.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -15,8 +15,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use super::admin::{AdminKey, Refusal};
 use super::{error, query_param};
-use crate::auth::{Action, AdminCheck, token_in};
+use crate::auth::{Action, token_in};
 use crate::directory::{Directory, NodeView, stream_key};
 use crate::region::RegionSource;
 use crate::scheduler;
@@ -276,6 +277,7 @@ pub async fn play_redirect(
 pub async fn publish(
     State(st): State<Arc<IndexState>>,
     Path((app, stream)): Path<(String, String)>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
 ) -> Response {
@@ -283,18 +285,21 @@ pub async fn publish(
     let vhost = query_param(q, "vhost").unwrap_or_else(|| DEFAULT_VHOST.into());
     let key = stream_key(&vhost, &app, &stream);
     let mut fwd = forwarded_query(q, &vhost);
-    let auth = st.auth.load();
-    if auth.needs_token(Action::Publish, &app) && q.and_then(token_in).is_none() {
-        let bearer = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-        if auth.admin(bearer) != AdminCheck::Allowed {
-            return error(
-                StatusCode::UNAUTHORIZED,
-                format!(
-                    "publishing {app}/{stream} needs a publish token: add ?token=<publish token> (from \
-                     `ferrocast token --scope publish --stream {app}/{stream}` or POST /api/v1/tokens), or call \
-                     with Authorization: Bearer <auth.admin_token> to get a URL with a fresh token"
-                ),
-            );
+    if st.auth.load().needs_token(Action::Publish, &app) && q.and_then(token_in).is_none() {
+        match AdminKey::check(&st, &headers, Some(peer)).await {
+            Ok(_) => {}
+            Err(Refusal::Missing { .. }) => {
+                return error(
+                    StatusCode::UNAUTHORIZED,
+                    format!(
+                        "publishing {app}/{stream} needs a publish token: add ?token=<publish token> (from \
+                         `ferrocast token --scope publish --stream {app}/{stream}` or POST /api/v1/tokens), or call \
+                         with an admin API key (Authorization: Bearer <key>, made with `ferrocast index keys create`) \
+                         to get a URL with a fresh token"
+                    ),
+                );
+            }
+            Err(refused) => return refused.response(),
         }
         fwd = match add_token(&st, fwd, Action::Publish, &app, &stream) {
             Ok(f) => f,

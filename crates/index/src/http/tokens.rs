@@ -1,20 +1,20 @@
 //! `POST /api/v1/tokens`: mint a signed token over the API, for sites that hand tokens to their
-//! publishers and viewers from their own backend. An admin route: it needs the bearer
-//! `auth.admin_token`, and stays closed (403) while none is configured.
+//! publishers and viewers from their own backend. An admin route ([`AdminKey`]).
 
 use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::admin::AdminKey;
 use super::error;
 use crate::auth::token::parse_ip_or_cidr;
-use crate::auth::{Action, AdminCheck, MintError, now_secs};
+use crate::auth::{Action, MintError, now_secs};
 use crate::state::IndexState;
 
 #[derive(Debug, Deserialize)]
@@ -29,26 +29,8 @@ struct TokenRequest {
     ip: Option<String>,
 }
 
-pub async fn mint(State(st): State<Arc<IndexState>>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn mint(State(st): State<Arc<IndexState>>, _admin: AdminKey, body: Bytes) -> Response {
     let auth = st.auth.load();
-    match auth.admin(headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())) {
-        AdminCheck::Allowed => {}
-        AdminCheck::Unset => {
-            return error(
-                StatusCode::FORBIDDEN,
-                "minting tokens over the API is off: set auth.admin_token (--admin-token) and call with \
-                 Authorization: Bearer <it>; `ferrocast token` mints offline",
-            );
-        }
-        AdminCheck::Refused => {
-            let mut resp = error(
-                StatusCode::UNAUTHORIZED,
-                "this route needs Authorization: Bearer <auth.admin_token>; the header is missing or wrong",
-            );
-            resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            return resp;
-        }
-    }
     let req: TokenRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => {

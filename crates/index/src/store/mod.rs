@@ -1,6 +1,6 @@
 //! The index server's memory across restarts: stream sessions (what was published, on which
-//! origin, from when to when, with how many viewers at peak) and node state changes, kept in one
-//! SQLite file.
+//! origin, from when to when, with how many viewers at peak), node state changes and the admin
+//! API keys ([`keys`]), kept in one SQLite file.
 //!
 //! SQLite calls block, and nothing on the index's request path may wait on I/O, so one dedicated
 //! thread ("index-store") owns the only connection. Writes are queued to it and forgotten: a write
@@ -10,17 +10,23 @@
 //! commit. The thread exits once the last [`Store`] clone is dropped and the queue is drained.
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
+use keys::KeyCache;
 use worker::{Ask, Cmd, Write};
 
 #[cfg(test)]
+mod key_tests;
+pub mod keys;
+#[cfg(test)]
 mod tests;
 mod worker;
+
+pub use keys::{KeyInfo, parse_key};
 
 /// How long a statement waits for a lock held by another process on the same file.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -31,6 +37,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Clone, Debug)]
 pub struct Store {
     queue: mpsc::Sender<Cmd>,
+    /// API keys verified lately, shared by every clone.
+    keys: Arc<KeyCache>,
 }
 
 /// Why the history database could not be opened or read.
@@ -53,8 +61,15 @@ pub enum StoreError {
     TooNew { path: PathBuf, found: i64, known: i64 },
     #[error("cannot start the index-store thread: {0} (the system is short of threads or memory)")]
     Spawn(std::io::Error),
-    #[error("reading the history database failed: {0}")]
+    #[error("the index database failed: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error(
+        "an API key name must be 1 to {max} characters without control characters, got {0:?}",
+        max = keys::MAX_NAME_LEN
+    )]
+    BadKeyName(String),
+    #[error("cannot hash an API key: {0}")]
+    Hash(String),
     #[error(
         "the index-store thread has stopped, so history is unavailable \
          (see the earlier log lines for why; restart the index server)"
@@ -129,14 +144,15 @@ impl Store {
 
     fn start(mut conn: Connection, path: &Path) -> Result<Store, StoreError> {
         worker::migrate(&mut conn, path)?;
-        // 5 write statements + 1 open-sessions query + up to 12 history shapes, all kept prepared.
-        conn.set_prepared_statement_cache_capacity(32);
+        // 5 write statements + 1 open-sessions query + up to 12 history shapes + 6 key
+        // statements, all kept prepared.
+        conn.set_prepared_statement_cache_capacity(40);
         let (queue, commands) = mpsc::channel();
         std::thread::Builder::new()
             .name("index-store".into())
             .spawn(move || worker::run(conn, commands))
             .map_err(StoreError::Spawn)?;
-        Ok(Store { queue })
+        Ok(Store { queue, keys: Arc::new(KeyCache::new()) })
     }
 
     /// A stream session began: key is "vhost/app/stream" (e.g. "__defaultVhost__/live/cam1"),

@@ -9,11 +9,12 @@ use rusqlite::types::ToSql;
 use rusqlite::{Connection, Row, params};
 use tokio::sync::oneshot;
 
-use super::{History, HistoryQuery, NodeEvent, Session, StoreError};
+use super::{History, HistoryQuery, KeyInfo, NodeEvent, Session, StoreError};
 
 /// `MIGRATIONS[i]` takes a database from `PRAGMA user_version` `i` to `i + 1`; a new schema
 /// version is a new entry, never an edit of an old one.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
     CREATE TABLE sessions (
         id             INTEGER PRIMARY KEY,
         stream         TEXT    NOT NULL,
@@ -34,7 +35,18 @@ const MIGRATIONS: &[&str] = &["
         reason     TEXT    NOT NULL
     );
     CREATE INDEX node_events_node_at ON node_events (node, at_ms);
-"];
+",
+    "
+    CREATE TABLE api_keys (
+        id           TEXT    PRIMARY KEY,
+        name         TEXT    NOT NULL,
+        hash         TEXT    NOT NULL, -- argon2id PHC string of the key's secret
+        created_ms   INTEGER NOT NULL,
+        revoked_ms   INTEGER NULL,
+        last_used_ms INTEGER NULL
+    );
+",
+];
 
 /// Writes committed together at most; past this the thread commits and takes the rest next.
 const MAX_BATCH: usize = 1024;
@@ -43,6 +55,7 @@ const MAX_LIMIT: u32 = 1000;
 
 const SESSION_COLUMNS: &str = "id, stream, node, published_ms, unpublished_ms, peak_viewers";
 const EVENT_COLUMNS: &str = "id, node, from_state, to_state, at_ms, reason";
+const KEY_COLUMNS: &str = "id, name, created_ms, revoked_ms, last_used_ms";
 const CLOSE_OPEN: &str = "UPDATE sessions SET unpublished_ms = ?2 WHERE stream = ?1 AND unpublished_ms IS NULL";
 
 /// What a [`Store`](super::Store) sends the thread.
@@ -59,6 +72,15 @@ pub(super) enum Write {
     SessionNode { key: String, node: String },
     SessionEnded { key: String, at_ms: i64 },
     NodeChanged { node: String, from: String, to: String, at_ms: i64, reason: String },
+    KeyUsed { id: String, at_ms: i64 },
+}
+
+/// A new API key's row: its hash, never the key.
+pub(super) struct NewKeyRow {
+    pub id: String,
+    pub name: String,
+    pub hash: String,
+    pub created_ms: i64,
 }
 
 /// A request with an answer; queued writes before it are committed first.
@@ -66,6 +88,12 @@ pub(super) enum Ask {
     OpenSessions(oneshot::Sender<rusqlite::Result<Vec<Session>>>),
     History(HistoryQuery, oneshot::Sender<rusqlite::Result<History>>),
     Flush(oneshot::Sender<()>),
+    CreateKey(NewKeyRow, oneshot::Sender<rusqlite::Result<()>>),
+    Keys(oneshot::Sender<rusqlite::Result<Vec<KeyInfo>>>),
+    /// A key's record and hash, by id.
+    KeyHash(String, oneshot::Sender<rusqlite::Result<Option<(KeyInfo, String)>>>),
+    /// Revokes the key with this id at this time (unless revoked before); its record after.
+    RevokeKey(String, i64, oneshot::Sender<rusqlite::Result<Option<KeyInfo>>>),
 }
 
 /// Runs every migration the file has not seen yet, each in its own transaction.
@@ -157,6 +185,9 @@ fn apply(db: &Connection, write: &Write) -> rusqlite::Result<()> {
             )?
             .execute(params![node, from, to, at_ms, reason])?;
         }
+        Write::KeyUsed { id, at_ms } => {
+            db.prepare_cached("UPDATE api_keys SET last_used_ms = ?2 WHERE id = ?1")?.execute(params![id, at_ms])?;
+        }
     }
     Ok(())
 }
@@ -177,7 +208,35 @@ fn answer(db: &Connection, ask: Ask) {
         Ask::Flush(reply) => {
             let _ = reply.send(());
         }
+        Ask::CreateKey(row, reply) => {
+            let insert = db
+                .prepare_cached("INSERT INTO api_keys (id, name, hash, created_ms) VALUES (?1, ?2, ?3, ?4)")
+                .and_then(|mut s| s.execute(params![row.id, row.name, row.hash, row.created_ms]));
+            let _ = reply.send(insert.map(drop));
+        }
+        Ask::Keys(reply) => {
+            let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_ms, id");
+            let _ = reply.send(select(db, &sql, &[], key_row));
+        }
+        Ask::KeyHash(id, reply) => {
+            let _ = reply.send(key_with_hash(db, &id));
+        }
+        Ask::RevokeKey(id, at_ms, reply) => {
+            let revoked = db
+                .prepare_cached("UPDATE api_keys SET revoked_ms = COALESCE(revoked_ms, ?2) WHERE id = ?1")
+                .and_then(|mut s| s.execute(params![id, at_ms]))
+                .and_then(|_| key_with_hash(db, &id))
+                .map(|found| found.map(|(info, _)| info));
+            let _ = reply.send(revoked);
+        }
     }
+}
+
+fn key_with_hash(db: &Connection, id: &str) -> rusqlite::Result<Option<(KeyInfo, String)>> {
+    let sql = format!("SELECT {KEY_COLUMNS}, hash FROM api_keys WHERE id = ?1");
+    let mut statement = db.prepare_cached(&sql)?;
+    let mut rows = statement.query_map([id], |row| Ok((key_row(row)?, row.get(5)?)))?;
+    rows.next().transpose()
 }
 
 /// Builds the SQL from the filters present, so each shape is its own cached statement and can
@@ -254,5 +313,15 @@ fn event_row(row: &Row<'_>) -> rusqlite::Result<NodeEvent> {
         to: row.get(3)?,
         at_ms: row.get(4)?,
         reason: row.get(5)?,
+    })
+}
+
+fn key_row(row: &Row<'_>) -> rusqlite::Result<KeyInfo> {
+    Ok(KeyInfo {
+        id: row.get(0)?,
+        name: row.get(1)?,
+        created_ms: row.get(2)?,
+        revoked_ms: row.get(3)?,
+        last_used_ms: row.get(4)?,
     })
 }

@@ -1,0 +1,127 @@
+//! Tests of the admin API keys against real SQLite files: what `ferrocast index keys` and the
+//! admin routes rely on.
+
+use super::*;
+
+fn temp_store() -> (tempfile::TempDir, PathBuf, Store) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("index.db");
+    let store = Store::open(&path).expect("open store");
+    (dir, path, store)
+}
+
+/// The stored hash of key `id`, read straight from the file.
+fn stored_hash(path: &Path, id: &str) -> String {
+    let conn = Connection::open(path).unwrap();
+    conn.query_row("SELECT hash FROM api_keys WHERE id = ?1", [id], |r| r.get(0)).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_created_key_verifies_and_only_its_hash_is_stored() {
+    let (_dir, path, store) = temp_store();
+    let (id, key) = store.create_key("ci deploy").await.unwrap();
+    assert!(key.starts_with(&format!("fc_{id}_")), "{key}");
+    assert_eq!(parse_key(&key).map(|(i, _)| i), Some(id.as_str()));
+    assert!(!key.contains('.'), "keys never look like signed tokens: {key}");
+
+    let info = store.verify_key(&key).await.unwrap().expect("the key verifies");
+    assert_eq!((info.id.as_str(), info.name.as_str(), info.revoked_ms), (id.as_str(), "ci deploy", None));
+    assert!(info.last_used_ms.is_some());
+
+    store.flush().await.unwrap();
+    let hash = stored_hash(&path, &id);
+    let secret = parse_key(&key).unwrap().1;
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    assert!(hash != key && !hash.contains(secret), "the hash gives the key away: {hash}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_and_malformed_keys_are_refused() {
+    let (_dir, _path, store) = temp_store();
+    let (id, key) = store.create_key("admin").await.unwrap();
+    let secret = parse_key(&key).unwrap().1;
+    // Same id, another secret of the right shape.
+    let flipped = if secret.starts_with('A') { "B" } else { "A" };
+    let wrong = format!("fc_{id}_{flipped}{}", &secret[1..]);
+    assert!(parse_key(&wrong).is_some());
+    assert_eq!(store.verify_key(&wrong).await.unwrap(), None);
+    // Unknown id, and shapes that never reach the database.
+    let (other, _) = store.create_key("other").await.unwrap();
+    assert_eq!(store.verify_key(&format!("fc_{other}_{secret}")).await.unwrap(), None, "a secret is bound to its id");
+    for bad in ["", "fc_", &key[..key.len() - 1], &format!("{key}x"), &key.replace("fc_", "fx_"), "k1.abc.def"] {
+        assert_eq!(store.verify_key(bad).await.unwrap(), None, "{bad:?}");
+    }
+    assert_eq!(store.keys.len(), 0, "failures are not remembered");
+    assert!(store.verify_key(&key).await.unwrap().is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoking_refuses_the_key_and_empties_the_cache() {
+    let (_dir, _path, store) = temp_store();
+    let (id, key) = store.create_key("admin").await.unwrap();
+    let (_, other) = store.create_key("other").await.unwrap();
+    assert!(store.verify_key(&key).await.unwrap().is_some());
+    assert!(store.verify_key(&other).await.unwrap().is_some());
+    assert_eq!(store.keys.len(), 2, "successes are remembered");
+
+    let revoked = store.revoke_key(&id).await.unwrap().expect("the key exists");
+    assert!(revoked.revoked_ms.is_some());
+    assert_eq!(store.keys.len(), 0, "revocation forgets every verified key");
+    assert_eq!(store.verify_key(&key).await.unwrap(), None);
+    assert!(store.verify_key(&other).await.unwrap().is_some(), "other keys still work");
+
+    // Revoking again keeps the first time; an unknown id is no key.
+    let again = store.revoke_key(&id).await.unwrap().unwrap();
+    assert_eq!(again.revoked_ms, revoked.revoked_ms);
+    assert_eq!(store.revoke_key("000000000000").await.unwrap(), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_are_listed_without_secrets_and_survive_a_reopen() {
+    let (_dir, path, store) = temp_store();
+    let (a, key_a) = store.create_key("first").await.unwrap();
+    let (b, key_b) = store.create_key("second").await.unwrap();
+    store.revoke_key(&b).await.unwrap();
+    let list = store.list_keys().await.unwrap();
+    assert_eq!(
+        list.iter().map(|k| (k.id.as_str(), k.name.as_str())).collect::<Vec<_>>(),
+        [(a.as_str(), "first"), (b.as_str(), "second")]
+    );
+    assert_eq!((list[0].revoked_ms.is_some(), list[1].revoked_ms.is_some()), (false, true));
+    let shown = format!("{list:?} {}", serde_json::to_string(&list).unwrap());
+    for key in [&key_a, &key_b] {
+        let secret = parse_key(key).unwrap().1;
+        assert!(!shown.contains(secret) && !shown.contains("argon2"), "{shown}");
+    }
+    drop(store);
+
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.list_keys().await.unwrap().len(), 2);
+    assert_eq!(store.verify_key(&key_a).await.unwrap().map(|k| k.id), Some(a));
+    assert_eq!(store.verify_key(&key_b).await.unwrap(), None, "still revoked");
+}
+
+#[tokio::test]
+async fn names_are_checked() {
+    let store = Store::open_in_memory().unwrap();
+    for bad in ["", "   ", "a\nb", &"x".repeat(65)] {
+        assert!(matches!(store.create_key(bad).await, Err(StoreError::BadKeyName(_))), "{bad:?}");
+    }
+    let (id, _) = store.create_key(&"é".repeat(64)).await.unwrap();
+    assert_eq!(store.list_keys().await.unwrap()[0].id, id);
+}
+
+#[test]
+fn a_version_1_file_gains_the_key_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch("CREATE TABLE sessions (id INTEGER PRIMARY KEY); PRAGMA user_version = 1;").unwrap();
+    }
+    drop(Store::open(&path).unwrap());
+    let conn = Connection::open(&path).unwrap();
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+    let keys: i64 = conn.query_row("SELECT count(*) FROM api_keys", [], |r| r.get(0)).unwrap();
+    assert_eq!((version, keys), (2, 0));
+}

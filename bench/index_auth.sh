@@ -25,7 +25,7 @@ WORK=$(mktemp -d -t ferrocast-auth-bench.XXXXXX)
 FERROCAST=target/release/ferrocast
 FANOUT=target/release/examples/events_fanout
 KEY="k1=bench-secret-0123456789abcdef"
-SECRET=hooksecret
+SECRET=hook-secret-0123456789
 
 log() { echo "index-auth-bench: $*" >&2; }
 die() { log "error: $*"; exit 1; }

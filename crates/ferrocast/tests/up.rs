@@ -69,6 +69,10 @@ async fn up_serves_the_demo_stream_with_tokens_and_stops_on_ctrl_c() {
     eprintln!("table after {:?}: {table:#?}", started.elapsed());
     let row = |name: &str| table.get(name).unwrap_or_else(|| panic!("no {name} row in {table:?}")).clone();
     assert_eq!(row("index"), format!("http://127.0.0.1:{base}/"));
+    // The dashboard is a page of the index; it lists the demo stream for the printed play token.
+    let dashboard = reqwest::get(row("dashboard")).await.expect("dashboard answers");
+    assert_eq!(dashboard.status(), 200);
+    assert!(dashboard.text().await.unwrap().contains("<h2>Live streams</h2>"));
     assert!(row("publish").starts_with(&format!("rtmp://127.0.0.1:{}/live/mine?token=", base + 1)));
 
     // The index lists all three nodes as up when the table is printed.
@@ -103,6 +107,30 @@ async fn up_serves_the_demo_stream_with_tokens_and_stops_on_ctrl_c() {
     }
     let codecs = probe(&row("edge-us-flv")).await;
     assert!(codecs.contains("h264") && codecs.contains("aac"), "edge-us-flv: {codecs:?}");
+
+    // The dashboard in headless Chromium: FFmpeg publishes to the printed publish URL while the
+    // page is open; the streams table lists live/mine and the feed shows its stream_published.
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/browser/dashboard.mjs");
+    let shot = format!("{}/dashboard.png", env!("CARGO_TARGET_TMPDIR"));
+    let mut browser = tokio::process::Command::new("node")
+        .args([script, &row("dashboard"), "live/mine", &shot])
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node runs (scripts/test installs nodejs and the npm packages of tests/browser)");
+    let mut lines = BufReader::new(browser.stdout.take().unwrap()).lines();
+    let ready = tokio::time::timeout(Duration::from_secs(30), lines.next_line()).await;
+    assert!(matches!(&ready, Ok(Ok(Some(l))) if l == "READY"), "the dashboard did not load: {ready:?}");
+    let _publisher = publish(&row("publish"));
+    let report = tokio::time::timeout(Duration::from_secs(60), lines.next_line()).await;
+    let report: serde_json::Value = match report {
+        Ok(Ok(Some(line))) => serde_json::from_str(&line).expect("the script prints JSON"),
+        other => panic!("no report from the dashboard script: {other:?}"),
+    };
+    eprintln!("dashboard screenshot: {shot}");
+    assert_eq!(report["listed"], true, "{report}");
+    assert_eq!(report["event"], true, "{report}");
+    assert_eq!(report["errors"], serde_json::json!([]), "{report}");
 
     // Ctrl-C stops everything and exits 0.
     let pid = child.id().expect("running").to_string();

@@ -31,6 +31,7 @@ pub fn rows(c: &Cluster) -> Vec<(String, String)> {
     let play = format!("?token={}", c.play_token);
     let index = &c.index;
     let mut rows = vec![
+        ("dashboard".to_string(), format!("http://{index}/{play}")),
         ("index".to_string(), format!("http://{index}/")),
         // With access control on, the directory lists the streams of `live` only to a play token.
         ("directory".to_string(), format!("http://{index}/api/v1/streams{play}")),

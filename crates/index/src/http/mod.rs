@@ -6,6 +6,7 @@
 
 pub mod admin;
 pub mod caller;
+mod dashboard;
 mod directory_api;
 mod hooks;
 pub(crate) mod json;
@@ -42,6 +43,7 @@ pub fn router(state: Arc<IndexState>) -> Router {
         .route("/api/v1/events", get(crate::events::http::events))
         .route("/api/v1/history", get(ops::history))
         .route("/api/v1/reload", post(ops::reload))
+        .route("/", get(dashboard::page))
         .route("/metrics", get(ops::metrics))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

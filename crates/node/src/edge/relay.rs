@@ -52,7 +52,17 @@ impl Timeline {
 
 /// Pulls `key` for as long as it has players. `param` (with the token) and `starter_cid` come from
 /// the player whose request started the pull, as on SRS's edge.
-pub async fn run(ctx: Arc<NodeContext>, mut reg: Registration, key: StreamKey, param: String, starter_cid: String) {
+pub async fn run(ctx: Arc<NodeContext>, reg: Registration, key: StreamKey, param: String, starter_cid: String) {
+    let shutdown = ctx.shutdown.clone();
+    let name = key.to_string();
+    tokio::select! {
+        // A node that stops ends its pulls with it, instead of letting them fail over in vain.
+        _ = shutdown.cancelled() => info!(stream = %name, "edge: node stopping, upstream pull ended"),
+        _ = pull(ctx, reg, key, param, starter_cid) => {}
+    }
+}
+
+async fn pull(ctx: Arc<NodeContext>, mut reg: Registration, key: StreamKey, param: String, starter_cid: String) {
     let relays = reg.relays().clone();
     let config = relays.config.clone();
     let source = ctx.hub.source(&key);

@@ -1,0 +1,39 @@
+// Opens the index's dashboard in headless Chromium, says READY once the page has drawn, then waits
+// until the streams table lists <stream> and the event feed shows its stream_published event, and
+// saves a screenshot. Prints JSON: { listed, event, screenshot, errors }.
+//   node dashboard.mjs <dashboard-url> <app/stream> <screenshot.png> [seconds]
+import { chromium } from 'playwright-core';
+
+const [url, stream, shot, seconds = '40'] = process.argv.slice(2);
+if (!url || !stream || !shot) {
+  console.error('usage: node dashboard.mjs <dashboard-url> <app/stream> <screenshot.png> [seconds]');
+  process.exit(2);
+}
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync'],
+});
+const errors = [];
+try {
+  const tab = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  tab.on('pageerror', (e) => errors.push(String(e)));
+  await tab.goto(url);
+  await tab.waitForFunction(() => document.getElementById('status').textContent.includes('nodes up'), null,
+    { timeout: 15000 });
+  console.log('READY');
+  let listed = false;
+  let event = false;
+  const deadline = Date.now() + Number(seconds) * 1000;
+  while (Date.now() < deadline && !(listed && event)) {
+    await tab.waitForTimeout(250);
+    listed = await tab.evaluate((s) => [...document.querySelectorAll('#streams tbody tr')]
+      .some((tr) => tr.firstChild && tr.firstChild.textContent === s), stream);
+    event = await tab.evaluate((s) => [...document.querySelectorAll('#feed .stream_published')]
+      .some((d) => d.textContent.includes('/' + s)), stream);
+  }
+  await tab.screenshot({ path: shot, fullPage: true });
+  console.log(JSON.stringify({ listed, event, screenshot: shot, errors }));
+} finally {
+  await browser.close();
+}

@@ -24,9 +24,11 @@ enum Command {
     /// Run a whole cluster on this machine: an origin, two edges (eu, us), the index server with
     /// access control on, and a looping demo stream (live/demo). Prints the URLs to play it.
     Up(Box<up::UpArgs>),
-    /// Run a media node: RTMP publish and play, HTTP-FLV, and the SRS HTTP API v1.
+    /// Run a media node (origin or edge): RTMP publish and play, HTTP-FLV, HLS, the SRS HTTP API v1
+    /// and http_hooks.
     Node(Box<node_cmd::NodeArgs>),
-    /// Run the index server: cluster directory, viewer-to-edge scheduling, publish URLs.
+    /// Run the index server: cluster directory, viewer-to-edge scheduling, publish URLs, signed
+    /// tokens and hook checks, live events, the dashboard.
     Index(Box<index_cmd::IndexArgs>),
     /// Publish a file or feed with FFmpeg to the origin the index names, restarting it and moving
     /// to a backup origin when it fails; or to fixed RTMP URLs with --to.

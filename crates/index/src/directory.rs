@@ -111,6 +111,16 @@ pub struct Directory {
     pub built_ms: u64,
 }
 
+/// SRS's name of the vhost streams are in unless a client names another.
+pub const DEFAULT_VHOST: &str = "__defaultVhost__";
+
+/// `(vhost, app, stream)` of a stream key: the inverse of `stream_key`.
+pub fn split_key(key: &str) -> (&str, &str, &str) {
+    let (vhost, rest) = key.split_once('/').unwrap_or((DEFAULT_VHOST, key));
+    let (app, stream) = rest.rsplit_once('/').unwrap_or(("", rest));
+    (vhost, app, stream)
+}
+
 /// The stream key of `vhost`, `app`, `stream`.
 pub fn stream_key(vhost: &str, app: &str, stream: &str) -> String {
     format!("{vhost}/{app}/{stream}")
@@ -211,8 +221,7 @@ impl Directory {
                     Some(e) => e,
                     None => {
                         let key = s.key.clone();
-                        let (vhost, rest) = key.split_once('/').unwrap_or(("__defaultVhost__", &key));
-                        let (app, stream) = rest.rsplit_once('/').unwrap_or(("", rest));
+                        let (vhost, app, stream) = split_key(&key);
                         let entry = StreamEntry {
                             vhost: vhost.into(),
                             app: app.into(),

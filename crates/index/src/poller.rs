@@ -143,9 +143,9 @@ impl Converter<'_, '_> {
         if app.is_empty() || stream.is_empty() {
             return None;
         }
-        let vhost = url_vhost
-            .or_else(|| self.vhosts.get(&*s.vhost).copied())
-            .unwrap_or(if s.vhost.is_empty() || s.vhost.starts_with("vid-") { "__defaultVhost__" } else { &s.vhost });
+        let vhost = url_vhost.or_else(|| self.vhosts.get(&*s.vhost).copied()).unwrap_or(
+            if s.vhost.is_empty() || s.vhost.starts_with("vid-") { crate::directory::DEFAULT_VHOST } else { &s.vhost },
+        );
         self.key.clear();
         for part in [vhost, "/", app, "/", stream] {
             self.key.push_str(part);

@@ -66,8 +66,7 @@ pub fn stream_data(dir: &Directory, key: &str) -> Value {
 }
 
 fn stub(key: &str) -> Value {
-    let (vhost, rest) = key.split_once('/').unwrap_or(("__defaultVhost__", key));
-    let (app, stream) = rest.rsplit_once('/').unwrap_or(("", rest));
+    let (vhost, app, stream) = crate::directory::split_key(key);
     json!({
         "key": key, "vhost": vhost, "app": app, "stream": stream,
         "origin": null, "origins": [], "edges": [],

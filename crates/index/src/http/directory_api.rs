@@ -56,7 +56,7 @@ pub async fn stream(
     if !caller.may_see(&st.auth.load(), &app, crate::srs::strip_ext(&stream)) {
         return caller.refusal(&app, &stream);
     }
-    let vhost = query_param(q.as_deref(), "vhost").unwrap_or_else(|| "__defaultVhost__".into());
+    let vhost = query_param(q.as_deref(), "vhost").unwrap_or_else(|| crate::directory::DEFAULT_VHOST.into());
     let key = crate::directory::stream_key(&vhost, &app, crate::srs::strip_ext(&stream));
     let dir = st.directory.load();
     match dir.streams.get(key.as_str()) {

@@ -22,7 +22,7 @@ use crate::directory::stream_key;
 use crate::events::EventKind;
 use crate::state::IndexState;
 
-const DEFAULT_VHOST: &str = "__defaultVhost__";
+use crate::directory::DEFAULT_VHOST;
 
 /// The allow answer, as SRS wants it.
 fn allow() -> Response {

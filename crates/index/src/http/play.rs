@@ -23,7 +23,7 @@ use crate::region::RegionSource;
 use crate::scheduler;
 use crate::state::IndexState;
 
-const DEFAULT_VHOST: &str = "__defaultVhost__";
+use crate::directory::DEFAULT_VHOST;
 
 /// How the viewer plays.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

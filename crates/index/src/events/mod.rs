@@ -95,6 +95,18 @@ pub type Resumed = (Vec<Arc<Event>>, broadcast::Receiver<Arc<Event>>);
 struct Ring {
     next_id: u64,
     buf: VecDeque<Arc<Event>>,
+    /// Approximate memory the held events take (see `held_bytes`).
+    bytes: usize,
+}
+
+/// Memory the replay buffer may hold. Stream records of big clusters are large (one object per
+/// edge carrying the stream), so a count alone does not bound it; a listener that falls behind
+/// what was dropped gets `resync` and a snapshot.
+const BUFFER_BYTES: usize = 64 << 20;
+
+/// An event's memory: its JSON text plus its `Value` tree (several times the text).
+fn held_bytes(e: &Event) -> usize {
+    e.json().len() * 5
 }
 
 /// The event bus: a numbered, bounded history plus live fan-out.
@@ -114,7 +126,7 @@ impl Bus {
         let capacity = capacity.max(1);
         let (tx, _) = broadcast::channel(capacity);
         Bus {
-            ring: Mutex::new(Ring { next_id: 1, buf: VecDeque::with_capacity(capacity) }),
+            ring: Mutex::new(Ring { next_id: 1, buf: VecDeque::with_capacity(capacity), bytes: 0 }),
             capacity,
             tx,
             announced: Announced::default(),
@@ -134,10 +146,13 @@ impl Bus {
             json: OnceLock::new(),
         });
         ring.next_id += 1;
-        if ring.buf.len() == self.capacity {
-            ring.buf.pop_front();
-        }
+        ring.bytes += held_bytes(&event);
         ring.buf.push_back(event.clone());
+        while ring.buf.len() > self.capacity || (ring.bytes > BUFFER_BYTES && ring.buf.len() > 1) {
+            if let Some(old) = ring.buf.pop_front() {
+                ring.bytes = ring.bytes.saturating_sub(held_bytes(&old));
+            }
+        }
         // Sent under the lock, so live listeners see ids in order.
         let _ = self.tx.send(event.clone());
         event
@@ -182,6 +197,19 @@ impl Bus {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn big_events_are_bounded_by_memory_not_only_by_count() {
+        let bus = Bus::new(4096);
+        let big = Value::String("x".repeat(2 << 20));
+        for _ in 0..20 {
+            bus.publish(EventKind::ViewersChanged, Some("__defaultVhost__/live/a"), big.clone());
+        }
+        let oldest = bus.resume(bus.last_id() - 1).unwrap().0.len();
+        assert_eq!(oldest, 1, "the newest is held");
+        let err = bus.resume(0).unwrap_err();
+        assert!(err.oldest > 10, "held events fit the memory budget: oldest held is {}", err.oldest);
+    }
 
     #[test]
     fn ids_increase_and_resume_replays_what_was_missed() {

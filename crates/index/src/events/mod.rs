@@ -104,6 +104,9 @@ struct Ring {
 /// what was dropped gets `resync` and a snapshot.
 const BUFFER_BYTES: usize = 64 << 20;
 
+/// Events a live listener may be behind before it is resynced.
+const LIVE_SLOTS: usize = 256;
+
 /// An event's memory: its JSON text plus its `Value` tree (several times the text).
 fn held_bytes(e: &Event) -> usize {
     e.json().len() * 5
@@ -124,7 +127,9 @@ impl Bus {
     /// is told it lagged.
     pub fn new(capacity: usize) -> Bus {
         let capacity = capacity.max(1);
-        let (tx, _) = broadcast::channel(capacity);
+        // The channel keeps its last `LIVE_SLOTS` events even after every listener read them:
+        // small, so big records are not held twice. A listener that falls that far behind resyncs.
+        let (tx, _) = broadcast::channel(capacity.min(LIVE_SLOTS));
         Bus {
             ring: Mutex::new(Ring { next_id: 1, buf: VecDeque::with_capacity(capacity), bytes: 0 }),
             capacity,

@@ -1,10 +1,11 @@
 // Opens the index's dashboard in headless Chromium, says READY once the page has drawn, then waits
-// until the streams table lists <stream> and the event feed shows its stream_published event, and
-// saves a screenshot. Prints JSON: { listed, event, screenshot, errors }.
+// until the streams table lists <stream> and the event feed shows its stream_published event,
+// clicks the stream, waits until the page's player has played 3 s of it (the <video>'s currentTime),
+// and saves a screenshot. Prints JSON: { listed, event, played, player, screenshot, errors }.
 //   node dashboard.mjs <dashboard-url> <app/stream> <screenshot.png> [seconds]
 import { chromium } from 'playwright-core';
 
-const [url, stream, shot, seconds = '40'] = process.argv.slice(2);
+const [url, stream, shot, seconds = '60'] = process.argv.slice(2);
 if (!url || !stream || !shot) {
   console.error('usage: node dashboard.mjs <dashboard-url> <app/stream> <screenshot.png> [seconds]');
   process.exit(2);
@@ -12,7 +13,7 @@ if (!url || !stream || !shot) {
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
   args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync'],
+    '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required'],
 });
 const errors = [];
 try {
@@ -32,8 +33,18 @@ try {
     event = await tab.evaluate((s) => [...document.querySelectorAll('#feed .stream_published')]
       .some((d) => d.textContent.includes('/' + s)), stream);
   }
+  let played = 0;
+  if (listed) {
+    await tab.evaluate((s) => [...document.querySelectorAll('#streams tbody tr')]
+      .find((tr) => tr.firstChild && tr.firstChild.textContent === s).click(), stream);
+    while (Date.now() < deadline && played < 3) {
+      await tab.waitForTimeout(250);
+      played = await tab.evaluate(() => document.getElementById('player').currentTime);
+    }
+  }
+  const player = await tab.evaluate(() => document.getElementById('player-status').textContent);
   await tab.screenshot({ path: shot, fullPage: true });
-  console.log(JSON.stringify({ listed, event, screenshot: shot, errors }));
+  console.log(JSON.stringify({ listed, event, played, player, screenshot: shot, errors }));
 } finally {
   await browser.close();
 }

@@ -109,7 +109,9 @@ async fn up_serves_the_demo_stream_with_tokens_and_stops_on_ctrl_c() {
     assert!(codecs.contains("h264") && codecs.contains("aac"), "edge-us-flv: {codecs:?}");
 
     // The dashboard in headless Chromium: FFmpeg publishes to the printed publish URL while the
-    // page is open; the streams table lists live/mine and the feed shows its stream_published.
+    // page is open; the streams table lists live/mine, the feed shows its stream_published, and a
+    // click on the stream plays it in the page's player (hls.js from the binary, URL from the
+    // scheduler, video from an edge).
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/browser/dashboard.mjs");
     let shot = format!("{}/dashboard.png", env!("CARGO_TARGET_TMPDIR"));
     let mut browser = tokio::process::Command::new("node")
@@ -122,7 +124,7 @@ async fn up_serves_the_demo_stream_with_tokens_and_stops_on_ctrl_c() {
     let ready = tokio::time::timeout(Duration::from_secs(30), lines.next_line()).await;
     assert!(matches!(&ready, Ok(Ok(Some(l))) if l == "READY"), "the dashboard did not load: {ready:?}");
     let _publisher = publish(&row("publish"));
-    let report = tokio::time::timeout(Duration::from_secs(60), lines.next_line()).await;
+    let report = tokio::time::timeout(Duration::from_secs(70), lines.next_line()).await;
     let report: serde_json::Value = match report {
         Ok(Ok(Some(line))) => serde_json::from_str(&line).expect("the script prints JSON"),
         other => panic!("no report from the dashboard script: {other:?}"),
@@ -130,6 +132,7 @@ async fn up_serves_the_demo_stream_with_tokens_and_stops_on_ctrl_c() {
     eprintln!("dashboard screenshot: {shot}");
     assert_eq!(report["listed"], true, "{report}");
     assert_eq!(report["event"], true, "{report}");
+    assert!(report["played"].as_f64().unwrap_or(0.0) >= 3.0, "the player did not play 3 s: {report}");
     assert_eq!(report["errors"], serde_json::json!([]), "{report}");
 
     // Ctrl-C stops everything and exits 0.

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use common::{Api, DEADLINE, Docs, FakeNode, Mode, config, eventually};
 use ferrocast_index::events::EventKind;
 use ferrocast_index::events::feed::{Feed, Filter};
+use ferrocast_index::http::caller::Caller;
 use ferrocast_index::{Role, RunningIndex};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
@@ -297,7 +298,7 @@ async fn too_far_behind_means_resync_then_a_snapshot() {
     assert_eq!(ids, [json!(live - 2), json!(live - 1), json!(live)], "held events are replayed");
 
     // A feed whose receiver lagged (more than the buffer published while it did not read).
-    let mut feed = Feed::open(idx.state.clone(), Filter::default(), None);
+    let mut feed = Feed::open(idx.state.clone(), Filter::default(), Caller::Viewer(None), None);
     assert_eq!(feed.next().await.unwrap().kind, "snapshot");
     for n in 0..5000 {
         probe(&idx, n);

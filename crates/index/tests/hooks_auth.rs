@@ -329,3 +329,54 @@ async fn keys_rotate_on_reload_without_a_restart() {
     assert!(mint(&idx, Action::Play, "live/cam1").starts_with("k2."));
     idx.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_listeners_see_only_what_their_token_may_see() {
+    use ferrocast_index::events::feed::{Feed, Filter};
+    use ferrocast_index::http::admin::AdminKey;
+    use ferrocast_index::http::caller::Caller;
+
+    let db = tempfile::tempdir().unwrap();
+    let idx = start(&db, vec![], auth()).await;
+    let api = Api::new(&idx);
+    // A bad token is refused, as on the stream routes, rather than silently shown less.
+    let (status, _) = api.get_text("/api/v1/events?token=not.a.token").await.unwrap();
+    assert_eq!(status, 403);
+
+    let cam1 = idx.state.auth.load().verify(&mint(&idx, Action::Play, "live/cam1")).unwrap();
+    let open = |caller| Feed::open(idx.state.clone(), Filter::default(), caller, None);
+    let mut anonymous = open(Caller::Viewer(None));
+    let mut viewer = open(Caller::Viewer(Some(cam1)));
+    let mut admin = open(Caller::Admin(AdminKey::Bootstrap));
+    for feed in [&mut anonymous, &mut viewer, &mut admin] {
+        assert_eq!(feed.next().await.unwrap().kind, "snapshot");
+    }
+    let bus = &idx.state.events;
+    let published = |key: &str| bus.publish(EventKind::StreamPublished, Some(key), json!({ "key": key })).id;
+    let secret_cam = published("__defaultVhost__/live/cam1");
+    let secret_other = published("__defaultVhost__/live/other");
+    let open_app = published("__defaultVhost__/open/cam1");
+    let down = bus
+        .publish(
+            EventKind::NodeDown,
+            None,
+            json!({ "name": "e1", "reason": "refused: http://10.1.2.3:1985/api/v1/streams/" }),
+        )
+        .id;
+
+    async fn next(feed: &mut Feed) -> (u64, Value) {
+        let out = tokio::time::timeout(DEADLINE, feed.next()).await.expect("an event in time").expect("open");
+        (out.id.unwrap(), serde_json::from_str(out.json.as_str()).unwrap())
+    }
+    // `live` needs a play token: its events go to tokens that may play the stream, and to admins.
+    assert_eq!(next(&mut anonymous).await.0, open_app);
+    let (id, node) = next(&mut anonymous).await;
+    assert_eq!(id, down);
+    assert_eq!(node["data"], json!({ "name": "e1" }), "the failure reason is for admins only");
+    assert_eq!(next(&mut viewer).await.0, secret_cam);
+    assert_eq!(next(&mut viewer).await.0, open_app);
+    assert!(next(&mut viewer).await.1["data"].get("reason").is_none());
+    let ids = [next(&mut admin).await.0, next(&mut admin).await.0, next(&mut admin).await.0];
+    assert_eq!(ids, [secret_cam, secret_other, open_app]);
+    assert!(next(&mut admin).await.1["data"]["reason"].as_str().unwrap().contains("10.1.2.3"));
+}

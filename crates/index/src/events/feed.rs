@@ -2,6 +2,10 @@
 //! snapshot of the cluster, or a replay of what came after the id it last saw), which events it
 //! wants (`?app=`, `?stream=`), and what it is told when it fell too far behind (`resync`, then a
 //! fresh snapshot). The bus never waits for a listener: one that lagged is resynced.
+//!
+//! A listener sees what the stream and node routes would show it (see [`Caller`]): streams of an
+//! app whose play needs a token only with a token that may play them, node failure reasons (which
+//! can hold internal URLs) only with an admin key.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -11,6 +15,7 @@ use serde_json::json;
 use tokio::sync::broadcast::{self, error::RecvError};
 
 use super::{Bus, Event};
+use crate::http::caller::Caller;
 use crate::http::json;
 use crate::state::{IndexState, now_ms};
 
@@ -28,11 +33,17 @@ impl Filter {
     }
 
     pub fn passes(&self, e: &Event) -> bool {
-        let Some(key) = e.stream.as_deref() else { return true };
-        let rest = key.split_once('/').map_or(key, |(_, rest)| rest);
-        let (app, stream) = rest.rsplit_once('/').unwrap_or(("", rest));
-        self.passes_parts(app, stream)
+        e.stream.as_deref().is_none_or(|key| {
+            let (app, stream) = app_and_stream(key);
+            self.passes_parts(app, stream)
+        })
     }
+}
+
+/// The app and stream of a stream key `vhost/app/stream`.
+fn app_and_stream(key: &str) -> (&str, &str) {
+    let rest = key.split_once('/').map_or(key, |(_, rest)| rest);
+    rest.rsplit_once('/').unwrap_or(("", rest))
 }
 
 /// One message for a listener: an event of the bus, or a `snapshot` / `resync` of its own.
@@ -46,8 +57,8 @@ pub struct Out {
 }
 
 impl Out {
-    fn event(e: &Event) -> Out {
-        Out { id: Some(e.id), kind: e.kind.as_str(), json: e.json() }
+    fn event(e: &Event, admin: bool) -> Out {
+        Out { id: Some(e.id), kind: e.kind.as_str(), json: if admin { e.json() } else { e.public_json() } }
     }
 }
 
@@ -55,6 +66,7 @@ impl Out {
 pub struct Feed {
     state: Arc<IndexState>,
     filter: Filter,
+    caller: Caller,
     rx: broadcast::Receiver<Arc<Event>>,
     /// Messages to send before the next live event.
     queue: VecDeque<Out>,
@@ -64,26 +76,29 @@ impl Feed {
     /// A new listener (`since` None) starts with a snapshot; one that saw up to `since` gets what
     /// it missed, or a resync and a snapshot when that is no longer held (or `since` is from an
     /// earlier run of the index: ids start again at 1 after a restart).
-    pub fn open(state: Arc<IndexState>, filter: Filter, since: Option<u64>) -> Feed {
+    pub fn open(state: Arc<IndexState>, filter: Filter, caller: Caller, since: Option<u64>) -> Feed {
         let bus: &Bus = &state.events;
         let (rx, queue) = match since {
             None => {
                 let (id, rx) = bus.subscribe_at();
-                (rx, VecDeque::from([snapshot(&state, &filter, id)]))
+                (rx, VecDeque::from([snapshot(&state, &filter, &caller, id)]))
             }
             Some(since) if since > bus.last_id() => {
                 let (id, rx) = bus.subscribe_at();
-                (rx, VecDeque::from([resync(bus.oldest()), snapshot(&state, &filter, id)]))
+                (rx, VecDeque::from([resync(bus.oldest()), snapshot(&state, &filter, &caller, id)]))
             }
             Some(since) => match bus.resume(since) {
-                Ok((held, rx)) => (rx, held.iter().filter(|e| filter.passes(e)).map(|e| Out::event(e)).collect()),
+                Ok((held, rx)) => {
+                    let wanted = held.iter().filter(|e| wants(&state, &filter, &caller, e));
+                    (rx, wanted.map(|e| Out::event(e, caller.is_admin())).collect())
+                }
                 Err(too_old) => {
                     let (id, rx) = bus.subscribe_at();
-                    (rx, VecDeque::from([resync(too_old.oldest), snapshot(&state, &filter, id)]))
+                    (rx, VecDeque::from([resync(too_old.oldest), snapshot(&state, &filter, &caller, id)]))
                 }
             },
         };
-        Feed { state, filter, rx, queue }
+        Feed { state, filter, caller, rx, queue }
     }
 
     /// The next message; `None` once the index shuts down. Cancel-safe.
@@ -97,19 +112,31 @@ impl Feed {
                 got = self.rx.recv() => got,
             };
             match got {
-                Ok(e) if self.filter.passes(&e) => return Some(Out::event(&e)),
+                Ok(e) if wants(&self.state, &self.filter, &self.caller, &e) => {
+                    return Some(Out::event(&e, self.caller.is_admin()));
+                }
                 Ok(_) => {}
                 Err(RecvError::Lagged(missed)) => {
                     tracing::debug!(missed, "an event listener fell behind: resynced");
                     let (id, rx) = self.state.events.subscribe_at();
                     self.rx = rx;
                     self.queue.push_back(resync(self.state.events.oldest()));
-                    self.queue.push_back(snapshot(&self.state, &self.filter, id));
+                    self.queue.push_back(snapshot(&self.state, &self.filter, &self.caller, id));
                 }
                 Err(RecvError::Closed) => return None,
             }
         }
     }
+}
+
+/// Whether a listener gets event `e`: it asked for it and may see it (the rules of the moment:
+/// a reload that closes an app stops its events at once).
+fn wants(state: &IndexState, filter: &Filter, caller: &Caller, e: &Event) -> bool {
+    filter.passes(e)
+        && e.stream.as_deref().is_none_or(|key| {
+            let (app, stream) = app_and_stream(key);
+            caller.may_see(&state.auth.load(), app, stream)
+        })
 }
 
 /// `{"type":"resync","oldest":N}`: events were lost for this listener; a snapshot follows.
@@ -118,16 +145,16 @@ fn resync(oldest: u64) -> Out {
 }
 
 /// The live streams (filtered) and all nodes, as of bus event `id`.
-fn snapshot(state: &IndexState, filter: &Filter, id: u64) -> Out {
+fn snapshot(state: &IndexState, filter: &Filter, caller: &Caller, id: u64) -> Out {
     let dir = state.directory.load();
     let cap = state.config.load().scheduler.default_max_viewers;
+    let auth = state.auth.load();
     let streams: Vec<_> = dir
         .sorted_streams()
-        .filter(|s| filter.passes_parts(&s.app, &s.stream))
+        .filter(|s| filter.passes_parts(&s.app, &s.stream) && caller.may_see(&auth, &s.app, &s.stream))
         .map(|s| json::stream(&dir, s))
         .collect();
-    // Listeners are not told apart: node errors stay hidden, as on /api/v1/nodes without a key.
-    let nodes: Vec<_> = (0..dir.nodes.len()).map(|i| json::node(&dir, i, cap, false)).collect();
+    let nodes: Vec<_> = (0..dir.nodes.len()).map(|i| json::node(&dir, i, cap, caller.is_admin())).collect();
     let body = json!({
         "id": id,
         "time_ms": now_ms(),

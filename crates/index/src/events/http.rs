@@ -1,7 +1,8 @@
 //! `GET /api/v1/events`: a WebSocket when the request asks for an upgrade, Server-Sent Events
 //! otherwise (as when it sends `Accept: text/event-stream`). Both carry the same feed: `?app=` and
 //! `?stream=` filter stream events; a WebSocket resumes after `?since=ID`, an SSE stream after its
-//! `Last-Event-ID` header (or `?since=`).
+//! `Last-Event-ID` header (or `?since=`). A listener sees what its caller may see (play token or
+//! admin key, as on the stream routes).
 
 use std::sync::Arc;
 
@@ -12,11 +13,13 @@ use axum::response::{IntoResponse, Response};
 
 use super::feed::{Feed, Filter};
 use super::{sse, ws};
+use crate::http::caller::Caller;
 use crate::http::{error, query_param};
 use crate::state::IndexState;
 
 pub async fn events(
     State(st): State<Arc<IndexState>>,
+    caller: Caller,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
@@ -30,7 +33,7 @@ pub async fn events(
         Err(why) => return error(StatusCode::BAD_REQUEST, why),
     };
     match upgrade {
-        Ok(upgrade) => ws::respond(upgrade, Feed::open(st, filter, since)),
+        Ok(upgrade) => ws::respond(upgrade, Feed::open(st, filter, caller, since)),
         // A WebSocket request that is not a valid one: say why, do not answer with SSE.
         Err(rejection) if headers.contains_key(header::UPGRADE) => rejection.into_response(),
         Err(_) => {
@@ -39,7 +42,7 @@ pub async fn events(
                 Ok(last) => last,
                 Err(why) => return error(StatusCode::BAD_REQUEST, why),
             };
-            sse::respond(Feed::open(st, filter, last.or(since)))
+            sse::respond(Feed::open(st, filter, caller, last.or(since)))
         }
     }
 }

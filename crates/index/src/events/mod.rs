@@ -73,12 +73,44 @@ pub struct Event {
     /// This event as JSON, made once for all listeners.
     #[serde(skip)]
     json: OnceLock<Utf8Bytes>,
+    /// The same without the admin-only keys of `data`, made once for all non-admin listeners.
+    #[serde(skip)]
+    public_json: OnceLock<Utf8Bytes>,
 }
+
+/// Keys of an event's `data` only admins are shown: a node's failure reason can hold internal
+/// URLs and addresses, as its `last_error` on `/api/v1/nodes`.
+const ADMIN_ONLY: &[&str] = &["reason"];
 
 impl Event {
     /// The event as one line of JSON (what a WebSocket frame or an SSE `data:` carries).
     pub fn json(&self) -> Utf8Bytes {
         self.json.get_or_init(|| serde_json::to_string(self).unwrap_or_default().into()).clone()
+    }
+
+    /// [`Event::json`] for a listener without an admin key.
+    pub fn public_json(&self) -> Utf8Bytes {
+        let hides = |d: &Value| d.as_object().is_some_and(|o| ADMIN_ONLY.iter().any(|k| o.contains_key(*k)));
+        if !hides(&self.data) {
+            return self.json();
+        }
+        self.public_json
+            .get_or_init(|| {
+                let mut public = Event {
+                    id: self.id,
+                    time_ms: self.time_ms,
+                    kind: self.kind,
+                    stream: self.stream.clone(),
+                    data: self.data.clone(),
+                    json: OnceLock::new(),
+                    public_json: OnceLock::new(),
+                };
+                if let Some(o) = public.data.as_object_mut() {
+                    ADMIN_ONLY.iter().for_each(|k| drop(o.remove(*k)));
+                }
+                serde_json::to_string(&public).unwrap_or_default().into()
+            })
+            .clone()
     }
 }
 
@@ -149,6 +181,7 @@ impl Bus {
             stream: stream.map(Arc::from),
             data,
             json: OnceLock::new(),
+            public_json: OnceLock::new(),
         });
         ring.next_id += 1;
         ring.bytes += held_bytes(&event);

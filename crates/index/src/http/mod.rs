@@ -44,6 +44,7 @@ pub fn router(state: Arc<IndexState>) -> Router {
         .route("/api/v1/history", get(ops::history))
         .route("/api/v1/reload", post(ops::reload))
         .route("/", get(dashboard::page))
+        .route("/assets/hls.min.js", get(dashboard::hls_js))
         .route("/metrics", get(ops::metrics))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

@@ -14,7 +14,8 @@ use ferrocast_node::{LogFormat, NodeConfig, Role, RunningNode};
 pub struct NodeArgs {
     /// TOML config file; its keys are the long flag names (media keys under [media], edge keys
     /// under [edge] without the edge_ prefix, HLS keys under [hls] without the hls_ prefix, origins as `origins = [..]`, hooks under [hooks]
-    /// as on_publish = [..], timeout_ms, allow_on_error).
+    /// as on_publish = [..], timeout_ms, allow_on_error; forward under [forward] as
+    /// destinations = [..], backend).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Node name; also its SRS `server` id in the API [default: a random vid-xxxxxxx].
@@ -65,6 +66,17 @@ pub struct NodeArgs {
     /// Edge: retry a failed origin first again after this long, in ms [default: 10000].
     #[arg(long, value_name = "MS")]
     pub origin_retry_ms: Option<u64>,
+    /// Origin: push every stream published here to this RTMP server too (SRS forward
+    /// destination), as rtmp://HOST:PORT/{app}/{stream} with the publisher's query plus
+    /// ferrocast_forwarded=1 — repeatable, all are used. Retried with backoff while the publisher
+    /// stays; a stream that arrived by forwarding (with that key) is not forwarded again.
+    #[arg(long = "forward", value_name = "HOST:PORT")]
+    pub forward: Vec<String>,
+    /// Origin: on each publish, POST SRS's on_forward body to this http:// URL and push the
+    /// stream to each rtmp:// URL in the data.urls of an accepted answer, besides the --forward
+    /// ones; times out after --hook-timeout-ms; a failure only means no extra destinations.
+    #[arg(long, value_name = "URL")]
+    pub forward_backend: Option<String>,
     /// One hook URL for all six http_hooks events (SRS bodies and answer rules).
     #[arg(long, value_name = "URL")]
     pub hooks: Option<String>,
@@ -178,6 +190,12 @@ impl NodeArgs {
         if !self.origins.is_empty() {
             c.origins = self.origins;
         }
+        if !self.forward.is_empty() {
+            c.forward.destinations = self.forward;
+        }
+        if self.forward_backend.is_some() {
+            c.forward.backend = self.forward_backend;
+        }
         if let Some(url) = &self.hooks {
             let timeout_ms = c.hooks.timeout_ms;
             c.hooks = ferrocast_node::hooks::HooksConfig { timeout_ms, ..ferrocast_node::hooks::HooksConfig::all(url) };
@@ -285,6 +303,30 @@ mod tests {
         assert_eq!(c.hooks.on_publish, ["http://127.0.0.1:9/pub"], "a flag adds what the file lacks");
         assert_eq!(c.hooks.timeout_ms, 700);
         assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn forward_keys_come_from_the_file_and_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("origin.toml");
+        std::fs::write(
+            &path,
+            "[forward]\ndestinations = [\"10.0.0.2:1935\"]\nbackend = \"http://10.0.0.9:8085/api/v1/forward\"\n",
+        )
+        .unwrap();
+        let c = NodeArgs { config: Some(path.clone()), ..Default::default() }.into_config().unwrap();
+        assert_eq!(c.forward.destinations, ["10.0.0.2:1935"]);
+        assert_eq!(c.forward.backend.as_deref(), Some("http://10.0.0.9:8085/api/v1/forward"));
+        assert!(c.validate().is_ok());
+        let args = NodeArgs {
+            config: Some(path),
+            forward: vec!["10.0.0.3:1935".into(), "10.0.0.4:1935".into()],
+            forward_backend: Some("http://127.0.0.1:9/f".into()),
+            ..Default::default()
+        };
+        let c = args.into_config().unwrap();
+        assert_eq!(c.forward.destinations, ["10.0.0.3:1935", "10.0.0.4:1935"], "the flags win");
+        assert_eq!(c.forward.backend.as_deref(), Some("http://127.0.0.1:9/f"));
     }
 
     #[test]

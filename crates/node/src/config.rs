@@ -81,6 +81,8 @@ pub struct NodeConfig {
     pub origins: Vec<String>,
     /// Edge timing.
     pub edge: EdgeConfig,
+    /// SRS-style forward (origins only): push every published stream to other servers.
+    pub forward: ForwardConfig,
     /// SRS-style http_hooks.
     pub hooks: crate::hooks::HooksConfig,
     /// HLS segmenting.
@@ -95,6 +97,24 @@ pub struct NodeConfig {
     pub index_interval_ms: u64,
     /// The `ip` the heartbeat reports. None: the local address that routes to the index server.
     pub advertise_ip: Option<IpAddr>,
+}
+
+/// SRS's `forward { destination …; backend …; }`: where an origin pushes every stream published
+/// to it. See `crate::forward`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ForwardConfig {
+    /// RTMP `host:port`s; each published stream goes to `rtmp://DEST/{app}/{stream}?{param}`.
+    pub destinations: Vec<String>,
+    /// SRS `backend`: an http:// URL that gets an `on_forward` POST on each publish; the
+    /// `data.urls` of its answer (full rtmp:// URLs) are pushed to as well.
+    pub backend: Option<String>,
+}
+
+impl ForwardConfig {
+    pub fn is_empty(&self) -> bool {
+        self.destinations.is_empty() && self.backend.is_none()
+    }
 }
 
 /// How streams are cut for HLS.
@@ -190,6 +210,7 @@ impl Default for NodeConfig {
             log_format: LogFormat::Text,
             origins: Vec::new(),
             edge: EdgeConfig::default(),
+            forward: ForwardConfig::default(),
             hooks: crate::hooks::HooksConfig::default(),
             hls: HlsConfig::default(),
             media: MediaConfig::default(),
@@ -223,13 +244,18 @@ impl NodeConfig {
             return Err("an edge needs at least one origin: pass --origin HOST:PORT".into());
         }
         for o in &self.origins {
-            // Checked the way the edge will use it: as the host of an RTMP URL.
-            let url = format!("rtmp://{o}/app/stream");
-            let explicit_port = o.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok_and(|p| p > 0));
-            if !explicit_port || ferrocast_rtmp::ClientConfig::from_url(&url, ferrocast_rtmp::ClientMode::Play).is_err()
-            {
-                return Err(format!("origin {o:?} is not HOST:PORT (e.g. 10.0.0.5:1935)"));
-            }
+            check_host_port("origin", o)?;
+        }
+        if self.role == Role::Edge && !self.forward.is_empty() {
+            return Err("forward is for origins: an edge already pushes its publishers to its origins; \
+                        remove --forward/--forward-backend or use --role origin"
+                .into());
+        }
+        for d in &self.forward.destinations {
+            check_host_port("forward destination", d)?;
+        }
+        if let Some(backend) = &self.forward.backend {
+            crate::hooks::check_http_url(backend).map_err(|e| format!("forward backend: {e}"))?;
         }
         self.hooks.validate()?;
         if let Some(index) = &self.index {
@@ -243,6 +269,16 @@ impl NodeConfig {
         }
         Ok(())
     }
+}
+
+/// An RTMP peer given as `host:port`, checked the way it is used: as the host of an RTMP URL.
+fn check_host_port(what: &str, peer: &str) -> Result<(), String> {
+    let url = format!("rtmp://{peer}/app/stream");
+    let explicit_port = peer.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok_and(|p| p > 0));
+    if !explicit_port || ferrocast_rtmp::ClientConfig::from_url(&url, ferrocast_rtmp::ClientMode::Play).is_err() {
+        return Err(format!("{what} {peer:?} is not HOST:PORT (e.g. 10.0.0.5:1935)"));
+    }
+    Ok(())
 }
 
 impl NodeConfig {
@@ -277,6 +313,23 @@ mod tests {
         assert_eq!(c.rtmp.port(), 1935);
         assert_eq!(c.media.chunk_size, 60_000);
         assert!(toml_like("{\"bogus\": 1}").is_err());
+    }
+
+    #[test]
+    fn forward_is_checked_and_only_for_origins() {
+        let mut c = NodeConfig::default();
+        c.forward.destinations = vec!["10.0.0.2:1935".into()];
+        c.forward.backend = Some("http://127.0.0.1:8085/api/v1/forward".into());
+        assert!(c.validate().is_ok());
+        c.forward.destinations = vec!["10.0.0.2".into()];
+        assert!(c.validate().unwrap_err().contains("forward destination"));
+        c.forward.destinations.clear();
+        c.forward.backend = Some("ftp://x/forward".into());
+        assert!(c.validate().unwrap_err().contains("forward backend"));
+        c.forward.backend = Some("http://127.0.0.1:8085/forward".into());
+        c.role = Role::Edge;
+        c.origins = vec!["10.0.0.5:1935".into()];
+        assert!(c.validate().unwrap_err().contains("forward is for origins"));
     }
 
     fn toml_like(json: &str) -> Result<NodeConfig, serde_json::Error> {

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use ferrocast_media::GopLimits;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::config::{NodeConfig, Role};
 use crate::edge::EdgeRelays;
@@ -32,6 +33,8 @@ pub struct NodeContext {
     pub hooks: crate::hooks::Hooks,
     /// The upstream pulls, on an edge.
     pub edge: Option<Arc<EdgeRelays>>,
+    /// The forwarders (and `on_forward` backend calls) of an origin, waited for at shutdown.
+    pub forwards: TaskTracker,
 }
 
 impl NodeContext {
@@ -51,6 +54,7 @@ impl NodeContext {
             started: Instant::now(),
             shutdown: CancellationToken::new(),
             edge: (config.role == Role::Edge).then(|| EdgeRelays::new(config.origins.clone(), config.edge.clone())),
+            forwards: TaskTracker::new(),
             config,
         })
     }

@@ -24,7 +24,7 @@ use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
-pub use wire::{answer_allows, body};
+pub use wire::{answer_allows, body, forward_urls};
 
 /// Default per-call timeout.
 pub const DEFAULT_TIMEOUT_MS: u64 = 3000;
@@ -95,6 +95,7 @@ impl HooksConfig {
             HookAction::Unpublish => &self.on_unpublish,
             HookAction::Play => &self.on_play,
             HookAction::Stop => &self.on_stop,
+            HookAction::Forward => &[],
         }
     }
 
@@ -108,24 +109,23 @@ impl HooksConfig {
     pub fn validate(&self) -> Result<(), String> {
         for action in HookAction::ALL {
             for url in self.urls(action) {
-                let parsed = reqwest::Url::parse(url)
-                    .map_err(|e| format!("hooks.{}: {url:?} is not a URL ({e})", action.name()))?;
-                match parsed.scheme() {
-                    "http" => {}
-                    "https" => {
-                        return Err(format!(
-                            "hooks.{}: {url:?}: https hook URLs are not supported by this build; use http:// \
-                             (for example through a local TLS-terminating proxy)",
-                            action.name()
-                        ));
-                    }
-                    other => {
-                        return Err(format!("hooks.{}: {url:?}: scheme {other:?} is not http", action.name()));
-                    }
-                }
+                check_http_url(url).map_err(|e| format!("hooks.{}: {e}", action.name()))?;
             }
         }
         Ok(())
+    }
+}
+
+/// Whether `url` is one this client can call (http only); the error quotes it and says why.
+pub fn check_http_url(url: &str) -> Result<(), String> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("{url:?} is not a URL ({e})"))?;
+    match parsed.scheme() {
+        "http" => Ok(()),
+        "https" => Err(format!(
+            "{url:?}: https URLs are not supported by this build; use http:// \
+             (for example through a local TLS-terminating proxy)"
+        )),
+        other => Err(format!("{url:?}: scheme {other:?} is not http")),
     }
 }
 
@@ -138,6 +138,9 @@ pub enum HookAction {
     Unpublish,
     Play,
     Stop,
+    /// SRS's `forward { backend … }` call, asking where to push a new stream. Not one of the
+    /// six `http_hooks` events (not in `ALL`): its URL comes from `[forward] backend`.
+    Forward,
 }
 
 impl HookAction {
@@ -159,6 +162,7 @@ impl HookAction {
             HookAction::Unpublish => "on_unpublish",
             HookAction::Play => "on_play",
             HookAction::Stop => "on_stop",
+            HookAction::Forward => "on_forward",
         }
     }
 
@@ -288,7 +292,7 @@ impl Hooks {
             let shown = redact(url);
             let (client_id, stream) = (&ctx.client_id, &ctx.stream);
             match self.post(url, &body).await {
-                Ok(()) => debug!(action = action.name(), url = %shown, %client_id, %stream, "hook allowed"),
+                Ok(_) => debug!(action = action.name(), url = %shown, %client_id, %stream, "hook allowed"),
                 Err(Failure::Refused(reason)) => {
                     info!(action = action.name(), url = %shown, %client_id, %stream, %reason, "hook refused");
                     return Err(HookError::Refused { action: action.name(), url: shown, reason });
@@ -325,7 +329,7 @@ impl Hooks {
                 for url in inner.config.urls(action) {
                     let (shown, client_id, stream) = (redact(url), &ctx.client_id, &ctx.stream);
                     match this.post(url, &body).await {
-                        Ok(()) => debug!(action = action.name(), url = %shown, %client_id, %stream, "hook delivered"),
+                        Ok(_) => debug!(action = action.name(), url = %shown, %client_id, %stream, "hook delivered"),
                         Err(Failure::Refused(reason) | Failure::Unreachable(reason)) => {
                             warn!(action = action.name(), url = %shown, %client_id, %stream, %reason, "hook failed");
                         }
@@ -346,8 +350,21 @@ impl Hooks {
         done
     }
 
-    /// One POST, its answer read (bounded) and judged by SRS's rule.
-    async fn post(&self, url: &str, body: &Value) -> Result<(), Failure> {
+    /// SRS's `on_forward` backend call: POSTs the body of `ctx` to `backend` and returns the
+    /// `data.urls` of an answer that passes SRS's rule. Bounded by the hooks' timeout; the error
+    /// says why no URL came (unreachable, refused, or no `data.urls`).
+    pub async fn on_forward(&self, backend: &str, ctx: &HookContext) -> Result<Vec<String>, String> {
+        let inner = &self.inner;
+        let body = body(HookAction::Forward, &inner.server_id, &inner.service_id, ctx);
+        match self.post(backend, &body).await {
+            Ok(answer) => forward_urls(&answer),
+            Err(Failure::Refused(reason)) => Err(format!("refused by {}: {reason}", redact(backend))),
+            Err(Failure::Unreachable(reason)) => Err(format!("{} failed: {reason}", redact(backend))),
+        }
+    }
+
+    /// One POST, its answer read (bounded) and judged by SRS's rule; the answer when it allows.
+    async fn post(&self, url: &str, body: &Value) -> Result<String, Failure> {
         let call = async {
             let mut answer = self
                 .inner
@@ -367,7 +384,9 @@ impl Hooks {
                 }
                 bytes.extend_from_slice(&chunk);
             }
-            answer_allows(status, &String::from_utf8_lossy(&bytes)).map_err(Failure::Refused)
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            answer_allows(status, &text).map_err(Failure::Refused)?;
+            Ok(text)
         };
         match tokio::time::timeout(self.inner.timeout, call).await {
             Ok(result) => result,

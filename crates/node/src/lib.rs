@@ -9,6 +9,7 @@ pub mod api;
 pub mod config;
 pub mod context;
 pub mod edge;
+pub mod forward;
 pub mod heartbeat;
 pub mod hls;
 pub mod hooks;
@@ -96,6 +97,11 @@ impl RunningNode {
         self.ctx.registry.kick_all();
         self.ctx.shutdown.cancel();
         self.tracker.close();
+        // Forwarders saw their sources close and end their downstream publishes.
+        self.ctx.forwards.close();
+        if tokio::time::timeout(Duration::from_secs(2), self.ctx.forwards.wait()).await.is_err() {
+            warn!("some forwards did not stop within 2 s");
+        }
         if !self.ctx.hooks.flush(Duration::from_secs(2)).await {
             warn!("some hook notifications were still in flight at exit");
         }
@@ -134,7 +140,9 @@ fn kick_stalled_players(ctx: &NodeContext, now: Instant) {
     let window = ctx.config.media.slow_player_drop();
     let Some(then) = now.checked_sub(window) else { return };
     for c in ctx.registry.clients() {
-        if c.info.kind.is_publish() || c.info.kind == stats::ClientKind::HlsPlay || c.started > then {
+        // Forwarders watch their own sockets (see `forward`): kicking one would end it for good.
+        let watched = matches!(c.info.kind, stats::ClientKind::RtmpPlay | stats::ClientKind::FlvPlay);
+        if !watched || c.started > then {
             continue;
         }
         let (Some((sent_then, _)), Some((_, stream_recv_then))) =

@@ -158,12 +158,16 @@ impl Connection {
         let ctx = self.ctx.clone();
         let (guard, param, result, end_action) = match mode {
             Mode::Publish { publisher, guard, param } => {
-                // On an edge the stream also goes to an origin, for as long as it is published.
-                let forward = CancellationToken::new();
-                if ctx.edge.is_some() {
+                // The stream also goes to an origin (on an edge) or to the forward destinations
+                // (on an origin), for as long as it is published.
+                let forward = if ctx.edge.is_some() {
+                    let forward = CancellationToken::new();
                     let source = publisher.source().clone();
                     tokio::spawn(crate::edge::forward_publisher(ctx.clone(), source, param.clone(), forward.clone()));
-                }
+                    forward
+                } else {
+                    crate::forward::start(&ctx, publisher.source(), &guard, &param)
+                };
                 let r = self.run_publish(publisher, &guard, leftover).await;
                 forward.cancel();
                 (guard, param, r, HookAction::Unpublish)

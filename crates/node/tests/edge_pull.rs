@@ -55,11 +55,8 @@ async fn a_publisher_on_an_edge_reaches_the_origin() {
         assert!(probe.contains("h264,video,640,360") && probe.contains("aac,audio"), "{url}: {probe}");
     }
     drop(_publisher);
-    eventually(Duration::from_secs(10), || async {
-        stream_record(origin.api_addr, "/live/cam").await.is_none_or(|s| s["publish"]["active"] == false).then_some(())
-    })
-    .await
-    .expect("the origin's stream ends when the edge's publisher leaves");
+    // The origin's stream ends when the edge's publisher leaves.
+    wait_unpublished(origin.api_addr, "/live/cam").await;
     edge.shutdown().await;
     origin.shutdown().await;
 }

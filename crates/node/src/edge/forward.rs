@@ -12,9 +12,9 @@ use ferrocast_rtmp::ClientMode;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::upstream::{Upstream, UpstreamError, upstream_url};
+use super::upstream::{Upstream, upstream_url};
 use crate::context::NodeContext;
-use crate::hub::{FeedEnd, FeedPolicy, PlayerFeed, Source, rtmp_kind};
+use crate::hub::{FeedPolicy, PlayerFeed, Source};
 
 /// Pushes `source` to an origin until `stop` is cancelled (the publisher left).
 pub async fn run(ctx: Arc<NodeContext>, source: Arc<Source>, param: String, stop: CancellationToken) {
@@ -39,7 +39,7 @@ pub async fn run(ctx: Arc<NodeContext>, source: Arc<Source>, param: String, stop
             };
             info!(stream = %key, %origin, "edge: forwarding the publisher to the origin");
             let feed = PlayerFeed::new(source.subscribe(), policy);
-            match push(&mut up, feed, &stop).await {
+            match up.push_feed(feed, &stop, ctx.config.media.slow_player_drop(), |_, _| {}).await {
                 Ok(()) => {
                     up.close().await;
                     info!(stream = %key, %origin, "edge: forward stopped");
@@ -57,29 +57,5 @@ pub async fn run(ctx: Arc<NodeContext>, source: Arc<Source>, param: String, stop
             _ = tokio::time::sleep(backoff) => {}
         }
         backoff = (backoff * 2).min(Duration::from_secs(3));
-    }
-}
-
-/// Sends every packet of `feed` upstream until `stop` (Ok), the feed ends (Ok) or the upstream
-/// fails (Err). Reads from the upstream too, so its acks and pings are answered.
-async fn push(up: &mut Upstream, mut feed: PlayerFeed, stop: &CancellationToken) -> Result<(), UpstreamError> {
-    loop {
-        tokio::select! {
-            _ = stop.cancelled() => return Ok(()),
-            events = up.read() => {
-                events?;
-            }
-            batch = feed.next_batch() => match batch {
-                Ok(packets) => {
-                    for p in &packets {
-                        up.send_media(rtmp_kind(p.frame.kind), p.frame.timestamp, &p.frame.payload);
-                    }
-                }
-                // A slow origin made the push fall behind: start over from a fresh snapshot.
-                Err(FeedEnd::TooSlow) => return Err(UpstreamError::TooSlow(up.addr.clone())),
-                Err(_) => return Ok(()),
-            },
-        }
-        up.flush().await?;
     }
 }

@@ -1,5 +1,6 @@
 //! An RTMP client connection: tokio glue around `ferrocast_rtmp::ClientSession`, used by the edge
-//! to pull a stream from an origin (and to push one to it).
+//! to pull a stream from an origin and to push one to it, and by an origin to push a stream to
+//! its forward destinations (`crate::forward`).
 
 use std::time::Duration;
 
@@ -7,7 +8,9 @@ use bytes::BytesMut;
 use ferrocast_rtmp::{ClientConfig, ClientEvent, ClientMode, ClientSession, MessageKind};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
 
+use crate::hub::{FeedEnd, PlayerFeed, rtmp_kind};
 use crate::key::{DEFAULT_VHOST, StreamKey};
 
 #[derive(Debug, thiserror::Error)]
@@ -123,6 +126,46 @@ impl Upstream {
     pub async fn close(&mut self) {
         self.session.close();
         let _ = self.flush().await;
+    }
+
+    /// Publishes every packet of `feed` (a source's snapshot, then its live frames) until `stop`
+    /// (Ok), the feed ends (Ok) or the peer fails (Err). Reads from the peer too, so its acks and
+    /// pings are answered. A peer that falls behind the source's fan-out queue, or takes no bytes
+    /// for `stall`, is an error (`TooSlow`): the caller starts again from a fresh snapshot, and
+    /// the publisher never waits for it. `io(sent, received)` counts the bytes.
+    pub async fn push_feed(
+        &mut self,
+        mut feed: PlayerFeed,
+        stop: &CancellationToken,
+        stall: Duration,
+        mut io: impl FnMut(u64, u64),
+    ) -> Result<(), UpstreamError> {
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return Ok(()),
+                events = self.read() => {
+                    events?;
+                    io(0, self.last_read() as u64);
+                }
+                batch = feed.next_batch() => match batch {
+                    Ok(packets) => {
+                        for p in &packets {
+                            self.send_media(rtmp_kind(p.frame.kind), p.frame.timestamp, &p.frame.payload);
+                        }
+                    }
+                    Err(FeedEnd::TooSlow) => return Err(UpstreamError::TooSlow(self.addr.clone())),
+                    Err(_) => return Ok(()),
+                },
+            }
+            let flushed = tokio::select! {
+                _ = stop.cancelled() => return Ok(()),
+                r = tokio::time::timeout(stall, self.flush()) => r,
+            };
+            match flushed {
+                Ok(sent) => io(sent? as u64, 0),
+                Err(_) => return Err(UpstreamError::TooSlow(self.addr.clone())),
+            }
+        }
     }
 
     pub async fn flush(&mut self) -> Result<usize, UpstreamError> {

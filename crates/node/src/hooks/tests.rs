@@ -270,6 +270,31 @@ fn play_stop_and_connect_bodies_follow_srs_order() {
 }
 
 #[test]
+fn on_forward_body_and_answer_follow_srs() {
+    let body = body(HookAction::Forward, "vid-5i8r3y9", "584128l7", &publish_ctx("?token=abc"));
+    let srs = r#"{"action":"on_forward","server_id":"vid-5i8r3y9","service_id":"584128l7","client_id":"s20rw848","ip":"127.0.0.1","vhost":"__defaultVhost__","app":"live","tcUrl":"rtmp://127.0.0.1:19350/live","stream":"cam1","param":"?token=abc"}"#;
+    assert_eq!(serde_json::to_string(&body).unwrap(), srs);
+
+    let urls = forward_urls(r#"{"code":0,"data":{"urls":["rtmp://b:1935/live/cam1","","rtmp://c/live/x?k=1"]}}"#);
+    assert_eq!(urls.unwrap(), ["rtmp://b:1935/live/cam1", "rtmp://c/live/x?k=1"]);
+    assert_eq!(forward_urls("0").unwrap(), Vec::<String>::new(), "a bare 0 allows without destinations");
+    assert!(forward_urls(r#"{"code":0}"#).unwrap_err().contains("data.urls"));
+    assert!(forward_urls(r#"{"code":0,"data":{"urls":[1]}}"#).is_err());
+}
+
+#[tokio::test]
+async fn on_forward_reads_the_urls_or_says_why_not() {
+    let (_, addr) = hook_service().await;
+    let h = hooks(HooksConfig { timeout_ms: 200, ..HooksConfig::default() });
+    // `/allow` answers `0`: allowed, no destination; `/deny` refuses.
+    assert_eq!(h.on_forward(&format!("http://{addr}/allow"), &publish_ctx("")).await.unwrap(), Vec::<String>::new());
+    let refused = h.on_forward(&format!("http://{addr}/deny"), &publish_ctx("")).await.unwrap_err();
+    assert!(refused.contains("refused") && refused.contains("code 1"), "{refused}");
+    let silent = h.on_forward(&format!("http://{}/f", tcp_server(false).await), &publish_ctx("")).await;
+    assert!(silent.unwrap_err().contains("no answer"), "a silent backend times out");
+}
+
+#[test]
 fn config_defaults_and_helpers() {
     let d = HooksConfig::default();
     assert_eq!(d.timeout_ms, 3000);

@@ -37,14 +37,20 @@ pub fn answer_allows(status: u16, body: &str) -> Result<(), String> {
 }
 
 /// The JSON body of a hook call, fields in SRS's order (serde_json's `preserve_order` keeps the
-/// insertion order): the common `server_id, service_id, action, client_id, ip, vhost, app`, then
-/// the fields of each action. `stream_id` is omitted when the context has none, as SRS does when
+/// insertion order): the common `server_id, service_id, action, client_id, ip, vhost, app`
+/// (`action` first for `on_forward`), then the fields of each action. `stream_id` is omitted when the context has none, as SRS does when
 /// no stat entry exists.
 pub fn body(action: HookAction, server_id: &str, service_id: &str, ctx: &HookContext) -> Value {
     let mut m = Map::new();
+    // SRS's `on_forward_backend` writes `action` first; every other hook writes it third.
+    if action == HookAction::Forward {
+        put(&mut m, "action", action.name());
+    }
     put(&mut m, "server_id", server_id);
     put(&mut m, "service_id", service_id);
-    put(&mut m, "action", action.name());
+    if action != HookAction::Forward {
+        put(&mut m, "action", action.name());
+    }
     put(&mut m, "client_id", &ctx.client_id);
     put(&mut m, "ip", &ctx.ip);
     put(&mut m, "vhost", &ctx.vhost);
@@ -67,6 +73,11 @@ pub fn body(action: HookAction, server_id: &str, service_id: &str, ctx: &HookCon
             put(&mut m, "stream_url", &ctx.stream_url);
             put_stream_id(&mut m, ctx);
         }
+        HookAction::Forward => {
+            put(&mut m, "tcUrl", &ctx.tc_url);
+            put(&mut m, "stream", &ctx.stream);
+            put(&mut m, "param", &ctx.param);
+        }
         HookAction::Play => {
             put(&mut m, "stream", &ctx.stream);
             put(&mut m, "tcUrl", &ctx.tc_url);
@@ -77,6 +88,25 @@ pub fn body(action: HookAction, server_id: &str, service_id: &str, ctx: &HookCon
         }
     }
     Value::Object(m)
+}
+
+/// The destinations in an `on_forward` answer that passed [`answer_allows`]:
+/// `{"code":0,"data":{"urls":["rtmp://…", …]}}` (SRS ≥ 5.0.24, #2799). Empty strings are
+/// skipped, as SRS does. The bare `0` answer allows but names no destination.
+pub fn forward_urls(answer: &str) -> Result<Vec<String>, String> {
+    if answer == "0" {
+        return Ok(Vec::new());
+    }
+    let value: Value = serde_json::from_str(answer).map_err(|e| format!("answer is not JSON ({e})"))?;
+    let urls = value
+        .get("data")
+        .and_then(|d| d.get("urls"))
+        .and_then(Value::as_array)
+        .ok_or_else(|| format!("answer {} has no data.urls array", excerpt(answer)))?;
+    urls.iter()
+        .filter(|u| u.as_str() != Some(""))
+        .map(|u| u.as_str().map(str::to_owned).ok_or_else(|| format!("data.urls holds {u}, not a string")))
+        .collect()
 }
 
 fn put(m: &mut Map<String, Value>, key: &str, value: &str) {

@@ -16,13 +16,18 @@ use super::traffic::{Traffic, TrafficChain};
 use crate::ids;
 use crate::key::StreamKey;
 
-/// SRS's client `type` values that Ferrocast produces.
+/// SRS's client `type` values that Ferrocast produces, and `forward`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ClientKind {
     RtmpPlay,
     FlvPlay,
     HlsPlay,
     FmlePublish,
+    /// An origin's push of a stream to a forward destination (`crate::forward`). SRS does not
+    /// list its forwarders; we do, so an operator sees them, under a type of our own. Like an
+    /// edge's pull it is not counted in the stream's or vhost's `clients`, which pollers (the
+    /// index server) read as publisher + viewers.
+    Forward,
 }
 
 impl ClientKind {
@@ -32,11 +37,17 @@ impl ClientKind {
             ClientKind::FlvPlay => "flv-play",
             ClientKind::HlsPlay => "hls-play",
             ClientKind::FmlePublish => "fmle-publish",
+            ClientKind::Forward => "forward",
         }
     }
 
     pub fn is_publish(self) -> bool {
         matches!(self, ClientKind::FmlePublish)
+    }
+
+    /// Whether the stream's and vhost's `clients` count it.
+    fn counted(self) -> bool {
+        self != ClientKind::Forward
     }
 }
 
@@ -229,8 +240,10 @@ impl Registry {
             stream: stream.clone(),
             kick,
         });
-        stream.clients.fetch_add(1, Ordering::Relaxed);
-        vhost.clients.fetch_add(1, Ordering::Relaxed);
+        if client.info.kind.counted() {
+            stream.clients.fetch_add(1, Ordering::Relaxed);
+            vhost.clients.fetch_add(1, Ordering::Relaxed);
+        }
         if client.info.kind.is_publish() {
             stream.set_publisher(true, &id);
         }
@@ -252,8 +265,10 @@ impl Registry {
         let mut inner = self.lock();
         inner.clients.remove(&client.id);
         let stream = &client.stream;
-        stream.vhost.clients.fetch_sub(1, Ordering::Relaxed);
-        stream.clients.fetch_sub(1, Ordering::Relaxed);
+        if client.info.kind.counted() {
+            stream.vhost.clients.fetch_sub(1, Ordering::Relaxed);
+            stream.clients.fetch_sub(1, Ordering::Relaxed);
+        }
         if client.info.kind.is_publish() {
             stream.set_publisher(false, &client.id);
         }
@@ -398,6 +413,10 @@ mod tests {
         assert!(s.media().active);
         drop(pull);
         assert!(!s.media().active);
+        let forward = r.add_client(info(ClientKind::Forward, "cam2"), CancellationToken::new());
+        assert_eq!(s.clients.load(Ordering::Relaxed), 1, "a forward is listed but not counted");
+        assert_eq!(r.clients().len(), 2);
+        drop(forward);
         drop(viewer);
         assert!(r.streams().is_empty());
         assert_eq!(r.vhosts().len(), 1, "vhosts are never removed");

@@ -154,6 +154,15 @@ pub async fn wait_published(api: std::net::SocketAddr, url: &str) -> serde_json:
     .expect("stream becomes active")
 }
 
+/// Waits until the stream `url` is gone from the node or no longer published.
+pub async fn wait_unpublished(api: std::net::SocketAddr, url: &str) {
+    eventually(Duration::from_secs(10), || async {
+        stream_record(api, url).await.is_none_or(|s| s["publish"]["active"] == false).then_some(())
+    })
+    .await
+    .unwrap_or_else(|| panic!("{url} is still published on {api}"));
+}
+
 /// What an RTMP player saw.
 #[derive(Debug, Default, Clone)]
 pub struct PlayStats {

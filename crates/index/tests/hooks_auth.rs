@@ -116,8 +116,9 @@ async fn publishing_needs_a_valid_publish_token() {
     // The accepted publish is an event at once.
     let e = tokio::time::timeout(DEADLINE, rx.recv()).await.expect("an event").unwrap();
     assert_eq!((e.kind, e.stream.as_deref()), (EventKind::StreamPublished, Some("__defaultVhost__/live/cam1")));
-    assert_eq!(e.data["node"], "vid-5i8r3y9", "the hook's server_id: {}", e.data);
-    assert_eq!((e.data["source"].as_str(), e.data["client_id"].as_str()), (Some("hook"), Some("s20rw848")));
+    let data = e.data();
+    assert_eq!(data["node"], "vid-5i8r3y9", "the hook's server_id: {data}");
+    assert_eq!((data["source"].as_str(), data["client_id"].as_str()), (Some("hook"), Some("s20rw848")));
     let mut unpublish = body("on_publish", "cam1", "");
     unpublish["action"] = json!("on_unpublish");
     assert!(allowed(&hook(&api, &unpublish, secret).await));

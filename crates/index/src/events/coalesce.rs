@@ -109,7 +109,7 @@ mod tests {
         assert_eq!(bus.flush_viewers_at(at(1000), current), 1, "the last value once the window passed");
         let (held, _) = bus.resume(0).unwrap();
         let seen: Vec<_> =
-            held.iter().map(|e| (e.stream.as_deref().unwrap().to_string(), e.data["viewers"].clone())).collect();
+            held.iter().map(|e| (e.stream.as_deref().unwrap().to_string(), e.data()["viewers"].clone())).collect();
         assert_eq!(seen, [("k".into(), json!(1)), ("other".into(), json!(9)), ("k".into(), json!(3))]);
         assert!(bus.viewers_changed_at("k", at(1500), viewers(4)).is_none(), "the flush opened a window");
         bus.forget_viewers("k");

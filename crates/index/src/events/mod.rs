@@ -56,25 +56,22 @@ impl EventKind {
     }
 }
 
-/// One event as listeners get it.
-#[derive(Clone, Debug, Serialize)]
+/// One event as listeners get it. Only its JSON text is kept: a stream record carried by a thousand
+/// edges is ~100 KB as text but five times that as a `Value` tree, and the replay buffer holds
+/// thousands of events.
+#[derive(Clone, Debug)]
 pub struct Event {
     /// Increasing, no gaps: a listener that saw id N and reconnects asks for what came after N.
     pub id: u64,
     /// Wall-clock ms.
     pub time_ms: u64,
-    #[serde(rename = "type")]
     pub kind: EventKind,
     /// The stream key (`vhost/app/stream`) of stream events, for filters.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub stream: Option<Arc<str>>,
-    /// The stream or node record (the same shape as the directory API's).
-    pub data: Value,
-    /// This event as JSON, made once for all listeners.
-    #[serde(skip)]
-    json: OnceLock<Utf8Bytes>,
+    /// This event as JSON (with `data`, the stream or node record, in the directory API's shape),
+    /// made once for all listeners.
+    json: Utf8Bytes,
     /// The same without the admin-only keys of `data`, made once for all non-admin listeners.
-    #[serde(skip)]
     public_json: OnceLock<Utf8Bytes>,
 }
 
@@ -83,32 +80,44 @@ pub struct Event {
 const ADMIN_ONLY: &[&str] = &["reason"];
 
 impl Event {
+    /// An event whose `data` is already JSON text (made outside the bus lock: big records take a
+    /// while to serialize).
+    fn new(id: u64, time_ms: u64, kind: EventKind, stream: Option<&str>, data_json: &str) -> Event {
+        let text = |v: &str| serde_json::to_string(v).unwrap_or_default();
+        let mut json = format!(r#"{{"id":{id},"time_ms":{time_ms},"type":"{}""#, kind.as_str());
+        if let Some(s) = stream {
+            json.push_str(&format!(r#","stream":{}"#, text(s)));
+        }
+        json.push_str(&format!(r#","data":{data_json}}}"#));
+        Event { id, time_ms, kind, stream: stream.map(Arc::from), json: json.into(), public_json: OnceLock::new() }
+    }
+
     /// The event as one line of JSON (what a WebSocket frame or an SSE `data:` carries).
     pub fn json(&self) -> Utf8Bytes {
-        self.json.get_or_init(|| serde_json::to_string(self).unwrap_or_default().into()).clone()
+        self.json.clone()
+    }
+
+    /// The stream or node record, read back from the JSON (for tests and rare readers).
+    pub fn data(&self) -> Value {
+        serde_json::from_str::<Value>(self.json.as_str()).map(|mut v| v["data"].take()).unwrap_or_default()
     }
 
     /// [`Event::json`] for a listener without an admin key.
     pub fn public_json(&self) -> Utf8Bytes {
-        let hides = |d: &Value| d.as_object().is_some_and(|o| ADMIN_ONLY.iter().any(|k| o.contains_key(*k)));
-        if !hides(&self.data) {
+        // Node events are the only ones with admin-only keys; stream events skip the parse.
+        if self.stream.is_some() {
             return self.json();
         }
         self.public_json
             .get_or_init(|| {
-                let mut public = Event {
-                    id: self.id,
-                    time_ms: self.time_ms,
-                    kind: self.kind,
-                    stream: self.stream.clone(),
-                    data: self.data.clone(),
-                    json: OnceLock::new(),
-                    public_json: OnceLock::new(),
-                };
-                if let Some(o) = public.data.as_object_mut() {
-                    ADMIN_ONLY.iter().for_each(|k| drop(o.remove(*k)));
+                let mut data = self.data();
+                match data.as_object_mut() {
+                    Some(o) if ADMIN_ONLY.iter().any(|k| o.contains_key(*k)) => {
+                        ADMIN_ONLY.iter().for_each(|k| drop(o.remove(*k)));
+                        Event::new(self.id, self.time_ms, self.kind, None, &data.to_string()).json
+                    }
+                    _ => self.json(),
                 }
-                serde_json::to_string(&public).unwrap_or_default().into()
             })
             .clone()
     }
@@ -139,9 +148,9 @@ const BUFFER_BYTES: usize = 64 << 20;
 /// Events a live listener may be behind before it is resynced.
 const LIVE_SLOTS: usize = 256;
 
-/// An event's memory: its JSON text plus its `Value` tree (several times the text).
+/// An event's memory: its JSON text and the struct around it.
 fn held_bytes(e: &Event) -> usize {
-    e.json().len() * 5
+    e.json.len() + std::mem::size_of::<Event>() + 64
 }
 
 /// The event bus: a numbered, bounded history plus live fan-out.
@@ -173,16 +182,9 @@ impl Bus {
 
     /// Records and fans out an event; returns it.
     pub fn publish(&self, kind: EventKind, stream: Option<&str>, data: Value) -> Arc<Event> {
+        let data_json = serde_json::to_string(&data).unwrap_or_else(|_| "null".into());
         let mut ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
-        let event = Arc::new(Event {
-            id: ring.next_id,
-            time_ms: crate::state::now_ms(),
-            kind,
-            stream: stream.map(Arc::from),
-            data,
-            json: OnceLock::new(),
-            public_json: OnceLock::new(),
-        });
+        let event = Arc::new(Event::new(ring.next_id, crate::state::now_ms(), kind, stream, &data_json));
         ring.next_id += 1;
         ring.bytes += held_bytes(&event);
         ring.buf.push_back(event.clone());
@@ -239,14 +241,15 @@ mod tests {
     #[test]
     fn big_events_are_bounded_by_memory_not_only_by_count() {
         let bus = Bus::new(4096);
-        let big = Value::String("x".repeat(2 << 20));
-        for _ in 0..20 {
+        // 40 events of 4 MiB: 160 MiB, of which the 64 MiB budget holds the last 15.
+        let big = Value::String("x".repeat(4 << 20));
+        for _ in 0..40 {
             bus.publish(EventKind::ViewersChanged, Some("__defaultVhost__/live/a"), big.clone());
         }
         let oldest = bus.resume(bus.last_id() - 1).unwrap().0.len();
         assert_eq!(oldest, 1, "the newest is held");
         let err = bus.resume(0).unwrap_err();
-        assert!(err.oldest > 10, "held events fit the memory budget: oldest held is {}", err.oldest);
+        assert!(err.oldest > 24, "held events fit the memory budget: oldest held is {}", err.oldest);
     }
 
     #[test]
@@ -275,7 +278,9 @@ mod tests {
             (e.id, e.kind, e.stream.as_deref()),
             (1, EventKind::StreamPublished, Some("__defaultVhost__/live/a"))
         );
-        let json = serde_json::to_value(&*e).unwrap();
+        let json: Value = serde_json::from_str(e.json().as_str()).unwrap();
         assert_eq!(json["type"], "stream_published");
+        assert_eq!(json["stream"], "__defaultVhost__/live/a");
+        assert_eq!(json["id"], 1);
     }
 }

@@ -48,8 +48,8 @@ fn seen(bus: &Bus, since: u64) -> Vec<(&'static str, String, Value)> {
     held.iter()
         .map(|e| {
             let extra = match e.kind {
-                EventKind::OriginFailover => e.data["previous_origin"].clone(),
-                _ => e.data["viewers"].clone(),
+                EventKind::OriginFailover => e.data()["previous_origin"].clone(),
+                _ => e.data()["viewers"].clone(),
             };
             (e.kind.as_str(), e.stream.as_deref().unwrap_or("").to_string(), extra)
         })
@@ -82,7 +82,7 @@ fn streams_come_change_and_go_but_not_before_every_node_was_polled() {
         [("stream_unpublished", CAM1.into(), json!(0)), ("stream_unpublished", CAM2.into(), json!(0))],
         "warm: gone, with a stub record when the previous directory lacked them too"
     );
-    assert_eq!(bus.resume(3).unwrap().0[0].data["key"], CAM1);
+    assert_eq!(bus.resume(3).unwrap().0[0].data()["key"], CAM1);
 }
 
 #[test]
@@ -96,7 +96,7 @@ fn a_new_first_origin_is_a_failover() {
     diff(&bus, &d1, &d2, t, GRACE);
     assert_eq!(seen(&bus, 1), [("origin_failover", CAM1.into(), json!("o1"))]);
     let e = &bus.resume(1).unwrap().0[0];
-    assert_eq!((e.data["origin"].as_str(), e.data["origins"][0]["node"].as_str()), (Some("o2"), Some("o2")));
+    assert_eq!((e.data()["origin"].as_str(), e.data()["origins"][0]["node"].as_str()), (Some("o2"), Some("o2")));
 }
 
 #[test]

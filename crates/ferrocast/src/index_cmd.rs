@@ -79,6 +79,14 @@ pub struct IndexArgs {
     /// Alternatives listed in a play answer [default: 3].
     #[arg(long, value_name = "N")]
     pub alternatives: Option<usize>,
+    /// Backup origins each published stream is forwarded to, named in the index's answer to an
+    /// origin's on_forward hook (0: none) [default: 1].
+    #[arg(long, value_name = "N")]
+    pub replicas: Option<usize>,
+    /// A region backup origins may be in (repeatable, in order of preference) [default: the
+    /// nearest other regions of the publishing origin, then any].
+    #[arg(long = "replica-region", value_name = "REGION")]
+    pub replica_regions: Vec<String>,
     /// Region of viewers nothing else places [default: default].
     #[arg(long, value_name = "REGION")]
     pub default_region: Option<String>,
@@ -169,6 +177,7 @@ impl IndexArgs {
             forget_registered_ms => poll.forget_registered_ms, max_concurrent_polls => poll.max_concurrent,
             load_threshold => scheduler.load_threshold, default_max_viewers => scheduler.default_max_viewers,
             alternatives => scheduler.alternatives, default_region => regions.default,
+            replicas => replication.replicas,
             auth => auth.enabled, url_ttl_s => auth.url_ttl_s,
         );
         if self.sign_with.is_some() {
@@ -189,6 +198,9 @@ impl IndexArgs {
             c.auth.apps.push(rule.clone());
         }
         c.auth.hook_allow.extend(self.hook_allow.iter().copied());
+        if !self.replica_regions.is_empty() {
+            c.replication.regions = self.replica_regions.clone();
+        }
         if self.geoip.is_some() {
             c.regions.geoip = self.geoip.clone();
         }

@@ -215,6 +215,48 @@ impl Default for SchedulerConfig {
     }
 }
 
+/// Where origins forward each published stream (their `on_forward` answers), so a backup origin
+/// already has it when the primary dies.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReplicationConfig {
+    /// Backup origins each stream is forwarded to (0 turns forwarding answers off).
+    pub replicas: usize,
+    /// Regions replicas may be in, tried in this order; empty means the nearest other regions of
+    /// the publishing origin's region (`regions.nearest`), then any, then its own region.
+    pub regions: Vec<String>,
+}
+
+impl Default for ReplicationConfig {
+    fn default() -> Self {
+        ReplicationConfig { replicas: 1, regions: Vec::new() }
+    }
+}
+
+/// Shared mode: several index replicas behind a load balancer, sharing state through Redis
+/// (`crate::shared`). Used only when `IndexConfig::redis` is set.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SharedConfig {
+    /// Lifetime of the leader's lease in Redis, in ms. The leader renews it every third of that;
+    /// when the leader dies another replica polls within 2 x this.
+    pub lease_ms: u64,
+    /// Prefix of every Redis key and channel, so several clusters can share one Redis.
+    pub key_prefix: String,
+}
+
+impl Default for SharedConfig {
+    fn default() -> Self {
+        SharedConfig { lease_ms: 3000, key_prefix: "ferrocast".into() }
+    }
+}
+
+impl SharedConfig {
+    pub fn lease(&self) -> Duration {
+        Duration::from_millis(self.lease_ms)
+    }
+}
+
 /// Log line format.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -243,12 +285,19 @@ pub struct IndexConfig {
     pub listen: SocketAddr,
     /// SQLite file with the history of streams and nodes.
     pub db: PathBuf,
+    /// Redis URL (`redis://host:6379/0`) that turns shared mode on: several replicas, one leader
+    /// polling, state shared through Redis. None: this index is the only one (SQLite only).
+    pub redis: Option<String>,
+    /// Shared mode settings.
+    pub shared: SharedConfig,
     pub log_format: LogFormat,
     pub poll: PollConfig,
     pub scheduler: SchedulerConfig,
     pub regions: RegionsConfig,
     /// Access control: tokens, per-app rules, hook and admin callers.
     pub auth: AuthConfig,
+    /// Backup origins for `on_forward`.
+    pub replication: ReplicationConfig,
     pub nodes: Vec<NodeSpec>,
 }
 
@@ -257,11 +306,14 @@ impl Default for IndexConfig {
         IndexConfig {
             listen: SocketAddr::from(([0, 0, 0, 0], 8000)),
             db: PathBuf::from("ferrocast-index.db"),
+            redis: None,
+            shared: SharedConfig::default(),
             log_format: LogFormat::Text,
             poll: PollConfig::default(),
             scheduler: SchedulerConfig::default(),
             regions: RegionsConfig::default(),
             auth: AuthConfig::default(),
+            replication: ReplicationConfig::default(),
             nodes: Vec::new(),
         }
     }
@@ -297,12 +349,33 @@ impl IndexConfig {
         if s.default_max_viewers == 0 {
             return Err("scheduler.default_max_viewers must be above 0".into());
         }
+        if let Some(url) = &self.redis {
+            redis::Client::open(url.as_str())
+                .map_err(|e| format!("redis: {:?} is not a Redis URL ({e}); expected redis://host:6379/0", redact_url(url)))?;
+            if self.shared.lease_ms < 100 {
+                return Err("shared.lease_ms must be at least 100".into());
+            }
+            if self.shared.key_prefix.is_empty() {
+                return Err("shared.key_prefix must not be empty".into());
+            }
+        }
         self.auth.validate()
     }
 
     /// The region of a node: its own, else the default region.
     pub fn node_region<'a>(&'a self, spec: &'a NodeSpec) -> &'a str {
         spec.region.as_deref().unwrap_or(&self.regions.default)
+    }
+}
+
+/// A Redis URL for logs and messages: its password replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
+            Some((_, host)) => format!("{scheme}://***@{host}"),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
     }
 }
 

@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod nodes;
 pub mod poller;
 pub mod region;
+pub mod replication;
 pub mod scheduler;
 pub mod srs;
 pub mod state;

@@ -154,12 +154,14 @@ pub fn assign(dir: &Directory, i: usize) {
     dir.nodes[i].counters.scheduled_total.fetch_add(1, Ordering::Relaxed);
 }
 
-/// Origins for a publisher: healthy origins, primary (config order) first. An origin that already
-/// has the stream comes first, so a publisher that reconnects goes back to where its viewers are.
+/// Origins for a publisher: healthy origins, primary (config order) first. Origins that already
+/// have the stream come first, in the directory's order (the stream's primary, then its replicas),
+/// so a publisher that reconnects goes back to where its viewers are — or, once its origin died,
+/// to the replica that kept them.
 pub fn rank_origins(dir: &Directory, entry: Option<&StreamEntry>) -> Ranking {
     let mut origins: Vec<usize> =
         dir.origins.iter().copied().filter(|&i| dir.nodes[i].spec.role == Role::Origin).collect();
-    origins.sort_by_key(|&i| !entry.is_some_and(|e| e.origins.iter().any(|h| h.node == i)));
+    origins.sort_by_key(|&i| entry.and_then(|e| e.origins.iter().position(|h| h.node == i)).unwrap_or(usize::MAX));
     origins
 }
 

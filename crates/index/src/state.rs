@@ -36,6 +36,8 @@ pub struct IndexState {
     pub metrics: Metrics,
     /// Stream and node events for WebSocket and SSE listeners.
     pub events: crate::events::Bus,
+    /// Each replicated stream's primary origin (from `on_forward` hooks).
+    pub primaries: crate::replication::Primaries,
     /// Client for polls (no redirects beyond SRS's slash 302, short timeouts).
     pub http: reqwest::Client,
     /// Bounds the polls in flight (`poll.max_concurrent`).
@@ -83,6 +85,7 @@ impl IndexState {
             store,
             metrics: Metrics::default(),
             events: crate::events::Bus::new(EVENT_BUFFER),
+            primaries: crate::replication::Primaries::default(),
             http,
             poll_permits,
             shutdown: CancellationToken::new(),
@@ -290,6 +293,7 @@ impl IndexState {
             let table = self.table();
             Directory::build(&table, &cfg, now)
         };
+        self.primaries.order(&mut dir, now);
         let prev = self.directory.load_full();
         dir.carry_assignments(&prev);
         sessions.observe(&mut dir, &self.store, now);

@@ -35,8 +35,11 @@ fn diff(bus: &Bus, prev: &Directory, dir: &Directory, now: Instant, grace: Durat
         }
         // Not live for listeners (a hook said it ended), or new here (a hook announced it).
         let Some(old) = prev.streams.get(key).filter(|_| marks.is_live(key)) else { continue };
+        // A failover is the stream's origin losing it; learning which holder is the primary (its
+        // `on_forward`) reorders the origins without one.
         if let (Some(from), Some(to)) = (first_origin(prev, old), first_origin(dir, entry))
             && from != to
+            && !entry.origins.iter().any(|h| dir.nodes[h.node].spec.name == from)
         {
             let mut data = json::stream(dir, entry);
             data["previous_origin"] = json!(from);

@@ -20,6 +20,7 @@ use super::query_param;
 use crate::auth::{Action, now_secs};
 use crate::directory::stream_key;
 use crate::events::EventKind;
+use crate::replication;
 use crate::state::IndexState;
 
 use crate::directory::DEFAULT_VHOST;
@@ -95,13 +96,58 @@ pub async fn hook(
         }
         "on_unpublish" => {
             announce(&st, EventKind::StreamUnpublished, &body, vhost, &app, stream);
+            let dir = st.directory.load();
+            if let Some(n) = replication::calling_node(&dir, &field(&body, "server_id"), &field(&body, "tcUrl")) {
+                st.primaries.unpublished(&stream_key(vhost, &app, stream), &dir.nodes[n].spec.name);
+            }
             allow()
         }
-        "on_forward" => answer(StatusCode::OK, r#"{"code":0,"data":{"urls":[]}}"#.into()),
+        "on_forward" => forward(&st, &body, vhost, &app, stream),
         "" => refuse(StatusCode::BAD_REQUEST, 400, "the body has no \"action\" (on_publish, on_play, ...)"),
         // on_connect, on_close, on_stop, on_dvr, on_hls and whatever comes next: noted, allowed.
         _ => allow(),
     }
+}
+
+/// `on_forward`: the backup origins the calling origin pushes the stream to, as SRS's forward
+/// backend answer `{"code":0,"data":{"urls":[...]}}`. A stream that itself arrived by forwarding
+/// (Ferrocast marks its pushes) goes nowhere: forwarding stops after one hop.
+fn forward(st: &IndexState, body: &Value, vhost: &str, app: &str, stream: &str) -> Response {
+    let param = field(body, "param");
+    let key = stream_key(vhost, app, stream);
+    let forwarded = param.trim_start_matches('?').split('&').any(|p| p.split('=').next() == Some(FORWARDED_MARK));
+    let dir = st.directory.load();
+    let from = replication::calling_node(&dir, &field(body, "server_id"), &field(body, "tcUrl"));
+    let urls: Vec<String> = if forwarded {
+        Vec::new()
+    } else {
+        if let Some(n) = from {
+            st.primaries.set(&key, &dir.nodes[n].spec.name, crate::state::now_ms());
+        }
+        let cfg = st.config.load();
+        replication::backups(&dir, &cfg.replication, &st.resolver.load(), from)
+            .into_iter()
+            .filter_map(|i| replication::forward_url(&dir, i, vhost, app, stream, &param))
+            .collect()
+    };
+    let caller =
+        from.map_or_else(|| format!("unknown node {:?}", field(body, "server_id")), |n| dir.nodes[n].spec.name.clone());
+    if forwarded {
+        tracing::debug!(stream = %key, from = %caller, "on_forward for a forwarded stream: no further hop");
+    } else if urls.is_empty() {
+        tracing::warn!(stream = %key, from = %caller, "on_forward: no healthy backup origin to replicate to");
+    } else {
+        tracing::info!(stream = %key, from = %caller, to = ?urls.iter().map(|u| redact(u)).collect::<Vec<_>>(), "replicating");
+    }
+    answer(StatusCode::OK, json!({ "code": 0, "data": { "urls": urls } }).to_string())
+}
+
+/// The query key Ferrocast origins add to the streams they forward.
+const FORWARDED_MARK: &str = "ferrocast_forwarded";
+
+/// A URL for the log, without its query (it can hold a token).
+fn redact(url: &str) -> &str {
+    url.split_once('?').map_or(url, |(u, _)| u)
 }
 
 /// A hook-driven stream event (the bus skips what a hook or a poll already announced).

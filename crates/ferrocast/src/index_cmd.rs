@@ -22,7 +22,8 @@ use ferrocast_index::{IndexConfig, NodeSpec, RunningIndex};
 pub struct IndexArgs {
     #[command(subcommand)]
     pub command: Option<IndexCommand>,
-    /// TOML config file: top-level listen, db, log_format; [poll], [scheduler] and [regions]
+    /// TOML config file: top-level listen, db, redis, log_format; [shared] with lease_ms and
+    /// key_prefix; [poll], [scheduler] and [regions]
     /// tables with the keys of the flags below (without their prefix); nodes as [[nodes]] tables
     /// with name, role, api, rtmp, http, region, weight, max_viewers, max_mbps; [auth] with enabled,
     /// sign_with, url_ttl_s, admin_token, hook_secret, hook_allow, keys = [{ id, secret }, ...] and
@@ -35,6 +36,19 @@ pub struct IndexArgs {
     /// SQLite file for the history of streams and nodes and the admin API keys [default: ferrocast-index.db].
     #[arg(long, value_name = "FILE")]
     pub db: Option<PathBuf>,
+    /// Shared mode: several index replicas (behind a load balancer) share state through this Redis,
+    /// e.g. redis://10.0.0.7:6379/0; one replica at a time polls the nodes. Without it this index
+    /// is the only one.
+    #[arg(long, value_name = "URL", env = "FERROCAST_REDIS", hide_env_values = true)]
+    pub redis: Option<String>,
+    /// Shared mode: lifetime of the leader's lease in Redis, in ms; polling resumes within twice
+    /// this after the leader dies [default: 3000].
+    #[arg(long, value_name = "MS")]
+    pub lease_ms: Option<u64>,
+    /// Shared mode: prefix of the Redis keys and channels, so clusters can share one Redis
+    /// [default: ferrocast].
+    #[arg(long, value_name = "PREFIX")]
+    pub redis_prefix: Option<String>,
     /// Log format: text or json [default: text].
     #[arg(long, value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
@@ -177,9 +191,12 @@ impl IndexArgs {
             forget_registered_ms => poll.forget_registered_ms, max_concurrent_polls => poll.max_concurrent,
             load_threshold => scheduler.load_threshold, default_max_viewers => scheduler.default_max_viewers,
             alternatives => scheduler.alternatives, default_region => regions.default,
-            replicas => replication.replicas,
+            replicas => replication.replicas, lease_ms => shared.lease_ms, redis_prefix => shared.key_prefix,
             auth => auth.enabled, url_ttl_s => auth.url_ttl_s,
         );
+        if self.redis.is_some() {
+            c.redis = self.redis.clone();
+        }
         if self.sign_with.is_some() {
             c.auth.sign_with = self.sign_with.clone();
         }
@@ -324,6 +341,31 @@ mod tests {
         assert!(!off.to_config().unwrap().auth.enabled);
         let bad = IndexArgs { sign_with: Some("k9".into()), ..Default::default() };
         assert!(format!("{:#}", bad.to_config().unwrap_err()).contains("sign_with"));
+    }
+
+    #[test]
+    fn shared_mode_flags_win_over_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("index.toml");
+        std::fs::write(&path, "redis = \"redis://10.0.0.7:6379/0\"\n[shared]\nlease_ms = 5000\nkey_prefix = \"a\"\n")
+            .unwrap();
+        let file = IndexArgs { config: Some(path.clone()), ..Default::default() }.to_config().unwrap();
+        assert_eq!((file.redis.as_deref(), file.shared.lease_ms), (Some("redis://10.0.0.7:6379/0"), 5000));
+        let args = IndexArgs {
+            config: Some(path),
+            redis: Some("redis://127.0.0.1:6380/1".into()),
+            lease_ms: Some(1500),
+            redis_prefix: Some("eu".into()),
+            ..Default::default()
+        };
+        let c = args.to_config().unwrap();
+        assert_eq!(
+            (c.redis.as_deref(), c.shared.lease_ms, c.shared.key_prefix.as_str()),
+            (Some("redis://127.0.0.1:6380/1"), 1500, "eu")
+        );
+        let bad = IndexArgs { redis: Some("http://nope".into()), ..Default::default() };
+        assert!(format!("{:#}", bad.to_config().unwrap_err()).contains("redis"));
+        assert_eq!(IndexArgs::default().to_config().unwrap().redis, None, "a single index by default");
     }
 
     #[test]

@@ -350,8 +350,9 @@ impl IndexConfig {
             return Err("scheduler.default_max_viewers must be above 0".into());
         }
         if let Some(url) = &self.redis {
-            redis::Client::open(url.as_str())
-                .map_err(|e| format!("redis: {:?} is not a Redis URL ({e}); expected redis://host:6379/0", redact_url(url)))?;
+            redis::Client::open(url.as_str()).map_err(|e| {
+                format!("redis: {:?} is not a Redis URL ({e}); expected redis://host:6379/0", redact_url(url))
+            })?;
             if self.shared.lease_ms < 100 {
                 return Err("shared.lease_ms must be at least 100".into());
             }

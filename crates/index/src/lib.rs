@@ -17,6 +17,7 @@ pub mod poller;
 pub mod region;
 pub mod replication;
 pub mod scheduler;
+pub mod shared;
 pub mod srs;
 pub mod state;
 pub mod store;
@@ -60,6 +61,14 @@ impl RunningIndex {
         let sessions = history::Sessions::restore(&store).await;
         let nodes = config.nodes.len();
         let state = IndexState::new(config, store, loader).map_err(StartError::Config)?;
+        match state.store.revoked_tokens(auth::now_secs()).await {
+            Ok(list) => {
+                for (sig, expires) in list {
+                    state.revoked.insert(&sig, expires);
+                }
+            }
+            Err(e) => tracing::warn!("cannot read the revoked tokens: {e}"),
+        }
         state.start_tasks(sessions);
         state.tasks.spawn(http::serve(listener, http::router(state.clone()), state.shutdown.clone()));
         tracing::info!(listen = %addr, nodes, "ferrocast index listening");

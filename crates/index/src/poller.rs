@@ -229,6 +229,16 @@ pub async fn run(state: Arc<IndexState>, name: String, stop: CancellationToken) 
         return;
     }
     loop {
+        // Shared mode: only the leader polls (or a replica cut off from Redis).
+        if let Some(shared) = &state.shared
+            && !shared.polling()
+        {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = state.shutdown.cancelled() => return,
+                _ = shared.polling_allowed() => {}
+            }
+        }
         let Some((spec, prev)) = state.node_for_poll(&name) else { return };
         let cfg = state.config.load().poll.clone();
         let permit = tokio::select! {
@@ -250,6 +260,10 @@ pub async fn run(state: Arc<IndexState>, name: String, stop: CancellationToken) 
             },
         };
         drop(permit);
+        if state.shared.as_ref().is_some_and(|sh| !sh.polling()) {
+            // Leadership ended during the poll: the new leader's view wins.
+            continue;
+        }
         let Some(fails) = state.apply_poll(&name, result, started.elapsed()) else { return };
         let delay = if fails == 0 {
             cfg.interval().saturating_sub(started.elapsed())

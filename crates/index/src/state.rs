@@ -38,6 +38,10 @@ pub struct IndexState {
     pub events: crate::events::Bus,
     /// Each replicated stream's primary origin (from `on_forward` hooks).
     pub primaries: crate::replication::Primaries,
+    /// Shared mode (several replicas through Redis); None for a single index.
+    pub shared: Option<Arc<crate::shared::Shared>>,
+    /// Token signatures an admin revoked, checked by the hook receiver.
+    pub revoked: crate::auth::revoked::Revoked,
     /// Client for polls (no redirects beyond SRS's slash 302, short timeouts).
     pub http: reqwest::Client,
     /// Bounds the polls in flight (`poll.max_concurrent`).
@@ -77,7 +81,10 @@ impl IndexState {
         }
         let next_order = AtomicUsize::new(config.nodes.len());
         let poll_permits = tokio::sync::Semaphore::new(config.poll.max_concurrent);
+        let shared = crate::shared::Shared::new(&config)?;
         Ok(Arc::new(IndexState {
+            shared,
+            revoked: crate::auth::revoked::Revoked::default(),
             config: ArcSwap::from_pointee(config),
             resolver: ArcSwap::from_pointee(resolver),
             directory: ArcSwap::from_pointee(Directory::default()),
@@ -99,7 +106,7 @@ impl IndexState {
         }))
     }
 
-    fn table(&self) -> MutexGuard<'_, NodeTable> {
+    pub(crate) fn table(&self) -> MutexGuard<'_, NodeTable> {
         self.nodes.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -113,6 +120,9 @@ impl IndexState {
         self.tasks.spawn(merge_loop(self.clone(), sessions));
         self.tasks.spawn(crate::events::producer::flush_loop(self.clone()));
         self.tasks.spawn(janitor(self.clone()));
+        if let Some(shared) = &self.shared {
+            shared.start(self);
+        }
         self.mark_dirty();
     }
 
@@ -237,8 +247,8 @@ impl IndexState {
         let resolver = RegionResolver::new(&new.regions).map_err(|e| e.to_string())?;
         let auth = Auth::new(&new.auth)?;
         let old = self.config.load_full();
-        if new.listen != old.listen || new.db != old.db {
-            tracing::warn!("listen and db take effect at the next restart, not on reload");
+        if new.listen != old.listen || new.db != old.db || new.redis != old.redis || new.shared != old.shared {
+            tracing::warn!("listen, db, redis and shared take effect at the next restart, not on reload");
         }
         let mut spawn = Vec::new();
         let (mut added, mut removed, mut changed) = (0, 0, 0);
@@ -298,7 +308,21 @@ impl IndexState {
         dir.carry_assignments(&prev);
         sessions.observe(&mut dir, &self.store, now);
         self.directory.store(Arc::new(dir));
-        crate::events::producer::publish_changes(self, &prev, &self.directory.load());
+        match self.shared.as_deref().map(|sh| sh.role()) {
+            // A follower's directory is the leader's: its changes are the leader's events.
+            Some(crate::shared::Role::Follower) => {
+                let poll = &cfg.poll;
+                self.events.forget_ended(poll.interval() + poll.timeout() + Duration::from_secs(1));
+            }
+            role => {
+                crate::events::producer::publish_changes(self, &prev, &self.directory.load());
+                if role == Some(crate::shared::Role::Leader)
+                    && let Some(sh) = &self.shared
+                {
+                    sh.publish.notify_one();
+                }
+            }
+        }
     }
 }
 
@@ -341,7 +365,10 @@ async fn janitor(state: Arc<IndexState>) {
     loop {
         tokio::select! {
             _ = state.shutdown.cancelled() => return,
-            _ = tick.tick() => state.forget_silent(),
+            _ = tick.tick() => {
+                state.forget_silent();
+                state.revoked.prune(crate::auth::now_secs());
+            }
         }
     }
 }

@@ -4,6 +4,7 @@
 //! so a decision reads memory only: no database, no network.
 
 pub mod config;
+pub mod revoked;
 pub mod rules;
 pub mod token;
 

@@ -44,6 +44,20 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    pub const ALL: [EventKind; 6] = [
+        EventKind::StreamPublished,
+        EventKind::StreamUnpublished,
+        EventKind::ViewersChanged,
+        EventKind::NodeUp,
+        EventKind::NodeDown,
+        EventKind::OriginFailover,
+    ];
+
+    /// The kind named `s` (`as_str`'s inverse).
+    pub fn parse(s: &str) -> Option<EventKind> {
+        EventKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             EventKind::StreamPublished => "stream_published",
@@ -153,6 +167,18 @@ fn held_bytes(e: &Event) -> usize {
     e.json.len() + std::mem::size_of::<Event>() + 64
 }
 
+/// An event as it travels between index replicas (shared mode, `crate::shared::relay`): what
+/// [`Bus::publish`] was given, before this replica numbered it. Each replica numbers the events it
+/// gets in its own sequence.
+#[derive(Clone, Debug)]
+pub struct Relayed {
+    pub kind: EventKind,
+    pub stream: Option<Arc<str>>,
+    pub time_ms: u64,
+    /// `data` as JSON text.
+    pub data_json: String,
+}
+
 /// The event bus: a numbered, bounded history plus live fan-out.
 pub struct Bus {
     ring: Mutex<Ring>,
@@ -161,6 +187,10 @@ pub struct Bus {
     /// Streams listeners were told are live (shared by hooks and the merge).
     announced: Announced,
     viewers: Coalescer,
+    /// Shared mode: every event published here (not those relayed in) also goes to the other
+    /// replicas through this queue. Full: the event stays local (counted in `relay_dropped`).
+    relay: OnceLock<tokio::sync::mpsc::Sender<Relayed>>,
+    pub relay_dropped: std::sync::atomic::AtomicU64,
 }
 
 impl Bus {
@@ -177,14 +207,64 @@ impl Bus {
             tx,
             announced: Announced::default(),
             viewers: Coalescer::new(VIEWERS_WINDOW),
+            relay: OnceLock::new(),
+            relay_dropped: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// Shared mode: from now on, events published here also go into `tx` for the other replicas.
+    pub fn relay_to(&self, tx: tokio::sync::mpsc::Sender<Relayed>) {
+        let _ = self.relay.set(tx);
     }
 
     /// Records and fans out an event; returns it.
     pub fn publish(&self, kind: EventKind, stream: Option<&str>, data: Value) -> Arc<Event> {
         let data_json = serde_json::to_string(&data).unwrap_or_else(|_| "null".into());
+        let time_ms = crate::state::now_ms();
+        if let Some(tx) = self.relay.get() {
+            let out = Relayed { kind, stream: stream.map(Arc::from), time_ms, data_json: data_json.clone() };
+            if tx.try_send(out).is_err() {
+                self.relay_dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        self.record(kind, stream, time_ms, &data_json)
+    }
+
+    /// An event another replica published (shared mode): numbered and fanned out here, not sent
+    /// back. Stream announcements go through the same marks as this replica's own, so a stream
+    /// announced by a hook here and by the leader's poll there is announced once. Returns the
+    /// event, or None when it was a repeat.
+    pub fn publish_relayed(&self, r: &Relayed) -> Option<Arc<Event>> {
+        let stream = r.stream.as_deref();
+        match (r.kind, stream) {
+            (EventKind::StreamPublished, Some(key)) => {
+                let mut marks = self.announced.lock();
+                marks
+                    .hook_live(key, std::time::Instant::now())
+                    .then(|| self.record(r.kind, stream, r.time_ms, &r.data_json))
+            }
+            (EventKind::StreamUnpublished, Some(key)) => {
+                let mut marks = self.announced.lock();
+                if !marks.hook_gone(key, std::time::Instant::now()) {
+                    return None;
+                }
+                self.forget_viewers(key);
+                Some(self.record(r.kind, stream, r.time_ms, &r.data_json))
+            }
+            _ => Some(self.record(r.kind, stream, r.time_ms, &r.data_json)),
+        }
+    }
+
+    /// Forgets announcement marks of ended streams once `grace` passed: what the merge's diff does
+    /// on a replica that does not run it (a follower in shared mode).
+    pub fn forget_ended(&self, grace: Duration) {
+        self.announced.lock().poll_unlisted(|_| true, std::time::Instant::now(), grace);
+    }
+
+    /// Numbers, keeps and fans out an event whose data is JSON text.
+    fn record(&self, kind: EventKind, stream: Option<&str>, time_ms: u64, data_json: &str) -> Arc<Event> {
         let mut ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
-        let event = Arc::new(Event::new(ring.next_id, crate::state::now_ms(), kind, stream, &data_json));
+        let event = Arc::new(Event::new(ring.next_id, time_ms, kind, stream, data_json));
         ring.next_id += 1;
         ring.bytes += held_bytes(&event);
         ring.buf.push_back(event.clone());

@@ -82,12 +82,14 @@ pub async fn hook(
             let ip = field(&body, "ip");
             // An address that does not parse matches no address-bound token.
             let client: IpAddr = ip.parse().unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-            if let Err(denied) = auth.check(act, &app, stream, &field(&body, "param"), client, now_secs()) {
+            let checked =
+                auth.check(act, &app, stream, &field(&body, "param"), client, now_secs()).map_err(|d| d.to_string());
+            if let Err(denied) = checked.and_then(|()| st.revoked.check(&auth, act, &app, &field(&body, "param"))) {
                 tracing::warn!(
                     node = %field(&body, "server_id"), client = %ip, stream = %stream_key(vhost, &app, stream),
                     "{action} refused: {denied}"
                 );
-                return refuse(StatusCode::OK, 403, &denied.to_string());
+                return refuse(StatusCode::OK, 403, &denied);
             }
             if act == Action::Publish {
                 announce(&st, EventKind::StreamPublished, &body, vhost, &app, stream);

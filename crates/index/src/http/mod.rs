@@ -40,6 +40,7 @@ pub fn router(state: Arc<IndexState>) -> Router {
         .route("/api/v1/srs/register", post(register::register))
         .route("/api/v1/hooks", post(hooks::hook))
         .route("/api/v1/tokens", post(tokens::mint))
+        .route("/api/v1/tokens/revoke", post(tokens::revoke))
         .route("/api/v1/events", get(crate::events::http::events))
         .route("/api/v1/history", get(ops::history))
         .route("/api/v1/reload", post(ops::reload))

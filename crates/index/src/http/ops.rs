@@ -23,7 +23,11 @@ pub async fn healthz() -> Response {
 }
 
 /// Ready when the index has a fresh view (a successful poll within 3 intervals) of at least one
-/// origin; load balancers send traffic to ready replicas only.
+/// origin; load balancers send traffic to ready replicas only. In shared mode the answer also says
+/// `redis` ("up"/"down") and `role` ("leader", "follower", or "standalone" while Redis is down).
+/// Redis down alone does not make a replica unready: it still answers from its directory, which it
+/// keeps fresh by polling on its own; so a Redis outage never takes every replica out of a load
+/// balancer. Alert on `ferrocast_index_redis_up` instead.
 pub async fn readyz(State(st): State<Arc<IndexState>>) -> Response {
     let dir = st.directory.load();
     let fresh_ms = 3 * st.config.load().poll.interval_ms;
@@ -34,13 +38,24 @@ pub async fn readyz(State(st): State<Arc<IndexState>>) -> Response {
         .filter(|n| n.spec.role == Role::Origin && n.health.schedulable())
         .filter(|n| n.last_ok_ms.is_some_and(|t| now.saturating_sub(t) <= fresh_ms))
         .count();
-    let body = json!({ "ready": fresh > 0, "fresh_origins": fresh, "nodes": dir.nodes.len() });
+    let mut body = json!({ "ready": fresh > 0, "fresh_origins": fresh, "nodes": dir.nodes.len() });
+    if let Some(sh) = &st.shared {
+        body["redis"] = json!(if sh.is_up() { "up" } else { "down" });
+        body["role"] = json!(sh.role().as_str());
+    }
     let status = if fresh > 0 { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(body)).into_response()
 }
 
 pub async fn metrics(State(st): State<Arc<IndexState>>) -> Response {
-    let text = st.metrics.render(&st.directory.load());
+    let mut text = st.metrics.render(&st.directory.load());
+    match &st.shared {
+        Some(sh) => sh.render_metrics(&mut text),
+        None => text.push_str(
+            "# HELP ferrocast_index_leader 1 while this replica holds the leader lease and polls.\n\
+             # TYPE ferrocast_index_leader gauge\nferrocast_index_leader 1\n",
+        ),
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 

@@ -1,6 +1,6 @@
 //! The index server's memory across restarts: stream sessions (what was published, on which
 //! origin, from when to when, with how many viewers at peak), node state changes and the admin
-//! API keys ([`keys`]), kept in one SQLite file.
+//! API keys ([`keys`]) and revoked tokens, kept in one SQLite file.
 //!
 //! SQLite calls block, and nothing on the index's request path may wait on I/O, so one dedicated
 //! thread ("index-store") owns the only connection. Writes are queued to it and forgotten: a write
@@ -187,6 +187,16 @@ impl Store {
             at_ms,
             reason: reason.into(),
         });
+    }
+
+    /// A token (by its signature) is revoked until it expires (unix s).
+    pub fn token_revoked(&self, signature: &str, expires: u64, at_ms: i64) {
+        self.write(Write::TokenRevoked { signature: signature.into(), expires, at_ms });
+    }
+
+    /// Revoked token signatures still unexpired at `now` (unix s), with their expiry.
+    pub async fn revoked_tokens(&self, now: u64) -> Result<Vec<(String, u64)>, StoreError> {
+        self.ask(|reply| Ask::RevokedTokens(now, reply)).await?.map_err(StoreError::from)
     }
 
     /// Sessions still open (unpublished_ms NULL), e.g. after a restart of the index; oldest first.

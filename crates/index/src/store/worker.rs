@@ -13,7 +13,7 @@ use super::{History, HistoryQuery, KeyInfo, NodeEvent, Session, StoreError};
 
 /// `MIGRATIONS[i]` takes a database from `PRAGMA user_version` `i` to `i + 1`; a new schema
 /// version is a new entry, never an edit of an old one.
-const MIGRATIONS: &[&str] = &[
+pub(super) const MIGRATIONS: &[&str] = &[
     "
     CREATE TABLE sessions (
         id             INTEGER PRIMARY KEY,
@@ -46,6 +46,13 @@ const MIGRATIONS: &[&str] = &[
         last_used_ms INTEGER NULL
     );
 ",
+    "
+    CREATE TABLE revoked_tokens (
+        signature  TEXT    PRIMARY KEY, -- the token's last part
+        expires    INTEGER NOT NULL,    -- unix s; the row is useless after it
+        revoked_ms INTEGER NOT NULL
+    );
+",
 ];
 
 /// Writes committed together at most; past this the thread commits and takes the rest next.
@@ -73,6 +80,7 @@ pub(super) enum Write {
     SessionEnded { key: String, at_ms: i64 },
     NodeChanged { node: String, from: String, to: String, at_ms: i64, reason: String },
     KeyUsed { id: String, at_ms: i64 },
+    TokenRevoked { signature: String, expires: u64, at_ms: i64 },
 }
 
 /// A new API key's row: its hash, never the key.
@@ -94,6 +102,8 @@ pub(super) enum Ask {
     KeyHash(String, oneshot::Sender<rusqlite::Result<Option<(KeyInfo, String)>>>),
     /// Revokes the key with this id at this time (unless revoked before); its record after.
     RevokeKey(String, i64, oneshot::Sender<rusqlite::Result<Option<KeyInfo>>>),
+    /// Revoked token signatures that expire after this time (unix s), with their expiry.
+    RevokedTokens(u64, oneshot::Sender<rusqlite::Result<Vec<(String, u64)>>>),
 }
 
 /// Runs every migration the file has not seen yet, each in its own transaction.
@@ -188,6 +198,16 @@ fn apply(db: &Connection, write: &Write) -> rusqlite::Result<()> {
         Write::KeyUsed { id, at_ms } => {
             db.prepare_cached("UPDATE api_keys SET last_used_ms = ?2 WHERE id = ?1")?.execute(params![id, at_ms])?;
         }
+        Write::TokenRevoked { signature, expires, at_ms } => {
+            let expires = i64::try_from(*expires).unwrap_or(i64::MAX);
+            db.prepare_cached(
+                "INSERT INTO revoked_tokens (signature, expires, revoked_ms) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (signature) DO UPDATE SET expires = max(expires, excluded.expires)",
+            )?
+            .execute(params![signature, expires, at_ms])?;
+            // Expired revocations protect nothing.
+            db.prepare_cached("DELETE FROM revoked_tokens WHERE expires < ?1")?.execute(params![at_ms / 1000])?;
+        }
     }
     Ok(())
 }
@@ -228,6 +248,16 @@ fn answer(db: &Connection, ask: Ask) {
                 .and_then(|_| key_with_hash(db, &id))
                 .map(|found| found.map(|(info, _)| info));
             let _ = reply.send(revoked);
+        }
+        Ask::RevokedTokens(after, reply) => {
+            let after = i64::try_from(after).unwrap_or(i64::MAX);
+            let rows = db.prepare_cached("SELECT signature, expires FROM revoked_tokens WHERE expires > ?1").and_then(
+                |mut s| {
+                    s.query_map([after], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?.max(0) as u64)))?
+                        .collect::<rusqlite::Result<Vec<_>>>()
+                },
+            );
+            let _ = reply.send(rows);
         }
     }
 }

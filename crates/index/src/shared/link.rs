@@ -1,0 +1,89 @@
+//! The subscriber: one pub/sub connection per replica to the cluster's channels (node records,
+//! events, assignments, heartbeats, revocations), reconnected with backoff when it drops, and
+//! pinged so a connection that silently died is noticed. After every (re)connect a follower
+//! fetches all node records: what was announced while it was away is not replayed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+
+use super::Shared;
+use crate::state::IndexState;
+
+const PING_EVERY: Duration = Duration::from_secs(2);
+
+pub(super) async fn run(state: Arc<IndexState>, sh: Arc<Shared>) {
+    let mut backoff = Duration::from_millis(100);
+    let connect_timeout = (sh.lease / 3).clamp(Duration::from_millis(100), Duration::from_secs(2));
+    let channels = [
+        sh.keys.ch_nodes.clone(),
+        sh.keys.ch_events.clone(),
+        sh.keys.ch_assign.clone(),
+        sh.keys.ch_register.clone(),
+        sh.keys.ch_revoke.clone(),
+    ];
+    while !state.shutdown.is_cancelled() {
+        let connected = tokio::time::timeout(connect_timeout, async {
+            let mut ps = sh.client.get_async_pubsub().await?;
+            ps.subscribe(&channels).await?;
+            Ok::<_, redis::RedisError>(ps)
+        })
+        .await;
+        let ps = match connected {
+            Ok(Ok(ps)) => ps,
+            failed => {
+                let why = match failed {
+                    Ok(Err(e)) => e.to_string(),
+                    _ => "no answer in time".into(),
+                };
+                tracing::debug!("redis subscriber: cannot connect: {why}");
+                tokio::select! {
+                    _ = state.shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+                continue;
+            }
+        };
+        backoff = Duration::from_millis(100);
+        // Whatever was announced while not subscribed is fetched whole.
+        sh.resync.notify_one();
+        super::revoke_sync(&state, &sh);
+        let (mut sink, mut stream) = ps.split();
+        let mut ping = tokio::time::interval(PING_EVERY);
+        ping.tick().await;
+        let why = loop {
+            tokio::select! {
+                _ = state.shutdown.cancelled() => return,
+                msg = stream.next() => match msg {
+                    Some(msg) => dispatch(&state, &sh, msg.get_channel_name(), msg.get_payload_bytes()),
+                    None => break "connection closed".to_string(),
+                },
+                _ = ping.tick() => {
+                    match tokio::time::timeout(connect_timeout, sink.ping::<redis::Value>()).await {
+                        Ok(Ok(_)) => {}
+                        Ok(Err(e)) => break e.to_string(),
+                        Err(_) => break "no answer to PING in time".to_string(),
+                    }
+                }
+            }
+        };
+        tracing::debug!("redis subscriber lost: {why}; reconnecting");
+    }
+}
+
+fn dispatch(state: &Arc<IndexState>, sh: &Arc<Shared>, channel: &str, payload: &[u8]) {
+    let k = &sh.keys;
+    if channel == k.ch_events {
+        super::relay::received(state, sh, payload);
+    } else if channel == k.ch_nodes {
+        super::snapshot::announced(sh, payload);
+    } else if channel == k.ch_assign {
+        super::assign::received(state, sh, payload);
+    } else if channel == k.ch_register {
+        super::heartbeat_in(state, sh, payload);
+    } else if channel == k.ch_revoke {
+        super::revoke_in(state, sh, payload);
+    }
+}

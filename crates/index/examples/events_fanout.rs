@@ -2,7 +2,9 @@
 //! clients to a running index's `/api/v1/events`, then posts `on_publish` hooks for fresh streams
 //! (`live/fanout-N`) at `--rate` per second; each listener notes when it sees that stream's
 //! `stream_published`. Latency = receipt − the moment the hook was posted, over every listener
-//! and event. Loopback only (the index must be on 127.0.0.1).
+//! and event. Loopback only (the index must be on 127.0.0.1). With `--listen-index URL` the
+//! listeners connect to another replica of a shared-mode cluster than the one hooks go to: the
+//! latency across replicas (through Redis).
 //!
 //! cargo run --release -p ferrocast-index --example events_fanout -- \
 //!     --index http://127.0.0.1:8000 --secret S --listeners 1000 --events 200 --rate 20
@@ -15,6 +17,8 @@ use hdrhistogram::Histogram;
 
 struct Args {
     index: String,
+    /// Where the listeners connect [default: --index].
+    listen_index: Option<String>,
     secret: String,
     listeners: usize,
     events: usize,
@@ -22,12 +26,20 @@ struct Args {
 }
 
 fn args() -> Args {
-    let mut a = Args { index: String::new(), secret: String::new(), listeners: 1000, events: 200, rate: 20.0 };
+    let mut a = Args {
+        index: String::new(),
+        listen_index: None,
+        secret: String::new(),
+        listeners: 1000,
+        events: 200,
+        rate: 20.0,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut val = || it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
         match flag.as_str() {
             "--index" => a.index = val(),
+            "--listen-index" => a.listen_index = Some(val()),
             "--secret" => a.secret = val(),
             "--listeners" => a.listeners = val().parse().expect("--listeners N"),
             "--events" => a.events = val().parse().expect("--events N"),
@@ -36,13 +48,18 @@ fn args() -> Args {
         }
     }
     assert!(a.index.starts_with("http://127.0.0.1:"), "--index must be http://127.0.0.1:PORT (loopback only)");
+    assert!(
+        a.listen_index.as_deref().is_none_or(|l| l.starts_with("http://127.0.0.1:")),
+        "--listen-index must be http://127.0.0.1:PORT (loopback only)"
+    );
     a
 }
 
 #[tokio::main]
 async fn main() {
     let a = args();
-    let ws_url = format!("{}/api/v1/events?app=live", a.index.replacen("http://", "ws://", 1));
+    let listen = a.listen_index.as_deref().unwrap_or(&a.index);
+    let ws_url = format!("{}/api/v1/events?app=live", listen.replacen("http://", "ws://", 1));
     let sent: Arc<Mutex<Vec<Option<Instant>>>> = Arc::new(Mutex::new(vec![None; a.events]));
     let hist = Arc::new(Mutex::new(Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap()));
     let mut tasks = Vec::new();

@@ -4,7 +4,9 @@
 //! `stream_published`. Latency = receipt − the moment the hook was posted, over every listener
 //! and event. Loopback only (the index must be on 127.0.0.1). With `--listen-index URL` the
 //! listeners connect to another replica of a shared-mode cluster than the one hooks go to: the
-//! latency across replicas (through Redis).
+//! latency across replicas (through Redis). `--app NAME` (default `live`) puts the hooked streams
+//! in another app, and the listeners' `?app=` filter with them: in a big cluster every new listener
+//! first gets a snapshot of the streams it may see, which costs far more than the events.
 //!
 //! cargo run --release -p ferrocast-index --example events_fanout -- \
 //!     --index http://127.0.0.1:8000 --secret S --listeners 1000 --events 200 --rate 20
@@ -19,6 +21,8 @@ struct Args {
     index: String,
     /// Where the listeners connect [default: --index].
     listen_index: Option<String>,
+    /// App of the hooked streams and of the listeners' filter.
+    app: String,
     secret: String,
     listeners: usize,
     events: usize,
@@ -29,6 +33,7 @@ fn args() -> Args {
     let mut a = Args {
         index: String::new(),
         listen_index: None,
+        app: "live".into(),
         secret: String::new(),
         listeners: 1000,
         events: 200,
@@ -40,6 +45,7 @@ fn args() -> Args {
         match flag.as_str() {
             "--index" => a.index = val(),
             "--listen-index" => a.listen_index = Some(val()),
+            "--app" => a.app = val(),
             "--secret" => a.secret = val(),
             "--listeners" => a.listeners = val().parse().expect("--listeners N"),
             "--events" => a.events = val().parse().expect("--events N"),
@@ -59,7 +65,7 @@ fn args() -> Args {
 async fn main() {
     let a = args();
     let listen = a.listen_index.as_deref().unwrap_or(&a.index);
-    let ws_url = format!("{}/api/v1/events?app=live", listen.replacen("http://", "ws://", 1));
+    let ws_url = format!("{}/api/v1/events?app={}", listen.replacen("http://", "ws://", 1), a.app);
     let sent: Arc<Mutex<Vec<Option<Instant>>>> = Arc::new(Mutex::new(vec![None; a.events]));
     let hist = Arc::new(Mutex::new(Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap()));
     let mut tasks = Vec::new();
@@ -101,8 +107,8 @@ async fn main() {
         tokio::time::sleep_until((run + gap * n as u32).into()).await;
         let body = serde_json::json!({
             "server_id": "bench", "service_id": "bench", "action": "on_publish", "client_id": format!("c{n}"),
-            "ip": "127.0.0.1", "vhost": "__defaultVhost__", "app": "live", "tcUrl": "rtmp://127.0.0.1/live",
-            "stream": format!("fanout-{n}"), "param": "", "stream_url": format!("/live/fanout-{n}"), "stream_id": "vid-1",
+            "ip": "127.0.0.1", "vhost": "__defaultVhost__", "app": a.app, "tcUrl": format!("rtmp://127.0.0.1/{}", a.app),
+            "stream": format!("fanout-{n}"), "param": "", "stream_url": format!("/{}/fanout-{n}", a.app), "stream_id": "vid-1",
         });
         sent.lock().unwrap()[n] = Some(Instant::now());
         let resp = client.post(&hook).json(&body).send().await.expect("hook POST");

@@ -148,13 +148,21 @@ pub async fn release(
 /// The lease loop of one replica: acquires, renews, steps down, goes standalone and back.
 pub async fn run(state: Arc<IndexState>, sh: Arc<Shared>) {
     let period = sh.lease / 3;
+    // Its own connection, driven by the runtime this loop runs on (see `Shared::start`).
+    let own = match super::connection(&sh.client, sh.lease) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!("redis: {e}; this replica never leads");
+            return;
+        }
+    };
     // When Redis stopped answering (for followers: when to go standalone).
     let mut down_since: Option<Instant> = None;
     // The leader's lease runs out at this instant unless renewed.
     let mut valid_until = Instant::now();
     loop {
         let started = Instant::now();
-        let mut conn = sh.conn.clone();
+        let mut conn = own.clone();
         match sh.role() {
             Role::Leader => {
                 let token = sh.token();
@@ -220,7 +228,7 @@ pub async fn run(state: Arc<IndexState>, sh: Arc<Shared>) {
         }
     }
     if sh.role() == Role::Leader {
-        let mut conn = sh.conn.clone();
+        let mut conn = own.clone();
         let token = sh.token();
         match tokio::time::timeout(Duration::from_millis(500), release(&mut conn, &sh.keys, &sh.id, token)).await {
             Ok(Ok(true)) => tracing::info!(token, "leader lease released at shutdown"),

@@ -175,15 +175,7 @@ impl Shared {
         let Some(url) = &config.redis else { return Ok(None) };
         let client = redis::Client::open(url.as_str()).map_err(|e| format!("redis {}: {e}", redact_url(url)))?;
         let lease = config.shared.lease();
-        // Commands give up quickly: the lease loop decides what a failure means.
-        let timeout = (lease / 3).clamp(Duration::from_millis(50), Duration::from_secs(2));
-        let cm_config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(500));
-        let conn = ConnectionManager::new_lazy_with_config(client.clone(), cm_config)
-            .map_err(|e| format!("redis {}: {e}", redact_url(url)))?;
+        let conn = connection(&client, lease).map_err(|e| format!("redis {}: {e}", redact_url(url)))?;
         let (relay_tx, relay_rx) = mpsc::channel(RELAY_QUEUE);
         let (heartbeat_tx, heartbeat_rx) = mpsc::unbounded_channel();
         let id = format!("{:016x}", rand::random::<u64>());
@@ -219,7 +211,24 @@ impl Shared {
         state.events.relay_to(self.relay_tx.clone());
         tracing::info!(redis = %self.url, replica = %self.id, lease_ms = self.lease.as_millis() as u64, "shared mode");
         let tasks = &state.tasks;
-        tasks.spawn(lease::run(state.clone(), self.clone()));
+        // The lease loop runs on a thread of its own, with its own connection: a runtime busy with
+        // requests (or a slow task) must not keep it from renewing the lease in time.
+        let (done, finished) = tokio::sync::oneshot::channel::<()>();
+        let (st, sh) = (state.clone(), self.clone());
+        let thread = std::thread::Builder::new().name("index-lease".into()).spawn(move || {
+            match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(rt) => rt.block_on(lease::run(st, sh)),
+                Err(e) => tracing::error!("cannot start the lease loop's runtime: {e}; this replica never leads"),
+            }
+            let _ = done.send(());
+        });
+        match thread {
+            Ok(_) => drop(tasks.spawn(async move { drop(finished.await) })),
+            Err(e) => {
+                tracing::warn!("cannot start the lease thread ({e}): the lease loop shares the runtime");
+                tasks.spawn(lease::run(state.clone(), self.clone()));
+            }
+        }
         tasks.spawn(link::run(state.clone(), self.clone()));
         tasks.spawn(snapshot::publisher(state.clone(), self.clone()));
         tasks.spawn(snapshot::fetcher(state.clone(), self.clone()));
@@ -398,6 +407,18 @@ impl Shared {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
         }
     }
+}
+
+/// A Redis connection that reconnects by itself, driven by the current runtime. Commands give up
+/// within a third of the lease: the lease loop decides what a failure means.
+pub(crate) fn connection(client: &redis::Client, lease: Duration) -> redis::RedisResult<ConnectionManager> {
+    let timeout = (lease / 3).clamp(Duration::from_millis(50), Duration::from_secs(2));
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(timeout))
+        .set_response_timeout(Some(timeout))
+        .set_number_of_retries(1)
+        .set_max_delay(Duration::from_millis(500));
+    ConnectionManager::new_lazy_with_config(client.clone(), config)
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

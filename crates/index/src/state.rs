@@ -315,6 +315,12 @@ impl IndexState {
                 self.events.forget_ended(poll.interval() + poll.timeout() + Duration::from_secs(1));
             }
             role => {
+                if let Some(sh) = &self.shared
+                    && sh.take_started_polling()
+                {
+                    let poll = &cfg.poll;
+                    self.events.adopt(&prev, poll.interval() + poll.timeout() + Duration::from_secs(1));
+                }
                 crate::events::producer::publish_changes(self, &prev, &self.directory.load());
                 if role == Some(crate::shared::Role::Leader)
                     && let Some(sh) = &self.shared

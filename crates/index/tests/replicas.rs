@@ -123,6 +123,9 @@ async fn an_event_hooked_into_one_replica_reaches_a_websocket_client_of_another_
     let mut ws = Ws::connect(&idx[2]).await;
     let snap = ws.next(DEADLINE).await.expect("a snapshot");
     assert_eq!(snap["type"], "snapshot");
+    // A listener of replica 1 too: its own event comes back from Redis and must not be repeated.
+    let mut local = Ws::connect(&idx[0]).await;
+    assert_eq!(local.next(DEADLINE).await.expect("a snapshot")["type"], "snapshot");
     let key = "__defaultVhost__/live/hooked";
     let sent = Instant::now();
     let (status, answer) =
@@ -142,6 +145,11 @@ async fn an_event_hooked_into_one_replica_reaches_a_websocket_client_of_another_
     assert_eq!(seen.len(), 1, "announced once: {seen:?}");
     assert_eq!(seen[0]["data"]["source"], "hook");
     assert_eq!(seen[0]["data"]["key"], key);
+    let mut here = 0;
+    while let Some(v) = local.next(Duration::from_millis(300)).await {
+        here += usize::from(v["type"] == "stream_published" && v["stream"] == key);
+    }
+    assert_eq!(here, 1, "replica 1 announced it once, though Redis echoed it back");
     for i in idx {
         i.shutdown().await;
     }
@@ -287,4 +295,45 @@ async fn a_stale_leaders_write_is_refused() {
     let _: () = redis::cmd("FLUSHALL").query_async(&mut conn).await.unwrap();
     let after = lease::try_acquire(&mut conn, &keys, "a", lease, new).await.unwrap().unwrap();
     assert!(after > new, "{after} after {new}");
+}
+
+/// A replica started after the streams were announced, which then takes over, does not announce
+/// them all again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_that_takes_over_does_not_announce_known_streams_again() {
+    let redis = RedisServer::start();
+    let origin = FakeNode::start(Docs::captured("origin")).await;
+    let nodes = vec![origin.spec("origin", Role::Origin)];
+    let db = tempfile::tempdir().unwrap();
+    let first = RunningIndex::start(shared(&db, 0, nodes.clone(), &redis), None).await.unwrap();
+    settled(&[Api::new(&first)], 1).await;
+    let late = RunningIndex::start(shared(&db, 1, nodes, &redis), None).await.unwrap();
+    let api = Api::new(&late);
+    eventually(DEADLINE, "the late replica lists the stream", async || {
+        let keys = api.stream_keys().await?;
+        check(keys.len() == 1, || format!("{keys:?}"))
+    })
+    .await;
+    let mut ws = Ws::connect(&late).await;
+    assert_eq!(ws.next(DEADLINE).await.expect("a snapshot")["type"], "snapshot");
+    // The leader stops (its lease released): the late replica leads.
+    first.shutdown().await;
+    eventually(DEADLINE, "the late replica leads and polls", async || {
+        let m = metrics(&api).await?;
+        check(m["ferrocast_index_leader"] == 1.0 && m["ferrocast_index_poll_duration_seconds_count"] > 0.0, || {
+            format!(
+                "leader {}, polls {}",
+                m["ferrocast_index_leader"], m["ferrocast_index_poll_duration_seconds_count"]
+            )
+        })
+    })
+    .await;
+    let mut repeated = Vec::new();
+    while let Some(v) = ws.next(Duration::from_secs(1)).await {
+        if v["type"] == "stream_published" {
+            repeated.push(v);
+        }
+    }
+    assert!(repeated.is_empty(), "announced again by the new leader: {repeated:?}");
+    late.shutdown().await;
 }

@@ -261,6 +261,21 @@ impl Bus {
         self.announced.lock().poll_unlisted(|_| true, std::time::Instant::now(), grace);
     }
 
+    /// Marks what `dir` lists as announced, without announcing it: a follower in shared mode that
+    /// starts polling takes over from a leader whose events already told listeners about those
+    /// streams (a replica started after they were announced has no marks for them).
+    pub fn adopt(&self, dir: &crate::directory::Directory, grace: Duration) {
+        let now = std::time::Instant::now();
+        let mut marks = self.announced.lock();
+        for key in &dir.sorted {
+            marks.poll_listed(key, now, grace);
+        }
+        let listed = |key: &str| !dir.warm || dir.streams.contains_key(key);
+        for key in marks.poll_unlisted(listed, now, grace) {
+            self.forget_viewers(&key);
+        }
+    }
+
     /// Numbers, keeps and fans out an event whose data is JSON text.
     fn record(&self, kind: EventKind, stream: Option<&str>, time_ms: u64, data_json: &str) -> Arc<Event> {
         let mut ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());

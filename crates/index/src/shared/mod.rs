@@ -151,6 +151,8 @@ pub struct Shared {
     pub(crate) seen_token: AtomicU64,
     /// Whether pollers may poll: leader or standalone.
     polling: watch::Sender<bool>,
+    /// Set when a follower starts polling (leader or standalone); taken by the next merge.
+    started_polling: AtomicBool,
     /// The leader's node table changed: write the records.
     pub(crate) publish: Notify,
     /// A follower should fetch everything (after a reconnect, or on becoming follower).
@@ -191,6 +193,7 @@ impl Shared {
             token: AtomicU64::new(0),
             seen_token: AtomicU64::new(0),
             polling: watch::Sender::new(false),
+            started_polling: AtomicBool::new(false),
             publish: Notify::new(),
             resync: Notify::new(),
             pending: Mutex::new(snapshot::Pending::default()),
@@ -259,6 +262,11 @@ impl Shared {
         self.seen_token.load(Ordering::Acquire).max(self.token())
     }
 
+    /// Whether this replica just stopped following (once per change; see `Bus::adopt`).
+    pub fn take_started_polling(&self) -> bool {
+        self.started_polling.swap(false, Ordering::AcqRel)
+    }
+
     /// Whether this replica's pollers may poll now.
     pub fn polling(&self) -> bool {
         *self.polling.borrow()
@@ -292,6 +300,9 @@ impl Shared {
         self.polling.send_replace(matches!(role, Role::Leader | Role::Standalone));
         if old == role {
             return;
+        }
+        if old == Role::Follower {
+            self.started_polling.store(true, Ordering::Release);
         }
         match (old, role) {
             (_, Role::Leader) => {

@@ -70,6 +70,15 @@ pub(super) async fn sender(state: Arc<IndexState>, sh: Arc<Shared>, mut rx: mpsc
         if n == 0 {
             return;
         }
+        // What a replica saw while cut off from Redis stays its own, and so does anything that
+        // waited longer than a lease to go out: the others had their own view meanwhile.
+        let now = crate::state::now_ms();
+        let lease = sh.lease.as_millis() as u64;
+        batch.retain(|e| sh.role() != super::Role::Standalone && now.saturating_sub(e.time_ms) <= lease);
+        if batch.is_empty() {
+            continue;
+        }
+        let n = batch.len();
         let mut pipe = redis::pipe();
         for e in batch.drain(..) {
             pipe.cmd("PUBLISH").arg(&sh.keys.ch_events).arg(encode(&sh.id, &e)).ignore();

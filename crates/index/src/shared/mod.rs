@@ -147,7 +147,7 @@ pub struct Shared {
     role: AtomicU8,
     /// The fencing token of the current (or last) term as leader.
     token: AtomicU64,
-    /// The newest token seen in any leader's message (older ones are ignored).
+    /// The newest token seen in any leader's message: a term this replica starts gets a larger one.
     pub(crate) seen_token: AtomicU64,
     /// Whether pollers may poll: leader or standalone.
     polling: watch::Sender<bool>,

@@ -12,6 +12,7 @@ use std::time::Duration;
 use crate::config::{IndexConfig, NodeSpec, Role};
 use crate::nodes::{Health, NodeCounters, NodeEntry, NodeSnapshot};
 use crate::srs::{Audio, Video};
+use crate::targets::NodeTargets;
 
 /// A node as the directory shows it.
 #[derive(Debug)]
@@ -35,6 +36,8 @@ pub struct NodeView {
     pub streams: usize,
     /// Rendezvous-hash seed of the node's name.
     pub seed: u64,
+    /// Its base URLs and JSON fields, ready for play and publish answers.
+    pub targets: NodeTargets,
 }
 
 /// An edge as the scheduler sees it: a compact copy of the numbers it reads for every request,
@@ -44,12 +47,42 @@ pub struct EdgeSlot {
     /// Index into `Directory::nodes`.
     pub node: usize,
     pub seed: u64,
-    /// The node's weight, halved while it is degraded.
-    pub weight: f64,
-    pub max_viewers: Option<u64>,
-    pub max_mbps: Option<f64>,
+    /// The node's weight (halved while it is degraded) times its viewer capacity: its score's
+    /// scale when idle.
+    pub scale: f64,
+    /// 1 / viewer capacity.
+    pub per_viewer: f64,
+    /// 1 / outgoing capacity in kbit/s; 0 when the bandwidth is not limited.
+    pub per_kbps: f64,
     pub viewers: u64,
     pub kbps_out: u64,
+}
+
+/// The schedulable edges of one region.
+#[derive(Clone, Debug, Default)]
+pub struct RegionEdges {
+    /// A hash of the edges' rendezvous seeds and scales in order: equal layouts give a stream the
+    /// same order, so the scheduler keeps its orders across directory rebuilds while it holds.
+    pub layout: u64,
+    pub slots: Vec<EdgeSlot>,
+    /// The same edges as a bitmap over node indexes (to count a stream's carriers here).
+    pub members: Box<[u64]>,
+}
+
+impl RegionEdges {
+    pub fn new(slots: Vec<EdgeSlot>, node_count: usize) -> RegionEdges {
+        let layout = slots.iter().fold(slots.len() as u64, |h, e| mix(mix(h ^ e.seed) ^ e.scale.to_bits()));
+        let mut members = vec![0u64; node_count.div_ceil(64)];
+        for e in &slots {
+            members[e.node / 64] |= 1 << (e.node % 64);
+        }
+        RegionEdges { layout, slots, members: members.into_boxed_slice() }
+    }
+
+    /// How many of these edges carry `entry`.
+    pub fn carriers(&self, entry: &StreamEntry) -> u32 {
+        self.members.iter().zip(entry.carriers.iter()).map(|(m, c)| (m & c).count_ones()).sum()
+    }
 }
 
 /// A node holding or carrying a stream.
@@ -99,7 +132,7 @@ pub struct Directory {
     pub streams: HashMap<Arc<str>, StreamEntry, FastHash>,
     pub sorted: Vec<Arc<str>>,
     /// Schedulable edges per region, with what the scheduler reads of them in one place.
-    pub edges_by_region: HashMap<Arc<str>, Vec<EdgeSlot>>,
+    pub edges_by_region: HashMap<Arc<str>, RegionEdges, FastHash>,
     /// Schedulable origins, primary first.
     pub origins: Vec<usize>,
     /// Viewers the scheduler sent to each node (by index) since the node's snapshot in this
@@ -123,7 +156,14 @@ pub fn split_key(key: &str) -> (&str, &str, &str) {
 
 /// The stream key of `vhost`, `app`, `stream`.
 pub fn stream_key(vhost: &str, app: &str, stream: &str) -> String {
-    format!("{vhost}/{app}/{stream}")
+    let mut key = String::with_capacity(vhost.len() + app.len() + stream.len() + 2);
+    for (i, part) in [vhost, app, stream].into_iter().enumerate() {
+        if i > 0 {
+            key.push('/');
+        }
+        key.push_str(part);
+    }
+    key
 }
 
 /// A fast hasher for stream keys in the directory: a merge hashes every record of every node
@@ -183,23 +223,28 @@ impl Directory {
     pub fn build(table: &crate::nodes::NodeTable, config: &IndexConfig, now_ms: u64) -> Directory {
         let mut nodes: Vec<NodeView> = table
             .values()
-            .map(|e: &NodeEntry| NodeView {
-                region: config.node_region(&e.spec).into(),
-                spec: e.spec.clone(),
-                order: e.order,
-                registered: e.registered.is_some(),
-                health: e.health,
-                fails: e.fails,
-                last_error: e.last_error.clone(),
-                last_ok_ms: e.last_ok_ms,
-                last_poll: e.last_poll,
-                snapshot: e.snapshot.clone(),
-                counters: e.counters.clone(),
-                viewers: 0,
-                kbps_in: 0,
-                kbps_out: 0,
-                streams: 0,
-                seed: stable_hash(&e.spec.name),
+            .map(|e: &NodeEntry| {
+                let region: Arc<str> = config.node_region(&e.spec).into();
+                let targets = NodeTargets::new(&e.spec.name, &region, e.spec.http.as_deref(), e.spec.rtmp.as_deref());
+                NodeView {
+                    region,
+                    targets,
+                    spec: e.spec.clone(),
+                    order: e.order,
+                    registered: e.registered.is_some(),
+                    health: e.health,
+                    fails: e.fails,
+                    last_error: e.last_error.clone(),
+                    last_ok_ms: e.last_ok_ms,
+                    last_poll: e.last_poll,
+                    snapshot: e.snapshot.clone(),
+                    counters: e.counters.clone(),
+                    viewers: 0,
+                    kbps_in: 0,
+                    kbps_out: 0,
+                    streams: 0,
+                    seed: stable_hash(&e.spec.name),
+                }
             })
             .collect();
         let warm = nodes.iter().all(|n| n.health != Health::Unknown);
@@ -277,25 +322,31 @@ impl Directory {
             entry.viewers = edge_viewers + entry.origin_viewers;
             entry.peak_viewers = entry.viewers;
         }
-        let mut edges_by_region: HashMap<Arc<str>, Vec<EdgeSlot>> = HashMap::new();
+        let mut edges_by_region: HashMap<Arc<str>, Vec<EdgeSlot>, FastHash> = HashMap::default();
         let mut origins = Vec::new();
         for (i, n) in nodes.iter().enumerate() {
             if !n.health.schedulable() {
                 continue;
             }
             match n.spec.role {
-                Role::Edge => edges_by_region.entry(n.region.clone()).or_default().push(EdgeSlot {
-                    node: i,
-                    seed: n.seed,
-                    weight: n.spec.weight * if n.health == Health::Degraded { 0.5 } else { 1.0 },
-                    max_viewers: n.spec.max_viewers,
-                    max_mbps: n.spec.max_mbps,
-                    viewers: n.viewers,
-                    kbps_out: n.kbps_out,
-                }),
+                Role::Edge => {
+                    let cap = n.spec.max_viewers.unwrap_or(config.scheduler.default_max_viewers).max(1) as f64;
+                    let weight = n.spec.weight * if n.health == Health::Degraded { 0.5 } else { 1.0 };
+                    edges_by_region.entry(n.region.clone()).or_default().push(EdgeSlot {
+                        node: i,
+                        seed: n.seed,
+                        scale: weight * cap,
+                        per_viewer: 1.0 / cap,
+                        per_kbps: n.spec.max_mbps.map_or(0.0, |mbps| 1.0 / (mbps * 1000.0)),
+                        viewers: n.viewers,
+                        kbps_out: n.kbps_out,
+                    })
+                }
                 Role::Origin => origins.push(i),
             }
         }
+        let edges_by_region =
+            edges_by_region.into_iter().map(|(r, slots)| (r, RegionEdges::new(slots, nodes.len()))).collect();
         origins.sort_by_key(|&i| (nodes[i].order, i));
         let mut sorted: Vec<Arc<str>> = streams.keys().cloned().collect();
         sorted.sort_unstable();

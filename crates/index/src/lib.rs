@@ -21,6 +21,7 @@ pub mod shared;
 pub mod srs;
 pub mod state;
 pub mod store;
+pub mod targets;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -85,6 +85,18 @@ pub enum RegionSource {
     Default,
 }
 
+impl RegionSource {
+    /// The name in answers and metric labels (as serialized).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RegionSource::Param => "param",
+            RegionSource::Cidr => "cidr",
+            RegionSource::Geoip => "geoip",
+            RegionSource::Default => "default",
+        }
+    }
+}
+
 /// Built once per config (re)load; cheap to share (Arc) and lock-free to query.
 pub struct RegionResolver {
     default: Arc<str>,

@@ -8,11 +8,18 @@
 //! stream's viewers on few edges (so the origin feeds few pulls); the headroom spreads load; and
 //! the index counts its own assignments since each node's last poll, so a burst of requests
 //! between two polls spreads out instead of landing on the edge that looked idlest.
+//!
+//! A request wants the choice and a few alternatives, not a full ranking: it walks the region's
+//! edges in the stream's cached rendezvous order ([`order`]) and stops once no edge left can beat
+//! the ones it kept, so a region of many edges costs a few loads per request.
 
 use std::sync::atomic::Ordering;
 
 use crate::config::{Role, SchedulerConfig};
-use crate::directory::{Directory, EdgeSlot, StreamEntry, mix, stable_hash};
+use crate::directory::{Directory, EdgeSlot, StreamEntry, stable_hash};
+
+mod order;
+use order::{SCRATCH, Scratch};
 
 /// Bitrate assumed for a stream whose rate is not known yet (SRS reports 0 for 30 s), kbit/s.
 const UNKNOWN_STREAM_KBPS: f64 = 2500.0;
@@ -27,8 +34,11 @@ pub fn load(dir: &Directory, i: usize, cfg: &SchedulerConfig, stream_kbps: f64) 
     load_from(n.viewers, n.kbps_out, dir.assigned(i), n.spec.max_viewers, n.spec.max_mbps, cfg, stream_kbps)
 }
 
-fn slot_load(dir: &Directory, e: &EdgeSlot, cfg: &SchedulerConfig, stream_kbps: f64) -> f64 {
-    load_from(e.viewers, e.kbps_out, dir.assigned(e.node), e.max_viewers, e.max_mbps, cfg, stream_kbps)
+/// An edge's load, from the inverses the directory precomputed (no division per request).
+fn slot_load(dir: &Directory, e: &EdgeSlot, stream_kbps: f64) -> f64 {
+    let assigned = dir.assigned(e.node) as f64;
+    let l = (e.viewers as f64 + assigned) * e.per_viewer;
+    if e.per_kbps > 0.0 { l.max((e.kbps_out as f64 + assigned * stream_kbps) * e.per_kbps) } else { l }
 }
 
 fn load_from(
@@ -46,14 +56,6 @@ fn load_from(
         Some(mbps) => l.max((kbps_out as f64 + assigned as f64 * stream_kbps) / 1000.0 / mbps),
         None => l,
     }
-}
-
-/// Weighted rendezvous score of an edge for the stream hashed `key_hash`: higher wins. With
-/// weights w_i, each node wins a share w_i / Σw of keys.
-fn score(seed: u64, key_hash: u64, weight: f64) -> f64 {
-    // A uniform value in (0, 1), never 0 or 1.
-    let u = ((mix(key_hash ^ seed) >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
-    -weight / u.ln()
 }
 
 /// Ranks every candidate for a viewer of `key` in `region` (then the `fallback` regions).
@@ -86,53 +88,69 @@ pub fn top_edges(
     let carries = |i: usize| entry.is_some_and(|e| Directory::carries(e, i));
     let mut ranking = Ranking::with_capacity(want.min(16));
     let mut full: Vec<(f64, usize)> = Vec::new();
-    let mut tier: Vec<(bool, f64, usize)> = Vec::new();
-    let mut visit = |r: &str, ranking: &mut Ranking| {
-        let Some(edges) = dir.edges_by_region.get(r) else { return };
-        tier.clear();
-        for e in edges {
-            let l = slot_load(dir, e, cfg, stream_kbps);
-            if l >= 1.0 {
-                full.push((l, e.node));
-                continue;
+    SCRATCH.with_borrow_mut(|Scratch { orders, tier }| {
+        let mut visit = |r: &str, ranking: &mut Ranking| {
+            let Some(region) = dir.edges_by_region.get(r) else { return };
+            let room = want - ranking.len();
+            // Only the best `room` are kept, in order, when that is fewer than the region has.
+            let bounded = room < region.slots.len();
+            // Edges are visited best reachable score first: once the worst kept beats what any
+            // edge left could reach (and no carrier of the stream is left to jump the queue as a
+            // sticky edge), the rest cannot enter.
+            let mut carriers_left = entry.map_or(0, |e| region.carriers(e));
+            tier.clear();
+            for &(reach, slot) in orders.of(key_hash, region) {
+                let reach = f64::from(reach);
+                if bounded
+                    && tier.len() == room
+                    && tier.last().is_some_and(|w| reach <= w.1 && (w.0 || carriers_left == 0))
+                {
+                    break;
+                }
+                let e = &region.slots[slot as usize];
+                let carrying = carries(e.node);
+                carriers_left -= u32::from(carrying);
+                let l = slot_load(dir, e, stream_kbps);
+                if l >= 1.0 {
+                    full.push((l, e.node));
+                    continue;
+                }
+                let c = (carrying && l < cfg.load_threshold, reach * (1.0 - l), e.node);
+                if bounded {
+                    insert_bounded(tier, room, c);
+                } else {
+                    tier.push(c);
+                }
             }
-            let cap = e.max_viewers.unwrap_or(cfg.default_max_viewers) as f64;
-            let sticky = carries(e.node) && l < cfg.load_threshold;
-            tier.push((sticky, score(e.seed, key_hash, e.weight * cap * (1.0 - l)), e.node));
-        }
-        // Sticky edges first, then by score; only the part that can still be used is sorted.
-        let order = |a: &(bool, f64, usize), b: &(bool, f64, usize)| b.0.cmp(&a.0).then(b.1.total_cmp(&a.1));
-        let room = want - ranking.len();
-        if tier.len() > room {
-            tier.select_nth_unstable_by(room, order);
-            tier.truncate(room);
-        }
-        tier.sort_by(order);
-        ranking.extend(tier.iter().map(|t| t.2));
-    };
-    // The viewer's region, the configured nearest ones, then any other region with edges.
-    visit(region, &mut ranking);
-    for r in fallback {
-        if ranking.len() >= want {
-            return ranking;
-        }
-        visit(r.as_ref(), &mut ranking);
-    }
-    if ranking.len() < want {
-        let mut rest: Vec<&str> = dir
-            .edges_by_region
-            .keys()
-            .map(|r| &**r)
-            .filter(|r| *r != region && !fallback.iter().any(|f| f.as_ref() == *r))
-            .collect();
-        rest.sort_unstable();
-        for r in rest {
+            if !bounded {
+                tier.sort_by(better);
+            }
+            ranking.extend(tier.iter().map(|t| t.2));
+        };
+        // The viewer's region, the configured nearest ones, then any other region with edges.
+        visit(region, &mut ranking);
+        for r in fallback {
             if ranking.len() >= want {
-                break;
+                return;
             }
-            visit(r, &mut ranking);
+            visit(r.as_ref(), &mut ranking);
         }
-    }
+        if ranking.len() < want {
+            let mut rest: Vec<&str> = dir
+                .edges_by_region
+                .keys()
+                .map(|r| &**r)
+                .filter(|r| *r != region && !fallback.iter().any(|f| f.as_ref() == *r))
+                .collect();
+            rest.sort_unstable();
+            for r in rest {
+                if ranking.len() >= want {
+                    break;
+                }
+                visit(r, &mut ranking);
+            }
+        }
+    });
     if ranking.len() < want {
         // Origins: those holding the stream first, in config order.
         let mut origins: Vec<usize> = dir.origins.clone();
@@ -146,7 +164,38 @@ pub fn top_edges(
     ranking
 }
 
+/// A candidate: (sticky, score, node).
+type Candidate = (bool, f64, usize);
+
+/// Sticky candidates first, then by score, best first.
+fn better(a: &Candidate, b: &Candidate) -> std::cmp::Ordering {
+    b.0.cmp(&a.0).then(b.1.total_cmp(&a.1))
+}
+
+/// Whether `a` ranks before `b` (scores are finite).
+#[inline]
+fn beats(a: &Candidate, b: &Candidate) -> bool {
+    (a.0 && !b.0) || (a.0 == b.0 && a.1 > b.1)
+}
+
+/// Puts `c` into `tier` (sorted, best first) if it is among the best `room`: most candidates
+/// cost one comparison with the worst kept.
+#[inline]
+fn insert_bounded(tier: &mut Vec<Candidate>, room: usize, c: Candidate) {
+    if tier.len() == room {
+        match tier.last() {
+            Some(worst) if beats(&c, worst) => {
+                tier.pop();
+            }
+            _ => return,
+        }
+    }
+    let at = tier.iter().position(|t| beats(&c, t)).unwrap_or(tier.len());
+    tier.insert(at, c);
+}
+
 /// Counts an assignment of a viewer to node `i`.
+
 pub fn assign(dir: &Directory, i: usize) {
     if let Some(a) = dir.assigned.get(i) {
         a.fetch_add(1, Ordering::Relaxed);

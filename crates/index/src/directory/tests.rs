@@ -213,7 +213,7 @@ fn only_up_and_degraded_nodes_are_schedulable_and_origins_keep_config_order() {
     let mut regions: Vec<(&str, Vec<&str>)> = dir
         .edges_by_region
         .iter()
-        .map(|(r, e)| (&**r, node_names(&dir, &e.iter().map(|s| s.node).collect::<Vec<_>>())))
+        .map(|(r, e)| (&**r, node_names(&dir, &e.slots.iter().map(|s| s.node).collect::<Vec<_>>())))
         .collect();
     regions.sort();
     assert_eq!(regions, [("default", vec!["plain"]), ("eu", vec!["eu-1", "eu-2"])]);

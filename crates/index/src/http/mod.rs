@@ -12,6 +12,7 @@ mod hooks;
 pub(crate) mod json;
 mod ops;
 mod play;
+mod play_answer;
 mod register;
 mod tokens;
 

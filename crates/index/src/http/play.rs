@@ -16,40 +16,13 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::admin::{AdminKey, Refusal};
+use super::play_answer::{self, PlayPath, ViewerInfo};
 use super::{error, query_param};
 use crate::auth::{Action, token_in};
-use crate::directory::{Directory, NodeView, stream_key};
-use crate::region::RegionSource;
+use crate::directory::{DEFAULT_VHOST, Directory, stream_key};
 use crate::scheduler;
 use crate::state::IndexState;
-
-use crate::directory::DEFAULT_VHOST;
-
-/// How the viewer plays.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Proto {
-    Flv,
-    Hls,
-    Rtmp,
-}
-
-impl Proto {
-    fn parse(s: &str) -> Option<Proto> {
-        match s {
-            "flv" | "http-flv" => Some(Proto::Flv),
-            "hls" | "m3u8" => Some(Proto::Hls),
-            "rtmp" => Some(Proto::Rtmp),
-            _ => None,
-        }
-    }
-    fn as_str(self) -> &'static str {
-        match self {
-            Proto::Flv => "flv",
-            Proto::Hls => "hls",
-            Proto::Rtmp => "rtmp",
-        }
-    }
-}
+use crate::targets::Proto;
 
 /// The viewer's query without the index's own parameters, as it goes on to the edge.
 fn forwarded_query(q: Option<&str>, vhost: &str) -> String {
@@ -79,54 +52,10 @@ fn add_token(st: &IndexState, fwd: String, action: Action, app: &str, stream: &s
     }
 }
 
-/// The URL a viewer uses on node `n`, if the node serves that protocol.
-fn play_url(n: &NodeView, proto: Proto, app: &str, stream: &str, query: &str) -> Option<String> {
-    Some(match proto {
-        Proto::Flv => format!("{}/{app}/{stream}.flv{query}", n.spec.http.as_deref()?.trim_end_matches('/')),
-        Proto::Hls => format!("{}/{app}/{stream}.m3u8{query}", n.spec.http.as_deref()?.trim_end_matches('/')),
-        Proto::Rtmp => format!("{}/{app}/{stream}{query}", n.spec.rtmp.as_deref()?.trim_end_matches('/')),
-    })
-}
-
 /// A scheduling decision: the JSON answer and the chosen URL.
 struct Decision {
     body: Vec<u8>,
     url: String,
-}
-
-#[derive(serde::Serialize)]
-struct Choice<'a> {
-    /// Index into the directory's nodes.
-    #[serde(skip)]
-    idx: usize,
-    url: String,
-    node: &'a str,
-    region: &'a str,
-}
-
-#[derive(serde::Serialize)]
-struct PlayAnswer<'a> {
-    code: u8,
-    url: &'a str,
-    node: &'a str,
-    region: &'a str,
-    proto: &'static str,
-    stream: StreamRef<'a>,
-    viewer: Viewer<'a>,
-    alternatives: &'a [Choice<'a>],
-}
-
-#[derive(serde::Serialize)]
-struct StreamRef<'a> {
-    key: &'a str,
-    live: bool,
-}
-
-#[derive(serde::Serialize)]
-struct Viewer<'a> {
-    ip: std::net::IpAddr,
-    region: &'a str,
-    region_source: RegionSource,
 }
 
 /// Picks the node for a viewer. Errors are the HTTP answer to give.
@@ -157,27 +86,17 @@ fn decide(
         fwd = add_token(st, fwd, Action::Play, app, stream)?;
     }
     let want = 1 + cfg.scheduler.alternatives;
-    let choices = |ranking: Vec<usize>| -> Vec<Choice<'_>> {
-        ranking
-            .into_iter()
-            .filter_map(|i| {
-                let n = &dir.nodes[i];
-                Some(Choice {
-                    idx: i,
-                    url: play_url(n, proto, app, stream, &fwd)?,
-                    node: &n.spec.name,
-                    region: &n.region,
-                })
-            })
-            .collect()
-    };
-    let mut ranked = choices(scheduler::top_edges(&dir, &cfg.scheduler, &key, entry, &region, &fallback, want));
-    if ranked.len() < want {
+    let serves = |i: &usize| dir.nodes[*i].targets.base(proto).is_some();
+    let mut ranked = scheduler::top_edges(&dir, &cfg.scheduler, &key, entry, &region, &fallback, want);
+    let found = ranked.len();
+    ranked.retain(serves);
+    if ranked.len() < found {
         // Some of the best have no address for this protocol: look further.
-        ranked = choices(scheduler::rank_edges(&dir, &cfg.scheduler, &key, entry, &region, &fallback));
+        ranked = scheduler::rank_edges(&dir, &cfg.scheduler, &key, entry, &region, &fallback);
+        ranked.retain(serves);
         ranked.truncate(want);
     }
-    let Some(chosen) = ranked.first() else {
+    let Some((&chosen, alternatives)) = ranked.split_first() else {
         st.metrics.unserved();
         let up = dir.nodes.iter().filter(|n| n.health.schedulable()).count();
         return Err(Box::new(error(
@@ -189,29 +108,12 @@ fn decide(
             ),
         )));
     };
-    scheduler::assign(&dir, chosen.idx);
-    st.metrics.decision(&region, source_str(source));
-    let answer = PlayAnswer {
-        code: 0,
-        url: &chosen.url,
-        node: chosen.node,
-        region: chosen.region,
-        proto: proto.as_str(),
-        stream: StreamRef { key: &key, live: entry.is_some() },
-        viewer: Viewer { ip: client, region: &region, region_source: source },
-        alternatives: &ranked[1..],
-    };
-    let body = serde_json::to_vec(&answer).unwrap_or_default();
-    Ok(Decision { body, url: chosen.url.clone() })
-}
-
-fn source_str(s: RegionSource) -> &'static str {
-    match s {
-        RegionSource::Param => "param",
-        RegionSource::Cidr => "cidr",
-        RegionSource::Geoip => "geoip",
-        RegionSource::Default => "default",
-    }
+    scheduler::assign(&dir, chosen);
+    st.metrics.decision(&region, source.as_str());
+    let path = PlayPath::new(proto, app, stream, &fwd);
+    let viewer = ViewerInfo { ip: client, region: &region, source };
+    let body = play_answer::write(&dir, chosen, alternatives, proto, &path, &key, entry.is_some(), &viewer);
+    Ok(Decision { body, url: path.url(&dir, chosen, proto) })
 }
 
 fn json_response(body: Vec<u8>) -> Response {
@@ -308,9 +210,11 @@ pub async fn publish(
     }
     let dir = st.directory.load();
     let entry = dir.streams.get(key.as_str());
+    let path = PlayPath::new(Proto::Rtmp, &app, &stream, &fwd);
     let mut urls = scheduler::rank_origins(&dir, entry)
         .into_iter()
-        .filter_map(|i| Some((i, play_url(&dir.nodes[i], Proto::Rtmp, &app, &stream, &fwd)?)));
+        .filter(|&i| dir.nodes[i].targets.base(Proto::Rtmp).is_some())
+        .map(|i| (i, path.url(&dir, i, Proto::Rtmp)));
     let Some((chosen, url)) = urls.next() else {
         st.metrics.unserved();
         let origins = dir.nodes.iter().filter(|n| n.spec.role == crate::config::Role::Origin).count();

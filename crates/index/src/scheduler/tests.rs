@@ -9,6 +9,7 @@ const NO_FALLBACK: &[&str] = &[];
 
 use super::*;
 use crate::config::{IndexConfig, NodeSpec};
+use crate::directory::mix;
 use crate::nodes::{NodeEntry, NodeSnapshot, NodeStream, NodeTable};
 use crate::srs::Kbps;
 
@@ -325,4 +326,44 @@ fn publishers_go_back_to_their_origin_else_the_primary() {
     assert_eq!(names(&dir, &rank_origins(&dir, entry)), ["origin-a", "origin-z"]);
     assert_eq!(names(&dir, &rank_origins(&dir, None)), ["origin-z", "origin-a"], "config order, not names");
     assert_eq!(rank(&dir, k), ["edge", "origin-a", "origin-z"], "viewers fall back to the holding origin too");
+}
+
+#[test]
+fn the_few_best_are_the_head_of_the_whole_ranking() {
+    // The request path ranks only until nothing left can beat what it kept; whatever the mix of
+    // loads, capacities, sticky and full edges, its answer must be the head of the full ranking.
+    let mut nodes = vec![origin("o")];
+    for i in 0..60u64 {
+        let r = mix(i);
+        // Capacities over a decade; loads from idle to past full.
+        let cap = 100 + r % 900;
+        let mut e = edge(&format!("e{i:02}")).cap(cap).viewers(cap * ((r >> 20) % 115) / 100);
+        if i % 7 == 0 {
+            e = e.mbps(50.0 + (r % 100) as f64);
+        }
+        // Each stream is carried by about a third of the edges, some of them past the threshold.
+        for s in 0..40u64 {
+            if mix(i * 1000 + s) % 3 == 0 {
+                e = e.carrying(&key(s as usize), mix(s ^ i) % 20, 100);
+            }
+        }
+        nodes.push(e);
+    }
+    let dir = cluster(&nodes);
+    for round in 0..3 {
+        for s in 0..60 {
+            let k = key(s);
+            let entry = dir.streams.get(k.as_str());
+            let all = rank_edges(&dir, &cfg(), &k, entry, "default", NO_FALLBACK);
+            for want in [1, 2, 4, 7] {
+                let top = top_edges(&dir, &cfg(), &k, entry, "default", NO_FALLBACK, want);
+                assert_eq!(names(&dir, &top), names(&dir, &all[..want]), "stream {s}, want {want}, round {round}");
+            }
+            // Loads move between requests: assignments make some edges fuller, some full.
+            assign(&dir, all[0]);
+            for _ in 0..(s % 5) * 40 {
+                assign(&dir, all[s % 3]);
+            }
+        }
+    }
 }

@@ -1,0 +1,143 @@
+//! What the index hands a viewer or publisher for each node: its base URL per protocol and its
+//! `"node"`/`"region"` JSON fields, rendered and escaped once per directory build instead of
+//! formatted again for every play request (the scheduler answers tens of thousands per second).
+
+/// How the viewer plays (or the publisher pushes: always RTMP).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Proto {
+    Flv,
+    Hls,
+    Rtmp,
+}
+
+impl Proto {
+    pub fn parse(s: &str) -> Option<Proto> {
+        match s {
+            "flv" | "http-flv" => Some(Proto::Flv),
+            "hls" | "m3u8" => Some(Proto::Hls),
+            "rtmp" => Some(Proto::Rtmp),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Proto::Flv => "flv",
+            Proto::Hls => "hls",
+            Proto::Rtmp => "rtmp",
+        }
+    }
+
+    /// What follows `/{app}/{stream}` in this protocol's URLs.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Proto::Flv => ".flv",
+            Proto::Hls => ".m3u8",
+            Proto::Rtmp => "",
+        }
+    }
+}
+
+/// A base URL without its trailing slash, as is and as JSON string content.
+#[derive(Debug)]
+pub struct Base {
+    pub raw: Box<str>,
+    pub json: Box<str>,
+}
+
+impl Base {
+    fn new(url: Option<&str>) -> Option<Base> {
+        let raw = url?.trim_end_matches('/');
+        let mut json = Vec::with_capacity(raw.len());
+        push_json_content(&mut json, raw);
+        Some(Base { raw: raw.into(), json: String::from_utf8(json).ok()?.into() })
+    }
+}
+
+/// One node's pre-rendered parts of a play or publish answer.
+#[derive(Debug)]
+pub struct NodeTargets {
+    http: Option<Base>,
+    rtmp: Option<Base>,
+    /// `"node":"e1","region":"eu"`.
+    pub fields: Box<str>,
+}
+
+impl NodeTargets {
+    pub fn new(name: &str, region: &str, http: Option<&str>, rtmp: Option<&str>) -> NodeTargets {
+        let mut fields = Vec::with_capacity(name.len() + region.len() + 22);
+        fields.extend_from_slice(b"\"node\":");
+        push_json_str(&mut fields, name);
+        fields.extend_from_slice(b",\"region\":");
+        push_json_str(&mut fields, region);
+        NodeTargets {
+            http: Base::new(http),
+            rtmp: Base::new(rtmp),
+            fields: String::from_utf8(fields).unwrap_or_default().into(),
+        }
+    }
+
+    /// The base URL viewers of `proto` use on this node, if it serves that protocol.
+    pub fn base(&self, proto: Proto) -> Option<&Base> {
+        match proto {
+            Proto::Flv | Proto::Hls => self.http.as_ref(),
+            Proto::Rtmp => self.rtmp.as_ref(),
+        }
+    }
+}
+
+/// Appends `s` as a quoted JSON string.
+pub fn push_json_str(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    push_json_content(out, s);
+    out.push(b'"');
+}
+
+/// Appends `s` escaped for the inside of a JSON string.
+pub fn push_json_content(out: &mut Vec<u8>, s: &str) {
+    let needs = |b: u8| b < 0x20 || b == b'"' || b == b'\\';
+    if !s.bytes().any(needs) {
+        out.extend_from_slice(s.as_bytes());
+        return;
+    }
+    for &b in s.as_bytes() {
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b if b < 0x20 => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[usize::from(b >> 4)]);
+                out.push(HEX[usize::from(b & 15)]);
+            }
+            b => out.push(b),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_strings_round_trip_through_serde() {
+        for s in ["plain", "a\"b\\c", "tab\tnew\nline\r", "\u{1}\u{1f}", "é/ü?x=1&y=2", ""] {
+            let mut out = Vec::new();
+            push_json_str(&mut out, s);
+            assert_eq!(serde_json::from_slice::<String>(&out).unwrap(), s, "{}", String::from_utf8_lossy(&out));
+        }
+    }
+
+    #[test]
+    fn targets_keep_each_protocol_base_without_trailing_slash() {
+        let t = NodeTargets::new("e\"1", "eu", Some("http://h:8080/"), None);
+        assert_eq!(&*t.base(Proto::Flv).unwrap().raw, "http://h:8080");
+        assert_eq!(&*t.base(Proto::Hls).unwrap().raw, "http://h:8080");
+        assert!(t.base(Proto::Rtmp).is_none());
+        let fields: serde_json::Value = serde_json::from_str(&format!("{{{}}}", t.fields)).unwrap();
+        assert_eq!(fields, serde_json::json!({"node": "e\"1", "region": "eu"}));
+    }
+}

@@ -8,8 +8,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use crate::directory::Directory;
+use crate::directory::{Directory, FastHash};
 use crate::nodes::{Health, NodeCounters};
+
+/// Counters by region name.
+type ByRegion = HashMap<Arc<str>, AtomicU64, FastHash>;
 
 /// Upper bounds of the poll latency histogram, in seconds.
 const POLL_BUCKETS: [f64; 8] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0];
@@ -23,7 +26,7 @@ pub struct Metrics {
     merges: AtomicU64,
     merge_us: AtomicU64,
     /// Scheduler decisions by how the viewer's region was found, then by region.
-    decisions: RwLock<HashMap<&'static str, HashMap<Arc<str>, AtomicU64>>>,
+    decisions: RwLock<HashMap<&'static str, ByRegion, FastHash>>,
     /// Play requests nothing could serve.
     unserved: AtomicU64,
 }

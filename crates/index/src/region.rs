@@ -109,6 +109,8 @@ pub struct RegionResolver {
     countries: HashMap<String, Arc<str>>,
     /// Every region the config names, sorted.
     known: BTreeSet<Arc<str>>,
+    /// The same, as one list: the fallback order of a region the config does not name.
+    known_list: Vec<Arc<str>>,
     /// For each known region, the others nearest first.
     fallbacks: HashMap<Arc<str>, Vec<Arc<str>>>,
 }
@@ -213,6 +215,7 @@ impl RegionResolver {
             trusted_proxies: config.trusted_proxies.iter().copied().map(canonical_net).collect(),
             geoip,
             countries,
+            known_list: known.iter().cloned().collect(),
             known,
             fallbacks,
         })
@@ -259,12 +262,10 @@ impl RegionResolver {
 
     /// The regions to try after `region`, nearest first: `nearest[region]`, then every other
     /// region the config knows, sorted. Never contains `region` itself.
-    /// Known regions borrow a precomputed list (no allocation on the request path).
-    pub fn fallback_order(&self, region: &str) -> std::borrow::Cow<'_, [Arc<str>]> {
-        match self.fallbacks.get(region) {
-            Some(list) => std::borrow::Cow::Borrowed(list),
-            None => self.known.iter().filter(|r| ***r != *region).cloned().collect(),
-        }
+    /// The lists are precomputed (no allocation on the request path).
+    pub fn fallback_order(&self, region: &str) -> &[Arc<str>] {
+        // Every known region has its list; a region the config does not name falls back to all.
+        self.fallbacks.get(region).unwrap_or(&self.known_list)
     }
 
     /// The country of `ip` in the GeoIP database, mapped to a region.

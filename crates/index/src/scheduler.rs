@@ -195,7 +195,6 @@ fn insert_bounded(tier: &mut Vec<Candidate>, room: usize, c: Candidate) {
 }
 
 /// Counts an assignment of a viewer to node `i`.
-
 pub fn assign(dir: &Directory, i: usize) {
     if let Some(a) = dir.assigned.get(i) {
         a.fetch_add(1, Ordering::Relaxed);

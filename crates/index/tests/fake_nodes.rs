@@ -229,6 +229,15 @@ async fn an_edge_that_refuses_connections_leaves_scheduling() {
     until_cam1_on_both_edges(&api).await;
     let play = api.get_ok("/api/v1/play/live/cam1?proto=flv").await.unwrap();
     assert!(named(&play).contains(&"edge2".to_string()), "{play}");
+    assert!(play.get("viewer").is_none() && play.get("stream").is_none(), "players get only what they use: {play}");
+    // `explain` says how the answer was reached, and is the index's own parameter: not passed on.
+    let why = api.get_ok("/api/v1/play/live/cam1?proto=flv&explain=1&k=v").await.unwrap();
+    assert_eq!(why["stream"], serde_json::json!({ "key": CAM1, "live": true }), "{why}");
+    assert_eq!(
+        (why["viewer"]["ip"].as_str(), why["viewer"]["region_source"].as_str()),
+        (Some("127.0.0.1"), Some("default"))
+    );
+    assert!(why["url"].as_str().is_some_and(|u| u.ends_with("/live/cam1.flv?k=v")), "{why}");
 
     let refused = Instant::now();
     edge2.set(Mode::Refuse).await;

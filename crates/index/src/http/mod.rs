@@ -83,11 +83,15 @@ pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
 pub fn query_param(query: Option<&str>, name: &str) -> Option<String> {
     query?.split('&').find_map(|pair| {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        (k == name).then(|| percent_decode(v))
+        (k == name).then(|| percent_decode(v).into_owned())
     })
 }
 
-fn percent_decode(s: &str) -> String {
+/// A query value with `+` and `%XX` decoded (borrowed when there is nothing to decode).
+pub fn percent_decode(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.bytes().any(|b| b == b'+' || b == b'%') {
+        return s.into();
+    }
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -108,7 +112,7 @@ fn percent_decode(s: &str) -> String {
         }
         i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    String::from_utf8_lossy(&out).into_owned().into()
 }
 
 #[cfg(test)]

@@ -6,41 +6,79 @@
 //! a fresh play token for viewers, a fresh publish token only for admins ([`AdminKey`]; anyone
 //! else must bring their own). A token in the request goes on unchanged.
 
+use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{ConnectInfo, Path, RawQuery, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::admin::{AdminKey, Refusal};
-use super::play_answer::{self, PlayPath, ViewerInfo};
-use super::{error, query_param};
-use crate::auth::{Action, token_in};
+use super::play_answer::{self, Explain, PlayPath};
+use super::{error, percent_decode};
+use crate::auth::Action;
 use crate::directory::{DEFAULT_VHOST, Directory, stream_key};
 use crate::scheduler;
 use crate::state::IndexState;
 use crate::targets::Proto;
 
-/// The viewer's query without the index's own parameters, as it goes on to the edge.
-fn forwarded_query(q: Option<&str>, vhost: &str) -> String {
-    let mut parts: Vec<&str> = q
-        .unwrap_or("")
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .filter(|p| {
-            let k = p.split_once('=').map_or(*p, |(k, _)| k);
-            k != "proto" && k != "region"
-        })
-        .collect();
-    let vhost_param;
-    if vhost != DEFAULT_VHOST && !parts.iter().any(|p| p.starts_with("vhost=")) {
-        vhost_param = format!("vhost={vhost}");
-        parts.push(&vhost_param);
+/// What the index reads of a play or publish query, in one pass; the rest goes on to the node.
+struct PlayQuery<'q> {
+    proto: Option<Cow<'q, str>>,
+    region: Option<Cow<'q, str>>,
+    vhost: Option<Cow<'q, str>>,
+    /// The caller brought a (non-empty) token.
+    has_token: bool,
+    /// `explain=1`: say how the answer was reached.
+    explain: bool,
+    /// The caller's parameters without the index's own (`proto`, `region`, `explain`): `?a=1&b=2`,
+    /// or empty.
+    forwarded: String,
+}
+
+impl<'q> PlayQuery<'q> {
+    fn parse(q: Option<&'q str>) -> PlayQuery<'q> {
+        let mut pq = PlayQuery {
+            proto: None,
+            region: None,
+            vhost: None,
+            has_token: false,
+            explain: false,
+            forwarded: String::new(),
+        };
+        for pair in q.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            match k {
+                "proto" => {
+                    pq.proto.get_or_insert_with(|| percent_decode(v));
+                    continue;
+                }
+                "region" => {
+                    pq.region.get_or_insert_with(|| percent_decode(v));
+                    continue;
+                }
+                "explain" => {
+                    pq.explain = matches!(v, "" | "1" | "true" | "yes");
+                    continue;
+                }
+                "vhost" => {
+                    pq.vhost.get_or_insert_with(|| percent_decode(v));
+                }
+                "token" => pq.has_token |= !v.is_empty(),
+                _ => {}
+            }
+            pq.forwarded.push(if pq.forwarded.is_empty() { '?' } else { '&' });
+            pq.forwarded.push_str(pair);
+        }
+        pq
     }
-    if parts.is_empty() { String::new() } else { format!("?{}", parts.join("&")) }
+
+    fn vhost(&self) -> &str {
+        self.vhost.as_deref().unwrap_or(DEFAULT_VHOST)
+    }
 }
 
 /// `fwd` (a forwarded query) with a fresh token for `action` on `app/stream`.
@@ -52,47 +90,50 @@ fn add_token(st: &IndexState, fwd: String, action: Action, app: &str, stream: &s
     }
 }
 
-/// A scheduling decision: the JSON answer and the chosen URL.
+/// A scheduling decision: the JSON answer and (for a redirect) the chosen URL.
 struct Decision {
     body: Vec<u8>,
     url: String,
 }
 
-/// Picks the node for a viewer. Errors are the HTTP answer to give.
-fn decide(
-    st: &IndexState,
-    app: &str,
-    stream: &str,
+/// A viewer's request as the play handlers read it.
+struct PlayRequest<'a> {
+    app: &'a str,
+    stream: &'a str,
     proto: Proto,
-    query: Option<&str>,
+    query: PlayQuery<'a>,
     peer: IpAddr,
-    headers: &HeaderMap,
-) -> Result<Decision, Box<Response>> {
+    headers: &'a HeaderMap,
+}
+
+/// Picks the node for a viewer; `redirect` also builds the chosen URL. Errors are the HTTP
+/// answer to give.
+fn decide(st: &IndexState, req: PlayRequest<'_>, redirect: bool) -> Result<Decision, Box<Response>> {
+    let PlayRequest { app, stream, proto, query, peer, headers } = req;
     let stream = crate::srs::strip_ext(stream);
-    let vhost = query_param(query, "vhost");
-    let vhost = vhost.as_deref().unwrap_or(DEFAULT_VHOST);
+    let vhost = query.vhost();
     let resolver = st.resolver.load();
-    let xff = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    static FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+    let xff = headers.get(&FORWARDED_FOR).and_then(|v| v.to_str().ok());
     let client = resolver.client_ip(peer, xff);
-    let param = query_param(query, "region");
-    let (region, source) = resolver.resolve(param.as_deref(), client);
+    let (region, source) = resolver.resolve(query.region.as_deref(), client);
     let fallback = resolver.fallback_order(&region);
     let dir: arc_swap::Guard<Arc<Directory>> = st.directory.load();
     let cfg = st.config.load();
     let key = stream_key(vhost, app, stream);
     let entry = dir.streams.get(key.as_str());
-    let mut fwd = forwarded_query(query, vhost);
-    if st.auth.load().needs_token(Action::Play, app) && query.and_then(token_in).is_none() {
+    let mut fwd = query.forwarded;
+    if !query.has_token && st.auth.load().needs_token(Action::Play, app) {
         fwd = add_token(st, fwd, Action::Play, app, stream)?;
     }
     let want = 1 + cfg.scheduler.alternatives;
     let serves = |i: &usize| dir.nodes[*i].targets.base(proto).is_some();
-    let mut ranked = scheduler::top_edges(&dir, &cfg.scheduler, &key, entry, &region, &fallback, want);
+    let mut ranked = scheduler::top_edges(&dir, &cfg.scheduler, &key, entry, &region, fallback, want);
     let found = ranked.len();
     ranked.retain(serves);
     if ranked.len() < found {
         // Some of the best have no address for this protocol: look further.
-        ranked = scheduler::rank_edges(&dir, &cfg.scheduler, &key, entry, &region, &fallback);
+        ranked = scheduler::rank_edges(&dir, &cfg.scheduler, &key, entry, &region, fallback);
         ranked.retain(serves);
         ranked.truncate(want);
     }
@@ -110,10 +151,12 @@ fn decide(
     };
     scheduler::assign(&dir, chosen);
     st.metrics.decision(&region, source.as_str());
-    let path = PlayPath::new(proto, app, stream, &fwd);
-    let viewer = ViewerInfo { ip: client, region: &region, source };
-    let body = play_answer::write(&dir, chosen, alternatives, proto, &path, &key, entry.is_some(), &viewer);
-    Ok(Decision { body, url: path.url(&dir, chosen, proto) })
+    let path = PlayPath { proto, app, stream, query: &fwd };
+    let explain =
+        query.explain.then(|| Explain { key: &key, live: entry.is_some(), ip: client, region: &region, source });
+    let body = play_answer::write(&dir, chosen, alternatives, &path, explain.as_ref());
+    let url = if redirect { path.url(&dir, chosen).unwrap_or_default() } else { String::new() };
+    Ok(Decision { body, url })
 }
 
 fn json_response(body: Vec<u8>) -> Response {
@@ -129,14 +172,16 @@ pub async fn play_json(
     req: Request,
 ) -> Response {
     let headers = req.headers();
-    let proto = match query_param(q.as_deref(), "proto") {
+    let query = PlayQuery::parse(q.as_deref());
+    let proto = match query.proto.as_deref() {
         None => Proto::Flv,
-        Some(p) => match Proto::parse(&p) {
+        Some(p) => match Proto::parse(p) {
             Some(p) => p,
             None => return error(StatusCode::BAD_REQUEST, format!("unknown proto {p:?}: use flv, hls or rtmp")),
         },
     };
-    match decide(&st, &app, &stream, proto, q.as_deref(), peer.ip(), headers) {
+    let req = PlayRequest { app: &app, stream: &stream, proto, query, peer: peer.ip(), headers };
+    match decide(&st, req, false) {
         Ok(d) => json_response(d.body),
         Err(resp) => *resp,
     }
@@ -159,7 +204,9 @@ pub async fn play_redirect(
     } else {
         (file.as_str(), Proto::Rtmp)
     };
-    let d = match decide(&st, &app, stream, proto, q.as_deref(), peer.ip(), headers) {
+    let query = PlayQuery::parse(q.as_deref());
+    let req = PlayRequest { app: &app, stream, proto, query, peer: peer.ip(), headers };
+    let d = match decide(&st, req, proto != Proto::Rtmp) {
         Ok(d) => d,
         Err(resp) => return *resp,
     };
@@ -183,11 +230,10 @@ pub async fn publish(
     RawQuery(q): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    let q = q.as_deref();
-    let vhost = query_param(q, "vhost").unwrap_or_else(|| DEFAULT_VHOST.into());
-    let key = stream_key(&vhost, &app, &stream);
-    let mut fwd = forwarded_query(q, &vhost);
-    if st.auth.load().needs_token(Action::Publish, &app) && q.and_then(token_in).is_none() {
+    let query = PlayQuery::parse(q.as_deref());
+    let key = stream_key(query.vhost(), &app, &stream);
+    let mut fwd = query.forwarded;
+    if !query.has_token && st.auth.load().needs_token(Action::Publish, &app) {
         match AdminKey::check(&st, &headers, Some(peer)).await {
             Ok(_) => {}
             Err(Refusal::Missing { .. }) => {
@@ -210,11 +256,8 @@ pub async fn publish(
     }
     let dir = st.directory.load();
     let entry = dir.streams.get(key.as_str());
-    let path = PlayPath::new(Proto::Rtmp, &app, &stream, &fwd);
-    let mut urls = scheduler::rank_origins(&dir, entry)
-        .into_iter()
-        .filter(|&i| dir.nodes[i].targets.base(Proto::Rtmp).is_some())
-        .map(|i| (i, path.url(&dir, i, Proto::Rtmp)));
+    let path = PlayPath { proto: Proto::Rtmp, app: &app, stream: &stream, query: &fwd };
+    let mut urls = scheduler::rank_origins(&dir, entry).into_iter().filter_map(|i| Some((i, path.url(&dir, i)?)));
     let Some((chosen, url)) = urls.next() else {
         st.metrics.unserved();
         let origins = dir.nodes.iter().filter(|n| n.spec.role == crate::config::Role::Origin).count();
@@ -244,9 +287,17 @@ mod tests {
 
     #[test]
     fn the_query_goes_on_without_the_index_parameters() {
-        assert_eq!(forwarded_query(Some("proto=flv&token=abc&region=eu"), DEFAULT_VHOST), "?token=abc");
-        assert_eq!(forwarded_query(None, DEFAULT_VHOST), "");
-        assert_eq!(forwarded_query(Some("region=eu"), "news"), "?vhost=news");
-        assert_eq!(forwarded_query(Some("vhost=news&t=1"), "news"), "?vhost=news&t=1");
+        let q = PlayQuery::parse(Some("proto=flv&token=abc&region=eu%2Dwest&&x=a+b"));
+        assert_eq!(q.forwarded, "?token=abc&x=a+b", "the rest goes on as the caller wrote it");
+        assert_eq!((q.proto.as_deref(), q.region.as_deref(), q.vhost()), (Some("flv"), Some("eu-west"), DEFAULT_VHOST));
+        assert!(q.has_token);
+        let q = PlayQuery::parse(None);
+        assert_eq!((q.forwarded.as_str(), q.has_token), ("", false));
+        let q = PlayQuery::parse(Some("region=eu&region=us"));
+        assert_eq!((q.forwarded.as_str(), q.region.as_deref()), ("", Some("eu")), "the first value counts");
+        let q = PlayQuery::parse(Some("explain=1&t=1"));
+        assert_eq!((q.forwarded.as_str(), q.explain), ("?t=1", true));
+        let q = PlayQuery::parse(Some("vhost=news&t=1&token="));
+        assert_eq!((q.forwarded.as_str(), q.vhost(), q.has_token), ("?vhost=news&t=1&token=", "news", false));
     }
 }

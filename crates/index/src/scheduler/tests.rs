@@ -343,7 +343,7 @@ fn the_few_best_are_the_head_of_the_whole_ranking() {
         }
         // Each stream is carried by about a third of the edges, some of them past the threshold.
         for s in 0..40u64 {
-            if mix(i * 1000 + s) % 3 == 0 {
+            if mix(i * 1000 + s).is_multiple_of(3) {
                 e = e.carrying(&key(s as usize), mix(s ^ i) % 20, 100);
             }
         }

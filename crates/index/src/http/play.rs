@@ -11,7 +11,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{ConnectInfo, Path, RawQuery, Request, State};
+use axum::extract::{ConnectInfo, Path, RawPathParams, RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
@@ -163,16 +163,23 @@ fn json_response(body: Vec<u8>) -> Response {
     ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
 }
 
+/// The two path parameters of a scheduler route (`{app}` and `{stream}`), borrowed: the play
+/// routes skip `Path`'s copies, as they run for every viewer.
+fn two_params(params: &RawPathParams) -> [&str; 2] {
+    let mut values = params.iter().map(|(_, v)| v);
+    [values.next().unwrap_or(""), values.next().unwrap_or("")]
+}
+
 /// `GET /api/v1/play/{app}/{stream}?proto=flv|rtmp|hls[&region=R]`.
 pub async fn play_json(
     State(st): State<Arc<IndexState>>,
-    Path((app, stream)): Path<(String, String)>,
+    params: RawPathParams,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    RawQuery(q): RawQuery,
     req: Request,
 ) -> Response {
+    let [app, stream] = two_params(&params);
     let headers = req.headers();
-    let query = PlayQuery::parse(q.as_deref());
+    let query = PlayQuery::parse(req.uri().query());
     let proto = match query.proto.as_deref() {
         None => Proto::Flv,
         Some(p) => match Proto::parse(p) {
@@ -180,7 +187,7 @@ pub async fn play_json(
             None => return error(StatusCode::BAD_REQUEST, format!("unknown proto {p:?}: use flv, hls or rtmp")),
         },
     };
-    let req = PlayRequest { app: &app, stream: &stream, proto, query, peer: peer.ip(), headers };
+    let req = PlayRequest { app, stream, proto, query, peer: peer.ip(), headers };
     match decide(&st, req, false) {
         Ok(d) => json_response(d.body),
         Err(resp) => *resp,
@@ -191,21 +198,21 @@ pub async fn play_json(
 /// `GET /play/{app}/{stream}` answers the RTMP choice as JSON (RTMP has no redirect players follow).
 pub async fn play_redirect(
     State(st): State<Arc<IndexState>>,
-    Path((app, file)): Path<(String, String)>,
+    params: RawPathParams,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    RawQuery(q): RawQuery,
     req: Request,
 ) -> Response {
+    let [app, file] = two_params(&params);
     let headers = req.headers();
     let (stream, proto) = if let Some(s) = file.strip_suffix(".flv") {
         (s, Proto::Flv)
     } else if let Some(s) = file.strip_suffix(".m3u8") {
         (s, Proto::Hls)
     } else {
-        (file.as_str(), Proto::Rtmp)
+        (file, Proto::Rtmp)
     };
-    let query = PlayQuery::parse(q.as_deref());
-    let req = PlayRequest { app: &app, stream, proto, query, peer: peer.ip(), headers };
+    let query = PlayQuery::parse(req.uri().query());
+    let req = PlayRequest { app, stream, proto, query, peer: peer.ip(), headers };
     let d = match decide(&st, req, proto != Proto::Rtmp) {
         Ok(d) => d,
         Err(resp) => return *resp,

@@ -117,6 +117,16 @@ impl std::str::FromStr for NodeSpec {
 }
 
 impl NodeSpec {
+    /// Viewers this node can carry, `default_max_viewers` unless it says.
+    pub fn viewer_capacity(&self, default_max_viewers: u64) -> f64 {
+        self.max_viewers.unwrap_or(default_max_viewers).max(1) as f64
+    }
+
+    /// 1 / outgoing capacity in kbit/s; 0 when the bandwidth is not limited.
+    pub fn per_kbps(&self) -> f64 {
+        self.max_mbps.map_or(0.0, |mbps| 1.0 / (mbps * 1000.0))
+    }
+
     /// Checks what a poller and the scheduler rely on.
     pub fn validate(&self) -> Result<(), String> {
         if self.name.is_empty() {

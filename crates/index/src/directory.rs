@@ -156,14 +156,7 @@ pub fn split_key(key: &str) -> (&str, &str, &str) {
 
 /// The stream key of `vhost`, `app`, `stream`.
 pub fn stream_key(vhost: &str, app: &str, stream: &str) -> String {
-    let mut key = String::with_capacity(vhost.len() + app.len() + stream.len() + 2);
-    for (i, part) in [vhost, app, stream].into_iter().enumerate() {
-        if i > 0 {
-            key.push('/');
-        }
-        key.push_str(part);
-    }
-    key
+    [vhost, app, stream].join("/")
 }
 
 /// A fast hasher for stream keys in the directory: a merge hashes every record of every node
@@ -330,14 +323,14 @@ impl Directory {
             }
             match n.spec.role {
                 Role::Edge => {
-                    let cap = n.spec.max_viewers.unwrap_or(config.scheduler.default_max_viewers).max(1) as f64;
+                    let cap = n.spec.viewer_capacity(config.scheduler.default_max_viewers);
                     let weight = n.spec.weight * if n.health == Health::Degraded { 0.5 } else { 1.0 };
                     edges_by_region.entry(n.region.clone()).or_default().push(EdgeSlot {
                         node: i,
                         seed: n.seed,
                         scale: weight * cap,
                         per_viewer: 1.0 / cap,
-                        per_kbps: n.spec.max_mbps.map_or(0.0, |mbps| 1.0 / (mbps * 1000.0)),
+                        per_kbps: n.spec.per_kbps(),
                         viewers: n.viewers,
                         kbps_out: n.kbps_out,
                     })

@@ -31,31 +31,21 @@ pub type Ranking = Vec<usize>;
 /// since its last poll.
 pub fn load(dir: &Directory, i: usize, cfg: &SchedulerConfig, stream_kbps: f64) -> f64 {
     let n = &dir.nodes[i];
-    load_from(n.viewers, n.kbps_out, dir.assigned(i), n.spec.max_viewers, n.spec.max_mbps, cfg, stream_kbps)
+    let per_viewer = 1.0 / n.spec.viewer_capacity(cfg.default_max_viewers);
+    load_at(n.viewers, n.kbps_out, dir.assigned(i), per_viewer, n.spec.per_kbps(), stream_kbps)
 }
 
 /// An edge's load, from the inverses the directory precomputed (no division per request).
 fn slot_load(dir: &Directory, e: &EdgeSlot, stream_kbps: f64) -> f64 {
-    let assigned = dir.assigned(e.node) as f64;
-    let l = (e.viewers as f64 + assigned) * e.per_viewer;
-    if e.per_kbps > 0.0 { l.max((e.kbps_out as f64 + assigned * stream_kbps) * e.per_kbps) } else { l }
+    load_at(e.viewers, e.kbps_out, dir.assigned(e.node), e.per_viewer, e.per_kbps, stream_kbps)
 }
 
-fn load_from(
-    viewers: u64,
-    kbps_out: u64,
-    assigned: u64,
-    max_viewers: Option<u64>,
-    max_mbps: Option<f64>,
-    cfg: &SchedulerConfig,
-    stream_kbps: f64,
-) -> f64 {
-    let cap = max_viewers.unwrap_or(cfg.default_max_viewers) as f64;
-    let l = (viewers + assigned) as f64 / cap;
-    match max_mbps {
-        Some(mbps) => l.max((kbps_out as f64 + assigned as f64 * stream_kbps) / 1000.0 / mbps),
-        None => l,
-    }
+/// The larger of the viewer and the bandwidth load, counting `assigned` viewers of a stream of
+/// `stream_kbps` not yet in the node's numbers.
+fn load_at(viewers: u64, kbps_out: u64, assigned: u64, per_viewer: f64, per_kbps: f64, stream_kbps: f64) -> f64 {
+    let assigned = assigned as f64;
+    let l = (viewers as f64 + assigned) * per_viewer;
+    if per_kbps > 0.0 { l.max((kbps_out as f64 + assigned * stream_kbps) * per_kbps) } else { l }
 }
 
 /// Ranks every candidate for a viewer of `key` in `region` (then the `fallback` regions).
@@ -165,7 +155,7 @@ pub fn top_edges(
 }
 
 /// A candidate: (sticky, score, node).
-type Candidate = (bool, f64, usize);
+pub(crate) type Candidate = (bool, f64, usize);
 
 /// Sticky candidates first, then by score, best first.
 fn better(a: &Candidate, b: &Candidate) -> std::cmp::Ordering {

@@ -19,13 +19,13 @@ use serde_json::{Value, json};
 use super::admin::{AdminKey, Refusal};
 use super::play_answer::{self, Explain, PlayPath};
 use super::{error, percent_decode};
-use crate::auth::Action;
+use crate::auth::{Action, token_in};
 use crate::directory::{DEFAULT_VHOST, Directory, stream_key};
 use crate::scheduler;
 use crate::state::IndexState;
 use crate::targets::Proto;
 
-/// What the index reads of a play or publish query, in one pass; the rest goes on to the node.
+/// What the index reads of a play or publish query; the rest goes on to the node.
 struct PlayQuery<'q> {
     proto: Option<Cow<'q, str>>,
     region: Option<Cow<'q, str>>,
@@ -45,7 +45,7 @@ impl<'q> PlayQuery<'q> {
             proto: None,
             region: None,
             vhost: None,
-            has_token: false,
+            has_token: q.and_then(token_in).is_some(),
             explain: false,
             forwarded: String::new(),
         };
@@ -67,7 +67,6 @@ impl<'q> PlayQuery<'q> {
                 "vhost" => {
                     pq.vhost.get_or_insert_with(|| percent_decode(v));
                 }
-                "token" => pq.has_token |= !v.is_empty(),
                 _ => {}
             }
             pq.forwarded.push(if pq.forwarded.is_empty() { '?' } else { '&' });

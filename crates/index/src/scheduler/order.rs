@@ -66,8 +66,8 @@ thread_local! {
 #[derive(Default)]
 pub struct Scratch {
     pub orders: Orders,
-    /// Candidates of the region being ranked: (sticky, score, node).
-    pub tier: Vec<(bool, f64, usize)>,
+    /// Candidates of the region being ranked.
+    pub tier: Vec<super::Candidate>,
 }
 
 #[cfg(test)]

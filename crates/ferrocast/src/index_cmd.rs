@@ -262,7 +262,7 @@ pub fn run(mut args: IndexArgs) -> anyhow::Result<()> {
             .context("cannot listen for SIGHUP")?;
         tokio::spawn(async move {
             while hup.recv().await.is_some() {
-                if let Err(e) = state.reload() {
+                if let Err(e) = ferrocast_index::reload(&state) {
                     tracing::warn!("reload on SIGHUP refused, the running config stays: {e}");
                 }
             }

@@ -6,11 +6,13 @@
 //! network I/O on the request path. `RunningIndex::start` wires it together.
 
 pub mod auth;
+pub mod clock;
 pub mod config;
 pub mod directory;
 pub mod events;
 pub mod history;
 pub mod http;
+pub mod merge;
 pub mod metrics;
 pub mod nodes;
 pub mod poller;
@@ -43,6 +45,46 @@ pub enum StartError {
     Bind { addr: SocketAddr, cause: std::io::Error },
 }
 
+/// Starts the index's background work: a poller for every node in the table, the merge task,
+/// the viewer-count flush, the janitor and, in shared mode, the replica tasks.
+fn start_tasks(state: &Arc<IndexState>, sessions: history::Sessions) {
+    poller::start(state, state.all_nodes());
+    state.tasks.spawn(merge::run(state.clone(), sessions));
+    let st = state.clone();
+    state.tasks.spawn(async move { events::producer::flush_loop(&st.events, &st.directory, &st.shutdown).await });
+    state.tasks.spawn(janitor(state.clone()));
+    if let Some(shared) = &state.shared {
+        shared.start(state);
+    }
+    state.mark_dirty();
+}
+
+/// Once a second: forgets self-registered nodes whose heartbeats stopped, and revocations that
+/// expired.
+async fn janitor(state: Arc<IndexState>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = state.shutdown.cancelled() => return,
+            _ = tick.tick() => {
+                poller::stop(state.forget_silent());
+                state.revoked.prune(auth::now_secs());
+            }
+        }
+    }
+}
+
+/// Re-reads the configuration (SIGHUP or `POST /api/v1/reload`) and applies it: added nodes get
+/// pollers, removed ones stop, changed ones are polled anew. Returns what changed, for the log.
+pub fn reload(state: &Arc<IndexState>) -> Result<String, String> {
+    let diff = state.reload()?;
+    let msg = diff.message();
+    poller::stop(diff.removed);
+    poller::start(state, diff.added);
+    tracing::info!("{msg}");
+    Ok(msg)
+}
+
 /// A started index server.
 pub struct RunningIndex {
     pub addr: SocketAddr,
@@ -70,7 +112,7 @@ impl RunningIndex {
             }
             Err(e) => tracing::warn!("cannot read the revoked tokens: {e}"),
         }
-        state.start_tasks(sessions);
+        start_tasks(&state, sessions);
         state.tasks.spawn(http::serve(listener, http::router(state.clone()), state.shutdown.clone()));
         tracing::info!(listen = %addr, nodes, "ferrocast index listening");
         Ok(RunningIndex { addr, state })

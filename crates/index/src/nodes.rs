@@ -120,6 +120,21 @@ impl NodeEntry {
     }
 }
 
+impl NodeEntry {
+    /// What starts and stops this entry's poller.
+    pub fn poller_handle(&self, name: &str) -> PollerHandle {
+        PollerHandle { name: name.to_string(), stop: self.stop.clone() }
+    }
+}
+
+/// A node's poller as the node table knows it: the node's name and the token that stops it.
+/// `poller::start` starts one, `poller::stop` stops it.
+#[derive(Clone, Debug)]
+pub struct PollerHandle {
+    pub name: String,
+    pub stop: tokio_util::sync::CancellationToken,
+}
+
 /// All nodes by name.
 pub type NodeTable = BTreeMap<String, NodeEntry>;
 

@@ -1,6 +1,9 @@
 //! Pollers: one task per node reads its SRS HTTP API v1 (vhosts, every page of streams,
 //! summaries) on an interval, with a timeout, a cap on answer size and backoff while it fails.
 //! Each outcome goes into the node table; nothing else waits on a node.
+//!
+//! This is the one place pollers are started ([`start`]) and stopped ([`stop`]): the node table
+//! only says which nodes came and went (`PollerHandle`s), whoever changed it calls here.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -9,7 +12,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{NodeSpec, PollConfig};
-use crate::nodes::{NodeSnapshot, NodeStream};
+use crate::nodes::{Health, HealthChange, NodeSnapshot, NodeStream, PollerHandle};
 use crate::srs::{self, StreamsAnswer, SummariesAnswer, VhostsAnswer};
 use crate::state::IndexState;
 
@@ -218,8 +221,34 @@ fn describe(e: &(dyn std::error::Error + 'static)) -> String {
     s
 }
 
+/// Starts a poller for each node the table just gained. The one function that starts pollers.
+pub fn start(state: &Arc<IndexState>, nodes: impl IntoIterator<Item = PollerHandle>) {
+    for PollerHandle { name, stop } in nodes {
+        state.tasks.spawn(run(state.clone(), name, stop));
+    }
+}
+
+/// Stops the pollers of nodes the table lost.
+pub fn stop(nodes: impl IntoIterator<Item = PollerHandle>) {
+    for node in nodes {
+        node.stop.cancel();
+    }
+}
+
+/// A node's health changed: logged, written to the history and announced to listeners.
+pub fn record_change(state: &IndexState, c: &HealthChange, at_ms: u64) {
+    if c.to == Health::Down {
+        tracing::warn!(node = %c.node, from = c.from.as_str(), "node down: {}", c.reason);
+    } else {
+        tracing::info!(node = %c.node, from = c.from.as_str(), to = c.to.as_str(), "node {}", c.to.as_str());
+    }
+    state.store.node_changed(&c.node, c.from.as_str(), c.to.as_str(), at_ms as i64, &c.reason);
+    let spec = state.node_for_poll(&c.node).map(|(spec, _)| spec);
+    crate::events::producer::health_changed(&state.events, c, spec.as_deref(), &state.config.load());
+}
+
 /// The poll loop of one node; ends when the node is removed or the index stops.
-pub async fn run(state: Arc<IndexState>, name: String, stop: CancellationToken) {
+async fn run(state: Arc<IndexState>, name: String, stop: CancellationToken) {
     let first_delay = {
         let interval = state.config.load().poll.interval_ms.max(1);
         // Spread the first polls over a quarter interval, so a thousand nodes do not start at once.
@@ -264,7 +293,16 @@ pub async fn run(state: Arc<IndexState>, name: String, stop: CancellationToken) 
             // Leadership ended during the poll: the new leader's view wins.
             continue;
         }
-        let Some(fails) = state.apply_poll(&name, result, started.elapsed()) else { return };
+        let Some(applied) = state.apply_poll(&name, result, started.elapsed()) else { return };
+        if let Some(change) = &applied.change {
+            record_change(&state, change, applied.at_ms);
+        }
+        if applied.urgent() {
+            state.mark_urgent();
+        } else {
+            state.mark_dirty();
+        }
+        let fails = applied.fails;
         let delay = if fails == 0 {
             cfg.interval().saturating_sub(started.elapsed())
         } else if fails < cfg.down_after {

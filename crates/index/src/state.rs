@@ -4,7 +4,9 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
+
+use crate::clock::now_ms;
 
 use arc_swap::ArcSwap;
 use tokio::sync::Notify;
@@ -14,9 +16,8 @@ use tokio_util::task::TaskTracker;
 use crate::auth::Auth;
 use crate::config::{IndexConfig, NodeSpec};
 use crate::directory::Directory;
-use crate::history::Sessions;
 use crate::metrics::Metrics;
-use crate::nodes::{self, HealthChange, NodeEntry, NodeSnapshot, NodeTable};
+use crate::nodes::{self, HealthChange, NodeEntry, NodeSnapshot, NodeTable, PollerHandle};
 use crate::region::RegionResolver;
 use crate::store::Store;
 
@@ -55,11 +56,6 @@ pub struct IndexState {
     urgent: Notify,
     next_order: AtomicUsize,
     loader: Option<ConfigLoader>,
-}
-
-/// Wall-clock ms since the epoch.
-pub fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 impl IndexState {
@@ -110,20 +106,9 @@ impl IndexState {
         self.nodes.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Starts a poller for every node in the table, the merge task and the janitor.
-    pub fn start_tasks(self: &Arc<Self>, sessions: Sessions) {
-        let names: Vec<(String, CancellationToken)> =
-            self.table().iter().map(|(n, e)| (n.clone(), e.stop.clone())).collect();
-        for (name, stop) in names {
-            self.tasks.spawn(crate::poller::run(self.clone(), name, stop));
-        }
-        self.tasks.spawn(merge_loop(self.clone(), sessions));
-        self.tasks.spawn(crate::events::producer::flush_loop(self.clone()));
-        self.tasks.spawn(janitor(self.clone()));
-        if let Some(shared) = &self.shared {
-            shared.start(self);
-        }
-        self.mark_dirty();
+    /// Pollers for every node in the table (at start-up).
+    pub fn all_nodes(&self) -> Vec<PollerHandle> {
+        self.table().iter().map(|(n, e)| e.poller_handle(n)).collect()
     }
 
     /// The node table changed: rebuild the directory soon (rebuilds are paced).
@@ -137,13 +122,24 @@ impl IndexState {
         self.urgent.notify_one();
     }
 
-    /// What a poller needs: the node's spec and its last snapshot.
+    /// Waits until the node table changed (the merge task's trigger).
+    pub async fn changed(&self) {
+        self.dirty.notified().await
+    }
+
+    /// Waits until a change scheduling must see at once (cuts the merge task's pacing short).
+    pub async fn changed_urgently(&self) {
+        self.urgent.notified().await
+    }
+
+    /// What a poller needs: the node's spec and its last report.
     pub fn node_for_poll(&self, name: &str) -> Option<(Arc<NodeSpec>, Option<Arc<NodeSnapshot>>)> {
         self.table().get(name).map(|e| (e.spec.clone(), e.snapshot.clone()))
     }
 
-    /// Records a poll outcome; returns the node's consecutive failures, or None if it was removed.
-    pub fn apply_poll(&self, name: &str, result: Result<NodeSnapshot, String>, took: Duration) -> Option<u32> {
+    /// Records a poll outcome in the node table; None if the node was removed meanwhile. The
+    /// caller records the health change and marks the table changed (`PollApplied::urgent`).
+    pub fn apply_poll(&self, name: &str, result: Result<NodeSnapshot, String>, took: Duration) -> Option<PollApplied> {
         let cfg = self.config.load();
         let now = now_ms();
         let (change, fails) = {
@@ -160,87 +156,35 @@ impl IndexState {
             (change, entry.fails)
         };
         self.metrics.observe_poll(took, fails == 0);
-        match change {
-            // Out of scheduling: the directory must see it at once. Joining or up <-> degraded
-            // waits for the next paced rebuild.
-            Some(change) if change.from.schedulable() && !change.to.schedulable() => {
-                self.record_change(change, now);
-                self.mark_urgent();
-            }
-            Some(change) => {
-                self.record_change(change, now);
-                self.mark_dirty();
-            }
-            None => self.mark_dirty(),
-        }
-        Some(fails)
+        Some(PollApplied { fails, change, at_ms: now })
     }
 
-    fn record_change(&self, c: HealthChange, at_ms: u64) {
-        if c.to == crate::nodes::Health::Down {
-            tracing::warn!(node = %c.node, from = c.from.as_str(), "node down: {}", c.reason);
-        } else {
-            tracing::info!(node = %c.node, from = c.from.as_str(), to = c.to.as_str(), "node {}", c.to.as_str());
+    /// A heartbeat from a self-registering node: adds it or refreshes it. A configured node of the
+    /// same name keeps its configured addresses. An added node needs a poller (`poller::start`).
+    pub fn register(&self, spec: NodeSpec) -> RegisterOutcome {
+        let outcome = register_in(&mut self.table(), spec, &self.next_order, Instant::now());
+        if matches!(outcome, RegisterOutcome::Added(_) | RegisterOutcome::Updated) {
+            self.mark_dirty();
         }
-        self.store.node_changed(&c.node, c.from.as_str(), c.to.as_str(), at_ms as i64, &c.reason);
-        crate::events::producer::health_changed(self, &c);
+        outcome
     }
 
-    /// A heartbeat from a self-registering node: adds it (and its poller) or refreshes it.
-    /// A configured node of the same name keeps its configured addresses.
-    pub fn register(self: &Arc<Self>, spec: NodeSpec) -> RegisterOutcome {
-        let mut table = self.table();
-        if let Some(entry) = table.get_mut(&spec.name) {
-            match entry.registered {
-                None => return RegisterOutcome::Configured,
-                Some(_) => {
-                    entry.registered = Some(Instant::now());
-                    if *entry.spec != spec {
-                        tracing::info!(node = %spec.name, api = %spec.api, "registered node changed its addresses");
-                        entry.spec = Arc::new(spec);
-                        drop(table);
-                        self.mark_dirty();
-                        return RegisterOutcome::Updated;
-                    }
-                    return RegisterOutcome::Refreshed;
-                }
-            }
-        }
-        let order = self.next_order.fetch_add(1, Ordering::Relaxed);
-        tracing::info!(node = %spec.name, role = %spec.role, api = %spec.api, "node registered");
-        let entry = NodeEntry::new(spec, order, Some(Instant::now()));
-        let (name, stop) = (entry.spec.name.clone(), entry.stop.clone());
-        table.insert(name.clone(), entry);
-        drop(table);
-        self.tasks.spawn(crate::poller::run(self.clone(), name, stop));
-        self.mark_dirty();
-        RegisterOutcome::Added
-    }
-
-    /// Forgets self-registered nodes whose heartbeats stopped.
-    fn forget_silent(&self) {
+    /// Removes self-registered nodes whose heartbeats stopped; returns their pollers to stop.
+    pub fn forget_silent(&self) -> Vec<PollerHandle> {
         let ttl = Duration::from_millis(self.config.load().poll.forget_registered_ms);
-        let mut table = self.table();
-        let gone: Vec<String> = table
-            .iter()
-            .filter(|(_, e)| e.registered.is_some_and(|t| t.elapsed() > ttl))
-            .map(|(n, _)| n.clone())
-            .collect();
-        for name in &gone {
-            if let Some(e) = table.remove(name) {
-                e.stop.cancel();
-                tracing::info!(node = %name, "registered node sent no heartbeat for {ttl:?}: forgotten");
-            }
+        let gone = forget_silent_in(&mut self.table(), ttl, Instant::now());
+        for handle in &gone {
+            tracing::info!(node = %handle.name, "registered node sent no heartbeat for {ttl:?}: forgotten");
         }
-        drop(table);
         if !gone.is_empty() {
             self.mark_urgent();
         }
+        gone
     }
 
     /// Re-reads the configuration and applies it without dropping state: node health, history and
-    /// directory stay; added nodes get pollers, removed ones stop, changed ones are polled anew.
-    pub fn reload(self: &Arc<Self>) -> Result<String, String> {
+    /// directory stay. Returns the node table's diff: added nodes need pollers, removed ones' stop.
+    pub fn reload(&self) -> Result<Reloaded, String> {
         let Some(loader) = &self.loader else { return Err("this index was started without a config source".into()) };
         let new = loader()?;
         new.validate()?;
@@ -250,131 +194,130 @@ impl IndexState {
         if new.listen != old.listen || new.db != old.db || new.redis != old.redis || new.shared != old.shared {
             tracing::warn!("listen, db, redis and shared take effect at the next restart, not on reload");
         }
-        let mut spawn = Vec::new();
-        let (mut added, mut removed, mut changed) = (0, 0, 0);
-        {
-            let mut table = self.table();
-            let configured: Vec<String> =
-                table.iter().filter(|(_, e)| e.registered.is_none()).map(|(n, _)| n.clone()).collect();
-            for name in configured {
-                if !new.nodes.iter().any(|n| n.name == name)
-                    && let Some(e) = table.remove(&name)
-                {
-                    e.stop.cancel();
-                    removed += 1;
-                }
-            }
-            for (order, spec) in new.nodes.iter().enumerate() {
-                match table.get_mut(&spec.name) {
-                    Some(e) => {
-                        e.order = order;
-                        e.registered = None;
-                        if *e.spec != *spec {
-                            e.spec = Arc::new(spec.clone());
-                            changed += 1;
-                        }
-                    }
-                    None => {
-                        let entry = NodeEntry::new(spec.clone(), order, None);
-                        spawn.push((spec.name.clone(), entry.stop.clone()));
-                        table.insert(spec.name.clone(), entry);
-                        added += 1;
-                    }
-                }
-            }
-        }
+        let diff = reload_nodes(&mut self.table(), &new.nodes);
         self.resolver.store(Arc::new(resolver));
         self.auth.store(Arc::new(auth));
         self.config.store(Arc::new(new));
-        for (name, stop) in spawn {
-            self.tasks.spawn(crate::poller::run(self.clone(), name, stop));
-        }
         self.mark_urgent();
-        let msg = format!("configuration reloaded: {added} node(s) added, {removed} removed, {changed} changed");
-        tracing::info!("{msg}");
-        Ok(msg)
-    }
-
-    /// Rebuilds the directory from the node table (the merge task's one step).
-    fn rebuild(&self, sessions: &mut Sessions) {
-        let cfg = self.config.load();
-        let now = now_ms();
-        let mut dir = {
-            let table = self.table();
-            Directory::build(&table, &cfg, now)
-        };
-        self.primaries.order(&mut dir, now);
-        let prev = self.directory.load_full();
-        dir.carry_assignments(&prev);
-        sessions.observe(&mut dir, &self.store, now);
-        self.directory.store(Arc::new(dir));
-        match self.shared.as_deref().map(|sh| sh.role()) {
-            // A follower's directory is the leader's: its changes are the leader's events.
-            Some(crate::shared::Role::Follower) => {
-                let poll = &cfg.poll;
-                self.events.forget_ended(poll.interval() + poll.timeout() + Duration::from_secs(1));
-            }
-            role => {
-                if let Some(sh) = &self.shared
-                    && sh.take_started_polling()
-                {
-                    let poll = &cfg.poll;
-                    self.events.adopt(&prev, poll.interval() + poll.timeout() + Duration::from_secs(1));
-                }
-                crate::events::producer::publish_changes(self, &prev, &self.directory.load());
-                if role == Some(crate::shared::Role::Leader)
-                    && let Some(sh) = &self.shared
-                {
-                    sh.publish.notify_one();
-                }
-            }
-        }
+        Ok(diff)
     }
 }
 
+/// What one applied poll did.
+#[derive(Debug)]
+pub struct PollApplied {
+    /// The node's consecutive failures.
+    pub fails: u32,
+    pub change: Option<HealthChange>,
+    /// Wall-clock ms the poll was applied at.
+    pub at_ms: u64,
+}
+
+impl PollApplied {
+    /// Whether the node left scheduling: the directory must see it at once. Joining or up <->
+    /// degraded waits for the next paced rebuild.
+    pub fn urgent(&self) -> bool {
+        self.change.as_ref().is_some_and(|c| c.from.schedulable() && !c.to.schedulable())
+    }
+}
+
+/// What a reload did to the node table.
+#[derive(Debug, Default)]
+pub struct Reloaded {
+    /// New nodes: each needs a poller.
+    pub added: Vec<PollerHandle>,
+    /// Removed nodes: their pollers stop.
+    pub removed: Vec<PollerHandle>,
+    /// Nodes whose addresses or settings changed (polled anew by their pollers).
+    pub changed: usize,
+}
+
+impl Reloaded {
+    pub fn message(&self) -> String {
+        format!(
+            "configuration reloaded: {} node(s) added, {} removed, {} changed",
+            self.added.len(),
+            self.removed.len(),
+            self.changed
+        )
+    }
+}
+
+/// Applies the configured node list to the table: configured nodes that left are removed, new ones
+/// added, changed ones updated; a registered node that is now configured becomes configured.
+pub fn reload_nodes(table: &mut NodeTable, nodes: &[NodeSpec]) -> Reloaded {
+    let mut out = Reloaded::default();
+    let configured: Vec<String> =
+        table.iter().filter(|(_, e)| e.registered.is_none()).map(|(n, _)| n.clone()).collect();
+    for name in configured {
+        if !nodes.iter().any(|n| n.name == name)
+            && let Some(e) = table.remove(&name)
+        {
+            out.removed.push(e.poller_handle(&name));
+        }
+    }
+    for (order, spec) in nodes.iter().enumerate() {
+        match table.get_mut(&spec.name) {
+            Some(e) => {
+                e.order = order;
+                e.registered = None;
+                if *e.spec != *spec {
+                    e.spec = Arc::new(spec.clone());
+                    out.changed += 1;
+                }
+            }
+            None => {
+                let entry = NodeEntry::new(spec.clone(), order, None);
+                out.added.push(entry.poller_handle(&spec.name));
+                table.insert(spec.name.clone(), entry);
+            }
+        }
+    }
+    out
+}
+
+/// A heartbeat applied to the table (see `IndexState::register`).
+pub fn register_in(table: &mut NodeTable, spec: NodeSpec, next_order: &AtomicUsize, now: Instant) -> RegisterOutcome {
+    if let Some(entry) = table.get_mut(&spec.name) {
+        if entry.registered.is_none() {
+            return RegisterOutcome::Configured;
+        }
+        entry.registered = Some(now);
+        if *entry.spec != spec {
+            tracing::info!(node = %spec.name, api = %spec.api, "registered node changed its addresses");
+            entry.spec = Arc::new(spec);
+            return RegisterOutcome::Updated;
+        }
+        return RegisterOutcome::Refreshed;
+    }
+    let order = next_order.fetch_add(1, Ordering::Relaxed);
+    tracing::info!(node = %spec.name, role = %spec.role, api = %spec.api, "node registered");
+    let entry = NodeEntry::new(spec, order, Some(now));
+    let handle = entry.poller_handle(&entry.spec.name);
+    table.insert(handle.name.clone(), entry);
+    RegisterOutcome::Added(handle)
+}
+
+/// Removes the self-registered nodes last heard of more than `ttl` before `now`.
+fn forget_silent_in(table: &mut NodeTable, ttl: Duration, now: Instant) -> Vec<PollerHandle> {
+    let gone: Vec<String> = table
+        .iter()
+        .filter(|(_, e)| e.registered.is_some_and(|t| now.saturating_duration_since(t) > ttl))
+        .map(|(n, _)| n.clone())
+        .collect();
+    gone.into_iter().filter_map(|name| table.remove(&name).map(|e| e.poller_handle(&name))).collect()
+}
+
 /// What a heartbeat did.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum RegisterOutcome {
-    Added,
+    /// A new node: it needs a poller.
+    Added(PollerHandle),
     Updated,
     Refreshed,
     /// The name belongs to a configured node; its configured addresses win.
     Configured,
 }
 
-/// Rebuilds the directory whenever the node table changed. Rebuilds are paced to 20 times their
-/// own duration (20 ms to 1 s), so they cost at most ~5% of a core however many nodes report:
-/// polls that land together make one rebuild. A node leaving scheduling (down, forgotten) cuts
-/// the wait to twice the rebuild time.
-async fn merge_loop(state: Arc<IndexState>, mut sessions: Sessions) {
-    loop {
-        tokio::select! {
-            _ = state.shutdown.cancelled() => return,
-            _ = state.dirty.notified() => {}
-        }
-        let started = Instant::now();
-        state.rebuild(&mut sessions);
-        let took = started.elapsed();
-        state.metrics.observe_merge(took);
-        let pace = (took * 20).clamp(Duration::from_millis(20), Duration::from_secs(1));
-        let urgent_pace = took * 2;
-        tokio::select! {
-            _ = state.shutdown.cancelled() => return,
-            _ = state.urgent.notified() => tokio::time::sleep(urgent_pace).await,
-            _ = tokio::time::sleep(pace) => {}
-        }
-    }
-}
-
-async fn janitor(state: Arc<IndexState>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    loop {
-        tokio::select! {
-            _ = state.shutdown.cancelled() => return,
-            _ = tick.tick() => {
-                state.forget_silent();
-                state.revoked.prune(crate::auth::now_secs());
-            }
-        }
-    }
-}
+#[cfg(test)]
+mod tests;

@@ -9,7 +9,7 @@ pub mod rules;
 pub mod token;
 
 use std::net::IpAddr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use ipnet::IpNet;
 
@@ -43,9 +43,7 @@ pub struct Auth {
 }
 
 /// Wall-clock seconds since the epoch.
-pub fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
+pub use crate::clock::now_secs;
 
 impl Auth {
     /// Validates `cfg` and prepares its keys.

@@ -15,9 +15,10 @@ use serde_json::json;
 use tokio::sync::broadcast::{self, error::RecvError};
 
 use super::{Bus, Event};
+use crate::clock::now_ms;
 use crate::http::caller::Caller;
 use crate::http::json;
-use crate::state::{IndexState, now_ms};
+use crate::state::IndexState;
 
 /// Which stream events a listener wants; node events go to everyone.
 #[derive(Clone, Debug, Default)]

@@ -220,7 +220,7 @@ impl Bus {
     /// Records and fans out an event; returns it.
     pub fn publish(&self, kind: EventKind, stream: Option<&str>, data: Value) -> Arc<Event> {
         let data_json = serde_json::to_string(&data).unwrap_or_else(|_| "null".into());
-        let time_ms = crate::state::now_ms();
+        let time_ms = crate::clock::now_ms();
         if let Some(tx) = self.relay.get() {
             let out = Relayed { kind, stream: stream.map(Arc::from), time_ms, data_json: data_json.clone() };
             if tx.try_send(out).is_err() {

@@ -3,26 +3,26 @@
 //! that took over a live stream — plus node health changes as the pollers see them. Event data
 //! has the shapes of the directory API (`GET /api/v1/streams` items, a small node record).
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
 use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
 
 use super::{Bus, EventKind};
+use crate::config::{IndexConfig, NodeSpec, PollConfig};
 use crate::directory::{Directory, StreamEntry};
 use crate::http::json;
 use crate::nodes::{Health, HealthChange};
-use crate::state::IndexState;
 
 /// How often noted viewer changes are checked for sending (their window is `VIEWERS_WINDOW`).
 const FLUSH_TICK: Duration = Duration::from_millis(250);
 
 /// Publishes what changed from `prev` to `dir` (the directory just swapped in).
-pub fn publish_changes(state: &IndexState, prev: &Directory, dir: &Directory) {
-    let poll = &state.config.load().poll;
+pub fn publish_changes(bus: &Bus, poll: &PollConfig, prev: &Directory, dir: &Directory) {
     // A poll that began before a hook may land up to a timeout later, and rebuilds wait up to 1 s.
     let grace = poll.interval() + poll.timeout() + Duration::from_secs(1);
-    diff(&state.events, prev, dir, Instant::now(), grace);
+    diff(bus, prev, dir, Instant::now(), grace);
 }
 
 fn diff(bus: &Bus, prev: &Directory, dir: &Directory, now: Instant, grace: Duration) {
@@ -75,13 +75,13 @@ fn stub(key: &str) -> Value {
         "origin": null, "origins": [], "edges": [],
         "viewers": 0, "origin_viewers": 0, "peak_viewers": 0,
         "video": null, "audio": null, "kbps": { "in": 0, "out": 0 },
-        "live_since_ms": crate::state::now_ms(),
+        "live_since_ms": crate::clock::now_ms(),
     })
 }
 
 /// A node's health changed: `node_up` when it becomes schedulable, `node_down` when it goes down
 /// (also from "not polled yet"). Up <-> degraded is no event.
-pub fn health_changed(state: &IndexState, c: &HealthChange) {
+pub fn health_changed(bus: &Bus, c: &HealthChange, spec: Option<&NodeSpec>, config: &IndexConfig) {
     let kind = if c.to == Health::Down && c.from != Health::Down {
         EventKind::NodeDown
     } else if c.to.schedulable() && !c.from.schedulable() {
@@ -89,30 +89,28 @@ pub fn health_changed(state: &IndexState, c: &HealthChange) {
     } else {
         return;
     };
-    let spec = state.node_for_poll(&c.node).map(|(spec, _)| spec);
-    let config = state.config.load();
     let data = json!({
         "name": c.node,
-        "role": spec.as_ref().map(|s| s.role),
-        "region": spec.as_ref().map(|s| config.node_region(s)),
+        "role": spec.map(|s| s.role),
+        "region": spec.map(|s| config.node_region(s)),
         "health": c.to,
         "previous_health": c.from,
         "reason": c.reason,
     });
-    state.events.publish(kind, None, data);
+    bus.publish(kind, None, data);
 }
 
 /// Sends noted viewer changes once their window has passed, with the stream's current record.
-pub async fn flush_loop(state: Arc<IndexState>) {
+pub async fn flush_loop(bus: &Bus, directory: &ArcSwap<Directory>, shutdown: &CancellationToken) {
     let mut tick = tokio::time::interval(FLUSH_TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = state.shutdown.cancelled() => return,
+            _ = shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
-        let dir = state.directory.load();
-        state.events.flush_viewers(|key| dir.streams.get(key).map(|s| json::stream(&dir, s)));
+        let dir = directory.load();
+        bus.flush_viewers(|key| dir.streams.get(key).map(|s| json::stream(&dir, s)));
     }
 }
 

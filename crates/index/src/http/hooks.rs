@@ -124,7 +124,7 @@ fn forward(st: &IndexState, body: &Value, vhost: &str, app: &str, stream: &str) 
         Vec::new()
     } else {
         if let Some(n) = from {
-            st.primaries.set(&key, &dir.nodes[n].spec.name, crate::state::now_ms());
+            st.primaries.set(&key, &dir.nodes[n].spec.name, crate::clock::now_ms());
         }
         let cfg = st.config.load();
         replication::backups(&dir, &cfg.replication, &st.resolver.load(), from)

@@ -12,8 +12,9 @@ use serde_json::json;
 
 use super::admin::AdminKey;
 use super::error;
+use crate::clock::now_ms;
 use crate::config::Role;
-use crate::state::{IndexState, now_ms};
+use crate::state::IndexState;
 use crate::store::HistoryQuery;
 
 /// The process is alive and serving HTTP: a constant JSON answer (also the baseline the
@@ -61,7 +62,7 @@ pub async fn metrics(State(st): State<Arc<IndexState>>) -> Response {
 
 /// Re-reads the config file (flags still win) without dropping state. SIGHUP does the same.
 pub async fn reload(State(st): State<Arc<IndexState>>, _admin: AdminKey) -> Response {
-    match st.reload() {
+    match crate::reload(&st) {
         Ok(msg) => Json(json!({ "code": 0, "message": msg })).into_response(),
         Err(e) => {
             tracing::warn!("reload refused: {e}");

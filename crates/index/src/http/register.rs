@@ -89,7 +89,10 @@ pub async fn register(State(st): State<Arc<IndexState>>, RawQuery(q): RawQuery, 
     }
     let outcome = st.register(spec);
     let what = match outcome {
-        RegisterOutcome::Added => "added",
+        RegisterOutcome::Added(poller) => {
+            crate::poller::start(&st, [poller]);
+            "added"
+        }
         RegisterOutcome::Updated => "updated",
         RegisterOutcome::Refreshed => "refreshed",
         RegisterOutcome::Configured => "configured",

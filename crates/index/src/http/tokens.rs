@@ -106,7 +106,7 @@ pub async fn revoke(State(st): State<Arc<IndexState>>, _admin: AdminKey, body: B
             .into_response();
     }
     st.revoked.insert(&sig, expires);
-    st.store.token_revoked(&sig, expires, crate::state::now_ms() as i64);
+    st.store.token_revoked(&sig, expires, crate::clock::now_ms() as i64);
     if let Some(shared) = &st.shared {
         shared.revoke(vec![(sig.clone(), expires)]);
     }

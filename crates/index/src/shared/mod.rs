@@ -463,8 +463,10 @@ pub(crate) fn heartbeat_in(state: &Arc<IndexState>, sh: &Shared, payload: &[u8])
     match serde_json::from_slice::<Msg>(payload) {
         Ok(m) if m.r == sh.id => {}
         Ok(m) => {
-            if m.spec.validate().is_ok() {
-                state.register(m.spec);
+            if m.spec.validate().is_ok()
+                && let crate::state::RegisterOutcome::Added(poller) = state.register(m.spec)
+            {
+                crate::poller::start(state, [poller]);
             }
         }
         Err(e) => tracing::debug!("unreadable heartbeat message: {e}"),
@@ -526,7 +528,7 @@ impl Shared {
 
 /// Adds revocations to this replica's list and its SQLite.
 fn revoke_local(state: &IndexState, list: Vec<(String, u64)>) {
-    let now = crate::state::now_ms() as i64;
+    let now = crate::clock::now_ms() as i64;
     for (sig, expires) in list {
         if crate::auth::revoked::signature(&format!(".{sig}")).is_some() && state.revoked.insert(&sig, expires) {
             state.store.token_revoked(&sig, expires, now);

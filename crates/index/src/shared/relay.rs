@@ -72,7 +72,7 @@ pub(super) async fn sender(state: Arc<IndexState>, sh: Arc<Shared>, mut rx: mpsc
         }
         // What a replica saw while cut off from Redis stays its own, and so does anything that
         // waited longer than a lease to go out: the others had their own view meanwhile.
-        let now = crate::state::now_ms();
+        let now = crate::clock::now_ms();
         let lease = sh.lease.as_millis() as u64;
         batch.retain(|e| sh.role() != super::Role::Standalone && now.saturating_sub(e.time_ms) <= lease);
         if batch.is_empty() {

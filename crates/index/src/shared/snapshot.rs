@@ -620,6 +620,7 @@ fn apply(
     removed: HashSet<String>,
 ) {
     let mut spawn = Vec::new();
+    let mut stop = Vec::new();
     let mut changes = Vec::new();
     let mut urgent = false;
     {
@@ -631,7 +632,7 @@ fn apply(
             let registered = meta.registered.then(Instant::now);
             let entry = table.entry(name.clone()).or_insert_with(|| {
                 let e = NodeEntry::new(meta.spec.clone(), meta.order, registered);
-                spawn.push((name.clone(), e.stop.clone()));
+                spawn.push(e.poller_handle(&name));
                 e
             });
             if entry.registered.is_some() {
@@ -661,15 +662,14 @@ fn apply(
             if table.get(&name).is_some_and(|e| e.registered.is_some())
                 && let Some(e) = table.remove(&name)
             {
-                e.stop.cancel();
+                stop.push(e.poller_handle(&name));
                 urgent = true;
             }
         }
     }
-    for (name, stop) in spawn {
-        state.tasks.spawn(crate::poller::run(state.clone(), name, stop));
-    }
-    let now = crate::state::now_ms() as i64;
+    crate::poller::stop(stop);
+    crate::poller::start(state, spawn);
+    let now = crate::clock::now_ms() as i64;
     for c in changes {
         // The history of every replica records node changes; their events come from the leader.
         state.store.node_changed(&c.node, c.from.as_str(), c.to.as_str(), now, &c.reason);

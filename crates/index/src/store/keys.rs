@@ -114,7 +114,7 @@ impl KeyCache {
 }
 
 fn now_ms() -> i64 {
-    i64::try_from(crate::state::now_ms()).unwrap_or(i64::MAX)
+    i64::try_from(crate::clock::now_ms()).unwrap_or(i64::MAX)
 }
 
 /// The argon2id PHC string of `secret` (default parameters, a fresh random salt).

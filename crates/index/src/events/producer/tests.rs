@@ -1,6 +1,8 @@
 //! The merge's diff on hand-made directories: what each change announces, the warm rule, and
 //! hook-announced streams not announced twice.
 
+use std::sync::Arc;
+
 use super::*;
 use crate::config::{IndexConfig, Role};
 use crate::nodes::{NodeEntry, NodeSnapshot, NodeStream, NodeTable};

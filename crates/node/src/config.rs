@@ -100,7 +100,7 @@ pub struct NodeConfig {
 }
 
 /// SRS's `forward { destination …; backend …; }`: where an origin pushes every stream published
-/// to it. See `crate::forward`.
+/// to it. See `crate::origin_forward`.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ForwardConfig {

@@ -76,34 +76,6 @@ impl NodeContext {
         }
     }
 
-    /// The hook body fields of a registered client.
-    pub fn hook_context(&self, guard: &crate::stats::ClientGuard, param: &str) -> crate::hooks::HookContext {
-        let c = guard.stat();
-        let key = &c.info.key;
-        // SRS gives HTTP players' hooks the bare stream name and an rtmp://vhost/app tcUrl (the
-        // API keeps what the client sent: `cam1.flv`, `http://host/app`).
-        let (stream, tc_url) = match c.info.kind {
-            crate::stats::ClientKind::FlvPlay | crate::stats::ClientKind::HlsPlay => {
-                (key.stream.clone(), format!("rtmp://{}/{}", key.vhost, key.app))
-            }
-            _ => (c.info.name.clone(), c.info.tc_url.clone()),
-        };
-        crate::hooks::HookContext {
-            client_id: c.id.clone(),
-            ip: c.info.ip.clone(),
-            vhost: key.vhost.clone(),
-            app: key.app.clone(),
-            tc_url,
-            stream,
-            param: param.to_string(),
-            page_url: c.info.page_url.clone(),
-            stream_url: c.info.key.url(),
-            stream_id: Some(c.stream.id.clone()),
-            send_bytes: c.traffic.send_bytes(),
-            recv_bytes: c.traffic.recv_bytes(),
-        }
-    }
-
     /// How long a connection may sit idle before it publishes or plays.
     pub fn handshake_timeout(&self) -> Duration {
         Duration::from_secs(10)

@@ -1,15 +1,28 @@
-//! The Ferrocast media node: RTMP in, RTMP and HTTP-FLV out, and the SRS HTTP API v1.
+//! The Ferrocast media node: RTMP in; RTMP, HTTP-FLV and HLS out; the SRS HTTP API v1; SRS's
+//! `http_hooks`; the edge role (pulling from origins, pushing publishers up) and an origin's
+//! forwards.
 //!
-//! `Node::start` binds the listeners (port 0 picks a free port; the bound addresses are returned
-//! and logged), spawns the accept loops, a once-a-second sampler and, with an index server
+//! `RunningNode::start` binds the listeners (port 0 picks a free port; the bound addresses are
+//! returned and logged), spawns the accept loops, a once-a-second sampler and, with an index server
 //! configured, the heartbeat, and hands back a `RunningNode` whose `shutdown` ends players cleanly
 //! before closing everything else.
+//!
+//! The way of a frame: a publisher (`rtmp_server`, or an edge's pull in `edge::relay`) pushes into
+//! its stream's `hub::Source`, which keeps the start state (metadata, sequence headers, GOP) and
+//! fans each `hub::Packet` out; every consumer reads it through a `hub::FrameFeed` — the RTMP and
+//! HTTP-FLV player writers, the HLS segmenter (`hls`), an origin's forwards (`origin_forward`) and
+//! an edge's push up (`edge::publish_up`), the last two over `rtmp_client`.
+//!
+//! The way of a viewer: each front end (`rtmp_server`, `http::flv`, `http::hls`) builds a
+//! `admission::ViewerRequest` and calls `admission::admit`, the one place where a viewer is
+//! registered, checked by the hooks, subscribed and (on an edge) pulled for; the `Viewer` it gets
+//! back ends the session — `on_stop` included — when dropped.
 
+pub mod admission;
 pub mod api;
 pub mod config;
 pub mod context;
 pub mod edge;
-pub mod forward;
 pub mod heartbeat;
 pub mod hls;
 pub mod hooks;
@@ -18,6 +31,8 @@ pub mod hub;
 pub mod ids;
 pub mod key;
 pub mod net;
+pub mod origin_forward;
+pub mod rtmp_client;
 pub mod rtmp_server;
 pub mod stats;
 
@@ -125,11 +140,9 @@ async fn sampler(ctx: Arc<NodeContext>) {
         ctx.registry.sample(now);
         ctx.process.sample();
         kick_stalled_players(&ctx, now);
-        for (guard, param) in
-            ctx.hls.sessions.expire(std::time::Duration::from_millis(ctx.config.hls.viewer_timeout_ms))
-        {
-            tracing::info!(client = guard.id(), "hls viewer left");
-            ctx.hooks.notify(hooks::HookAction::Stop, ctx.hook_context(&guard, &param));
+        for viewer in ctx.hls.sessions.expire(std::time::Duration::from_millis(ctx.config.hls.viewer_timeout_ms)) {
+            tracing::info!(client = viewer.id(), "hls viewer left");
+            drop(viewer); // ends the session: on_stop
         }
     }
 }
@@ -140,7 +153,7 @@ fn kick_stalled_players(ctx: &NodeContext, now: Instant) {
     let window = ctx.config.media.slow_player_drop();
     let Some(then) = now.checked_sub(window) else { return };
     for c in ctx.registry.clients() {
-        // Forwarders watch their own sockets (see `forward`): kicking one would end it for good.
+        // Forwarders watch their own sockets (see `origin_forward`): kicking one would end it for good.
         let watched = matches!(c.info.kind, stats::ClientKind::RtmpPlay | stats::ClientKind::FlvPlay);
         if !watched || c.started > then {
             continue;

@@ -1,8 +1,10 @@
 //! The RTMP front end: tokio glue around `ferrocast_rtmp::ServerSession`.
 //!
-//! One task per connection owns the socket and the session. A publisher's media goes into its
-//! source; a player's task alternates between reading the socket (acks, pings, closeStream) and
-//! writing batches from its `PlayerFeed`, using the chunk bytes each frame carries pre-encoded.
+//! It exists because RTMP is the node's one way in for publishers and one of its ways in for
+//! viewers. One task per connection owns the socket and the session. A publisher's media goes
+//! into its source; a player, admitted through `crate::admission`, has a task that alternates
+//! between reading the socket (acks, pings, closeStream) and writing batches from its `Viewer`'s
+//! feed, using the chunk bytes each frame carries pre-encoded.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,9 +19,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
+use crate::admission::{self, Delivery, Viewer, ViewerRequest};
 use crate::context::NodeContext;
 use crate::hooks::HookAction;
-use crate::hub::{FeedEnd, PlayerFeed, Publisher, frame_kind};
+use crate::hub::{FeedEnd, Publisher, frame_kind};
 use crate::key::{StreamKey, merge_queries, vhost_from};
 use crate::net::write_all_vectored;
 use crate::stats::{ClientGuard, ClientInfo, ClientKind};
@@ -108,7 +111,7 @@ impl Refusal {
 /// What the connection turned into after `publish` or `play`.
 enum Mode {
     Publish { publisher: Publisher, guard: ClientGuard, param: String },
-    Play { feed: PlayerFeed, guard: ClientGuard, stream_id: u32, param: String },
+    Play { viewer: Box<Viewer>, stream_id: u32 },
 }
 
 impl Connection {
@@ -156,32 +159,34 @@ impl Connection {
             }
         };
         let ctx = self.ctx.clone();
-        let (guard, param, result, end_action) = match mode {
+        match mode {
             Mode::Publish { publisher, guard, param } => {
                 // The stream also goes to an origin (on an edge) or to the forward destinations
                 // (on an origin), for as long as it is published.
                 let forward = if ctx.edge.is_some() {
                     let forward = CancellationToken::new();
                     let source = publisher.source().clone();
-                    tokio::spawn(crate::edge::forward_publisher(ctx.clone(), source, param.clone(), forward.clone()));
+                    tokio::spawn(crate::edge::publish_up(ctx.clone(), source, param.clone(), forward.clone()));
                     forward
                 } else {
-                    crate::forward::start(&ctx, publisher.source(), &guard, &param)
+                    crate::origin_forward::start(&ctx, publisher.source(), &guard, &param)
                 };
                 let r = self.run_publish(publisher, &guard, leftover).await;
                 forward.cancel();
-                (guard, param, r, HookAction::Unpublish)
+                let hc = admission::hook_context(&guard, &param);
+                ctx.hooks.notify(HookAction::Unpublish, hc.clone());
+                ctx.hooks.notify(HookAction::Close, hc);
+                r
             }
-            Mode::Play { feed, guard, stream_id, param } => {
+            Mode::Play { mut viewer, stream_id } => {
                 let closed = leftover.iter().any(|e| matches!(e, ServerEvent::CloseStream { .. }));
-                let r = if closed { Ok(()) } else { self.run_play(feed, &guard, stream_id).await };
-                (guard, param, r, HookAction::Stop)
+                let r = if closed { Ok(()) } else { self.run_play(&mut viewer, stream_id).await };
+                let hc = viewer.hook_context();
+                drop(viewer); // ends the play: on_stop
+                ctx.hooks.notify(HookAction::Close, hc);
+                r
             }
-        };
-        let hc = ctx.hook_context(&guard, &param);
-        ctx.hooks.notify(end_action, hc.clone());
-        ctx.hooks.notify(HookAction::Close, hc);
-        result
+        }
     }
 
     async fn read_events(&mut self, timeout: std::time::Duration) -> Result<Vec<ServerEvent>, ConnError> {
@@ -234,18 +239,6 @@ impl Connection {
         }
     }
 
-    /// Runs the blocking hooks (on_connect, then `action`) for a registered client, as SRS does
-    /// after the stat entry exists. Returns the refusal reason, if any.
-    async fn hooks_refuse(&self, guard: &ClientGuard, param: &str, action: HookAction) -> Option<String> {
-        let hc = self.ctx.hook_context(guard, param);
-        for a in [HookAction::Connect, action] {
-            if let Err(e) = self.ctx.hooks.check(a, &hc).await {
-                return Some(e.to_string());
-            }
-        }
-        None
-    }
-
     async fn start_publish(&mut self, stream_id: u32, name: String, param: String) -> Result<Option<Mode>, ConnError> {
         let param = merge_queries(&param, &self.connect.param);
         let info = self.client_info(&name, &param, ClientKind::FmlePublish);
@@ -259,10 +252,11 @@ impl Connection {
                 format!("stream {key} is already being published"),
             ));
         }
-        let guard = self.ctx.registry.add_client(info, CancellationToken::new());
-        if let Some(reason) = self.hooks_refuse(&guard, &param, HookAction::Publish).await {
-            return Ok(self.refuse(Refusal::PublishHook, stream_id, &key, reason));
-        }
+        let actions = [HookAction::Connect, HookAction::Publish];
+        let guard = match admission::admit_client(&self.ctx, info, &param, CancellationToken::new(), &actions).await {
+            Ok(guard) => guard,
+            Err(refused) => return Ok(self.refuse(Refusal::PublishHook, stream_id, &key, refused.reason.to_string())),
+        };
         match source.try_publish() {
             Ok(publisher) => {
                 self.session.accept_publish(stream_id);
@@ -291,16 +285,15 @@ impl Connection {
         let param = merge_queries(&param, &self.connect.param);
         let info = self.client_info(&name, &param, ClientKind::RtmpPlay);
         let key = info.key.clone();
-        let guard = self.ctx.registry.add_client(info, CancellationToken::new());
-        if let Some(reason) = self.hooks_refuse(&guard, &param, HookAction::Play).await {
-            return Ok(self.refuse(Refusal::PlayHook, stream_id, &key, reason));
-        }
-        let source = self.ctx.hub.source(&key);
-        let feed = PlayerFeed::new(source.subscribe(), self.ctx.feed_policy());
-        self.ctx.pull_if_edge(&key, &param, guard.id());
+        let request = ViewerRequest { info, param, kick: CancellationToken::new(), delivery: Delivery::Frames };
+        let mut viewer = match admission::admit(&self.ctx, request).await {
+            Ok(viewer) => viewer,
+            Err(refused) => return Ok(self.refuse(Refusal::PlayHook, stream_id, &key, refused.reason.to_string())),
+        };
         self.session.accept_play(stream_id);
-        info!(peer = %self.peer, stream = %key, client = guard.id(), %param, "play started");
-        Ok(Some(Mode::Play { feed, guard, stream_id, param }))
+        viewer.begin();
+        info!(peer = %self.peer, stream = %key, client = viewer.id(), param = viewer.param(), "play started");
+        Ok(Some(Mode::Play { viewer: Box::new(viewer), stream_id }))
     }
 
     fn on_publish_event(
@@ -371,11 +364,11 @@ impl Connection {
         result
     }
 
-    async fn run_play(&mut self, mut feed: PlayerFeed, guard: &ClientGuard, stream_id: u32) -> Result<(), ConnError> {
+    async fn run_play(&mut self, viewer: &mut Viewer, stream_id: u32) -> Result<(), ConnError> {
         let chunk_size = self.session.out_chunk_size();
-        let kick = guard.kick_token().clone();
+        let kick = viewer.guard().kick_token().clone();
         let slow = self.ctx.config.media.slow_player_drop();
-        let traffic = guard.traffic().clone();
+        let traffic = viewer.guard().traffic().clone();
         let end = loop {
             tokio::select! {
                 _ = kick.cancelled() => break None,
@@ -387,7 +380,7 @@ impl Connection {
                     }
                     traffic.add_send(self.flush_output().await?);
                 }
-                batch = feed.next_batch() => match batch {
+                batch = viewer.next_batch() => match batch {
                     Ok(packets) => {
                         let mut bufs: Vec<Bytes> = Vec::with_capacity(packets.len() + 1);
                         let control = self.session.take_output();
@@ -405,13 +398,15 @@ impl Connection {
             }
         };
         match end {
-            Some(FeedEnd::TooSlow) => warn!(client = guard.id(), skipped = feed.skipped, "slow rtmp player dropped"),
+            Some(FeedEnd::TooSlow) => {
+                warn!(client = viewer.id(), skipped = viewer.skipped(), "slow rtmp player dropped")
+            }
             Some(end) => {
-                info!(client = guard.id(), ?end, "rtmp play ended");
+                info!(client = viewer.id(), ?end, "rtmp play ended");
                 self.session.end_of_stream(stream_id);
                 let _ = self.flush_output().await;
             }
-            None => info!(client = guard.id(), "rtmp player kicked"),
+            None => info!(client = viewer.id(), "rtmp player kicked"),
         }
         let _ = self.writer.shutdown().await;
         Ok(())

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use ferrocast_media::flv::read_all;
 use ferrocast_media::{Frame, FrameKind};
-use ferrocast_node::edge::upstream::{Upstream, UpstreamError};
 use ferrocast_node::hub::rtmp_kind;
+use ferrocast_node::rtmp_client::{RtmpClientConn, RtmpClientError};
 use ferrocast_rtmp::{ClientEvent, ClientMode};
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -110,7 +110,7 @@ pub async fn run(demo: Demo, stop: CancellationToken, state: watch::Sender<DemoS
         let attempt = async {
             let token = (demo.token)().map_err(|e| format!("cannot mint a publish token: {e}"))?;
             let url = format!("{}?token={token}", demo.url);
-            Upstream::open(&url, ClientMode::Publish, CONNECT_TIMEOUT).await.map_err(|e| e.to_string())
+            RtmpClientConn::open(&url, ClientMode::Publish, CONNECT_TIMEOUT).await.map_err(|e| e.to_string())
         };
         let opened = tokio::select! {
             _ = stop.cancelled() => return,
@@ -151,7 +151,12 @@ pub async fn run(demo: Demo, stop: CancellationToken, state: watch::Sender<DemoS
 /// until `stop` (Ok) or the connection fails (Err). Reads from the origin while waiting, so its
 /// acks and pings are answered. A tag is never sent before it is due, so the first loop, starting
 /// now, continues the timestamps of an earlier connection.
-async fn stream(up: &mut Upstream, clip: &Clip, epoch: Instant, stop: &CancellationToken) -> Result<(), UpstreamError> {
+async fn stream(
+    up: &mut RtmpClientConn,
+    clip: &Clip,
+    epoch: Instant,
+    stop: &CancellationToken,
+) -> Result<(), RtmpClientError> {
     let mut loop_start = u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX / 2);
     for f in &clip.header {
         up.send_media(rtmp_kind(f.kind), ts32(loop_start), &f.payload);
@@ -178,12 +183,12 @@ async fn stream(up: &mut Upstream, clip: &Clip, epoch: Instant, stop: &Cancellat
 }
 
 /// An error status from the origin ends the connection.
-fn refused(up: &Upstream, events: Vec<ClientEvent>) -> Result<(), UpstreamError> {
+fn refused(up: &RtmpClientConn, events: Vec<ClientEvent>) -> Result<(), RtmpClientError> {
     for e in events {
         if let ClientEvent::Status { level, code, description } = e
             && level == "error"
         {
-            return Err(UpstreamError::Refused(up.addr.clone(), format!("{code} {description}")));
+            return Err(RtmpClientError::Refused(up.addr.clone(), format!("{code} {description}")));
         }
     }
     Ok(())

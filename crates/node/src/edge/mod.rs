@@ -1,10 +1,9 @@
 //! The edge role: one upstream pull per stream, started by the first player and stopped a grace
 //! period after the last one leaves, failing over between origins without dropping players.
 
-mod forward;
 mod origins;
+mod publish_up;
 mod relay;
-pub mod upstream;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -12,8 +11,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-pub use forward::run as forward_publisher;
 pub use origins::OriginPool;
+pub use publish_up::run as publish_up;
 
 use crate::config::EdgeConfig;
 use crate::context::NodeContext;

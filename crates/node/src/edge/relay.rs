@@ -14,11 +14,11 @@ use tokio::time::Instant;
 use tracing::{info, warn};
 
 use super::Registration;
-use super::upstream::{Upstream, UpstreamError, upstream_url};
 use crate::config::EdgeConfig;
 use crate::context::NodeContext;
 use crate::hub::{Publisher, Source, frame_kind};
 use crate::key::StreamKey;
+use crate::rtmp_client::{RtmpClientConn, RtmpClientError, rtmp_url};
 use crate::stats::PullGuard;
 
 /// Keeps timestamps increasing when the upstream changes.
@@ -76,8 +76,8 @@ async fn pull(ctx: Arc<NodeContext>, mut reg: Registration, key: StreamKey, para
             if reg.should_stop(&source, &mut idle_since, config.grace()) {
                 break 'outer;
             }
-            let url = upstream_url(&origin, &key, &param);
-            let mut up = match Upstream::open(&url, ClientMode::Play, config.connect_timeout()).await {
+            let url = rtmp_url(&origin, &key, &param);
+            let mut up = match RtmpClientConn::open(&url, ClientMode::Play, config.connect_timeout()).await {
                 Ok(up) => up,
                 Err(e) => {
                     warn!(stream = %key, %origin, "edge: origin unavailable: {e}");
@@ -122,7 +122,7 @@ async fn pull(ctx: Arc<NodeContext>, mut reg: Registration, key: StreamKey, para
 /// player has been gone for the grace period (Ok).
 #[allow(clippy::too_many_arguments)]
 async fn pump(
-    up: &mut Upstream,
+    up: &mut RtmpClientConn,
     publisher: &Publisher,
     guard: &PullGuard,
     timeline: &mut Timeline,
@@ -130,7 +130,7 @@ async fn pump(
     source: &Arc<Source>,
     idle_since: &mut Option<Instant>,
     config: &EdgeConfig,
-) -> Result<(), UpstreamError> {
+) -> Result<(), RtmpClientError> {
     let mut last_media = Instant::now();
     let mut check = tokio::time::interval(Duration::from_millis(250));
     loop {
@@ -150,9 +150,9 @@ async fn pump(
                             stream.note_frame(&frame);
                             publisher.push(frame);
                         }
-                        ClientEvent::StreamEof => return Err(UpstreamError::Closed(up.addr.clone())),
+                        ClientEvent::StreamEof => return Err(RtmpClientError::Closed(up.addr.clone())),
                         ClientEvent::Status { code, .. } if code == "NetStream.Play.UnpublishNotify" => {
-                            return Err(UpstreamError::Closed(up.addr.clone()));
+                            return Err(RtmpClientError::Closed(up.addr.clone()));
                         }
                         _ => {}
                     }
@@ -161,7 +161,7 @@ async fn pump(
             }
             _ = check.tick() => {
                 if last_media.elapsed() >= config.upstream_timeout() {
-                    return Err(UpstreamError::Timeout(up.addr.clone(), config.upstream_timeout()));
+                    return Err(RtmpClientError::Timeout(up.addr.clone(), config.upstream_timeout()));
                 }
                 if reg.should_stop(source, idle_since, config.grace()) {
                     return Ok(());

@@ -18,7 +18,7 @@ pub use segmenter::{Segment, Segmenter};
 pub use sessions::HlsSessions;
 
 use crate::context::NodeContext;
-use crate::hub::{FeedPolicy, PlayerFeed, Source};
+use crate::hub::{FeedPolicy, FrameFeed, Source};
 use crate::key::StreamKey;
 
 /// The segment windows of this node's streams.
@@ -70,7 +70,7 @@ async fn run(ctx: Arc<NodeContext>, source: Arc<Source>, segmenter: Arc<Mutex<Se
         play_wait: Duration::from_millis(ctx.config.hls.idle_ms),
         ..ctx.feed_policy()
     };
-    let mut feed = PlayerFeed::new(source.subscribe(), policy);
+    let mut feed = FrameFeed::new(source.subscribe(), policy);
     drop(source);
     let mut restarts = 0;
     let url = key.url();

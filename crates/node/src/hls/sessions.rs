@@ -1,17 +1,17 @@
 //! HLS viewers as clients. HLS is plain HTTP requests, so a "viewer" is a session: created by a
-//! playlist request (after `on_play` allows it), named by the `hls_ctx` id carried in every
-//! segment URL (SRS's scheme), kept alive by its requests, and ended — with `on_stop` — when it
-//! stops fetching. Players that reload the playlist without `hls_ctx` are matched by address.
+//! playlist request (after admission, `crate::admission`), named by the `hls_ctx` id carried in
+//! every segment URL (SRS's scheme), kept alive by its requests, and ended — dropping its
+//! `Viewer`, which fires `on_stop` — when it stops fetching. Players that reload the playlist
+//! without `hls_ctx` are matched by address.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::stats::ClientGuard;
+use crate::admission::Viewer;
 
 struct Session {
-    guard: ClientGuard,
-    param: String,
+    viewer: Viewer,
     last_seen: Instant,
 }
 
@@ -30,7 +30,7 @@ impl HlsSessions {
         match self.lock().get_mut(id) {
             Some(s) => {
                 s.last_seen = Instant::now();
-                s.guard.traffic().add_send(bytes);
+                s.viewer.guard().traffic().add_send(bytes);
                 true
             }
             None => false,
@@ -41,29 +41,30 @@ impl HlsSessions {
     pub fn find(&self, ip: &str, url: &str) -> Option<String> {
         self.lock()
             .iter()
-            .find(|(_, s)| s.guard.stat().info.ip == ip && s.guard.stat().info.key.url() == url)
+            .find(|(_, s)| s.viewer.guard().stat().info.ip == ip && s.viewer.guard().stat().info.key.url() == url)
             .map(|(id, _)| id.clone())
     }
 
     /// Whether any viewer of the stream `url` is watching.
     pub fn any_for(&self, url: &str) -> bool {
-        self.lock().values().any(|s| s.guard.stat().info.key.url() == url)
+        self.lock().values().any(|s| s.viewer.guard().stat().info.key.url() == url)
     }
 
-    pub fn insert(&self, guard: ClientGuard, param: String) -> String {
-        let id = guard.id().to_string();
-        self.lock().insert(id.clone(), Session { guard, param, last_seen: Instant::now() });
+    pub fn insert(&self, viewer: Viewer) -> String {
+        let id = viewer.id().to_string();
+        self.lock().insert(id.clone(), Session { viewer, last_seen: Instant::now() });
         id
     }
 
-    /// Ends (and returns, for `on_stop`) the sessions idle for `timeout` or kicked through the API.
-    pub fn expire(&self, timeout: Duration) -> Vec<(ClientGuard, String)> {
+    /// Removes the sessions idle for `timeout` or kicked through the API, and returns them: the
+    /// caller drops them outside the lock, which ends them (`on_stop`).
+    pub fn expire(&self, timeout: Duration) -> Vec<Viewer> {
         let mut sessions = self.lock();
         let gone: Vec<String> = sessions
             .iter()
-            .filter(|(_, s)| s.last_seen.elapsed() >= timeout || s.guard.kick_token().is_cancelled())
+            .filter(|(_, s)| s.last_seen.elapsed() >= timeout || s.viewer.guard().kick_token().is_cancelled())
             .map(|(id, _)| id.clone())
             .collect();
-        gone.iter().filter_map(|id| sessions.remove(id)).map(|s| (s.guard, s.param)).collect()
+        gone.iter().filter_map(|id| sessions.remove(id)).map(|s| s.viewer).collect()
     }
 }

@@ -16,11 +16,11 @@ use ferrocast_media::flv::flv_header;
 use tracing::{info, warn};
 
 use super::serve::ConnInfo;
+use crate::admission::{self, Delivery, Viewer, ViewerRequest};
 use crate::context::NodeContext;
-use crate::hooks::HookAction;
-use crate::hub::{FeedEnd, Packet, PlayerFeed};
+use crate::hub::{FeedEnd, Packet};
 use crate::key::{StreamKey, vhost_from};
-use crate::stats::{ClientGuard, ClientInfo, ClientKind};
+use crate::stats::{ClientInfo, ClientKind};
 
 /// The client's address: `X-Forwarded-For` / `X-Real-IP` when a proxy set them, as SRS does.
 pub fn client_ip(headers: &HeaderMap, conn: &ConnInfo) -> String {
@@ -61,17 +61,18 @@ pub async fn play(
         page_url: headers.get(header::REFERER).and_then(|h| h.to_str().ok()).unwrap_or("").to_string(),
         swf_url: String::new(),
     };
-    let guard = ctx.registry.add_client(info, conn.kick.clone());
-    if let Err(e) = ctx.hooks.check(HookAction::Play, &ctx.hook_context(&guard, &query)).await {
-        warn!(stream = %key, client = guard.id(), "http-flv play refused by hook: {e}");
-        return (StatusCode::FORBIDDEN, format!("play refused: {e}\n")).into_response();
-    }
-    let source = ctx.hub.source(&key);
-    let mut feed = PlayerFeed::new(source.subscribe(), ctx.feed_policy());
-    ctx.pull_if_edge(&key, &query, guard.id());
+    let request = ViewerRequest { info, param: query, kick: conn.kick.clone(), delivery: Delivery::Frames };
+    let mut viewer = match admission::admit(&ctx, request).await {
+        Ok(viewer) => viewer,
+        Err(refused) => {
+            let e = refused.reason;
+            warn!(stream = %key, client = refused.client, "http-flv play refused by hook: {e}");
+            return (StatusCode::FORBIDDEN, format!("play refused: {e}\n")).into_response();
+        }
+    };
     // Wait for the first media before answering, so a stream that never comes is a 404.
     let first = tokio::select! {
-        b = feed.next_batch() => b,
+        b = viewer.next_batch() => b,
         _ = conn.kick.cancelled() => Err(FeedEnd::Closed),
     };
     let first = match first {
@@ -82,11 +83,11 @@ pub async fn play(
         }
         Err(_) => return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response(),
     };
-    info!(stream = %key, client = guard.id(), "http-flv play started");
+    viewer.begin();
+    info!(stream = %key, client = viewer.id(), "http-flv play started");
     let mut head = BytesMut::from(&flv_header(true, true)[..]);
     append(&mut head, &first);
-    let state =
-        FlvBody { feed, guard, kick: conn.kick.clone(), pending: Some(head.freeze()), ctx: ctx.clone(), param: query };
+    let state = FlvBody { viewer, kick: conn.kick.clone(), pending: Some(head.freeze()) };
     let stream = futures_util::stream::unfold(state, next_chunk);
     Response::builder()
         .header(header::CONTENT_TYPE, "video/x-flv")
@@ -96,20 +97,12 @@ pub async fn play(
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
+/// The response body's state. However the play ends (stream end, kick, client gone), dropping it
+/// drops the viewer, and the hook service hears `on_stop`.
 struct FlvBody {
-    feed: PlayerFeed,
-    guard: ClientGuard,
+    viewer: Viewer,
     kick: tokio_util::sync::CancellationToken,
     pending: Option<Bytes>,
-    ctx: Arc<NodeContext>,
-    param: String,
-}
-
-impl Drop for FlvBody {
-    /// However the play ends (stream end, kick, client gone), the hook service hears `on_stop`.
-    fn drop(&mut self) {
-        self.ctx.hooks.notify(HookAction::Stop, self.ctx.hook_context(&self.guard, &self.param));
-    }
 }
 
 fn append(out: &mut BytesMut, packets: &[Arc<Packet>]) {
@@ -120,11 +113,11 @@ fn append(out: &mut BytesMut, packets: &[Arc<Packet>]) {
 
 async fn next_chunk(mut s: FlvBody) -> Option<(Result<Bytes, Infallible>, FlvBody)> {
     if let Some(chunk) = s.pending.take() {
-        s.guard.traffic().add_send(chunk.len() as u64);
+        s.viewer.guard().traffic().add_send(chunk.len() as u64);
         return Some((Ok(chunk), s));
     }
     let batch = tokio::select! {
-        b = s.feed.next_batch() => b,
+        b = s.viewer.next_batch() => b,
         _ = s.kick.cancelled() => Err(FeedEnd::Closed),
     };
     match batch {
@@ -132,15 +125,15 @@ async fn next_chunk(mut s: FlvBody) -> Option<(Result<Bytes, Infallible>, FlvBod
             let mut out = BytesMut::new();
             append(&mut out, &packets);
             let chunk = out.freeze();
-            s.guard.traffic().add_send(chunk.len() as u64);
+            s.viewer.guard().traffic().add_send(chunk.len() as u64);
             Some((Ok(chunk), s))
         }
         Err(FeedEnd::TooSlow) => {
-            warn!(client = s.guard.id(), skipped = s.feed.skipped, "slow http-flv player dropped");
+            warn!(client = s.viewer.id(), skipped = s.viewer.skipped(), "slow http-flv player dropped");
             None
         }
         Err(end) => {
-            info!(client = s.guard.id(), ?end, "http-flv play ended");
+            info!(client = s.viewer.id(), ?end, "http-flv play ended");
             None
         }
     }

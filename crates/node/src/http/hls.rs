@@ -13,8 +13,8 @@ use tracing::{info, warn};
 
 use super::flv::client_ip;
 use super::serve::ConnInfo;
+use crate::admission::{self, Delivery, ViewerRequest};
 use crate::context::NodeContext;
-use crate::hooks::HookAction;
 use crate::key::{StreamKey, vhost_from};
 use crate::stats::{ClientInfo, ClientKind};
 
@@ -55,7 +55,7 @@ pub async fn playlist(
     let ip = client_ip(headers, conn);
     let sessions = &ctx.hls.sessions;
     let existing = session.filter(|id| sessions.touch(id, 0)).or_else(|| sessions.find(&ip, &key.url()));
-    // A new viewer is registered (and checked by on_play) now, kept only if the stream exists.
+    // A new viewer is admitted (checked by on_play) now, kept only if the stream exists.
     let mut new_viewer = None;
     if existing.is_none() {
         let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
@@ -68,19 +68,20 @@ pub async fn playlist(
             page_url: headers.get(header::REFERER).and_then(|h| h.to_str().ok()).unwrap_or("").to_string(),
             swf_url: String::new(),
         };
-        let guard = ctx.registry.add_client(info, CancellationToken::new());
-        if let Err(e) = ctx.hooks.check(HookAction::Play, &ctx.hook_context(&guard, &param)).await {
-            warn!(stream = %key, client = guard.id(), "hls play refused by hook: {e}");
-            return (StatusCode::FORBIDDEN, format!("play refused: {e}\n")).into_response();
+        let request =
+            ViewerRequest { info, param: param.clone(), kick: CancellationToken::new(), delivery: Delivery::Segments };
+        match admission::admit(&ctx, request).await {
+            Ok(viewer) => new_viewer = Some(viewer),
+            Err(refused) => {
+                let e = refused.reason;
+                warn!(stream = %key, client = refused.client, "hls play refused by hook: {e}");
+                return (StatusCode::FORBIDDEN, format!("play refused: {e}\n")).into_response();
+            }
         }
-        new_viewer = Some(guard);
     }
     let mut wait = Duration::from_millis(u64::from(ctx.config.hls.fragment_ms) * 2);
     if let Some(edge) = &ctx.edge {
-        // On an edge the viewer's request starts the pull, and segmenting with it.
-        if let Some(guard) = &new_viewer {
-            ctx.pull_if_edge(&key, &param, guard.id());
-        }
+        // On an edge the viewer's admission started the pull; segmenting goes with it.
         ctx.hls.ensure(&ctx, &ctx.hub.source(&key));
         wait += edge.config.connect_timeout();
     }
@@ -96,9 +97,10 @@ pub async fn playlist(
     };
     let id = match (existing, new_viewer) {
         (Some(id), _) => id,
-        (None, Some(guard)) => {
-            info!(stream = %key, client = guard.id(), "hls viewer started");
-            sessions.insert(guard, param.clone())
+        (None, Some(mut viewer)) => {
+            info!(stream = %key, client = viewer.id(), "hls viewer started");
+            viewer.begin();
+            sessions.insert(viewer)
         }
         (None, None) => return not_found("no session"),
     };

@@ -1,6 +1,7 @@
-//! A player's view of a source: batches of packets to write, paced by the merge window.
+//! A subscriber's view of a source: batches of packets to write, paced by the merge window.
 //!
-//! Every protocol's player writer (RTMP, HTTP-FLV) pulls from a `PlayerFeed`, so the rules live
+//! Everything that consumes a source pulls from a `FrameFeed` — the player writers (RTMP,
+//! HTTP-FLV), the HLS segmenter, an origin's forwarders and an edge's push up — so the rules live
 //! in one place: the start snapshot goes out at once; after that, frames that arrive within the
 //! merge window leave together in one vectored write; a player that falls behind the fan-out
 //! queue skips to the next keyframe, and one that stays behind is dropped; a player waits a
@@ -36,7 +37,8 @@ pub enum FeedEnd {
     TooSlow,
 }
 
-pub struct PlayerFeed {
+/// One subscriber's position in a source's fan-out (see the module doc).
+pub struct FrameFeed {
     sub: Subscription,
     policy: FeedPolicy,
     start: Vec<Arc<Packet>>,
@@ -54,12 +56,12 @@ pub struct PlayerFeed {
     pub restarts: u64,
 }
 
-impl PlayerFeed {
-    pub fn new(mut sub: Subscription, policy: FeedPolicy) -> PlayerFeed {
+impl FrameFeed {
+    pub fn new(mut sub: Subscription, policy: FeedPolicy) -> FrameFeed {
         let start = std::mem::take(&mut sub.start);
         let now = Instant::now();
         let waiting_since = (!sub.publishing).then_some(now);
-        PlayerFeed {
+        FrameFeed {
             sub,
             policy,
             start,
@@ -185,7 +187,7 @@ mod tests {
     async fn a_lagging_player_resumes_at_a_keyframe() {
         let s = Source::new(StreamKey::new("", "live", "x"), 16, GopLimits::default());
         let p = s.try_publish().unwrap();
-        let mut feed = PlayerFeed::new(s.subscribe(), policy());
+        let mut feed = FrameFeed::new(s.subscribe(), policy());
         for i in 0..40 {
             p.push(video(i * 40, i % 10 == 0));
         }
@@ -198,7 +200,7 @@ mod tests {
     async fn a_lagging_player_of_an_audio_only_stream_resumes() {
         let s = Source::new(StreamKey::new("", "live", "radio"), 16, GopLimits::default());
         let p = s.try_publish().unwrap();
-        let mut feed = PlayerFeed::new(s.subscribe(), policy());
+        let mut feed = FrameFeed::new(s.subscribe(), policy());
         for i in 0..40 {
             p.push(Frame::new(FrameKind::Audio, i * 23, Bytes::from_static(&[0xaf, 1, 0x21, 0x10])));
         }
@@ -210,14 +212,14 @@ mod tests {
     #[tokio::test]
     async fn an_early_player_gives_up_without_publisher() {
         let s = Source::new(StreamKey::new("", "live", "y"), 16, GopLimits::default());
-        let mut feed = PlayerFeed::new(s.subscribe(), policy());
+        let mut feed = FrameFeed::new(s.subscribe(), policy());
         assert_eq!(feed.next_batch().await.unwrap_err(), FeedEnd::NoPublisher);
     }
 
     #[tokio::test]
     async fn an_early_player_gets_frames_once_published() {
         let s = Source::new(StreamKey::new("", "live", "z"), 16, GopLimits::default());
-        let mut feed = PlayerFeed::new(s.subscribe(), policy());
+        let mut feed = FrameFeed::new(s.subscribe(), policy());
         let s2 = s.clone();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -233,7 +235,7 @@ mod tests {
     async fn close_ends_the_feed() {
         let s = Source::new(StreamKey::new("", "live", "w"), 16, GopLimits::default());
         let _p = s.try_publish().unwrap();
-        let mut feed = PlayerFeed::new(s.subscribe(), policy());
+        let mut feed = FrameFeed::new(s.subscribe(), policy());
         s.close();
         assert_eq!(feed.next_batch().await.unwrap_err(), FeedEnd::Closed);
     }

@@ -23,7 +23,7 @@ pub enum ClientKind {
     FlvPlay,
     HlsPlay,
     FmlePublish,
-    /// An origin's push of a stream to a forward destination (`crate::forward`). SRS does not
+    /// An origin's push of a stream to a forward destination (`crate::origin_forward`). SRS does not
     /// list its forwarders; we do, so an operator sees them, under a type of our own. Like an
     /// edge's pull it is not counted in the stream's or vhost's `clients`, which pollers (the
     /// index server) read as publisher + viewers.

@@ -1,5 +1,8 @@
-//! Publishing to an edge: the edge serves the stream to its own players and pushes it to an
-//! origin, as SRS's edge does, so an encoder can be pointed at any node of the cluster.
+//! Pushing an edge's publisher *up* to an origin (the opposite direction of an origin's
+//! `crate::origin_forward`, which pushes *out* to other servers).
+//!
+//! It exists so an encoder can be pointed at any node of the cluster: the edge serves the stream
+//! to its own players and pushes it to an origin, as SRS's edge does.
 //!
 //! The push starts from the source's snapshot (metadata, sequence headers, GOP), then follows it
 //! live. When the origin fails, the next one is tried, in the edge's origin order, until the
@@ -12,9 +15,9 @@ use ferrocast_rtmp::ClientMode;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::upstream::{Upstream, upstream_url};
 use crate::context::NodeContext;
-use crate::hub::{FeedPolicy, PlayerFeed, Source};
+use crate::hub::{FeedPolicy, FrameFeed, Source};
+use crate::rtmp_client::{RtmpClientConn, rtmp_url};
 
 /// Pushes `source` to an origin until `stop` is cancelled (the publisher left).
 pub async fn run(ctx: Arc<NodeContext>, source: Arc<Source>, param: String, stop: CancellationToken) {
@@ -24,29 +27,29 @@ pub async fn run(ctx: Arc<NodeContext>, source: Arc<Source>, param: String, stop
     let mut backoff = Duration::from_millis(200);
     while !stop.is_cancelled() {
         for origin in edge.origins.candidates() {
-            let url = upstream_url(&origin, &key, &param);
+            let url = rtmp_url(&origin, &key, &param);
             let opened = tokio::select! {
                 _ = stop.cancelled() => return,
-                r = Upstream::open(&url, ClientMode::Publish, edge.config.connect_timeout()) => r,
+                r = RtmpClientConn::open(&url, ClientMode::Publish, edge.config.connect_timeout()) => r,
             };
             let mut up = match opened {
                 Ok(up) => up,
                 Err(e) => {
-                    warn!(stream = %key, %origin, "edge: cannot forward the publisher: {e}");
+                    warn!(stream = %key, %origin, "edge: cannot push the publisher up: {e}");
                     edge.origins.mark_failed(&origin);
                     continue;
                 }
             };
-            info!(stream = %key, %origin, "edge: forwarding the publisher to the origin");
-            let feed = PlayerFeed::new(source.subscribe(), policy);
+            info!(stream = %key, %origin, "edge: pushing the publisher up to the origin");
+            let feed = FrameFeed::new(source.subscribe(), policy);
             match up.push_feed(feed, &stop, ctx.config.media.slow_player_drop(), |_, _| {}).await {
                 Ok(()) => {
                     up.close().await;
-                    info!(stream = %key, %origin, "edge: forward stopped");
+                    info!(stream = %key, %origin, "edge: push up stopped");
                     return;
                 }
                 Err(e) => {
-                    warn!(stream = %key, %origin, "edge: forward lost, trying the next origin: {e}");
+                    warn!(stream = %key, %origin, "edge: push up lost, trying the next origin: {e}");
                     edge.origins.mark_failed(&origin);
                     backoff = Duration::from_millis(200);
                 }

@@ -1,3 +1,6 @@
+//! An origin pushing its streams *out* (SRS's `forward`; the edge's push *up* to an origin is
+//! `edge::publish_up`, the opposite direction).
+//!
 //! SRS-style `forward` on an origin: every stream published here is also pushed over RTMP to each
 //! static destination (`[forward] destinations`, `--forward HOST:PORT`) and to each URL that an
 //! `on_forward` backend names (`[forward] backend`, `--forward-backend URL`), as SRS's
@@ -46,9 +49,9 @@ use tracing::{debug, info, warn};
 
 use crate::config::Role;
 use crate::context::NodeContext;
-use crate::edge::upstream::{Upstream, upstream_url};
-use crate::hub::{FeedPolicy, PlayerFeed, Source};
+use crate::hub::{FeedPolicy, FrameFeed, Source};
 use crate::key::{StreamKey, merge_queries, query_value};
+use crate::rtmp_client::{RtmpClientConn, rtmp_url};
 use crate::stats::{ClientGuard, ClientInfo, ClientKind};
 
 /// The query key that marks a push made by a forwarder (see the module doc: loops).
@@ -84,10 +87,10 @@ pub fn start(ctx: &Arc<NodeContext>, source: &Arc<Source>, publisher: &ClientGua
     }
     let marked = merge_queries(param, &format!("{FORWARDED_KEY}=1"));
     for destination in &config.destinations {
-        spawn_forwarder(ctx, source, upstream_url(destination, key, &marked), &stop);
+        spawn_forwarder(ctx, source, rtmp_url(destination, key, &marked), &stop);
     }
     if let Some(backend) = config.backend.clone() {
-        let hook = ctx.hook_context(publisher, param);
+        let hook = crate::admission::hook_context(publisher, param);
         let (ctx, source, stop) = (ctx.clone(), source.clone(), stop.clone());
         ctx.clone().forwards.spawn(async move {
             let key = source.key();
@@ -181,13 +184,13 @@ async fn run(ctx: Arc<NodeContext>, source: Arc<Source>, url: String, stop: Canc
     loop {
         let opened = tokio::select! {
             _ = stop.cancelled() => break,
-            r = Upstream::open(&dest.url, ClientMode::Publish, CONNECT_TIMEOUT) => r,
+            r = RtmpClientConn::open(&dest.url, ClientMode::Publish, CONNECT_TIMEOUT) => r,
         };
         match opened {
             Ok(mut up) => {
                 log.connected(&key, &dest.shown);
                 backoff = FIRST_RETRY;
-                let feed = PlayerFeed::new(source.subscribe(), policy);
+                let feed = FrameFeed::new(source.subscribe(), policy);
                 let traffic = guard.traffic();
                 let io = |sent, received| {
                     traffic.add_send(sent);
@@ -253,7 +256,7 @@ mod tests {
         assert!(is_forwarded("?token=x&ferrocast_forwarded=1"));
         assert!(!is_forwarded("?token=x"));
         let marked = merge_queries("?token=x", &format!("{FORWARDED_KEY}=1"));
-        let url = upstream_url("b:1935", &StreamKey::new("", "live", "cam1"), &marked);
+        let url = rtmp_url("b:1935", &StreamKey::new("", "live", "cam1"), &marked);
         assert_eq!(url, "rtmp://b:1935/live/cam1?token=x&ferrocast_forwarded=1", "the publisher's query is kept");
     }
 

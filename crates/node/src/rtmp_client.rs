@@ -1,6 +1,9 @@
-//! An RTMP client connection: tokio glue around `ferrocast_rtmp::ClientSession`, used by the edge
-//! to pull a stream from an origin and to push one to it, and by an origin to push a stream to
-//! its forward destinations (`crate::forward`).
+//! An outgoing RTMP connection: tokio glue around `ferrocast_rtmp::ClientSession`.
+//!
+//! It exists because three parts of the node speak RTMP as a *client*, and they share one
+//! connection type: the edge pulls a stream from an origin (`edge::relay`) and pushes its own
+//! publisher up to one (`edge::publish_up`), and an origin pushes a stream out to its forward
+//! destinations (`crate::origin_forward`); `ferrocast up`'s demo publisher uses it too.
 
 use std::time::Duration;
 
@@ -10,12 +13,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
-use crate::hub::{FeedEnd, PlayerFeed, rtmp_kind};
+use crate::hub::{FeedEnd, FrameFeed, rtmp_kind};
 use crate::key::{DEFAULT_VHOST, StreamKey};
 
 #[derive(Debug, thiserror::Error)]
-pub enum UpstreamError {
-    #[error("bad upstream url {0}: {1}")]
+/// Why an outgoing RTMP connection failed.
+pub enum RtmpClientError {
+    #[error("bad RTMP url {0}: {1}")]
     Url(String, ferrocast_rtmp::RtmpError),
     #[error("cannot connect to {0}: {1}")]
     Connect(String, std::io::Error),
@@ -33,7 +37,8 @@ pub enum UpstreamError {
     Refused(String, String),
 }
 
-pub struct Upstream {
+/// One connected, started RTMP client session (playing or publishing).
+pub struct RtmpClientConn {
     pub addr: String,
     socket: TcpStream,
     session: ClientSession,
@@ -43,19 +48,19 @@ pub struct Upstream {
     pending: Vec<ClientEvent>,
 }
 
-impl Upstream {
+impl RtmpClientConn {
     /// Connects to `url` (`rtmp://host:port/app/stream?param`) and completes the handshake and
     /// `play`/`publish`, within `timeout`.
-    pub async fn open(url: &str, mode: ClientMode, timeout: Duration) -> Result<Upstream, UpstreamError> {
-        let (addr, config) = ClientConfig::from_url(url, mode).map_err(|e| UpstreamError::Url(url.to_string(), e))?;
+    pub async fn open(url: &str, mode: ClientMode, timeout: Duration) -> Result<RtmpClientConn, RtmpClientError> {
+        let (addr, config) = ClientConfig::from_url(url, mode).map_err(|e| RtmpClientError::Url(url.to_string(), e))?;
         let connect = TcpStream::connect(&addr);
         let socket = match tokio::time::timeout(timeout, connect).await {
             Ok(Ok(s)) => s,
-            Ok(Err(e)) => return Err(UpstreamError::Connect(addr, e)),
-            Err(_) => return Err(UpstreamError::Timeout(addr, timeout)),
+            Ok(Err(e)) => return Err(RtmpClientError::Connect(addr, e)),
+            Err(_) => return Err(RtmpClientError::Timeout(addr, timeout)),
         };
         let _ = socket.set_nodelay(true);
-        let mut up = Upstream {
+        let mut up = RtmpClientConn {
             addr,
             socket,
             session: ClientSession::new(config),
@@ -65,11 +70,11 @@ impl Upstream {
         let started = tokio::time::timeout(timeout, up.until_started(mode)).await;
         match started {
             Ok(r) => r.map(|()| up),
-            Err(_) => Err(UpstreamError::Timeout(up.addr.clone(), timeout)),
+            Err(_) => Err(RtmpClientError::Timeout(up.addr.clone(), timeout)),
         }
     }
 
-    async fn until_started(&mut self, mode: ClientMode) -> Result<(), UpstreamError> {
+    async fn until_started(&mut self, mode: ClientMode) -> Result<(), RtmpClientError> {
         loop {
             let mut events = self.recv().await?.into_iter();
             while let Some(event) = events.next() {
@@ -83,7 +88,7 @@ impl Upstream {
                         return Ok(());
                     }
                     ClientEvent::Status { level, code, description } if level == "error" => {
-                        return Err(UpstreamError::Refused(self.addr.clone(), format!("{code} {description}")));
+                        return Err(RtmpClientError::Refused(self.addr.clone(), format!("{code} {description}")));
                     }
                     _ => {}
                 }
@@ -92,7 +97,7 @@ impl Upstream {
     }
 
     /// Writes pending output, then waits for the next events from the peer.
-    pub async fn recv(&mut self) -> Result<Vec<ClientEvent>, UpstreamError> {
+    pub async fn recv(&mut self) -> Result<Vec<ClientEvent>, RtmpClientError> {
         self.flush().await?;
         self.read().await
     }
@@ -100,17 +105,17 @@ impl Upstream {
     /// Waits for the next events from the peer without writing anything, so it can be dropped
     /// at any await (in a `select!`) without cutting a message in half. Replies the session
     /// queued (acks, pongs) go out with the next `flush`.
-    pub async fn read(&mut self) -> Result<Vec<ClientEvent>, UpstreamError> {
+    pub async fn read(&mut self) -> Result<Vec<ClientEvent>, RtmpClientError> {
         if !self.pending.is_empty() {
             self.buf.clear();
             return Ok(std::mem::take(&mut self.pending));
         }
         self.buf.clear();
-        let n = self.socket.read_buf(&mut self.buf).await.map_err(|e| UpstreamError::Io(self.addr.clone(), e))?;
+        let n = self.socket.read_buf(&mut self.buf).await.map_err(|e| RtmpClientError::Io(self.addr.clone(), e))?;
         if n == 0 {
-            return Err(UpstreamError::Closed(self.addr.clone()));
+            return Err(RtmpClientError::Closed(self.addr.clone()));
         }
-        self.session.feed(&self.buf[..n]).map_err(|e| UpstreamError::Protocol(self.addr.clone(), e))
+        self.session.feed(&self.buf[..n]).map_err(|e| RtmpClientError::Protocol(self.addr.clone(), e))
     }
 
     /// Bytes received by the last `recv`.
@@ -135,11 +140,11 @@ impl Upstream {
     /// the publisher never waits for it. `io(sent, received)` counts the bytes.
     pub async fn push_feed(
         &mut self,
-        mut feed: PlayerFeed,
+        mut feed: FrameFeed,
         stop: &CancellationToken,
         stall: Duration,
         mut io: impl FnMut(u64, u64),
-    ) -> Result<(), UpstreamError> {
+    ) -> Result<(), RtmpClientError> {
         loop {
             tokio::select! {
                 _ = stop.cancelled() => return Ok(()),
@@ -153,7 +158,7 @@ impl Upstream {
                             self.send_media(rtmp_kind(p.frame.kind), p.frame.timestamp, &p.frame.payload);
                         }
                     }
-                    Err(FeedEnd::TooSlow) => return Err(UpstreamError::TooSlow(self.addr.clone())),
+                    Err(FeedEnd::TooSlow) => return Err(RtmpClientError::TooSlow(self.addr.clone())),
                     Err(_) => return Ok(()),
                 },
             }
@@ -163,22 +168,22 @@ impl Upstream {
             };
             match flushed {
                 Ok(sent) => io(sent? as u64, 0),
-                Err(_) => return Err(UpstreamError::TooSlow(self.addr.clone())),
+                Err(_) => return Err(RtmpClientError::TooSlow(self.addr.clone())),
             }
         }
     }
 
-    pub async fn flush(&mut self) -> Result<usize, UpstreamError> {
+    pub async fn flush(&mut self) -> Result<usize, RtmpClientError> {
         let out = self.session.take_output();
         if !out.is_empty() {
-            self.socket.write_all(&out).await.map_err(|e| UpstreamError::Io(self.addr.clone(), e))?;
+            self.socket.write_all(&out).await.map_err(|e| RtmpClientError::Io(self.addr.clone(), e))?;
         }
         Ok(out.len())
     }
 }
 
 /// `rtmp://origin/app/stream?param`, carrying the player's query (its token) like SRS's edge.
-pub fn upstream_url(origin: &str, key: &StreamKey, param: &str) -> String {
+pub fn rtmp_url(origin: &str, key: &StreamKey, param: &str) -> String {
     let mut param = param.to_string();
     if key.vhost != DEFAULT_VHOST && !param.contains("vhost=") {
         param = if param.is_empty() { format!("?vhost={}", key.vhost) } else { format!("{param}&vhost={}", key.vhost) };
@@ -193,8 +198,8 @@ mod tests {
     #[test]
     fn upstream_url_carries_the_token() {
         let k = StreamKey::new("", "live", "cam1");
-        assert_eq!(upstream_url("o1:1935", &k, "?token=a"), "rtmp://o1:1935/live/cam1?token=a");
+        assert_eq!(rtmp_url("o1:1935", &k, "?token=a"), "rtmp://o1:1935/live/cam1?token=a");
         let k = StreamKey::new("v2", "live", "cam1");
-        assert_eq!(upstream_url("o1:1935", &k, ""), "rtmp://o1:1935/live/cam1?vhost=v2");
+        assert_eq!(rtmp_url("o1:1935", &k, ""), "rtmp://o1:1935/live/cam1?vhost=v2");
     }
 }

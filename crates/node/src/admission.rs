@@ -1,0 +1,190 @@
+//! Where a client enters the node: the one admission function every viewer front end (RTMP,
+//! HTTP-FLV, HLS) calls, and the `Viewer` session it returns.
+//!
+//! It exists so that "where does a viewer enter?" has one answer. Admitting a viewer is, in
+//! order: register the client in the statistics registry (SRS runs its hooks once the stat entry
+//! exists, and the hook body carries the client's and the stream's ids); run the blocking hooks
+//! (`on_connect` then `on_play` for RTMP, `on_play` alone for HTTP players); then attach the viewer
+//! to its stream — subscribe to the source when the protocol streams frames ([`Delivery::Frames`]:
+//! RTMP, HTTP-FLV), not when it is served from the HLS segment window ([`Delivery::Segments`]) —
+//! and, on an edge, start the upstream pull. A refused viewer leaves nothing behind.
+//!
+//! The `Viewer` is the session (MediaMTX's `AddReader` + `defer RemoveReader`): while it lives
+//! the client is listed in the API; once its play has [`begun`](Viewer::begin), dropping it fires
+//! `on_stop` exactly once, however the play ended (stream end, kick, client gone, HLS session
+//! expiry). A viewer dropped before its play began (an HTTP-FLV play of a stream that never came,
+//! an HLS playlist with no segments) fires nothing, as before.
+//!
+//! Publishers pass through the same registration and hook steps ([`admit_client`]); what follows
+//! (claiming the source, forwarding) stays with the RTMP front end, their only way in.
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::context::NodeContext;
+use crate::hooks::{HookAction, HookContext, HookError, Hooks};
+use crate::hub::{FeedEnd, FrameFeed, Packet};
+use crate::key::StreamKey;
+use crate::stats::{ClientGuard, ClientInfo, ClientKind};
+
+/// How a protocol delivers media to its viewers, which decides what admission attaches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// The viewer gets the source's frames through a `FrameFeed` of its own (RTMP, HTTP-FLV).
+    Frames,
+    /// The viewer fetches from the stream's HLS segment window; it subscribes to nothing.
+    Segments,
+}
+
+/// Everything a front end knows about a viewer that asks to play.
+pub struct ViewerRequest {
+    /// The client as the API will list it (its `kind` names the protocol).
+    pub info: ClientInfo,
+    /// The viewer's query (its token), given to the hooks and, on an edge, to the origin.
+    pub param: String,
+    /// Cancelling it ends the viewer (API kick, slow-player watchdog).
+    pub kick: CancellationToken,
+    pub delivery: Delivery,
+}
+
+impl ViewerRequest {
+    /// The blocking hooks that decide the play, in order. An RTMP viewer has also connected (as
+    /// on SRS, `on_connect` runs for it); an HTTP viewer only plays.
+    fn hooks(&self) -> &'static [HookAction] {
+        match self.info.kind {
+            ClientKind::RtmpPlay => &[HookAction::Connect, HookAction::Play],
+            _ => &[HookAction::Play],
+        }
+    }
+}
+
+/// A client turned away at admission.
+#[derive(Debug)]
+pub struct Refused {
+    /// The id the client had while it was checked, for the log line.
+    pub client: String,
+    pub reason: HookError,
+}
+
+/// Registers a client and runs the blocking hooks `actions` in order: the client, registered, if
+/// every hook allows it. A refused client is unregistered before this returns.
+pub async fn admit_client(
+    ctx: &Arc<NodeContext>,
+    info: ClientInfo,
+    param: &str,
+    kick: CancellationToken,
+    actions: &[HookAction],
+) -> Result<ClientGuard, Refused> {
+    let guard = ctx.registry.add_client(info, kick);
+    let hc = hook_context(&guard, param);
+    for action in actions {
+        if let Err(reason) = ctx.hooks.check(*action, &hc).await {
+            return Err(Refused { client: guard.id().to_string(), reason });
+        }
+    }
+    Ok(guard)
+}
+
+/// Admits a viewer: registration, play hooks, then the stream (see the module doc).
+pub async fn admit(ctx: &Arc<NodeContext>, request: ViewerRequest) -> Result<Viewer, Refused> {
+    let actions = request.hooks();
+    let ViewerRequest { info, param, kick, delivery } = request;
+    let key = info.key.clone();
+    let guard = admit_client(ctx, info, &param, kick, actions).await?;
+    let feed = match delivery {
+        Delivery::Frames => Some(FrameFeed::new(ctx.hub.source(&key).subscribe(), ctx.feed_policy())),
+        Delivery::Segments => None,
+    };
+    // After subscribing, so an edge's relay sees this viewer (see `EdgeRelays::ensure`).
+    ctx.pull_if_edge(&key, &param, guard.id());
+    Ok(Viewer { hooks: ctx.hooks.clone(), guard, param, feed, begun: false })
+}
+
+/// An admitted viewer. Dropping it ends the session: the client leaves the API and, once the play
+/// has begun, `on_stop` fires.
+pub struct Viewer {
+    hooks: Hooks,
+    guard: ClientGuard,
+    param: String,
+    feed: Option<FrameFeed>,
+    begun: bool,
+}
+
+impl Viewer {
+    /// The public client id, as the API lists it.
+    pub fn id(&self) -> &str {
+        self.guard.id()
+    }
+
+    pub fn key(&self) -> &StreamKey {
+        &self.guard.stat().info.key
+    }
+
+    pub fn guard(&self) -> &ClientGuard {
+        &self.guard
+    }
+
+    /// The viewer's query, as admitted.
+    pub fn param(&self) -> &str {
+        &self.param
+    }
+
+    /// Marks the play started: from now on the session's end fires `on_stop`.
+    pub fn begin(&mut self) {
+        self.begun = true;
+    }
+
+    /// The hook body fields of this viewer, with its current byte counts.
+    pub fn hook_context(&self) -> HookContext {
+        hook_context(&self.guard, &self.param)
+    }
+
+    /// The next packets for a [`Delivery::Frames`] viewer (a segments viewer has none: its feed
+    /// reads as closed).
+    pub async fn next_batch(&mut self) -> Result<Vec<Arc<Packet>>, FeedEnd> {
+        match &mut self.feed {
+            Some(feed) => feed.next_batch().await,
+            None => Err(FeedEnd::Closed),
+        }
+    }
+
+    /// Frames skipped to catch up, for logs.
+    pub fn skipped(&self) -> u64 {
+        self.feed.as_ref().map_or(0, |f| f.skipped)
+    }
+}
+
+impl Drop for Viewer {
+    fn drop(&mut self) {
+        if self.begun {
+            self.hooks.notify(HookAction::Stop, self.hook_context());
+        }
+    }
+}
+
+/// The hook body fields of a registered client.
+pub fn hook_context(guard: &ClientGuard, param: &str) -> HookContext {
+    let c = guard.stat();
+    let key = &c.info.key;
+    // SRS gives HTTP players' hooks the bare stream name and an rtmp://vhost/app tcUrl (the API
+    // keeps what the client sent: `cam1.flv`, `http://host/app`).
+    let (stream, tc_url) = match c.info.kind {
+        ClientKind::FlvPlay | ClientKind::HlsPlay => (key.stream.clone(), format!("rtmp://{}/{}", key.vhost, key.app)),
+        _ => (c.info.name.clone(), c.info.tc_url.clone()),
+    };
+    HookContext {
+        client_id: c.id.clone(),
+        ip: c.info.ip.clone(),
+        vhost: key.vhost.clone(),
+        app: key.app.clone(),
+        tc_url,
+        stream,
+        param: param.to_string(),
+        page_url: c.info.page_url.clone(),
+        stream_url: c.info.key.url(),
+        stream_id: Some(c.stream.id.clone()),
+        send_bytes: c.traffic.send_bytes(),
+        recv_bytes: c.traffic.recv_bytes(),
+    }
+}

@@ -15,6 +15,12 @@ pub fn client_id() -> String {
     random_chars(8)
 }
 
+/// An HLS session's `hls_ctx`: a credential, so 24 characters of `[0-9a-z]` (~124 bits) from the
+/// thread-local CSPRNG, and never a client id (those the API lists to anyone who can read it).
+pub fn session_token() -> String {
+    random_chars(24)
+}
+
 /// A vhost or stream id, as SRS's `vid-xxxxxxx`.
 pub fn object_id() -> String {
     format!("vid-{}", random_chars(7))
@@ -37,5 +43,6 @@ mod tests {
         let o = object_id();
         assert!(o.starts_with("vid-") && o.len() == 11);
         assert_ne!(client_id(), client_id());
+        assert_eq!(session_token().len(), 24);
     }
 }

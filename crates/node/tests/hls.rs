@@ -31,10 +31,12 @@ async fn ffmpeg_plays_hls_from_memory_with_keyframe_aligned_segments() {
         "the viewer's query and session are carried into segment URLs: {text}"
     );
     let hls_ctx = text.lines().find_map(|l| l.split("hls_ctx=").nth(1)).unwrap().to_string();
-    // The viewer is a client of the stream, as SRS lists HLS viewers.
-    let client = get_json(&format!("http://{}/api/v1/clients/{hls_ctx}", node.api_addr)).await;
-    assert_eq!(client["client"]["type"], "hls-play", "{client}");
-    assert_eq!(client["client"]["name"], "demo.m3u8");
+    // The viewer is a client of the stream, as SRS lists HLS viewers; its session token is not
+    // its public client id.
+    let clients = get_json(&format!("http://{}/api/v1/clients/?count=100", node.api_addr)).await;
+    let client = clients["clients"].as_array().unwrap().iter().find(|c| c["type"] == "hls-play").unwrap().clone();
+    assert_eq!(client["name"], "demo.m3u8", "{client}");
+    assert_ne!(client["id"].as_str().unwrap(), hls_ctx, "hls_ctx is a secret, not the listed client id");
 
     let url = format!("http://{}/live/demo.m3u8", node.http_addr);
     let probe = ffprobe(&url).await;
@@ -60,9 +62,10 @@ async fn ffmpeg_plays_hls_from_memory_with_keyframe_aligned_segments() {
             "segment duration {d} s is not within 10% of the 2 s keyframe interval: {text}"
         );
     }
-    let r = reqwest::get(format!("http://{}/live/demo-0.ts", node.http_addr)).await.unwrap();
-    assert_eq!(r.status(), 404, "a segment that left the window is gone");
     let newest = text.lines().rfind(|l| l.contains(".ts")).unwrap();
+    let session = newest.split("hls_ctx=").nth(1).unwrap();
+    let r = reqwest::get(format!("http://{}/live/demo-0.ts?hls_ctx={session}", node.http_addr)).await.unwrap();
+    assert_eq!(r.status(), 404, "a segment that left the window is gone");
     let r = reqwest::get(format!("http://{}/live/{newest}", node.http_addr)).await.unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["content-type"], "video/mp2t");

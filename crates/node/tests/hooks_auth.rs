@@ -4,45 +4,9 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::Json;
-use axum::routing::post;
 use common::*;
-use serde_json::{Value, json};
-
-/// A hook service on a free loopback port; returns its URL and the bodies it received.
-async fn hook_service() -> (String, Arc<Mutex<Vec<Value>>>) {
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let log = seen.clone();
-    let app = axum::Router::new().route(
-        "/hook",
-        post(move |Json(body): Json<Value>| {
-            let log = log.clone();
-            async move {
-                let allow = body["param"].as_str().is_some_and(|p| p.contains("token=good"));
-                log.lock().unwrap().push(body);
-                Json(json!({ "code": if allow { 0 } else { 403 } }))
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (format!("http://{addr}/hook"), seen)
-}
-
-fn with_hooks(url: &str) -> ferrocast_node::NodeConfig {
-    let mut c = loopback_config();
-    c.hooks = ferrocast_node::hooks::HooksConfig::all(url);
-    c.media.play_wait_ms = 1_000;
-    c
-}
-
-async fn flv_status(http: std::net::SocketAddr, path: &str) -> u16 {
-    reqwest::get(format!("http://{http}/{path}")).await.unwrap().status().as_u16()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_decide_publish_and_play_on_origin_and_edge() {

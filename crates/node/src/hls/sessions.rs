@@ -1,18 +1,33 @@
 //! HLS viewers as clients. HLS is plain HTTP requests, so a "viewer" is a session: created by a
 //! playlist request (after admission, `crate::admission`), named by the `hls_ctx` id carried in
 //! every segment URL (SRS's scheme), kept alive by its requests, and ended — dropping its
-//! `Viewer`, which fires `on_stop` — when it stops fetching. Players that reload the playlist
-//! without `hls_ctx` are matched by address.
+//! `Viewer`, which fires `on_stop` — when it stops fetching.
+//!
+//! The `hls_ctx` is the viewer's credential for segments, so it is an unguessable token (not the
+//! client id the API lists), and a session answers only for the stream it was admitted to, from
+//! the address it was admitted from. Players that reload the playlist without `hls_ctx` are
+//! matched by address, stream and query (their token): a neighbour behind the same NAT without
+//! that query is a new viewer, checked by `on_play`.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::admission::Viewer;
+use crate::ids;
+use crate::key::StreamKey;
 
 struct Session {
     viewer: Viewer,
     last_seen: Instant,
+}
+
+impl Session {
+    /// Whether this session was admitted for `key`, from `ip`.
+    fn binds(&self, key: &StreamKey, ip: &str) -> bool {
+        let info = &self.viewer.guard().stat().info;
+        info.key == *key && info.ip == ip
+    }
 }
 
 #[derive(Default)]
@@ -25,9 +40,10 @@ impl HlsSessions {
         self.sessions.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Marks the session alive and counts `bytes` sent to it; false if there is no such session.
-    pub fn touch(&self, id: &str, bytes: u64) -> bool {
-        match self.lock().get_mut(id) {
+    /// Marks the session alive and counts `bytes` sent to it; false if there is no such session
+    /// for `key` from `ip` (another stream's or another address's token opens nothing).
+    pub fn touch(&self, id: &str, key: &StreamKey, ip: &str, bytes: u64) -> bool {
+        match self.lock().get_mut(id).filter(|s| s.binds(key, ip)) {
             Some(s) => {
                 s.last_seen = Instant::now();
                 s.viewer.guard().traffic().add_send(bytes);
@@ -37,12 +53,10 @@ impl HlsSessions {
         }
     }
 
-    /// The session of a viewer that reloads without `hls_ctx`: same address, same stream.
-    pub fn find(&self, ip: &str, url: &str) -> Option<String> {
-        self.lock()
-            .iter()
-            .find(|(_, s)| s.viewer.guard().stat().info.ip == ip && s.viewer.guard().stat().info.key.url() == url)
-            .map(|(id, _)| id.clone())
+    /// The session of a viewer that reloads without `hls_ctx`: same address, same stream, same
+    /// query.
+    pub fn find(&self, ip: &str, key: &StreamKey, param: &str) -> Option<String> {
+        self.lock().iter().find(|(_, s)| s.binds(key, ip) && s.viewer.param() == param).map(|(id, _)| id.clone())
     }
 
     /// Whether any viewer of the stream `url` is watching.
@@ -50,8 +64,9 @@ impl HlsSessions {
         self.lock().values().any(|s| s.viewer.guard().stat().info.key.url() == url)
     }
 
+    /// Opens a session for an admitted viewer; returns its `hls_ctx` token.
     pub fn insert(&self, viewer: Viewer) -> String {
-        let id = viewer.id().to_string();
+        let id = ids::session_token();
         self.lock().insert(id.clone(), Session { viewer, last_seen: Instant::now() });
         id
     }

@@ -1,7 +1,8 @@
 //! HLS over HTTP: `GET /{app}/{stream}.m3u8` and `GET /{app}/{stream}-{seq}.ts`, both answered
 //! from the in-memory segment window. The viewer's query (its token) and its session id
-//! (`hls_ctx`) are carried into the segment URLs. A segment that has left the window is a 404,
-//! never a stale or partial one.
+//! (`hls_ctx`) are carried into the segment URLs; a segment is served only to the session admitted
+//! for its stream from the requesting address (see `crate::hls::HlsSessions`). A segment that has
+//! left the window is a 404, never a stale or partial one.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,7 +55,7 @@ pub async fn playlist(
     let key = StreamKey::new(&vhost_from(&param), app, name);
     let ip = client_ip(headers, conn);
     let sessions = &ctx.hls.sessions;
-    let existing = session.filter(|id| sessions.touch(id, 0)).or_else(|| sessions.find(&ip, &key.url()));
+    let existing = session.filter(|id| sessions.touch(id, &key, &ip, 0)).or_else(|| sessions.find(&ip, &key, &param));
     // A new viewer is admitted (checked by on_play) now, kept only if the stream exists.
     let mut new_viewer = None;
     if existing.is_none() {
@@ -63,7 +64,7 @@ pub async fn playlist(
             key: key.clone(),
             name: format!("{name}.m3u8"),
             kind: ClientKind::HlsPlay,
-            ip,
+            ip: ip.clone(),
             tc_url: format!("http://{host}/{app}"),
             page_url: headers.get(header::REFERER).and_then(|h| h.to_str().ok()).unwrap_or("").to_string(),
             swf_url: String::new(),
@@ -108,7 +109,7 @@ pub async fn playlist(
     let stream = key.stream.clone();
     let uri = |seq: u64| format!("{stream}-{seq}.ts{param}{sep}hls_ctx={id}");
     let text = segmenter.lock().unwrap_or_else(|e| e.into_inner()).playlist(uri).unwrap_or_default();
-    sessions.touch(&id, text.len() as u64);
+    sessions.touch(&id, &key, &ip, text.len() as u64);
     (
         [
             (header::CONTENT_TYPE, "application/vnd.apple.mpegurl"),
@@ -120,20 +121,33 @@ pub async fn playlist(
         .into_response()
 }
 
-/// One segment, `{stream}-{seq}.ts`.
-pub async fn segment(ctx: Arc<NodeContext>, app: &str, file: &str, query: &str) -> Response {
+/// One segment, `{stream}-{seq}.ts`, served only to a session admitted (by `on_play`) for this
+/// stream from this address: its `hls_ctx` must name it. Anything else is a 403, whether or not
+/// the segment exists, so segment numbers reveal nothing either.
+pub async fn segment(
+    ctx: Arc<NodeContext>,
+    conn: &ConnInfo,
+    headers: &HeaderMap,
+    app: &str,
+    file: &str,
+    query: &str,
+) -> Response {
     let Some((name, seq)) = file.strip_suffix(".ts").and_then(|f| f.rsplit_once('-')) else {
         return not_found("not a segment name: expected {stream}-{seq}.ts");
     };
     let Ok(seq) = seq.parse::<u64>() else { return not_found("not a segment number") };
     let (session, param) = split_session(query);
     let key = StreamKey::new(&vhost_from(&param), app, name);
+    let ip = client_ip(headers, conn);
+    let Some(id) = session.filter(|id| ctx.hls.sessions.touch(id, &key, &ip, 0)) else {
+        warn!(stream = %key, %ip, "hls segment refused: no session admitted for this stream from this address");
+        return (StatusCode::FORBIDDEN, "segments need the hls_ctx of a playlist this address was given\n")
+            .into_response();
+    };
     let found = ctx.hls.get(&key).and_then(|s| s.lock().unwrap_or_else(|e| e.into_inner()).segment(seq));
     match found {
         Some(seg) => {
-            if let Some(id) = session {
-                ctx.hls.sessions.touch(&id, seg.data.len() as u64);
-            }
+            ctx.hls.sessions.touch(&id, &key, &ip, seg.data.len() as u64);
             ([(header::CONTENT_TYPE, "video/mp2t"), (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")], seg.data.clone())
                 .into_response()
         }

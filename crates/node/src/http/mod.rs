@@ -35,7 +35,7 @@ async fn media(
         return hls::playlist(ctx, &conn, &headers, &app, name, &q).await;
     }
     if file.ends_with(".ts") {
-        return hls::segment(ctx, &app, &file, &q).await;
+        return hls::segment(ctx, &conn, &headers, &app, &file, &q).await;
     }
     flv::play(State(ctx), conn, Path((app, file)), RawQuery(query), headers).await
 }

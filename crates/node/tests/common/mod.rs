@@ -5,7 +5,12 @@
 
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use axum::Json;
+use axum::routing::post;
+use serde_json::{Value, json};
 
 use ferrocast_node::{NodeConfig, RunningNode};
 use ferrocast_rtmp::{ClientConfig, ClientEvent, ClientMode, ClientSession};
@@ -212,4 +217,45 @@ pub async fn rtmp_play(addr: std::net::SocketAddr, path: &str, limit: Duration) 
     }
     stats.elapsed = began.elapsed();
     stats
+}
+
+/// A hook service on a free loopback port that allows `?token=good` and refuses anything else;
+/// returns its URL and the bodies it received.
+pub async fn hook_service() -> (String, Arc<Mutex<Vec<Value>>>) {
+    hook_service_allowing(|body| body["param"].as_str().is_some_and(|p| p.contains("token=good"))).await
+}
+
+/// A hook service on a free loopback port that allows what `allow` accepts; returns its URL and
+/// the bodies it received.
+pub async fn hook_service_allowing(allow: fn(&Value) -> bool) -> (String, Arc<Mutex<Vec<Value>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        post(move |Json(body): Json<Value>| {
+            let log = log.clone();
+            async move {
+                let allowed = allow(&body);
+                log.lock().unwrap().push(body);
+                Json(json!({ "code": if allowed { 0 } else { 403 } }))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}/hook"), seen)
+}
+
+/// A loopback node whose hooks all go to `url`.
+pub fn with_hooks(url: &str) -> NodeConfig {
+    let mut c = loopback_config();
+    c.hooks = ferrocast_node::hooks::HooksConfig::all(url);
+    c.media.play_wait_ms = 1_000;
+    c
+}
+
+/// The status of a GET on the node's media port.
+pub async fn flv_status(http: std::net::SocketAddr, path: &str) -> u16 {
+    reqwest::get(format!("http://{http}/{path}")).await.unwrap().status().as_u16()
 }

@@ -244,7 +244,7 @@ impl Default for ReplicationConfig {
 }
 
 /// Shared mode: several index replicas behind a load balancer, sharing state through Redis
-/// (`crate::shared`). Used only when `IndexConfig::redis` is set.
+/// (`crate::index_replicas`). Used only when `IndexConfig::redis` is set.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SharedConfig {

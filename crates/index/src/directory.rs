@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::config::{IndexConfig, NodeSpec, Role};
-use crate::nodes::{Health, NodeCounters, NodeEntry, NodeSnapshot};
+use crate::nodes::{Health, NodeCounters, NodeEntry, NodeReport};
 use crate::srs::{Audio, Video};
 use crate::targets::NodeTargets;
 
@@ -26,7 +26,9 @@ pub struct NodeView {
     pub last_error: Option<Arc<str>>,
     pub last_ok_ms: Option<u64>,
     pub last_poll: Option<Duration>,
-    pub snapshot: Option<Arc<NodeSnapshot>>,
+    pub report: Option<Arc<NodeReport>>,
+    /// The poll that read `report`.
+    pub poll_seq: u64,
     pub counters: Arc<NodeCounters>,
     /// Clients that are not publishers (on origins this includes edge pulls).
     pub viewers: u64,
@@ -135,7 +137,7 @@ pub struct Directory {
     pub edges_by_region: HashMap<Arc<str>, RegionEdges, FastHash>,
     /// Schedulable origins, primary first.
     pub origins: Vec<usize>,
-    /// Viewers the scheduler sent to each node (by index) since the node's snapshot in this
+    /// Viewers the scheduler sent to each node (by index) since the node's report in this
     /// directory was taken: they are not in its numbers yet. One contiguous array, read for every
     /// candidate of every play request.
     pub assigned: Box<[AtomicU64]>,
@@ -230,7 +232,8 @@ impl Directory {
                     last_error: e.last_error.clone(),
                     last_ok_ms: e.last_ok_ms,
                     last_poll: e.last_poll,
-                    snapshot: e.snapshot.clone(),
+                    report: e.report.clone(),
+                    poll_seq: e.poll_seq,
                     counters: e.counters.clone(),
                     viewers: 0,
                     kbps_in: 0,
@@ -243,7 +246,7 @@ impl Directory {
         let warm = nodes.iter().all(|n| n.health != Health::Unknown);
         let mut streams: HashMap<Arc<str>, StreamEntry, FastHash> = HashMap::default();
         for (i, node) in nodes.iter_mut().enumerate() {
-            let Some(snap) = node.snapshot.clone() else { continue };
+            let Some(snap) = node.report.clone() else { continue };
             let is_origin = node.spec.role == Role::Origin;
             for s in &snap.streams {
                 node.viewers += s.clients.saturating_sub(u64::from(s.active && is_origin));
@@ -348,15 +351,13 @@ impl Directory {
     }
 
     /// Carries the assignment counts over from the directory this one replaces, for every node
-    /// whose snapshot is the same (not polled again since): a poll resets a node's count, as its
+    /// not polled again since (same poll sequence number): a poll resets a node's count, as its
     /// numbers now include those viewers.
     pub fn carry_assignments(&self, prev: &Directory) {
         for (i, n) in self.nodes.iter().enumerate() {
             let Ok(j) = prev.nodes.binary_search_by(|p| p.spec.name.cmp(&n.spec.name)) else { continue };
-            let same = match (&n.snapshot, &prev.nodes[j].snapshot) {
-                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
-                _ => false,
-            };
+            let p = &prev.nodes[j];
+            let same = n.report.is_some() && p.report.is_some() && n.poll_seq == p.poll_seq;
             if same {
                 self.assigned[i].store(prev.assigned(j), Ordering::Relaxed);
             }
@@ -387,6 +388,8 @@ impl Directory {
         self.streams.values().map(|s| s.viewers).sum()
     }
 }
+
+pub mod json;
 
 #[cfg(test)]
 mod tests;

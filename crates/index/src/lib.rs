@@ -1,9 +1,19 @@
 //! The Ferrocast index server: the one place that knows the whole cluster.
 //!
-//! Pollers (one task per node) read each node's SRS HTTP API v1; the directory merges their
-//! snapshots into one immutable view keyed by vhost name + app + stream; the scheduler answers
-//! "which edge for this viewer" and "which origin for this publisher" from that view without any
-//! network I/O on the request path. `RunningIndex::start` wires it together.
+//! The way through the crate:
+//! - **Nodes in**: [`poller`] (one task per node, the one place pollers start and stop) reads each
+//!   node's SRS HTTP API v1 into a [`nodes::NodeReport`]; [`state`] holds the node table and
+//!   applies poll outcomes, heartbeats (`http::register`) and reloads, returning what happened.
+//! - **Merge**: [`merge`] turns the node table into an immutable [`directory::Directory`] keyed by
+//!   vhost name + app + stream, and passes what changed on to [`history`] and [`events`].
+//! - **Requests**: [`http`] answers from the directory with no network I/O on the request path:
+//!   [`scheduler`] picks the edge for a viewer and the origin for a publisher, [`auth`] checks
+//!   keys and play tokens, [`region`] places callers, `http::events` streams the [`events`] bus.
+//! - **Around**: [`store`] (SQLite: history, keys, revocations), [`metrics`] (the one Prometheus
+//!   renderer), [`origin_replicas`] (`on_forward`: each replicated stream's primary origin),
+//!   [`index_replicas`] (several index servers sharing state through Redis), [`clock`].
+//!
+//! [`RunningIndex::start`] wires the tasks together; [`reload`] applies a new configuration.
 
 pub mod auth;
 pub mod clock;
@@ -12,14 +22,14 @@ pub mod directory;
 pub mod events;
 pub mod history;
 pub mod http;
+pub mod index_replicas;
 pub mod merge;
 pub mod metrics;
 pub mod nodes;
+pub mod origin_replicas;
 pub mod poller;
 pub mod region;
-pub mod replication;
 pub mod scheduler;
-pub mod shared;
 pub mod srs;
 pub mod state;
 pub mod store;
@@ -53,7 +63,7 @@ fn start_tasks(state: &Arc<IndexState>, sessions: history::Sessions) {
     let st = state.clone();
     state.tasks.spawn(async move { events::producer::flush_loop(&st.events, &st.directory, &st.shutdown).await });
     state.tasks.spawn(janitor(state.clone()));
-    if let Some(shared) = &state.shared {
+    if let Some(shared) = &state.replicas {
         shared.start(state);
     }
     state.mark_dirty();

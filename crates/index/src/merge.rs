@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use crate::clock::now_ms;
 use crate::directory::Directory;
 use crate::history::Sessions;
-use crate::shared::Role;
+use crate::index_replicas::Role;
 use crate::state::IndexState;
 
 /// Rebuilds the directory whenever the node table changed. Rebuilds are paced to 20 times their
@@ -52,18 +52,18 @@ pub fn step(state: &IndexState, sessions: &mut Sessions) {
     state.directory.store(Arc::new(dir));
     let poll = &cfg.poll;
     let grace = poll.interval() + poll.timeout() + Duration::from_secs(1);
-    match state.shared.as_deref().map(|sh| sh.role()) {
+    match state.replicas.as_deref().map(|sh| sh.role()) {
         // A follower's directory is the leader's: its changes are the leader's events.
         Some(Role::Follower) => state.events.forget_ended(grace),
         role => {
-            if let Some(sh) = &state.shared
+            if let Some(sh) = &state.replicas
                 && sh.take_started_polling()
             {
                 state.events.adopt(&prev, grace);
             }
             crate::events::producer::publish_changes(&state.events, poll, &prev, &state.directory.load());
             if role == Some(Role::Leader)
-                && let Some(sh) = &state.shared
+                && let Some(sh) = &state.replicas
             {
                 sh.publish.notify_one();
             }

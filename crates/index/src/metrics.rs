@@ -1,4 +1,5 @@
-//! Prometheus metrics of the index server, rendered by hand in the text exposition format: the
+//! Prometheus metrics of the index server, rendered by hand in the text exposition format (the one
+//! renderer: the shared-mode lines are written here too): the
 //! cluster and per-node numbers come straight from the current directory (no second copy to keep
 //! in sync), and the few counters of its own work are atomics.
 
@@ -9,6 +10,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use crate::directory::{Directory, FastHash};
+use crate::index_replicas::{Replicas, Role};
 use crate::nodes::{Health, NodeCounters};
 
 /// Counters by region name.
@@ -143,6 +145,90 @@ impl Metrics {
             self.merge_us.load(Ordering::Relaxed) as f64 / 1e6
         );
         out
+    }
+}
+
+/// The shared-mode lines (`replicas` None: a single index, which always leads).
+pub fn render_replicas(o: &mut String, replicas: Option<&Replicas>) {
+    let Some(r) = replicas else {
+        help(o, "ferrocast_index_leader", "gauge", "1 while this replica holds the leader lease and polls.");
+        let _ = writeln!(o, "ferrocast_index_leader 1");
+        return;
+    };
+    let s = &r.stats;
+    let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
+    let secs = |c: &AtomicU64| format!("{:.6}", g(c) as f64 / 1e6);
+    let lines: [(&str, &str, &str, String); 11] = [
+        (
+            "ferrocast_index_redis_up",
+            "gauge",
+            "1 when this replica reaches Redis (shared mode).",
+            u8::from(r.is_up()).to_string(),
+        ),
+        (
+            "ferrocast_index_leader",
+            "gauge",
+            "1 while this replica holds the leader lease and polls.",
+            u8::from(r.role() == Role::Leader).to_string(),
+        ),
+        (
+            "ferrocast_index_polling",
+            "gauge",
+            "1 while this replica polls (leader, or standalone with Redis down).",
+            u8::from(r.polling()).to_string(),
+        ),
+        (
+            "ferrocast_index_fencing_token",
+            "gauge",
+            "Fencing token of this replica's last term as leader.",
+            r.token().to_string(),
+        ),
+        (
+            "ferrocast_index_shared_publishes_total",
+            "counter",
+            "Node record writes to Redis (leader).",
+            g(&s.publishes).to_string(),
+        ),
+        (
+            "ferrocast_index_shared_publish_bytes_total",
+            "counter",
+            "Bytes of node records written to Redis (leader).",
+            g(&s.publish_bytes).to_string(),
+        ),
+        (
+            "ferrocast_index_shared_publish_seconds_total",
+            "counter",
+            "Time spent encoding and writing node records (leader).",
+            secs(&s.publish_us),
+        ),
+        (
+            "ferrocast_index_shared_fenced_total",
+            "counter",
+            "Writes Redis refused because a newer leader exists.",
+            g(&s.fenced).to_string(),
+        ),
+        (
+            "ferrocast_index_shared_applied_bytes_total",
+            "counter",
+            "Bytes of node records read from Redis (follower).",
+            g(&s.apply_bytes).to_string(),
+        ),
+        (
+            "ferrocast_index_shared_events_out_total",
+            "counter",
+            "Events sent to the other replicas.",
+            g(&s.events_out).to_string(),
+        ),
+        (
+            "ferrocast_index_shared_events_in_total",
+            "counter",
+            "Events received from the other replicas.",
+            g(&s.events_in).to_string(),
+        ),
+    ];
+    for (name, kind, text, value) in lines {
+        help(o, name, kind, text);
+        let _ = writeln!(o, "{name} {value}");
     }
 }
 

@@ -1,9 +1,17 @@
 //! The node table: every node the index knows (from the config or self-registered), its health
-//! and the latest snapshot of its streams. Pollers write it; the directory merge reads it.
+//! and the latest report of its streams. Pollers write it; the directory merge reads it.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The last poll sequence number handed out.
+static POLL_SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// A new poll sequence number: increasing over the process, across nodes, never reused.
+pub fn next_poll_seq() -> u64 {
+    POLL_SEQ.fetch_add(1, Ordering::Relaxed) + 1
+}
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -71,7 +79,7 @@ pub struct NodeStream {
 
 /// What one successful poll read from a node.
 #[derive(Debug, Default)]
-pub struct NodeSnapshot {
+pub struct NodeReport {
     pub server: Option<String>,
     /// New on every process start: a change means the node restarted.
     pub service: Option<String>,
@@ -96,7 +104,9 @@ pub struct NodeEntry {
     /// Wall-clock ms of the last successful poll.
     pub last_ok_ms: Option<u64>,
     pub last_poll: Option<Duration>,
-    pub snapshot: Option<Arc<NodeSnapshot>>,
+    pub report: Option<Arc<NodeReport>>,
+    /// The poll that read `report` (see [`next_poll_seq`]): a node "polled again" has a new one.
+    pub poll_seq: u64,
     pub counters: Arc<NodeCounters>,
     /// Set when a poller runs for this entry; cancelled when the node is removed.
     pub stop: tokio_util::sync::CancellationToken,
@@ -113,7 +123,8 @@ impl NodeEntry {
             last_error: None,
             last_ok_ms: None,
             last_poll: None,
-            snapshot: None,
+            report: None,
+            poll_seq: 0,
             counters: Arc::default(),
             stop: tokio_util::sync::CancellationToken::new(),
         }
@@ -150,7 +161,7 @@ pub struct HealthChange {
 /// The outcome of one poll, applied to the entry. Returns the health change, if any.
 pub fn apply_poll(
     entry: &mut NodeEntry,
-    result: Result<NodeSnapshot, String>,
+    result: Result<NodeReport, String>,
     took: Duration,
     slow: Duration,
     down_after: u32,
@@ -160,18 +171,19 @@ pub fn apply_poll(
     entry.counters.polls_total.fetch_add(1, Ordering::Relaxed);
     entry.last_poll = Some(took);
     let reason = match result {
-        Ok(snapshot) => {
-            let restarted = match (&entry.snapshot, &snapshot.service) {
+        Ok(report) => {
+            let restarted = match (&entry.report, &report.service) {
                 (Some(old), Some(new)) => old.service.as_ref().is_some_and(|o| o != new),
                 _ => false,
             };
             if restarted {
-                tracing::info!(node = %entry.spec.name, service = ?snapshot.service, "node restarted (new service id): reading it afresh");
+                tracing::info!(node = %entry.spec.name, service = ?report.service, "node restarted (new service id): reading it afresh");
             }
             entry.fails = 0;
             entry.last_error = None;
             entry.last_ok_ms = Some(now_ms);
-            entry.snapshot = Some(Arc::new(snapshot));
+            entry.report = Some(Arc::new(report));
+            entry.poll_seq = next_poll_seq();
             entry.health = if took > slow { Health::Degraded } else { Health::Up };
             match entry.health {
                 Health::Degraded => format!("answered in {} ms", took.as_millis()),
@@ -185,7 +197,7 @@ pub fn apply_poll(
             entry.last_error = Some(reason.as_str().into());
             if entry.fails >= down_after {
                 entry.health = Health::Down;
-                entry.snapshot = None;
+                entry.report = None;
             }
             format!("{} poll(s) failed: {reason}", entry.fails)
         }
@@ -209,8 +221,8 @@ mod tests {
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
     }
-    fn snap(service: &str) -> NodeSnapshot {
-        NodeSnapshot { service: Some(service.into()), ..Default::default() }
+    fn snap(service: &str) -> NodeReport {
+        NodeReport { service: Some(service.into()), ..Default::default() }
     }
 
     #[test]
@@ -221,11 +233,11 @@ mod tests {
         let c = apply_poll(&mut e, Ok(snap("a")), ms(900), SLOW, 2, 2).unwrap();
         assert_eq!(c.to, Health::Degraded);
         assert!(apply_poll(&mut e, Err("refused".into()), ms(1), SLOW, 2, 3).is_none(), "one failure is not down");
-        assert!(e.snapshot.is_some(), "one failure keeps the last view");
+        assert!(e.report.is_some(), "one failure keeps the last view");
         let c = apply_poll(&mut e, Err("refused".into()), ms(1), SLOW, 2, 4).unwrap();
         assert_eq!(c.to, Health::Down);
         assert!(c.reason.contains("2 poll(s) failed: refused"), "{}", c.reason);
-        assert!(e.snapshot.is_none(), "a down node's streams leave the directory");
+        assert!(e.report.is_none(), "a down node's streams leave the directory");
         assert_eq!(apply_poll(&mut e, Ok(snap("b")), ms(5), SLOW, 2, 5).unwrap().to, Health::Up);
         assert_eq!(NodeCounters::get(&e.counters.poll_errors_total), 2);
     }

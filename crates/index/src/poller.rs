@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{NodeSpec, PollConfig};
-use crate::nodes::{Health, HealthChange, NodeSnapshot, NodeStream, PollerHandle};
+use crate::nodes::{Health, HealthChange, NodeReport, NodeStream, PollerHandle};
 use crate::srs::{self, StreamsAnswer, SummariesAnswer, VhostsAnswer};
 use crate::state::IndexState;
 
@@ -20,13 +20,13 @@ use crate::state::IndexState;
 const MAX_PAGES: usize = 1000;
 
 /// Reads one node's whole state. The error says which request failed and why. `prev` is the
-/// node's last snapshot, whose keys are reused for the streams it still has.
+/// node's last report, whose keys are reused for the streams it still has.
 pub async fn poll_node(
     client: &reqwest::Client,
     spec: &NodeSpec,
     cfg: &PollConfig,
-    prev: Option<&NodeSnapshot>,
-) -> Result<NodeSnapshot, String> {
+    prev: Option<&NodeReport>,
+) -> Result<NodeReport, String> {
     let base = spec.api.trim_end_matches('/');
     let page_url = |start: usize| format!("{base}/api/v1/streams/?start={start}&count={}", cfg.page_size);
     let (vhosts, summaries, first) = tokio::join!(
@@ -37,7 +37,7 @@ pub async fn poll_node(
     let (vhosts, summaries, mut body) = (vhosts?, summaries?, first?);
     let vhosts: VhostsAnswer = parse(&vhosts.0, &vhosts.1)?;
     let summaries: SummariesAnswer = parse(&summaries.0, &summaries.1)?;
-    let mut builder = SnapshotBuilder::new(&vhosts, summaries, prev)?;
+    let mut builder = ReportBuilder::new(&vhosts, summaries, prev)?;
     let mut start = 0;
     for pages in 1.. {
         // Each page is converted as it comes; its strings borrow from its body.
@@ -56,85 +56,85 @@ pub async fn poll_node(
     Ok(builder.finish())
 }
 
-/// Turns a node's answers (vhosts, every page of streams in order, summaries) into its snapshot.
+/// Turns a node's answers (vhosts, every page of streams in order, summaries) into its report.
 #[cfg(test)]
-pub(crate) fn snapshot_from(
+pub(crate) fn report_from(
     vhosts: VhostsAnswer,
     streams: Vec<StreamsAnswer<'_>>,
     summaries: SummariesAnswer,
-    prev: Option<&NodeSnapshot>,
-) -> Result<NodeSnapshot, String> {
-    let mut builder = SnapshotBuilder::new(&vhosts, summaries, prev)?;
+    prev: Option<&NodeReport>,
+) -> Result<NodeReport, String> {
+    let mut builder = ReportBuilder::new(&vhosts, summaries, prev)?;
     for page in &streams {
         builder.add_page(page)?;
     }
     Ok(builder.finish())
 }
 
-/// Builds a snapshot page by page: streams keyed by vhost name, one record per key. Fails when
+/// Builds a report page by page: streams keyed by vhost name, one record per key. Fails when
 /// an answer carries an error code.
-pub(crate) struct SnapshotBuilder<'v, 'p> {
-    snapshot: NodeSnapshot,
+pub(crate) struct ReportBuilder<'v, 'p> {
+    report: NodeReport,
     vhosts: &'v VhostsAnswer,
     conv: Converter<'p, 'v>,
     pages: usize,
 }
 
-impl<'v, 'p> SnapshotBuilder<'v, 'p> {
+impl<'v, 'p> ReportBuilder<'v, 'p> {
     pub(crate) fn new(
         vhosts: &'v VhostsAnswer,
         summaries: SummariesAnswer,
-        prev: Option<&'p NodeSnapshot>,
+        prev: Option<&'p NodeReport>,
     ) -> Result<Self, String> {
         check_code("vhosts", vhosts.envelope.code)?;
         check_code("summaries", summaries.code)?;
-        let mut snapshot = NodeSnapshot::default();
+        let mut report = NodeReport::default();
         if let Some(me) = summaries.data.and_then(|d| d.this) {
-            snapshot.version = me.version;
-            snapshot.cpu_percent = me.cpu_percent;
-            snapshot.mem_kbyte = me.mem_kbyte;
-            snapshot.uptime_s = me.srs_uptime;
+            report.version = me.version;
+            report.cpu_percent = me.cpu_percent;
+            report.mem_kbyte = me.mem_kbyte;
+            report.uptime_s = me.srs_uptime;
         }
         let names = vhosts.vhosts.iter().map(|v| (v.id.as_str(), v.name.as_str())).collect();
         let conv = Converter { vhosts: names, prev, key: String::new(), video: Vec::new(), audio: Vec::new() };
-        Ok(SnapshotBuilder { snapshot, vhosts, conv, pages: 0 })
+        Ok(ReportBuilder { report, vhosts, conv, pages: 0 })
     }
 
     /// Adds one page; returns how many records it had.
     pub(crate) fn add_page(&mut self, page: &StreamsAnswer<'_>) -> Result<usize, String> {
         check_code("streams", page.code)?;
         if self.pages == 0 {
-            self.snapshot.server = page.server.clone();
-            self.snapshot.service = page.service.clone();
+            self.report.server = page.server.clone();
+            self.report.service = page.service.clone();
         }
         self.pages += 1;
-        self.snapshot.streams.reserve(page.streams.len());
+        self.report.streams.reserve(page.streams.len());
         for s in &page.streams {
             if let Some(ns) = self.conv.convert(s) {
-                self.snapshot.streams.push(ns);
+                self.report.streams.push(ns);
             }
         }
         Ok(page.streams.len())
     }
 
-    pub(crate) fn finish(mut self) -> NodeSnapshot {
+    pub(crate) fn finish(mut self) -> NodeReport {
         if self.pages == 0 {
-            self.snapshot.server = self.vhosts.envelope.server.clone();
-            self.snapshot.service = self.vhosts.envelope.service.clone();
+            self.report.server = self.vhosts.envelope.server.clone();
+            self.report.service = self.vhosts.envelope.service.clone();
         }
         // SRS pages by a map of random ids, so a stream created between two pages may come twice.
-        let streams = &mut self.snapshot.streams;
+        let streams = &mut self.report.streams;
         streams.sort_by(|a, b| a.key.cmp(&b.key).then(b.active.cmp(&a.active)));
         streams.dedup_by(|later, first| later.key == first.key);
-        self.snapshot
+        self.report
     }
 }
 
-/// Turns records into `NodeStream`s, sharing what repeats: keys the node's previous snapshot
+/// Turns records into `NodeStream`s, sharing what repeats: keys the node's previous report
 /// already had, and codec descriptions (100,000 streams usually have a handful).
 struct Converter<'p, 'v> {
     vhosts: HashMap<&'v str, &'v str>,
-    prev: Option<&'p NodeSnapshot>,
+    prev: Option<&'p NodeReport>,
     key: String,
     video: Vec<Arc<srs::Video>>,
     audio: Vec<Arc<srs::Audio>>,
@@ -259,7 +259,7 @@ async fn run(state: Arc<IndexState>, name: String, stop: CancellationToken) {
     }
     loop {
         // Shared mode: only the leader polls (or a replica cut off from Redis).
-        if let Some(shared) = &state.shared
+        if let Some(shared) = &state.replicas
             && !shared.polling()
         {
             tokio::select! {
@@ -289,7 +289,7 @@ async fn run(state: Arc<IndexState>, name: String, stop: CancellationToken) {
             },
         };
         drop(permit);
-        if state.shared.as_ref().is_some_and(|sh| !sh.polling()) {
+        if state.replicas.as_ref().is_some_and(|sh| !sh.polling()) {
             // Leadership ended during the poll: the new leader's view wins.
             continue;
         }

@@ -17,7 +17,7 @@ use crate::auth::Auth;
 use crate::config::{IndexConfig, NodeSpec};
 use crate::directory::Directory;
 use crate::metrics::Metrics;
-use crate::nodes::{self, HealthChange, NodeEntry, NodeSnapshot, NodeTable, PollerHandle};
+use crate::nodes::{self, HealthChange, NodeEntry, NodeReport, NodeTable, PollerHandle};
 use crate::region::RegionResolver;
 use crate::store::Store;
 
@@ -38,9 +38,9 @@ pub struct IndexState {
     /// Stream and node events for WebSocket and SSE listeners.
     pub events: crate::events::Bus,
     /// Each replicated stream's primary origin (from `on_forward` hooks).
-    pub primaries: crate::replication::Primaries,
+    pub primaries: crate::origin_replicas::Primaries,
     /// Shared mode (several replicas through Redis); None for a single index.
-    pub shared: Option<Arc<crate::shared::Shared>>,
+    pub replicas: Option<Arc<crate::index_replicas::Replicas>>,
     /// Token signatures an admin revoked, checked by the hook receiver.
     pub revoked: crate::auth::revoked::Revoked,
     /// Client for polls (no redirects beyond SRS's slash 302, short timeouts).
@@ -77,9 +77,9 @@ impl IndexState {
         }
         let next_order = AtomicUsize::new(config.nodes.len());
         let poll_permits = tokio::sync::Semaphore::new(config.poll.max_concurrent);
-        let shared = crate::shared::Shared::new(&config)?;
+        let replicas = crate::index_replicas::Replicas::new(&config)?;
         Ok(Arc::new(IndexState {
-            shared,
+            replicas,
             revoked: crate::auth::revoked::Revoked::default(),
             config: ArcSwap::from_pointee(config),
             resolver: ArcSwap::from_pointee(resolver),
@@ -88,7 +88,7 @@ impl IndexState {
             store,
             metrics: Metrics::default(),
             events: crate::events::Bus::new(EVENT_BUFFER),
-            primaries: crate::replication::Primaries::default(),
+            primaries: crate::origin_replicas::Primaries::default(),
             http,
             poll_permits,
             shutdown: CancellationToken::new(),
@@ -133,13 +133,13 @@ impl IndexState {
     }
 
     /// What a poller needs: the node's spec and its last report.
-    pub fn node_for_poll(&self, name: &str) -> Option<(Arc<NodeSpec>, Option<Arc<NodeSnapshot>>)> {
-        self.table().get(name).map(|e| (e.spec.clone(), e.snapshot.clone()))
+    pub fn node_for_poll(&self, name: &str) -> Option<(Arc<NodeSpec>, Option<Arc<NodeReport>>)> {
+        self.table().get(name).map(|e| (e.spec.clone(), e.report.clone()))
     }
 
     /// Records a poll outcome in the node table; None if the node was removed meanwhile. The
     /// caller records the health change and marks the table changed (`PollApplied::urgent`).
-    pub fn apply_poll(&self, name: &str, result: Result<NodeSnapshot, String>, took: Duration) -> Option<PollApplied> {
+    pub fn apply_poll(&self, name: &str, result: Result<NodeReport, String>, took: Duration) -> Option<PollApplied> {
         let cfg = self.config.load();
         let now = now_ms();
         let (change, fails) = {

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use common::{Api, DEADLINE, Docs, FakeNode, Mode, config, eventually};
 use ferrocast_index::events::EventKind;
-use ferrocast_index::events::feed::{Feed, Filter};
 use ferrocast_index::http::caller::Caller;
+use ferrocast_index::http::events::feed::{Feed, Filter};
 use ferrocast_index::{Role, RunningIndex};
 use futures_util::StreamExt;
 use serde_json::{Value, json};

@@ -333,9 +333,9 @@ async fn keys_rotate_on_reload_without_a_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn event_listeners_see_only_what_their_token_may_see() {
-    use ferrocast_index::events::feed::{Feed, Filter};
     use ferrocast_index::http::admin::AdminKey;
     use ferrocast_index::http::caller::Caller;
+    use ferrocast_index::http::events::feed::{Feed, Filter};
 
     let db = tempfile::tempdir().unwrap();
     let idx = start(&db, vec![], auth()).await;

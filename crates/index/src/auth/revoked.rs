@@ -2,7 +2,7 @@
 //! valid until it expires — unless its signature is listed here. `POST /api/v1/tokens/revoke`
 //! (admin) lists it; the hook receiver refuses a listed token for publish and play. The list is in
 //! memory (checked with no I/O), kept in SQLite across restarts until each token's expiry, and in
-//! shared mode kept in Redis and announced to every replica (`crate::shared`).
+//! shared mode kept in Redis and announced to every replica (`crate::index_replicas`).
 
 use std::collections::HashMap;
 use std::sync::RwLock;

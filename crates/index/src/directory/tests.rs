@@ -1,4 +1,4 @@
-//! The merge of node snapshots into one directory, fed with what real SRS 7 nodes answered
+//! The merge of node reports into one directory, fed with what real SRS 7 nodes answered
 //! (`fixtures/srs/`) and converted exactly as the poller converts it.
 
 use std::time::Duration;
@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::*;
 use crate::nodes::{NodeStream, NodeTable, apply_poll};
-use crate::poller::snapshot_from;
+use crate::poller::report_from;
 use crate::srs::{Kbps, StreamsAnswer, SummariesAnswer, VhostsAnswer};
 
 const SAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/srs/");
@@ -21,27 +21,27 @@ fn sample<T: serde::Deserialize<'static>>(file: &str) -> T {
     serde_json::from_slice(bytes).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-/// A node's snapshot from its captured streams page, with the origin's vhost list (as the
+/// A node's report from its captured streams page, with the origin's vhost list (as the
 /// edges' own vhost ids are not in it, this is also what an unknown id looks like).
-fn capture(node: &str, streams: StreamsAnswer<'static>) -> NodeSnapshot {
+fn capture(node: &str, streams: StreamsAnswer<'static>) -> NodeReport {
     let summaries: SummariesAnswer = sample(&format!("{node}-summaries.json"));
-    snapshot_from(sample("origin-vhosts.json"), vec![streams], summaries, None).unwrap()
+    report_from(sample("origin-vhosts.json"), vec![streams], summaries, None).unwrap()
 }
 
-fn captured(node: &str, streams_file: &str) -> NodeSnapshot {
+fn captured(node: &str, streams_file: &str) -> NodeReport {
     capture(node, sample(streams_file))
 }
 
-fn node(name: &str, role: Role, order: usize, health: Health, snapshot: Option<NodeSnapshot>) -> NodeEntry {
+fn node(name: &str, role: Role, order: usize, health: Health, report: Option<NodeReport>) -> NodeEntry {
     let spec = format!("name={name},role={role},api=http://127.0.0.1:1985").parse().unwrap();
     let mut e = NodeEntry::new(spec, order, None);
     e.health = health;
-    e.snapshot = snapshot.map(Arc::new);
+    e.report = report.map(Arc::new);
     e
 }
 
 fn up(name: &str, role: Role, order: usize, streams: Vec<NodeStream>) -> NodeEntry {
-    node(name, role, order, Health::Up, Some(NodeSnapshot { streams, ..Default::default() }))
+    node(name, role, order, Health::Up, Some(NodeReport { streams, ..Default::default() }))
 }
 
 fn stream(key: &str, active: bool, clients: u64) -> NodeStream {
@@ -63,8 +63,8 @@ fn node_names<'a>(dir: &'a Directory, nodes: &[usize]) -> Vec<&'a str> {
     nodes.iter().map(|&i| dir.nodes[i].spec.name.as_str()).collect()
 }
 
-fn keys(snapshot: &NodeSnapshot) -> Vec<&str> {
-    snapshot.streams.iter().map(|s| &*s.key).collect()
+fn keys(report: &NodeReport) -> Vec<&str> {
+    report.streams.iter().map(|s| &*s.key).collect()
 }
 
 /// One page of `/api/v1/streams/` with records `(url, vhost id, active, clients)`.
@@ -115,7 +115,7 @@ fn real_srs_cluster_is_one_stream_with_its_origin_edges_and_viewers() {
     assert_eq!((viewers("origin"), viewers("edge1"), viewers("edge2")), (2, 1, 2));
     assert!(dir.nodes.iter().all(|n| n.streams == 1));
     assert!(dir.warm);
-    let origin = dir.node("origin").unwrap().snapshot.as_deref().unwrap();
+    let origin = dir.node("origin").unwrap().report.as_deref().unwrap();
     assert_eq!(origin.service.as_deref(), Some("584128l7"), "the restart detector's id");
     assert_eq!(origin.version.as_deref(), Some("7.0.18"));
 }
@@ -146,9 +146,9 @@ fn edge_vhost_ids_and_player_extensions_do_not_split_the_stream() {
 
 #[test]
 fn unpublished_stream_leaves_but_its_remaining_clients_still_count() {
-    let snapshot = captured("origin", "origin-streams-after-unpublish.json");
-    assert_eq!(keys(&snapshot), [CAM1], "the record itself is still read");
-    let dir = build([node("origin", Role::Origin, 0, Health::Up, Some(snapshot))]);
+    let report = captured("origin", "origin-streams-after-unpublish.json");
+    assert_eq!(keys(&report), [CAM1], "the record itself is still read");
+    let dir = build([node("origin", Role::Origin, 0, Health::Up, Some(report))]);
     assert!(dir.streams.is_empty(), "publish.active false: not live");
     let origin = dir.node("origin").unwrap();
     assert_eq!(origin.viewers, 2, "no publisher to subtract: both clients are still served");
@@ -159,7 +159,7 @@ fn unpublished_stream_leaves_but_its_remaining_clients_still_count() {
 fn down_or_unpolled_nodes_contribute_nothing() {
     // edge2 goes down the way a poller takes it down: two failed polls after a good one.
     let mut edge2 = node("edge2", Role::Edge, 2, Health::Unknown, None);
-    let snap = NodeSnapshot { streams: vec![stream(CAM1, true, 7)], ..Default::default() };
+    let snap = NodeReport { streams: vec![stream(CAM1, true, 7)], ..Default::default() };
     apply_poll(&mut edge2, Ok(snap), Duration::ZERO, Duration::from_secs(1), 2, NOW);
     for _ in 0..2 {
         apply_poll(&mut edge2, Err("refused".into()), Duration::ZERO, Duration::from_secs(1), 2, NOW);
@@ -196,12 +196,12 @@ fn only_up_and_degraded_nodes_are_schedulable_and_origins_keep_config_order() {
     let nodes = |unknown: Health| {
         [
             // Names sort the other way round from the config order.
-            node("origin-z", Role::Origin, 0, Health::Up, Some(NodeSnapshot::default())),
-            node("origin-m", Role::Origin, 1, Health::Degraded, Some(NodeSnapshot::default())),
+            node("origin-z", Role::Origin, 0, Health::Up, Some(NodeReport::default())),
+            node("origin-m", Role::Origin, 1, Health::Degraded, Some(NodeReport::default())),
             node("origin-a", Role::Origin, 2, Health::Down, None),
             node("origin-b", Role::Origin, 3, unknown, None),
             with_region(up("eu-2", Role::Edge, 4, vec![]), "eu"),
-            with_region(node("eu-1", Role::Edge, 5, Health::Degraded, Some(NodeSnapshot::default())), "eu"),
+            with_region(node("eu-1", Role::Edge, 5, Health::Degraded, Some(NodeReport::default())), "eu"),
             with_region(node("us-1", Role::Edge, 6, Health::Down, None), "us"),
             with_region(node("ap-1", Role::Edge, 7, unknown, None), "ap"),
             up("plain", Role::Edge, 8, vec![]),
@@ -245,8 +245,7 @@ fn a_stream_repeated_across_pages_is_one_node_stream() {
         page(&[("/live/a", "vid-1", true, 1), ("/live/b", "vid-1", true, 5)]),
         page(&[("/live/b", "vid-1", true, 5), ("/live/c", "vid-1", true, 2)]),
     ];
-    let snap =
-        snapshot_from(vhosts(&[("vid-1", "__defaultVhost__")]), pages, SummariesAnswer::default(), None).unwrap();
+    let snap = report_from(vhosts(&[("vid-1", "__defaultVhost__")]), pages, SummariesAnswer::default(), None).unwrap();
     assert_eq!(keys(&snap), ["__defaultVhost__/live/a", "__defaultVhost__/live/b", "__defaultVhost__/live/c"]);
     let dir = build([up("o", Role::Origin, 0, vec![]), node("e", Role::Edge, 1, Health::Up, Some(snap))]);
     assert_eq!(dir.node("e").unwrap().viewers, 1 + 5 + 2, "b counted once");
@@ -254,20 +253,20 @@ fn a_stream_repeated_across_pages_is_one_node_stream() {
     // Republished between the pages: the live record is the one kept, whichever page had it.
     for (first, second) in [(false, true), (true, false)] {
         let pages = vec![page(&[("/live/b", "vid-1", first, 3)]), page(&[("/live/b", "vid-1", second, 3)])];
-        let snap = snapshot_from(vhosts(&[]), pages, SummariesAnswer::default(), None).unwrap();
+        let snap = report_from(vhosts(&[]), pages, SummariesAnswer::default(), None).unwrap();
         assert_eq!(snap.streams.len(), 1);
         assert!(snap.streams[0].active, "{first} then {second}");
     }
 }
 
 #[test]
-fn an_error_code_in_any_answer_fails_the_snapshot() {
+fn an_error_code_in_any_answer_fails_the_report() {
     let mut bad = page(&[]);
     bad.code = 1000;
-    let err = snapshot_from(vhosts(&[]), vec![page(&[]), bad], SummariesAnswer::default(), None).unwrap_err();
+    let err = report_from(vhosts(&[]), vec![page(&[]), bad], SummariesAnswer::default(), None).unwrap_err();
     assert!(err.contains("streams") && err.contains("1000"), "{err}");
     let summaries = SummariesAnswer { code: 2048, data: None };
-    let err = snapshot_from(vhosts(&[]), vec![page(&[])], summaries, None).unwrap_err();
+    let err = report_from(vhosts(&[]), vec![page(&[])], summaries, None).unwrap_err();
     assert!(err.contains("summaries") && err.contains("2048"), "{err}");
 }
 
@@ -279,7 +278,7 @@ fn streams_outside_the_default_vhost_key_by_vhost_name() {
         ("/live/b", "vid-2", true, 1),     // the vhost id names it
         ("/live/c", "vid-1", true, 1),
     ])];
-    let snap = snapshot_from(ids, pages, SummariesAnswer::default(), None).unwrap();
+    let snap = report_from(ids, pages, SummariesAnswer::default(), None).unwrap();
     assert_eq!(keys(&snap), ["__defaultVhost__/live/c", "news/live/a", "news/live/b"]);
     let dir = build([node("o", Role::Origin, 0, Health::Up, Some(snap))]);
     let e = &dir.streams["news/live/a"];
@@ -298,7 +297,8 @@ fn assignments_carry_over_until_the_node_is_polled_again() {
     crate::scheduler::assign(&first, 1);
     crate::scheduler::assign(&first, 1);
     // e2 answers a poll: its numbers now include the viewers sent to it.
-    table.get_mut("e2").unwrap().snapshot = Some(Arc::new(NodeSnapshot::default()));
+    let e2 = table.get_mut("e2").unwrap();
+    apply_poll(e2, Ok(NodeReport::default()), Duration::ZERO, Duration::from_secs(1), 2, NOW);
     let second = Directory::build(&table, &IndexConfig::default(), NOW);
     second.carry_assignments(&first);
     assert_eq!((second.assigned(0), second.assigned(1)), (1, 0));

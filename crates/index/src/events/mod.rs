@@ -2,17 +2,14 @@
 //! in a bounded buffer for clients that reconnect, and fanned out live to every listener.
 //!
 //! The bus is the one place events enter: the directory merge (poll-driven, `producer`) and the
-//! hook receiver (hook-driven, at once) publish here; `GET /api/v1/events` (`http`: WebSocket or
-//! SSE, over a `feed`) reads here. Stream announcements are deduplicated between the two sources
+//! hook receiver (hook-driven, at once) publish here; `GET /api/v1/events` (`crate::http::events`:
+//! WebSocket or SSE, over a `feed`) reads here. This module knows nothing of HTTP: the HTTP side
+//! depends on it, never the reverse. Stream announcements are deduplicated between the two sources
 //! (`announced`) and viewer counts are coalesced (`coalesce`).
 
 mod announced;
 mod coalesce;
-pub mod feed;
-pub mod http;
 pub mod producer;
-mod sse;
-mod ws;
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -167,7 +164,7 @@ fn held_bytes(e: &Event) -> usize {
     e.json.len() + std::mem::size_of::<Event>() + 64
 }
 
-/// An event as it travels between index replicas (shared mode, `crate::shared::relay`): what
+/// An event as it travels between index replicas (shared mode, `crate::index_replicas::relay`): what
 /// [`Bus::publish`] was given, before this replica numbered it. Each replica numbers the events it
 /// gets in its own sequence.
 #[derive(Clone, Debug)]

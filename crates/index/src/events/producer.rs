@@ -11,8 +11,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Bus, EventKind};
 use crate::config::{IndexConfig, NodeSpec, PollConfig};
+use crate::directory::json;
 use crate::directory::{Directory, StreamEntry};
-use crate::http::json;
 use crate::nodes::{Health, HealthChange};
 
 /// How often noted viewer changes are checked for sending (their window is `VIEWERS_WINDOW`).

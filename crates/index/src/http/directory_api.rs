@@ -11,7 +11,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::caller::Caller;
-use super::{error, json as shape, query_param};
+use super::{error, query_param};
+use crate::directory::json as shape;
 use crate::state::IndexState;
 
 /// Default and largest page of the stream list.

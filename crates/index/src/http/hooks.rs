@@ -20,7 +20,7 @@ use super::query_param;
 use crate::auth::{Action, now_secs};
 use crate::directory::stream_key;
 use crate::events::EventKind;
-use crate::replication;
+use crate::origin_replicas;
 use crate::state::IndexState;
 
 use crate::directory::DEFAULT_VHOST;
@@ -99,7 +99,7 @@ pub async fn hook(
         "on_unpublish" => {
             announce(&st, EventKind::StreamUnpublished, &body, vhost, &app, stream);
             let dir = st.directory.load();
-            if let Some(n) = replication::calling_node(&dir, &field(&body, "server_id"), &field(&body, "tcUrl")) {
+            if let Some(n) = origin_replicas::calling_node(&dir, &field(&body, "server_id"), &field(&body, "tcUrl")) {
                 st.primaries.unpublished(&stream_key(vhost, &app, stream), &dir.nodes[n].spec.name);
             }
             allow()
@@ -119,7 +119,7 @@ fn forward(st: &IndexState, body: &Value, vhost: &str, app: &str, stream: &str) 
     let key = stream_key(vhost, app, stream);
     let forwarded = param.trim_start_matches('?').split('&').any(|p| p.split('=').next() == Some(FORWARDED_MARK));
     let dir = st.directory.load();
-    let from = replication::calling_node(&dir, &field(body, "server_id"), &field(body, "tcUrl"));
+    let from = origin_replicas::calling_node(&dir, &field(body, "server_id"), &field(body, "tcUrl"));
     let urls: Vec<String> = if forwarded {
         Vec::new()
     } else {
@@ -127,9 +127,9 @@ fn forward(st: &IndexState, body: &Value, vhost: &str, app: &str, stream: &str) 
             st.primaries.set(&key, &dir.nodes[n].spec.name, crate::clock::now_ms());
         }
         let cfg = st.config.load();
-        replication::backups(&dir, &cfg.replication, &st.resolver.load(), from)
+        origin_replicas::backups(&dir, &cfg.replication, &st.resolver.load(), from)
             .into_iter()
-            .filter_map(|i| replication::forward_url(&dir, i, vhost, app, stream, &param))
+            .filter_map(|i| origin_replicas::forward_url(&dir, i, vhost, app, stream, &param))
             .collect()
     };
     let caller =

@@ -8,8 +8,8 @@ pub mod admin;
 pub mod caller;
 mod dashboard;
 mod directory_api;
+pub mod events;
 mod hooks;
-pub(crate) mod json;
 mod ops;
 mod play;
 mod play_answer;
@@ -42,7 +42,7 @@ pub fn router(state: Arc<IndexState>) -> Router {
         .route("/api/v1/hooks", post(hooks::hook))
         .route("/api/v1/tokens", post(tokens::mint))
         .route("/api/v1/tokens/revoke", post(tokens::revoke))
-        .route("/api/v1/events", get(crate::events::http::events))
+        .route("/api/v1/events", get(events::events))
         .route("/api/v1/history", get(ops::history))
         .route("/api/v1/reload", post(ops::reload))
         .route("/", get(dashboard::page))

@@ -40,7 +40,7 @@ pub async fn readyz(State(st): State<Arc<IndexState>>) -> Response {
         .filter(|n| n.last_ok_ms.is_some_and(|t| now.saturating_sub(t) <= fresh_ms))
         .count();
     let mut body = json!({ "ready": fresh > 0, "fresh_origins": fresh, "nodes": dir.nodes.len() });
-    if let Some(sh) = &st.shared {
+    if let Some(sh) = &st.replicas {
         body["redis"] = json!(if sh.is_up() { "up" } else { "down" });
         body["role"] = json!(sh.role().as_str());
     }
@@ -50,13 +50,7 @@ pub async fn readyz(State(st): State<Arc<IndexState>>) -> Response {
 
 pub async fn metrics(State(st): State<Arc<IndexState>>) -> Response {
     let mut text = st.metrics.render(&st.directory.load());
-    match &st.shared {
-        Some(sh) => sh.render_metrics(&mut text),
-        None => text.push_str(
-            "# HELP ferrocast_index_leader 1 while this replica holds the leader lease and polls.\n\
-             # TYPE ferrocast_index_leader gauge\nferrocast_index_leader 1\n",
-        ),
-    }
+    crate::metrics::render_replicas(&mut text, st.replicas.as_deref());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 

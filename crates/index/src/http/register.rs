@@ -84,7 +84,7 @@ pub async fn register(State(st): State<Arc<IndexState>>, RawQuery(q): RawQuery, 
             return error(StatusCode::BAD_REQUEST, e);
         }
     };
-    if let Some(shared) = &st.shared {
+    if let Some(shared) = &st.replicas {
         shared.heartbeat(&spec, st.config.load().poll.forget_registered_ms);
     }
     let outcome = st.register(spec);

@@ -107,9 +107,9 @@ pub async fn revoke(State(st): State<Arc<IndexState>>, _admin: AdminKey, body: B
     }
     st.revoked.insert(&sig, expires);
     st.store.token_revoked(&sig, expires, crate::clock::now_ms() as i64);
-    if let Some(shared) = &st.shared {
+    if let Some(shared) = &st.replicas {
         shared.revoke(vec![(sig.clone(), expires)]);
     }
     tracing::info!(signature = %sig, expires, "token revoked");
-    Json(json!({ "code": 0, "signature": sig, "expires": expires, "shared": st.shared.is_some() })).into_response()
+    Json(json!({ "code": 0, "signature": sig, "expires": expires, "shared": st.replicas.is_some() })).into_response()
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use super::*;
 use crate::config::{IndexConfig, Role};
-use crate::nodes::{Health, NodeEntry, NodeSnapshot, NodeStream};
+use crate::nodes::{Health, NodeEntry, NodeReport, NodeStream};
 use crate::srs::Kbps;
 use crate::store::Store;
 
@@ -18,7 +18,7 @@ fn up(name: &str, role: Role, order: usize, streams: Vec<NodeStream>) -> NodeEnt
     let spec = format!("name={name},role={role},api=http://127.0.0.1:1985").parse().unwrap();
     let mut e = NodeEntry::new(spec, order, None);
     e.health = Health::Up;
-    e.snapshot = Some(Arc::new(NodeSnapshot { streams, ..Default::default() }));
+    e.report = Some(Arc::new(NodeReport { streams, ..Default::default() }));
     e
 }
 
@@ -49,8 +49,8 @@ async fn a_step_swaps_in_the_merged_directory_and_announces_what_changed() {
 
     // The origin goes down: the next step drops the stream and announces its end.
     state.table().get_mut("o1").unwrap().health = Health::Down;
-    state.table().get_mut("o1").unwrap().snapshot = None;
-    state.table().get_mut("e1").unwrap().snapshot = None;
+    state.table().get_mut("o1").unwrap().report = None;
+    state.table().get_mut("e1").unwrap().report = None;
     step(&state, &mut sessions);
     assert!(state.directory.load().streams.is_empty());
     assert_eq!(kinds(&state), ["stream_published", "stream_unpublished"]);
@@ -65,7 +65,7 @@ async fn assignments_carry_over_until_the_node_is_polled_again() {
     state.directory.load().assigned[0].store(5, std::sync::atomic::Ordering::Relaxed);
     step(&state, &mut sessions);
     assert_eq!(state.directory.load().assigned(0), 5, "not polled since: the count stays");
-    let report = NodeSnapshot { streams: vec![stream(true, 6)], ..Default::default() };
+    let report = NodeReport { streams: vec![stream(true, 6)], ..Default::default() };
     crate::nodes::apply_poll(
         state.table().get_mut("e1").unwrap(),
         Ok(report),

@@ -10,7 +10,7 @@ const NO_FALLBACK: &[&str] = &[];
 use super::*;
 use crate::config::{IndexConfig, NodeSpec};
 use crate::directory::mix;
-use crate::nodes::{NodeEntry, NodeSnapshot, NodeStream, NodeTable};
+use crate::nodes::{NodeEntry, NodeReport, NodeStream, NodeTable};
 use crate::srs::Kbps;
 
 /// A node to put in a test cluster.
@@ -76,7 +76,7 @@ fn cluster(nodes: &[N]) -> Directory {
                 video: None,
                 audio: None,
             });
-            e.snapshot = Some(Arc::new(NodeSnapshot { streams: streams.collect(), ..Default::default() }));
+            e.report = Some(Arc::new(NodeReport { streams: streams.collect(), ..Default::default() }));
         }
         table.insert(node.spec.name.clone(), e);
     }

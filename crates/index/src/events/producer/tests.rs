@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::*;
 use crate::config::{IndexConfig, Role};
-use crate::nodes::{NodeEntry, NodeSnapshot, NodeStream, NodeTable};
+use crate::nodes::{NodeEntry, NodeReport, NodeStream, NodeTable};
 use crate::srs::Kbps;
 
 const GRACE: Duration = Duration::from_secs(3);
@@ -36,7 +36,7 @@ fn directory(nodes: &[NodeDef]) -> Directory {
                         audio: None,
                     })
                     .collect();
-                e.snapshot = Some(Arc::new(NodeSnapshot { streams, ..Default::default() }));
+                e.report = Some(Arc::new(NodeReport { streams, ..Default::default() }));
             }
             (name.to_string(), e)
         })

@@ -9,7 +9,7 @@
 //!
 //! Pub/sub keeps no history: a replica that was disconnected misses what was sent meanwhile (its
 //! listeners get the cluster's state again from the directory in their next snapshot). Event ids
-//! are each replica's own; see `crate::shared`.
+//! are each replica's own; see `crate::index_replicas`.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -17,7 +17,7 @@ use std::sync::atomic::Ordering;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use super::Shared;
+use super::Replicas;
 use crate::events::{EventKind, Relayed};
 use crate::state::IndexState;
 
@@ -60,7 +60,7 @@ pub fn decode(payload: &[u8]) -> Option<(String, Relayed)> {
 }
 
 /// Sends this replica's events, in order, a pipeline of whatever is queued at a time.
-pub(super) async fn sender(state: Arc<IndexState>, sh: Arc<Shared>, mut rx: mpsc::Receiver<Relayed>) {
+pub(super) async fn sender(state: Arc<IndexState>, sh: Arc<Replicas>, mut rx: mpsc::Receiver<Relayed>) {
     let mut batch = Vec::with_capacity(BATCH);
     loop {
         let n = tokio::select! {
@@ -95,7 +95,7 @@ pub(super) async fn sender(state: Arc<IndexState>, sh: Arc<Shared>, mut rx: mpsc
 }
 
 /// A message on the events channel.
-pub(super) fn received(state: &IndexState, sh: &Shared, payload: &[u8]) {
+pub(super) fn received(state: &IndexState, sh: &Replicas, payload: &[u8]) {
     let Some((sender, event)) = decode(payload) else {
         tracing::debug!("unreadable event message on the events channel");
         return;

@@ -6,7 +6,7 @@
 //! every third of the lease with a compare-and-set ([`RENEW`]: only if it still holds its own
 //! `<replica>:<token>`). A holder that finds someone else's value stops at once; one that cannot
 //! reach Redis keeps polling until its lease would have run out and then goes standalone (see the
-//! module doc of `crate::shared`). A follower that cannot reach Redis for a whole lease goes
+//! module doc of `crate::index_replicas`). A follower that cannot reach Redis for a whole lease goes
 //! standalone too. On shutdown the holder deletes its own key ([`RELEASE`]) so a follower takes
 //! over within a third of the lease rather than a whole one.
 //!
@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use redis::aio::ConnectionLike;
 
-use super::{Keys, Role, Shared};
+use super::{Keys, Replicas, Role};
 use crate::state::IndexState;
 
 /// KEYS: lease, fence. ARGV: replica id, lease ms, the newest token the replica has seen.
@@ -146,7 +146,7 @@ pub async fn release(
 }
 
 /// The lease loop of one replica: acquires, renews, steps down, goes standalone and back.
-pub async fn run(state: Arc<IndexState>, sh: Arc<Shared>) {
+pub async fn run(state: Arc<IndexState>, sh: Arc<Replicas>) {
     let period = sh.lease / 3;
     // Its own connection, driven by the runtime this loop runs on (see `Shared::start`).
     let own = match super::connection(&sh.client, sh.lease) {

@@ -14,10 +14,10 @@ use axum::extract::ws::Utf8Bytes;
 use serde_json::json;
 use tokio::sync::broadcast::{self, error::RecvError};
 
-use super::{Bus, Event};
 use crate::clock::now_ms;
+use crate::directory::json;
+use crate::events::{Bus, Event};
 use crate::http::caller::Caller;
-use crate::http::json;
 use crate::state::IndexState;
 
 /// Which stream events a listener wants; node events go to everyone.

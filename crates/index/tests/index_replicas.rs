@@ -13,7 +13,7 @@ use common::redis::RedisServer;
 use common::{Api, DEADLINE, Docs, FakeNode, check, config, eventually, samples_dir};
 use ferrocast_index::auth::{Action, AuthConfig, KeyConfig};
 use ferrocast_index::config::SharedConfig;
-use ferrocast_index::shared::{Keys, lease, snapshot};
+use ferrocast_index::index_replicas::{Keys, lease, node_records};
 use ferrocast_index::{IndexConfig, NodeSpec, Role, RunningIndex};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
@@ -273,18 +273,18 @@ async fn a_stale_leaders_write_is_refused() {
 
     let old = lease::try_acquire(&mut conn, &keys, "a", lease, 0).await.unwrap().expect("a takes the free lease");
     assert_eq!(lease::try_acquire(&mut conn, &keys, "b", lease, 0).await.unwrap(), None, "held by a");
-    let record = |who: &str| snapshot::Batch::new(vec![("e1".into(), format!("written by {who}"))], vec![], vec![]);
-    snapshot::write(&mut conn, &keys, "a", old, &record("a")).await.expect("the leader writes");
+    let record = |who: &str| node_records::Batch::new(vec![("e1".into(), format!("written by {who}"))], vec![], vec![]);
+    node_records::write(&mut conn, &keys, "a", old, &record("a")).await.expect("the leader writes");
 
     // a pauses for longer than its lease; b takes over.
     tokio::time::sleep(lease + Duration::from_millis(100)).await;
     let new = lease::try_acquire(&mut conn, &keys, "b", Duration::from_secs(5), 0).await.unwrap().expect("b takes it");
     assert!(new > old, "each term has a larger token: {old} then {new}");
-    snapshot::write(&mut conn, &keys, "b", new, &record("b")).await.expect("the new leader writes");
+    node_records::write(&mut conn, &keys, "b", new, &record("b")).await.expect("the new leader writes");
 
     // a wakes up: its renewal fails and its write is refused.
     assert!(!lease::renew(&mut conn, &keys, "a", old, lease).await.unwrap(), "a's lease is gone");
-    let refused = snapshot::write(&mut conn, &keys, "a", old, &record("a, stale")).await.unwrap_err();
+    let refused = node_records::write(&mut conn, &keys, "a", old, &record("a, stale")).await.unwrap_err();
     println!("stale write: {refused}");
     assert!(matches!(refused, lease::WriteError::Fenced { token, .. } if token == old), "{refused:?}");
     let stored: String = redis::cmd("HGET").arg(&keys.nodes).arg("e1").query_async(&mut conn).await.unwrap();

@@ -11,11 +11,15 @@ use axum::extract::{RawQuery, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::feed::{Feed, Filter};
-use super::{sse, ws};
-use crate::http::caller::Caller;
-use crate::http::{error, query_param};
+use super::caller::Caller;
+use super::{error, query_param};
+
+pub mod feed;
+mod sse;
+mod ws;
+
 use crate::state::IndexState;
+use feed::{Feed, Filter};
 
 pub async fn events(
     State(st): State<Arc<IndexState>>,

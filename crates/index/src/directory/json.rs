@@ -1,4 +1,5 @@
-//! The JSON shapes of directory entries and nodes, shared by the directory API and the events (`crate::events`).
+//! The JSON shapes of directory entries and nodes: one shape for the directory API, event data
+//! (`crate::events`) and the listeners' snapshots.
 
 use serde_json::{Value, json};
 
@@ -38,7 +39,7 @@ pub fn stream(dir: &Directory, s: &StreamEntry) -> Value {
 /// "error": the full text can hold internal addresses, for admins only.
 pub fn node(dir: &Directory, i: usize, default_max_viewers: u64, detail: bool) -> Value {
     let n = &dir.nodes[i];
-    let snap = n.snapshot.as_deref();
+    let snap = n.report.as_deref();
     let cap = n.spec.max_viewers.unwrap_or(default_max_viewers);
     json!({
         "name": n.spec.name,

@@ -8,12 +8,12 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 
-use super::Shared;
+use super::Replicas;
 use crate::state::IndexState;
 
 const PING_EVERY: Duration = Duration::from_secs(2);
 
-pub(super) async fn run(state: Arc<IndexState>, sh: Arc<Shared>) {
+pub(super) async fn run(state: Arc<IndexState>, sh: Arc<Replicas>) {
     let mut backoff = Duration::from_millis(100);
     let connect_timeout = (sh.lease / 3).clamp(Duration::from_millis(100), Duration::from_secs(2));
     let channels = [
@@ -49,7 +49,7 @@ pub(super) async fn run(state: Arc<IndexState>, sh: Arc<Shared>) {
         backoff = Duration::from_millis(100);
         // Whatever was announced while not subscribed is fetched whole.
         sh.resync.notify_one();
-        super::revoke_sync(&state, &sh);
+        super::revocations::revoke_sync(&state, &sh);
         let (mut sink, mut stream) = ps.split();
         let mut ping = tokio::time::interval(PING_EVERY);
         ping.tick().await;
@@ -73,17 +73,17 @@ pub(super) async fn run(state: Arc<IndexState>, sh: Arc<Shared>) {
     }
 }
 
-fn dispatch(state: &Arc<IndexState>, sh: &Arc<Shared>, channel: &str, payload: &[u8]) {
+fn dispatch(state: &Arc<IndexState>, sh: &Arc<Replicas>, channel: &str, payload: &[u8]) {
     let k = &sh.keys;
     if channel == k.ch_events {
         super::relay::received(state, sh, payload);
     } else if channel == k.ch_nodes {
-        super::snapshot::announced(sh, payload);
+        super::node_records::reader::announced(sh, payload);
     } else if channel == k.ch_assign {
         super::assign::received(state, sh, payload);
     } else if channel == k.ch_register {
-        super::heartbeat_in(state, sh, payload);
+        super::heartbeats::heartbeat_in(state, sh, payload);
     } else if channel == k.ch_revoke {
-        super::revoke_in(state, sh, payload);
+        super::revocations::revoke_in(state, sh, payload);
     }
 }

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Shared, lock};
+use super::{Replicas, lock};
 use crate::state::IndexState;
 
 /// How often local increments are sent.
@@ -102,7 +102,7 @@ impl Tracker {
 }
 
 /// Sends this replica's increments every [`FLUSH_EVERY`].
-pub(super) async fn flusher(state: Arc<IndexState>, sh: Arc<Shared>) {
+pub(super) async fn flusher(state: Arc<IndexState>, sh: Arc<Replicas>) {
     let mut tick = tokio::time::interval(FLUSH_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -125,7 +125,7 @@ pub(super) async fn flusher(state: Arc<IndexState>, sh: Arc<Shared>) {
 }
 
 /// A message on the assignments channel.
-pub(super) fn received(state: &IndexState, sh: &Shared, payload: &[u8]) {
+pub(super) fn received(state: &IndexState, sh: &Replicas, payload: &[u8]) {
     let Ok(m) = serde_json::from_slice::<Msg>(payload) else { return };
     if m.r == sh.id {
         return;
@@ -137,7 +137,7 @@ pub(super) fn received(state: &IndexState, sh: &Shared, payload: &[u8]) {
 mod tests {
     use super::*;
     use crate::config::IndexConfig;
-    use crate::nodes::{Health, NodeEntry, NodeSnapshot, NodeTable};
+    use crate::nodes::{Health, NodeEntry, NodeReport, NodeTable};
 
     fn dir(poll: u64) -> crate::directory::Directory {
         let mut table = NodeTable::new();
@@ -145,7 +145,7 @@ mod tests {
             let mut e = NodeEntry::new(format!("name={name},api=http://127.0.0.1:1").parse().unwrap(), 0, None);
             e.health = Health::Up;
             e.last_ok_ms = Some(poll);
-            e.snapshot = Some(Arc::new(NodeSnapshot::default()));
+            e.report = Some(Arc::new(NodeReport::default()));
             table.insert(name.into(), e);
         }
         crate::directory::Directory::build(&table, &IndexConfig::default(), 0)

@@ -1,4 +1,5 @@
-//! Origin replication, the multi-region disaster recovery of the cluster: an origin started with a
+//! Origin replicas (not to be confused with index replicas, `crate::index_replicas`): origin
+//! replication, the multi-region disaster recovery of the cluster: an origin started with a
 //! forward backend pointed at the index (`ferrocast node --forward-backend`, or SRS's
 //! `forward { backend ...; }`) posts `on_forward` when a stream is published, and the index answers
 //! with the backup origins to push it to — healthy origins of the nearest other regions first. The
@@ -68,9 +69,8 @@ impl Primaries {
 /// The node that made a hook call: the one whose API reports `server_id` (SRS's server id), else
 /// the one whose RTMP address is the host:port of the hook's `tcUrl`.
 pub fn calling_node(dir: &Directory, server_id: &str, tc_url: &str) -> Option<usize> {
-    let by_id = (!server_id.is_empty()).then(|| {
-        dir.nodes.iter().position(|n| n.snapshot.as_ref().and_then(|s| s.server.as_deref()) == Some(server_id))
-    });
+    let by_id = (!server_id.is_empty())
+        .then(|| dir.nodes.iter().position(|n| n.report.as_ref().and_then(|s| s.server.as_deref()) == Some(server_id)));
     by_id.flatten().or_else(|| {
         let host_port = authority(tc_url)?;
         dir.nodes.iter().position(|n| n.spec.rtmp.as_deref().and_then(authority).as_ref() == Some(&host_port))

@@ -1,4 +1,5 @@
-//! Shared mode: several index replicas behind a load balancer, sharing their state through Redis
+//! Index replicas ("shared mode"; origin replicas are another thing: `crate::origin_replicas`):
+//! several index servers behind a load balancer, sharing their state through Redis
 //! (`--redis redis://host:6379/0`). Without it the index is a single replica and this module does
 //! nothing.
 //!
@@ -7,7 +8,7 @@
 //!   its token and Redis refuses it (in a Lua script) once a newer token exists, so a leader that
 //!   was paused past its lease cannot overwrite its successor. A follower that finds no lease takes
 //!   it: polling resumes within 2 x `shared.lease_ms` after the leader dies.
-//! - **Node records** ([`snapshot`]): after each merge the leader writes every node whose state
+//! - **Node records** ([`node_records`]): after each merge the leader writes every node whose state
 //!   changed (health, errors, and its streams; a node's stream list is sent only when it changed)
 //!   and announces the names; followers fetch those and rebuild their directory from them, so
 //!   every replica schedules from the same view.
@@ -18,10 +19,10 @@
 //!   on another it gets a `resync` and a snapshot, as after an index restart.
 //! - **Assignments** ([`assign`]): viewers each replica sent to a node since its last poll, shared
 //!   every 50 ms, so a burst spread over replicas still spreads over edges.
-//! - **Heartbeats**: a node's registration reaches one replica through the load balancer; it is
-//!   passed on so every replica (and whichever becomes leader) knows the node.
-//! - **Token revocations** ([`crate::auth::revoked`]): kept in each replica's SQLite and in a Redis
-//!   hash, announced on a channel.
+//! - **Heartbeats** (`heartbeats`): a node's registration reaches one replica through the load
+//!   balancer; it is passed on so every replica (and whichever becomes leader) knows the node.
+//! - **Token revocations** (`revocations`, [`crate::auth::revoked`]): kept in each replica's
+//!   SQLite and in a Redis hash, announced on a channel.
 //!
 //! Redis down: nothing on the request path waits on Redis, so replicas keep answering from the
 //! directory they have. A replica that cannot reach Redis for a lease polls the nodes itself
@@ -31,10 +32,12 @@
 //! `ferrocast_index_leader`).
 
 pub mod assign;
+mod heartbeats;
 pub mod lease;
 mod link;
+pub mod node_records;
 pub mod relay;
-pub mod snapshot;
+mod revocations;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
@@ -134,7 +137,7 @@ pub struct Stats {
 }
 
 /// This replica's link to the others; `IndexState::shared` holds it in shared mode.
-pub struct Shared {
+pub struct Replicas {
     /// Random per process: tells this replica's messages from the others'.
     pub id: String,
     pub keys: Keys,
@@ -157,7 +160,7 @@ pub struct Shared {
     pub(crate) publish: Notify,
     /// A follower should fetch everything (after a reconnect, or on becoming follower).
     pub(crate) resync: Notify,
-    pub(crate) pending: Mutex<snapshot::Pending>,
+    pub(crate) pending: Mutex<node_records::reader::Pending>,
     pub(crate) fetch: Notify,
     relay_rx: Mutex<Option<mpsc::Receiver<Relayed>>>,
     relay_tx: mpsc::Sender<Relayed>,
@@ -170,10 +173,10 @@ pub struct Shared {
     pub stats: Stats,
 }
 
-impl Shared {
+impl Replicas {
     /// The shared-mode handle for `config`, or None without `redis`. Connects lazily: a Redis that
     /// is down at start-up is retried in the background.
-    pub fn new(config: &IndexConfig) -> Result<Option<Arc<Shared>>, String> {
+    pub fn new(config: &IndexConfig) -> Result<Option<Arc<Replicas>>, String> {
         let Some(url) = &config.redis else { return Ok(None) };
         let client = redis::Client::open(url.as_str()).map_err(|e| format!("redis {}: {e}", redact_url(url)))?;
         let lease = config.shared.lease();
@@ -181,7 +184,7 @@ impl Shared {
         let (relay_tx, relay_rx) = mpsc::channel(RELAY_QUEUE);
         let (heartbeat_tx, heartbeat_rx) = mpsc::unbounded_channel();
         let id = format!("{:016x}", rand::random::<u64>());
-        Ok(Some(Arc::new(Shared {
+        Ok(Some(Arc::new(Replicas {
             id,
             keys: Keys::new(&config.shared.key_prefix),
             lease,
@@ -196,7 +199,7 @@ impl Shared {
             started_polling: AtomicBool::new(false),
             publish: Notify::new(),
             resync: Notify::new(),
-            pending: Mutex::new(snapshot::Pending::default()),
+            pending: Mutex::new(node_records::reader::Pending::default()),
             fetch: Notify::new(),
             relay_rx: Mutex::new(Some(relay_rx)),
             relay_tx,
@@ -233,13 +236,13 @@ impl Shared {
             }
         }
         tasks.spawn(link::run(state.clone(), self.clone()));
-        tasks.spawn(snapshot::publisher(state.clone(), self.clone()));
-        tasks.spawn(snapshot::fetcher(state.clone(), self.clone()));
+        tasks.spawn(node_records::writer::publisher(state.clone(), self.clone()));
+        tasks.spawn(node_records::reader::fetcher(state.clone(), self.clone()));
         if let Some(rx) = lock(&self.relay_rx).take() {
             tasks.spawn(relay::sender(state.clone(), self.clone(), rx));
         }
         if let Some(rx) = lock(&self.heartbeat_rx).take() {
-            tasks.spawn(heartbeat_sender(state.clone(), self.clone(), rx));
+            tasks.spawn(heartbeats::sender(state.clone(), self.clone(), rx));
         }
         tasks.spawn(assign::flusher(state.clone(), self.clone()));
     }
@@ -324,100 +327,6 @@ impl Shared {
             self.resync.notify_one();
         }
     }
-
-    /// A node's heartbeat reached this replica: pass it on to the others (throttled).
-    pub fn heartbeat(&self, spec: &NodeSpec, forget_ms: u64) {
-        let every = Duration::from_millis((forget_ms / 4).max(1000));
-        let mut seen = lock(&self.heartbeats);
-        let fresh = seen.get(&spec.name).is_some_and(|(s, at)| s == spec && at.elapsed() < every);
-        if fresh {
-            return;
-        }
-        seen.insert(spec.name.clone(), (spec.clone(), Instant::now()));
-        if seen.len() > 100_000 {
-            seen.retain(|_, (_, at)| at.elapsed() < every);
-        }
-        let _ = self.heartbeat_tx.send(spec.clone());
-    }
-
-    /// The shared-mode lines of `/metrics`.
-    pub fn render_metrics(&self, out: &mut String) {
-        use std::fmt::Write;
-        let role = self.role();
-        let s = &self.stats;
-        let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let lines: [(&str, &str, &str, String); 11] = [
-            (
-                "ferrocast_index_redis_up",
-                "gauge",
-                "1 when this replica reaches Redis (shared mode).",
-                u8::from(self.is_up()).to_string(),
-            ),
-            (
-                "ferrocast_index_leader",
-                "gauge",
-                "1 while this replica holds the leader lease and polls.",
-                u8::from(role == Role::Leader).to_string(),
-            ),
-            (
-                "ferrocast_index_polling",
-                "gauge",
-                "1 while this replica polls (leader, or standalone with Redis down).",
-                u8::from(self.polling()).to_string(),
-            ),
-            (
-                "ferrocast_index_fencing_token",
-                "gauge",
-                "Fencing token of this replica's last term as leader.",
-                self.token().to_string(),
-            ),
-            (
-                "ferrocast_index_shared_publishes_total",
-                "counter",
-                "Node record writes to Redis (leader).",
-                g(&s.publishes).to_string(),
-            ),
-            (
-                "ferrocast_index_shared_publish_bytes_total",
-                "counter",
-                "Bytes of node records written to Redis (leader).",
-                g(&s.publish_bytes).to_string(),
-            ),
-            (
-                "ferrocast_index_shared_publish_seconds_total",
-                "counter",
-                "Time spent encoding and writing node records (leader).",
-                format!("{:.6}", g(&s.publish_us) as f64 / 1e6),
-            ),
-            (
-                "ferrocast_index_shared_fenced_total",
-                "counter",
-                "Writes Redis refused because a newer leader exists.",
-                g(&s.fenced).to_string(),
-            ),
-            (
-                "ferrocast_index_shared_applied_bytes_total",
-                "counter",
-                "Bytes of node records read from Redis (follower).",
-                g(&s.apply_bytes).to_string(),
-            ),
-            (
-                "ferrocast_index_shared_events_out_total",
-                "counter",
-                "Events sent to the other replicas.",
-                g(&s.events_out).to_string(),
-            ),
-            (
-                "ferrocast_index_shared_events_in_total",
-                "counter",
-                "Events received from the other replicas.",
-                g(&s.events_in).to_string(),
-            ),
-        ];
-        for (name, kind, help, value) in lines {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
-        }
-    }
 }
 
 /// A Redis connection that reconnects by itself, driven by the current runtime. Commands give up
@@ -434,139 +343,4 @@ pub(crate) fn connection(client: &redis::Client, lease: Duration) -> redis::Redi
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// Passes heartbeats on to the other replicas.
-async fn heartbeat_sender(state: Arc<IndexState>, sh: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<NodeSpec>) {
-    loop {
-        let spec = tokio::select! {
-            _ = state.shutdown.cancelled() => return,
-            s = rx.recv() => match s { Some(s) => s, None => return },
-        };
-        let msg = serde_json::json!({ "r": sh.id, "spec": spec }).to_string();
-        let mut conn = sh.conn.clone();
-        let sent: redis::RedisResult<i64> =
-            redis::cmd("PUBLISH").arg(&sh.keys.ch_register).arg(msg).query_async(&mut conn).await;
-        if let Err(e) = sent {
-            tracing::debug!(node = %spec.name, "heartbeat not passed on (redis: {e})");
-        }
-    }
-}
-
-/// A heartbeat another replica received.
-pub(crate) fn heartbeat_in(state: &Arc<IndexState>, sh: &Shared, payload: &[u8]) {
-    #[derive(serde::Deserialize)]
-    struct Msg {
-        r: String,
-        spec: NodeSpec,
-    }
-    match serde_json::from_slice::<Msg>(payload) {
-        Ok(m) if m.r == sh.id => {}
-        Ok(m) => {
-            if m.spec.validate().is_ok()
-                && let crate::state::RegisterOutcome::Added(poller) = state.register(m.spec)
-            {
-                crate::poller::start(state, [poller]);
-            }
-        }
-        Err(e) => tracing::debug!("unreadable heartbeat message: {e}"),
-    }
-}
-
-#[derive(serde::Serialize, serde::Deserialize)]
-struct RevokeMsg {
-    r: String,
-    /// Signature → expiry (unix s).
-    s: Vec<(String, u64)>,
-}
-
-/// KEYS: the revocations hash. ARGV: channel, message, now (unix s), then signature/expiry pairs.
-/// Keeps the longer expiry of a signature and drops expired ones.
-const REVOKE: &str = r#"
-for i = 4, #ARGV, 2 do
-  local old = tonumber(redis.call('HGET', KEYS[1], ARGV[i]) or '0')
-  if tonumber(ARGV[i + 1]) > old then redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-end
-local all = redis.call('HGETALL', KEYS[1])
-for i = 1, #all, 2 do
-  if tonumber(all[i + 1]) < tonumber(ARGV[3]) then redis.call('HDEL', KEYS[1], all[i]) end
-end
-if ARGV[2] ~= '' then redis.call('PUBLISH', ARGV[1], ARGV[2]) end
-return 1
-"#;
-
-impl Shared {
-    /// Shares revocations: stores them in Redis and announces them (in the background).
-    pub fn revoke(self: &Arc<Self>, list: Vec<(String, u64)>) {
-        let sh = self.clone();
-        tokio::spawn(async move {
-            if let Err(e) = sh.push_revocations(&list, true).await {
-                tracing::warn!(
-                    "revocation kept here but not shared yet (redis: {e}); it is shared when redis answers again"
-                );
-            }
-        });
-    }
-
-    async fn push_revocations(&self, list: &[(String, u64)], announce: bool) -> redis::RedisResult<()> {
-        let msg = if announce {
-            serde_json::to_string(&RevokeMsg { r: self.id.clone(), s: list.to_vec() }).unwrap_or_default()
-        } else {
-            String::new()
-        };
-        let now = crate::auth::now_secs().to_string();
-        let expiries: Vec<String> = list.iter().map(|(_, e)| e.to_string()).collect();
-        let mut args: Vec<&[u8]> = vec![self.keys.ch_revoke.as_bytes(), msg.as_bytes(), now.as_bytes()];
-        for ((sig, _), e) in list.iter().zip(&expiries) {
-            args.push(sig.as_bytes());
-            args.push(e.as_bytes());
-        }
-        let mut conn = self.conn.clone();
-        lease::eval::<i64>(&mut conn, REVOKE, &[&self.keys.revoked], &args).await.map(drop)
-    }
-}
-
-/// Adds revocations to this replica's list and its SQLite.
-fn revoke_local(state: &IndexState, list: Vec<(String, u64)>) {
-    let now = crate::clock::now_ms() as i64;
-    for (sig, expires) in list {
-        if crate::auth::revoked::signature(&format!(".{sig}")).is_some() && state.revoked.insert(&sig, expires) {
-            state.store.token_revoked(&sig, expires, now);
-        }
-    }
-}
-
-/// After a (re)connect: this replica's revocations go to Redis, and Redis's come here.
-pub(crate) fn revoke_sync(state: &Arc<IndexState>, sh: &Arc<Shared>) {
-    let (state, sh) = (state.clone(), sh.clone());
-    tokio::spawn(async move {
-        let now = crate::auth::now_secs();
-        let mine = match state.store.revoked_tokens(now).await {
-            Ok(list) => list,
-            Err(e) => {
-                tracing::warn!("cannot read the revoked tokens: {e}");
-                Vec::new()
-            }
-        };
-        if let Err(e) = sh.push_revocations(&mine, false).await {
-            tracing::debug!("revocations not synchronised (redis: {e})");
-            return;
-        }
-        let mut conn = sh.conn.clone();
-        let all: redis::RedisResult<Vec<(String, u64)>> =
-            redis::cmd("HGETALL").arg(&sh.keys.revoked).query_async(&mut conn).await;
-        match all {
-            Ok(all) => revoke_local(&state, all.into_iter().filter(|(_, e)| *e >= now).collect()),
-            Err(e) => tracing::debug!("revocations not read (redis: {e})"),
-        }
-    });
-}
-
-/// Revocations another replica announced.
-pub(crate) fn revoke_in(state: &Arc<IndexState>, sh: &Shared, payload: &[u8]) {
-    match serde_json::from_slice::<RevokeMsg>(payload) {
-        Ok(m) if m.r == sh.id => {}
-        Ok(m) => revoke_local(state, m.s),
-        Err(e) => tracing::debug!("unreadable revocation message: {e}"),
-    }
 }

@@ -13,7 +13,8 @@ use ferrocast_node::{LogFormat, NodeConfig, Role, RunningNode};
 #[derive(Args, Debug, Default)]
 pub struct NodeArgs {
     /// TOML config file; its keys are the long flag names (media keys under [media], edge keys
-    /// under [edge] without the edge_ prefix, HLS keys under [hls] without the hls_ prefix, origins as `origins = [..]`, hooks under [hooks]
+    /// under [edge] without the edge_ prefix, HLS keys under [hls] without the hls_ prefix, origins as
+    /// `origins = [..]`, trusted proxies as `trusted_proxies = [..]`, hooks under [hooks]
     /// as on_publish = [..], timeout_ms, allow_on_error; forward under [forward] as
     /// destinations = [..], backend).
     #[arg(long, value_name = "FILE")]
@@ -27,10 +28,12 @@ pub struct NodeArgs {
     /// RTMP listen address; port 0 picks a free port [default: 0.0.0.0:1935].
     #[arg(long, value_name = "ADDR")]
     pub rtmp: Option<SocketAddr>,
-    /// HTTP listen address for HTTP-FLV (/{app}/{stream}.flv) [default: 0.0.0.0:8080].
+    /// HTTP listen address for HTTP-FLV (/{app}/{stream}.flv) and HLS (/{app}/{stream}.m3u8)
+    /// [default: 0.0.0.0:8080].
     #[arg(long, value_name = "ADDR")]
     pub http: Option<SocketAddr>,
-    /// SRS HTTP API v1 listen address [default: 0.0.0.0:1985].
+    /// SRS HTTP API v1 listen address; keep it off the internet or set --api-token
+    /// [default: 0.0.0.0:1985].
     #[arg(long, value_name = "ADDR")]
     pub api: Option<SocketAddr>,
     /// Region label, e.g. eu; shown in /api/v1/summaries (self.region) and sent in the heartbeat.
@@ -77,8 +80,9 @@ pub struct NodeArgs {
     /// ones; times out after --hook-timeout-ms; a failure only means no extra destinations.
     #[arg(long, value_name = "URL")]
     pub forward_backend: Option<String>,
-    /// One hook URL for all six http_hooks events (SRS bodies and answer rules).
-    #[arg(long, value_name = "URL")]
+    /// One hook URL for all six http_hooks events (SRS bodies and answer rules). A URL holding
+    /// a secret is better given in FERROCAST_HOOKS or the config file than on the command line.
+    #[arg(long, value_name = "URL", env = "FERROCAST_HOOKS", hide_env_values = true)]
     pub hooks: Option<String>,
     /// on_connect hook URL (repeatable; called in order, first refusal wins).
     #[arg(long = "on-connect", value_name = "URL")]
@@ -143,6 +147,19 @@ pub struct NodeArgs {
     /// Disconnect a publisher silent for this long, in ms [default: 20000].
     #[arg(long, value_name = "MS")]
     pub publish_idle_timeout_ms: Option<u64>,
+    /// A proxy (CIDR block or address) whose X-Forwarded-For / X-Real-IP name the HTTP client;
+    /// the client is the rightmost hop that is not a trusted proxy. Repeatable. From anyone else
+    /// those headers are ignored [default: none, the TCP peer is the client].
+    #[arg(long = "trusted-proxy", value_name = "CIDR")]
+    pub trusted_proxies: Vec<ferrocast_node::client_addr::Cidr>,
+    /// API token: kicking clients (DELETE) always needs it, reads need it when it is set; sent as
+    /// `Authorization: Bearer TOKEN` or `?api_token=TOKEN` [default: none: reads are open, kicks
+    /// refused].
+    #[arg(long, value_name = "TOKEN", env = "FERROCAST_API_TOKEN", hide_env_values = true)]
+    pub api_token: Option<String>,
+    /// Read the API token from the first line of this file (wins over --api-token).
+    #[arg(long, value_name = "FILE")]
+    pub api_token_file: Option<PathBuf>,
 }
 
 impl NodeArgs {
@@ -173,6 +190,15 @@ impl NodeArgs {
         }
         if self.advertise_ip.is_some() {
             c.advertise_ip = self.advertise_ip;
+        }
+        if !self.trusted_proxies.is_empty() {
+            c.trusted_proxies = self.trusted_proxies;
+        }
+        if self.api_token.is_some() {
+            c.api_token = self.api_token;
+        }
+        if self.api_token_file.is_some() {
+            c.api_token_file = self.api_token_file;
         }
         set!(
             role => role, rtmp => rtmp, http => http, api => api, log_format => log_format,
@@ -327,6 +353,28 @@ mod tests {
         let c = args.into_config().unwrap();
         assert_eq!(c.forward.destinations, ["10.0.0.3:1935", "10.0.0.4:1935"], "the flags win");
         assert_eq!(c.forward.backend.as_deref(), Some("http://127.0.0.1:9/f"));
+    }
+
+    #[test]
+    fn proxy_and_api_token_keys_come_from_the_file_and_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        let token = dir.path().join("token");
+        std::fs::write(&token, "s3cret\n").unwrap();
+        std::fs::write(&path, "trusted_proxies = [\"10.0.0.0/8\"]\napi_token = \"from-file\"\n").unwrap();
+        let c = NodeArgs { config: Some(path.clone()), ..Default::default() }.into_config().unwrap();
+        assert_eq!(c.trusted_proxies, ["10.0.0.0/8".parse().unwrap()]);
+        assert_eq!(c.api_token.as_deref(), Some("from-file"));
+        let args = NodeArgs {
+            config: Some(path),
+            trusted_proxies: vec!["192.0.2.7".parse().unwrap()],
+            api_token_file: Some(token),
+            ..Default::default()
+        };
+        let mut c = args.into_config().unwrap();
+        c.load_secrets().unwrap();
+        assert_eq!(c.trusted_proxies, ["192.0.2.7/32".parse().unwrap()], "the flag wins");
+        assert_eq!(c.api_token.as_deref(), Some("s3cret"), "the token file wins");
     }
 
     #[test]

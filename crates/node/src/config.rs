@@ -97,6 +97,15 @@ pub struct NodeConfig {
     pub index_interval_ms: u64,
     /// The `ip` the heartbeat reports. None: the local address that routes to the index server.
     pub advertise_ip: Option<IpAddr>,
+    /// Proxies (CIDR blocks) whose `X-Forwarded-For` / `X-Real-IP` headers name the client; from
+    /// anyone else those headers are ignored. See `crate::client_addr`.
+    pub trusted_proxies: Vec<crate::client_addr::Cidr>,
+    /// The API's bearer token. Kicking (`DELETE`) always needs it — without one configured the API
+    /// kicks nobody — and reads need it when it is set. See `crate::api::authorize`.
+    pub api_token: Option<String>,
+    /// A file holding the API token (its first line), so the secret stays out of argv and the
+    /// config file; read at start, it wins over `api_token`.
+    pub api_token_file: Option<std::path::PathBuf>,
 }
 
 /// SRS's `forward { destination …; backend …; }`: where an origin pushes every stream published
@@ -217,6 +226,9 @@ impl Default for NodeConfig {
             index: None,
             index_interval_ms: 2_000,
             advertise_ip: None,
+            trusted_proxies: Vec::new(),
+            api_token: None,
+            api_token_file: None,
         }
     }
 }
@@ -282,6 +294,23 @@ fn check_host_port(what: &str, peer: &str) -> Result<(), String> {
 }
 
 impl NodeConfig {
+    /// Reads the secrets kept in files (`api_token_file`) into the config.
+    pub fn load_secrets(&mut self) -> Result<(), String> {
+        if let Some(path) = &self.api_token_file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read the API token file {}: {e}", path.display()))?;
+            let token = text.lines().next().unwrap_or_default().trim().to_string();
+            if token.is_empty() {
+                return Err(format!("the API token file {} is empty", path.display()));
+            }
+            self.api_token = Some(token);
+        }
+        if self.api_token.as_deref().is_some_and(|t| t.trim().is_empty()) {
+            self.api_token = None;
+        }
+        Ok(())
+    }
+
     /// The heartbeat period.
     pub fn index_interval(&self) -> Duration {
         Duration::from_millis(self.index_interval_ms)

@@ -20,6 +20,7 @@
 
 pub mod admission;
 pub mod api;
+pub mod client_addr;
 pub mod config;
 pub mod context;
 pub mod edge;
@@ -73,8 +74,9 @@ async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, Start
 
 impl RunningNode {
     /// Binds and starts serving.
-    pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
+    pub async fn start(mut config: NodeConfig) -> Result<RunningNode, StartError> {
         config.validate().map_err(StartError::Config)?;
+        config.load_secrets().map_err(StartError::Config)?;
         let rtmp = bind("RTMP", config.rtmp).await?;
         let http = bind("HTTP", config.http).await?;
         let api = bind("the API", config.api).await?;

@@ -81,3 +81,113 @@ async fn hls_segments_are_served_only_to_the_session_admitted_for_that_stream_fr
     assert_eq!(cam_ctx.len(), 24, "an unguessable token");
     node.shutdown().await;
 }
+
+/// A hook that lets `token=good` in from anywhere, and `token=ipbound` only from 10.1.2.3.
+fn ip_bound_token(body: &serde_json::Value) -> bool {
+    let param = body["param"].as_str().unwrap_or_default();
+    param.contains("token=good") || (param.contains("token=ipbound") && body["ip"] == "10.1.2.3")
+}
+
+/// The status of an HTTP-FLV play with extra headers, and whether media came.
+async fn flv_play_with(http: SocketAddr, path: &str, headers: &[(&str, &str)]) -> (u16, bool) {
+    let mut req = reqwest::Client::new().get(format!("http://{http}/{path}"));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let mut r = req.send().await.expect("GET");
+    let status = r.status().as_u16();
+    let media = status == 200 && r.chunk().await.ok().flatten().is_some_and(|c| !c.is_empty());
+    (status, media)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarding_headers_name_the_client_only_from_a_trusted_proxy() {
+    let (hook, _) = hook_service_allowing(ip_bound_token).await;
+    // One node that trusts no proxy, one behind a proxy on loopback (127.0.0.1 only).
+    let open = start_with(with_hooks(&hook)).await;
+    let proxied = start_with(ferrocast_node::NodeConfig {
+        trusted_proxies: vec!["127.0.0.1/32".parse().unwrap()],
+        ..with_hooks(&hook)
+    })
+    .await;
+    let _pubs: Vec<_> = [&open, &proxied]
+        .iter()
+        .flat_map(|n| ["cam", "other"].map(|s| publish_fixture(&format!("rtmp://{}/live/{s}?token=good", n.rtmp_addr))))
+        .collect();
+    wait_published(open.api_addr, "/live/cam").await;
+    wait_published(proxied.api_addr, "/live/cam").await;
+    let mut other = reqwest::get(format!("http://{}/live/other.flv?token=good", open.http_addr)).await.unwrap();
+    assert_eq!(other.status(), 200);
+
+    // The IP-bound token replayed from elsewhere with a forged header: refused.
+    for h in ["x-forwarded-for", "x-real-ip"] {
+        let (status, _) = flv_play_with(open.http_addr, "live/cam.flv?token=ipbound", &[(h, "10.1.2.3")]).await;
+        assert_eq!(status, 403, "{h} from an untrusted peer");
+    }
+    // Through the trusted proxy the header counts...
+    let fwd = [("x-forwarded-for", "10.1.2.3")];
+    assert_eq!(flv_play_with(proxied.http_addr, "live/cam.flv?token=ipbound", &fwd).await, (200, true));
+    // ...but only its rightmost untrusted hop: a client that prepends the address gains nothing.
+    let prepended = [("x-forwarded-for", "10.1.2.3, 198.51.100.7")];
+    assert_eq!(flv_play_with(proxied.http_addr, "live/cam.flv?token=ipbound", &prepended).await.0, 403);
+    // A peer outside the trusted block (127.0.0.2) is not a proxy.
+    let r = from_other_address()
+        .get(format!("http://{}/live/cam.flv?token=ipbound", proxied.http_addr))
+        .header("x-forwarded-for", "10.1.2.3")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "headers from a peer that is not a trusted proxy");
+
+    assert!(other.chunk().await.unwrap().is_some_and(|c| !c.is_empty()), "the other stream's player plays on");
+    open.shutdown().await;
+    proxied.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_leaks_no_command_line_and_kicks_only_with_its_token() {
+    // No token: reads are open, kicks refused.
+    let open = start_node().await;
+    let _p = publish_fixture(&format!("rtmp://{}/live/cam", open.rtmp_addr));
+    wait_published(open.api_addr, "/live/cam").await;
+    let summaries = reqwest::get(format!("http://{}/api/v1/summaries", open.api_addr)).await.unwrap();
+    let text = summaries.text().await.unwrap();
+    let s: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert!(s["data"]["self"]["pid"].is_u64(), "{text}");
+    assert!(s["data"]["self"].get("argv").is_none() && s["data"]["self"].get("cwd").is_none(), "{text}");
+    let record = stream_record(open.api_addr, "/live/cam").await.unwrap();
+    let publisher = record["publish"]["cid"].as_str().unwrap().to_string();
+    let plain = reqwest::Client::new();
+    let r = plain.delete(format!("http://{}/api/v1/clients/{publisher}", open.api_addr)).send().await.unwrap();
+    assert_eq!(r.status(), 403, "no kicks without a configured token");
+    let r = authed().delete(format!("http://{}/api/v1/clients/{publisher}", open.api_addr)).send().await.unwrap();
+    assert_eq!(r.status(), 403, "not even with a token the node does not have");
+    assert_eq!(stream_record(open.api_addr, "/live/cam").await.unwrap()["publish"]["active"], true);
+
+    // With a token: reads and kicks need it.
+    let locked =
+        start_with(ferrocast_node::NodeConfig { api_token: Some(API_TOKEN.into()), ..loopback_config() }).await;
+    let api = locked.api_addr;
+    let _victim = publish_fixture(&format!("rtmp://{}/live/victim", locked.rtmp_addr));
+    let _other = publish_fixture(&format!("rtmp://{}/live/other", locked.rtmp_addr));
+    wait_published(api, "/live/victim").await;
+    wait_published(api, "/live/other").await;
+    let mut player = reqwest::get(format!("http://{}/live/other.flv", locked.http_addr)).await.unwrap();
+    assert_eq!(plain.get(format!("http://{api}/api/v1/clients/")).send().await.unwrap().status(), 401);
+    assert_eq!(plain.get(format!("http://{api}/api/v1/summaries")).send().await.unwrap().status(), 401);
+    assert_eq!(plain.get(format!("http://{api}/api/v1/versions")).send().await.unwrap().status(), 200, "health");
+    let wrong = format!("http://{api}/api/v1/clients/?api_token=guess");
+    assert_eq!(plain.get(wrong).send().await.unwrap().status(), 401);
+    let by_query = format!("http://{api}/api/v1/clients/?api_token={API_TOKEN}");
+    assert_eq!(plain.get(by_query).send().await.unwrap().status(), 200);
+    let victim = stream_record(api, "/live/victim").await.unwrap()["publish"]["cid"].as_str().unwrap().to_string();
+    let kick = format!("http://{api}/api/v1/clients/{victim}");
+    let r = plain.delete(&kick).header("authorization", "Bearer guess").send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let r = authed().delete(&kick).send().await.unwrap();
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["code"], 0);
+    wait_unpublished(api, "/live/victim").await;
+    assert!(player.chunk().await.unwrap().is_some_and(|c| !c.is_empty()), "the other stream's player plays on");
+    open.shutdown().await;
+    locked.shutdown().await;
+}

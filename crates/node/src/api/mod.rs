@@ -42,8 +42,54 @@ pub fn router(ctx: Arc<NodeContext>) -> Router {
         .route("/api/v1/streams", get(redirect_slash))
         .route("/api/v1/clients", get(redirect_slash))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(ctx.clone(), authorize))
         .layer(axum::middleware::map_response(cors))
         .with_state(ctx)
+}
+
+/// The API token check. The token comes as `Authorization: Bearer TOKEN` or, for pollers that
+/// cannot set headers, `?api_token=TOKEN`. `DELETE` (kicking a client) always needs it: a node
+/// without a token refuses every kick. Reads need it when one is configured; `/api/v1/versions`
+/// stays open for health checks. CORS preflights (`OPTIONS`) carry no credentials and pass.
+pub async fn authorize(
+    State(ctx): State<Arc<NodeContext>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let method = req.method().clone();
+    let open = method == axum::http::Method::OPTIONS
+        || (method != axum::http::Method::DELETE && req.uri().path() == "/api/v1/versions");
+    let expected = ctx.config.api_token.as_deref();
+    if open || (expected.is_none() && method != axum::http::Method::DELETE) {
+        return next.run(req).await;
+    }
+    let Some(expected) = expected else {
+        tracing::warn!(path = %req.uri().path(), "API kick refused: no --api-token configured");
+        return (StatusCode::FORBIDDEN, "kicking clients needs an API token: start the node with --api-token\n")
+            .into_response();
+    };
+    let bearer = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let query = req.uri().query().and_then(|q| crate::key::query_value(q, "api_token"));
+    if bearer.or(query).is_some_and(|given| same_secret(given, expected)) {
+        return next.run(req).await;
+    }
+    tracing::info!(%method, path = %req.uri().path(), "API request without a valid token refused");
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, "Bearer")],
+        "this API needs its token: Authorization: Bearer TOKEN (or ?api_token=TOKEN)\n",
+    )
+        .into_response()
+}
+
+/// Compares secrets in time that depends only on their lengths.
+fn same_secret(given: &str, expected: &str) -> bool {
+    given.len() == expected.len() && given.bytes().zip(expected.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
 }
 
 async fn cors(mut res: Response) -> Response {
@@ -89,7 +135,7 @@ async fn api_root(State(ctx): State<Arc<NodeContext>>, Query(p): Params) -> Resp
 async fn v1_root(State(ctx): State<Arc<NodeContext>>, Query(p): Params) -> Response {
     let urls = json!({
         "versions": "the version of SRS-compatible server",
-        "summaries": "the summary(pid, argv, pwd, cpu, mem) of server",
+        "summaries": "the summary(pid, cpu, mem) of server",
         "vhosts": "manage all vhosts or specified vhost",
         "streams": "manage all streams or specified stream",
         "clients": "manage all clients or specified client, default query top 10 clients",

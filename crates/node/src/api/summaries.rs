@@ -1,6 +1,9 @@
 //! The node's `/api/v1/summaries` payload (process and host figures, SRS field names and spelling,
 //! `ilde_time` included), built in one place because two things send it: the API handler and the
 //! heartbeat to the index server, which embeds it exactly as SRS's `heartbeat { summaries on; }` does.
+//!
+//! Unlike SRS it carries no `argv` or `cwd`: a command line can hold secrets (a hook URL's
+//! `?secret=`), and this payload goes to anyone who can read the API and to the index.
 
 use serde_json::{Value, json};
 
@@ -19,7 +22,6 @@ pub fn summaries(ctx: &NodeContext) -> Value {
     let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
     let (recv, send) =
         ctx.registry.vhosts().iter().fold((0, 0), |(r, s), v| (r + v.traffic.recv_bytes(), s + v.traffic.send_bytes()));
-    let argv: Vec<String> = std::env::args().collect();
     let data = json!({
         "ok": mem_total > 0,
         "now_ms": now_ms(),
@@ -27,8 +29,6 @@ pub fn summaries(ctx: &NodeContext) -> Value {
             "version": env!("CARGO_PKG_VERSION"),
             "pid": ctx.pid,
             "ppid": std::os::unix::process::parent_id(),
-            "argv": argv.join(" "),
-            "cwd": std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default(),
             "mem_kbyte": rss,
             "mem_percent": ratio(rss, mem_total),
             "cpu_percent": cpu.self_cpu,

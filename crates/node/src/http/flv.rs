@@ -22,16 +22,10 @@ use crate::hub::{FeedEnd, Packet};
 use crate::key::{StreamKey, vhost_from};
 use crate::stats::{ClientInfo, ClientKind};
 
-/// The client's address: `X-Forwarded-For` / `X-Real-IP` when a proxy set them, as SRS does.
-pub fn client_ip(headers: &HeaderMap, conn: &ConnInfo) -> String {
-    let forwarded = headers
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .or_else(|| headers.get("x-real-ip").and_then(|v| v.to_str().ok()))
-        .map(str::trim)
-        .filter(|v| !v.is_empty());
-    forwarded.map(str::to_string).unwrap_or_else(|| conn.peer.ip().to_string())
+/// The client's address, as `crate::client_addr` decides it (forwarding headers count only from
+/// a trusted proxy).
+pub fn client_ip(ctx: &NodeContext, headers: &HeaderMap, conn: &ConnInfo) -> String {
+    crate::client_addr::client_ip(headers, conn.peer.ip(), &ctx.config.trusted_proxies).to_string()
 }
 
 fn not_found(what: &str) -> Response {
@@ -56,7 +50,7 @@ pub async fn play(
         key: key.clone(),
         name: file.clone(),
         kind: ClientKind::FlvPlay,
-        ip: client_ip(&headers, &conn),
+        ip: client_ip(&ctx, &headers, &conn),
         tc_url,
         page_url: headers.get(header::REFERER).and_then(|h| h.to_str().ok()).unwrap_or("").to_string(),
         swf_url: String::new(),

@@ -53,7 +53,7 @@ pub async fn playlist(
 ) -> Response {
     let (session, param) = split_session(query);
     let key = StreamKey::new(&vhost_from(&param), app, name);
-    let ip = client_ip(headers, conn);
+    let ip = client_ip(&ctx, headers, conn);
     let sessions = &ctx.hls.sessions;
     let existing = session.filter(|id| sessions.touch(id, &key, &ip, 0)).or_else(|| sessions.find(&ip, &key, &param));
     // A new viewer is admitted (checked by on_play) now, kept only if the stream exists.
@@ -138,7 +138,7 @@ pub async fn segment(
     let Ok(seq) = seq.parse::<u64>() else { return not_found("not a segment number") };
     let (session, param) = split_session(query);
     let key = StreamKey::new(&vhost_from(&param), app, name);
-    let ip = client_ip(headers, conn);
+    let ip = client_ip(&ctx, headers, conn);
     let Some(id) = session.filter(|id| ctx.hls.sessions.touch(id, &key, &ip, 0)) else {
         warn!(stream = %key, %ip, "hls segment refused: no session admitted for this stream from this address");
         return (StatusCode::FORBIDDEN, "segments need the hls_ctx of a playlist this address was given\n")

@@ -140,8 +140,18 @@ where
     }
 }
 
+/// The API token the tests that configure one use (`NodeConfig::api_token`).
+pub const API_TOKEN: &str = "test-api-token-7f3a";
+
+/// An HTTP client that sends `API_TOKEN` as a bearer token (harmless to a node without one).
+pub fn authed() -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {API_TOKEN}").parse().unwrap());
+    reqwest::Client::builder().default_headers(headers).build().unwrap()
+}
+
 pub async fn get_json(url: &str) -> serde_json::Value {
-    reqwest::get(url).await.expect("GET").json().await.expect("JSON body")
+    authed().get(url).send().await.expect("GET").json().await.expect("JSON body")
 }
 
 /// The stream record for `url` (`/live/demo`) in `/api/v1/streams/`, if listed.

@@ -1,8 +1,8 @@
-//! Runs the cargo-fuzz driver (`fuzz/fuzz_targets/driver.rs`) under proptest and on seeds
+//! Runs the `ServerSession` fuzz driver (`fuzz/drivers/rtmp_server.rs` at the repo root) under proptest and on seeds
 //! made from real client conversations, and can (re)write those seeds for cargo-fuzz:
 //! `FERROCAST_WRITE_SEEDS=1 cargo test -p ferrocast-rtmp --test fuzz_driver`.
 
-#[path = "../fuzz/fuzz_targets/driver.rs"]
+#[path = "../../../fuzz/drivers/rtmp_server.rs"]
 mod driver;
 
 use ferrocast_rtmp::{
@@ -62,12 +62,12 @@ fn seeds_run_clean() {
     driver::drive_server(&[1]);
 }
 
-/// The committed seeds (`fuzz/seeds/server_session`) drive the session as far as fresh ones do.
+/// The committed seeds (`fuzz/seeds/rtmp_server_session`) drive the session as far as fresh ones do.
 /// They differ byte-for-byte from `seeds()` only in the handshake's random bytes.
 /// `FERROCAST_WRITE_SEEDS=1 cargo test -p ferrocast-rtmp --test fuzz_driver` rewrites them.
 #[test]
 fn committed_seeds_are_complete_conversations() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/server_session");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds/rtmp_server_session");
     let write = std::env::var_os("FERROCAST_WRITE_SEEDS").is_some();
     for (name, seed) in seeds() {
         let path = dir.join(name);

@@ -1,6 +1,6 @@
-//! The ServerSession fuzz driver, shared by the cargo-fuzz target and by the crate's own
-//! tests (`tests/fuzz_driver.rs`), so it is compiled and run on every `cargo test` even where
-//! libFuzzer is not installed.
+//! The `ServerSession` fuzz driver (what a node parses from every RTMP client), shared by the
+//! cargo-fuzz target `rtmp_server_session` and by `crates/rtmp/tests/fuzz_driver.rs`, so it is
+//! compiled and run on every `cargo test` even where libFuzzer is not installed.
 
 use ferrocast_rtmp::{ServerConfig, ServerEvent, ServerSession};
 

@@ -1,0 +1,7 @@
+//! cargo-fuzz target `avc_config`: see `fuzz/drivers/media.rs`.
+#![no_main]
+
+#[path = "../drivers/media.rs"]
+mod media;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| media::avc_config(data));

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::http::{Uri, header};
 use axum::response::{IntoResponse, Response};
-use common::redis::RedisServer;
 use common::{IndexProcess, eventually};
+use ferrocast_index::testing::RedisServer;
 use serde_json::Value;
 
 const LEASE_MS: u64 = 2000;

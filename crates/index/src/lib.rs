@@ -34,6 +34,8 @@ pub mod srs;
 pub mod state;
 pub mod store;
 pub mod targets;
+#[cfg(feature = "test-support")]
+pub mod testing;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,6 +1,6 @@
 //! Index replicas sharing state through a real Redis (shared mode), in process: one leader polls
 //! and the followers schedule from its records; events, assignments and token revocations cross
-//! replicas; a stale leader's writes are refused. `common::redis::RedisServer` runs a real
+//! replicas; a stale leader's writes are refused. `ferrocast_index::testing::RedisServer` runs a real
 //! `redis-server` per test (scripts/test installs it). Killing a leader process and stopping Redis
 //! under running processes are in `crates/ferrocast/tests/index_replicas.rs`.
 
@@ -9,11 +9,11 @@ mod common;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use common::redis::RedisServer;
 use common::{Api, DEADLINE, Docs, FakeNode, check, config, eventually, samples_dir};
 use ferrocast_index::auth::{Action, AuthConfig, KeyConfig};
 use ferrocast_index::config::SharedConfig;
 use ferrocast_index::index_replicas::{Keys, lease, node_records};
+use ferrocast_index::testing::RedisServer;
 use ferrocast_index::{IndexConfig, NodeSpec, Role, RunningIndex};
 use futures_util::StreamExt;
 use serde_json::{Value, json};

@@ -2,8 +2,6 @@
 //! loopback ports and learn their addresses from their JSON logs, publish with FFmpeg, play with ffprobe.
 #![allow(dead_code)]
 
-pub mod redis;
-
 use std::process::Stdio;
 use std::time::Duration;
 

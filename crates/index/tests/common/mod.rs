@@ -8,8 +8,6 @@
 
 #![allow(dead_code)]
 
-pub mod redis;
-
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,6 +1,9 @@
-//! A real `redis-server` for tests: started on a free loopback port with no persistence, killed
-//! on drop, stoppable and restartable on the same port. Nothing is mocked: `scripts/test`
-//! installs Debian's `redis-server` when it is missing.
+//! Helpers for tests of the index and of crates that run it (cargo feature `test-support`, which
+//! the index's and `ferrocast`'s dev-dependencies enable; never in a release build).
+//!
+//! [`RedisServer`] is a real `redis-server` for tests: started on a free loopback port with no
+//! persistence, killed on drop, stoppable and restartable on the same port. Nothing is mocked:
+//! `scripts/test` installs Debian's `redis-server` when it is missing.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

@@ -1,11 +1,12 @@
 //! Where a client enters the node: the one admission function every viewer front end (RTMP,
 //! HTTP-FLV, HLS) calls, and the `Viewer` session it returns.
 //!
-//! It exists so that "where does a viewer enter?" has one answer. Admitting a viewer is, in
-//! order: register the client in the statistics registry (SRS runs its hooks once the stat entry
-//! exists, and the hook body carries the client's and the stream's ids); run the blocking hooks
-//! (`on_connect` then `on_play` for RTMP, `on_play` alone for HTTP players); then attach the viewer
-//! to its stream — subscribe to the source when the protocol streams frames ([`Delivery::Frames`]:
+//! It exists so that "where does a viewer enter?" has one answer, and so that a client creates no
+//! state before it is admitted. Admitting a viewer is, in order: reserve its ids (the hook body
+//! carries the client's and the stream's ids, as SRS's does) without creating anything; run the
+//! blocking hooks (`on_connect` then `on_play` for RTMP, `on_play` alone for HTTP players); only
+//! then register the client — with its stream and vhost entries, refused if that would exceed the
+//! vhost cap; then attach the viewer to its stream — subscribe to the source when the protocol streams frames ([`Delivery::Frames`]:
 //! RTMP, HTTP-FLV), not when it is served from the HLS segment window ([`Delivery::Segments`]) —
 //! and, on an edge, start the upstream pull. A refused viewer leaves nothing behind.
 //!
@@ -62,13 +63,20 @@ impl ViewerRequest {
 /// A client turned away at admission.
 #[derive(Debug)]
 pub struct Refused {
-    /// The id the client had while it was checked, for the log line.
+    /// The id the client would have had, for the log line.
     pub client: String,
-    pub reason: HookError,
+    /// Why: a hook's refusal, or a bound of the node.
+    pub reason: String,
 }
 
-/// Registers a client and runs the blocking hooks `actions` in order: the client, registered, if
-/// every hook allows it. A refused client is unregistered before this returns.
+impl From<(String, HookError)> for Refused {
+    fn from((client, e): (String, HookError)) -> Refused {
+        Refused { client, reason: e.to_string() }
+    }
+}
+
+/// Runs the blocking hooks `actions` in order for a client, then registers it: the client,
+/// registered, if every hook allows it. Nothing is created for a refused client.
 pub async fn admit_client(
     ctx: &Arc<NodeContext>,
     info: ClientInfo,
@@ -76,14 +84,12 @@ pub async fn admit_client(
     kick: CancellationToken,
     actions: &[HookAction],
 ) -> Result<ClientGuard, Refused> {
-    let guard = ctx.registry.add_client(info, kick);
-    let hc = hook_context(&guard, param);
+    let (client, stream_id) = ctx.registry.reserve_ids(&info.key);
+    let hc = fields(&client, &stream_id, &info, param, 0, 0);
     for action in actions {
-        if let Err(reason) = ctx.hooks.check(*action, &hc).await {
-            return Err(Refused { client: guard.id().to_string(), reason });
-        }
+        ctx.hooks.check(*action, &hc).await.map_err(|e| Refused::from((client.clone(), e)))?;
     }
-    Ok(guard)
+    ctx.registry.try_add_client(info, kick, (client.clone(), stream_id)).map_err(|reason| Refused { client, reason })
 }
 
 /// Admits a viewer: registration, play hooks, then the stream (see the module doc).
@@ -166,25 +172,30 @@ impl Drop for Viewer {
 /// The hook body fields of a registered client.
 pub fn hook_context(guard: &ClientGuard, param: &str) -> HookContext {
     let c = guard.stat();
-    let key = &c.info.key;
+    fields(&c.id, &c.stream.id, &c.info, param, c.traffic.send_bytes(), c.traffic.recv_bytes())
+}
+
+/// The hook body fields of a client, registered or about to be.
+fn fields(client: &str, stream_id: &str, info: &ClientInfo, param: &str, send: u64, recv: u64) -> HookContext {
+    let key = &info.key;
     // SRS gives HTTP players' hooks the bare stream name and an rtmp://vhost/app tcUrl (the API
     // keeps what the client sent: `cam1.flv`, `http://host/app`).
-    let (stream, tc_url) = match c.info.kind {
+    let (stream, tc_url) = match info.kind {
         ClientKind::FlvPlay | ClientKind::HlsPlay => (key.stream.clone(), format!("rtmp://{}/{}", key.vhost, key.app)),
-        _ => (c.info.name.clone(), c.info.tc_url.clone()),
+        _ => (info.name.clone(), info.tc_url.clone()),
     };
     HookContext {
-        client_id: c.id.clone(),
-        ip: c.info.ip.clone(),
+        client_id: client.to_string(),
+        ip: info.ip.clone(),
         vhost: key.vhost.clone(),
         app: key.app.clone(),
         tc_url,
         stream,
         param: param.to_string(),
-        page_url: c.info.page_url.clone(),
-        stream_url: c.info.key.url(),
-        stream_id: Some(c.stream.id.clone()),
-        send_bytes: c.traffic.send_bytes(),
-        recv_bytes: c.traffic.recv_bytes(),
+        page_url: info.page_url.clone(),
+        stream_url: key.url(),
+        stream_id: Some(stream_id.to_string()),
+        send_bytes: send,
+        recv_bytes: recv,
     }
 }

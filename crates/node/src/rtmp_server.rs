@@ -23,7 +23,7 @@ use crate::admission::{self, Delivery, Viewer, ViewerRequest};
 use crate::context::NodeContext;
 use crate::hooks::HookAction;
 use crate::hub::{FeedEnd, Publisher, frame_kind};
-use crate::key::{StreamKey, merge_queries, vhost_from};
+use crate::key::{NameError, StreamKey, merge_queries, vhost_from};
 use crate::net::write_all_vectored;
 use crate::stats::{ClientGuard, ClientInfo, ClientKind};
 
@@ -227,21 +227,25 @@ impl Connection {
     }
 
     /// `param` is the merged query (see `merge_queries`).
-    fn client_info(&self, stream_name: &str, param: &str, kind: ClientKind) -> ClientInfo {
-        ClientInfo {
-            key: StreamKey::new(&vhost_from(param), &self.connect.app, stream_name),
+    /// Refuses names outside the grammar (`crate::key::check_name`).
+    fn client_info(&self, stream_name: &str, param: &str, kind: ClientKind) -> Result<ClientInfo, NameError> {
+        Ok(ClientInfo {
+            key: StreamKey::parse(&vhost_from(param), &self.connect.app, stream_name)?,
             name: stream_name.to_string(),
             kind,
             ip: self.peer.ip().to_string(),
             tc_url: self.connect.tc_url.clone(),
             page_url: self.connect.page_url.clone(),
             swf_url: self.connect.swf_url.clone(),
-        }
+        })
     }
 
     async fn start_publish(&mut self, stream_id: u32, name: String, param: String) -> Result<Option<Mode>, ConnError> {
         let param = merge_queries(&param, &self.connect.param);
-        let info = self.client_info(&name, &param, ClientKind::FmlePublish);
+        let info = match self.client_info(&name, &param, ClientKind::FmlePublish) {
+            Ok(info) => info,
+            Err(e) => return Ok(self.refuse(Refusal::Publish, stream_id, &format!("{name:?}"), e.to_string())),
+        };
         let key = info.key.clone();
         let source = self.ctx.hub.source(&key);
         if source.is_publishing() {
@@ -255,7 +259,7 @@ impl Connection {
         let actions = [HookAction::Connect, HookAction::Publish];
         let guard = match admission::admit_client(&self.ctx, info, &param, CancellationToken::new(), &actions).await {
             Ok(guard) => guard,
-            Err(refused) => return Ok(self.refuse(Refusal::PublishHook, stream_id, &key, refused.reason.to_string())),
+            Err(refused) => return Ok(self.refuse(Refusal::PublishHook, stream_id, &key, refused.reason)),
         };
         match source.try_publish() {
             Ok(publisher) => {
@@ -270,7 +274,7 @@ impl Connection {
 
     /// Answers a refused publish or play with its RTMP status, logs it, and marks the connection
     /// to close once the answer is written. Returns no mode, for the caller to pass on.
-    fn refuse(&mut self, what: Refusal, stream_id: u32, key: &StreamKey, reason: String) -> Option<Mode> {
+    fn refuse(&mut self, what: Refusal, stream_id: u32, key: &dyn std::fmt::Display, reason: String) -> Option<Mode> {
         warn!(peer = %self.peer, stream = %key, "{} refused: {reason}", what.name());
         match what {
             Refusal::Publish => self.session.reject_publish(stream_id, "NetStream.Publish.BadName", &reason),
@@ -283,12 +287,15 @@ impl Connection {
 
     async fn start_play(&mut self, stream_id: u32, name: String, param: String) -> Result<Option<Mode>, ConnError> {
         let param = merge_queries(&param, &self.connect.param);
-        let info = self.client_info(&name, &param, ClientKind::RtmpPlay);
+        let info = match self.client_info(&name, &param, ClientKind::RtmpPlay) {
+            Ok(info) => info,
+            Err(e) => return Ok(self.refuse(Refusal::PlayHook, stream_id, &format!("{name:?}"), e.to_string())),
+        };
         let key = info.key.clone();
         let request = ViewerRequest { info, param, kick: CancellationToken::new(), delivery: Delivery::Frames };
         let mut viewer = match admission::admit(&self.ctx, request).await {
             Ok(viewer) => viewer,
-            Err(refused) => return Ok(self.refuse(Refusal::PlayHook, stream_id, &key, refused.reason.to_string())),
+            Err(refused) => return Ok(self.refuse(Refusal::PlayHook, stream_id, &key, refused.reason)),
         };
         self.session.accept_play(stream_id);
         viewer.begin();

@@ -191,3 +191,97 @@ async fn the_api_leaks_no_command_line_and_kicks_only_with_its_token() {
     open.shutdown().await;
     locked.shutdown().await;
 }
+
+async fn vhost_names(api: SocketAddr) -> Vec<String> {
+    let v = get_json(&format!("http://{api}/api/v1/vhosts/")).await;
+    v["vhosts"].as_array().unwrap().iter().map(|v| v["name"].as_str().unwrap().to_string()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_vhosts_create_nothing_before_admission_and_leave_with_their_clients() {
+    let (hook, _) = hook_service().await;
+    let guarded = start_with(with_hooks(&hook)).await;
+    let _p = publish_fixture(&format!("rtmp://{}/live/other?token=good", guarded.rtmp_addr));
+    wait_published(guarded.api_addr, "/live/other").await;
+    let mut player = reqwest::get(format!("http://{}/live/other.flv?token=good", guarded.http_addr)).await.unwrap();
+    // Refused players name a few hundred vhosts: none is created.
+    for i in 0..300 {
+        assert_eq!(flv_status(guarded.http_addr, &format!("live/cam.flv?vhost=rnd{i}")).await, 403);
+    }
+    assert_eq!(vhost_names(guarded.api_addr).await, ["__defaultVhost__"]);
+    assert!(player.chunk().await.unwrap().is_some_and(|c| !c.is_empty()), "the other stream's player plays on");
+
+    // On an open node, admitted players naming vhosts are capped, and their vhosts leave with them.
+    let mut config = loopback_config();
+    config.media.play_wait_ms = 2_000;
+    let open = start_with(config).await;
+    let http = open.http_addr;
+    let plays: Vec<_> = (0..100)
+        .map(|i| tokio::spawn(async move { flv_status(http, &format!("live/none.flv?vhost=many{i}")).await }))
+        .collect();
+    let most = eventually(Duration::from_secs(10), || async {
+        let n = vhost_names(open.api_addr).await.len();
+        (n >= ferrocast_node::stats::registry::MAX_VHOSTS).then_some(n)
+    })
+    .await
+    .expect("the vhost table fills up to its cap");
+    assert_eq!(most, ferrocast_node::stats::registry::MAX_VHOSTS);
+    let statuses: Vec<u16> = futures_util::future::join_all(plays).await.into_iter().map(Result::unwrap).collect();
+    let refused = statuses.iter().filter(|s| **s == 403).count();
+    assert_eq!(refused, 100 - ferrocast_node::stats::registry::MAX_VHOSTS, "{statuses:?}");
+    assert!(statuses.iter().all(|s| *s == 403 || *s == 404), "{statuses:?}");
+    assert!(vhost_names(open.api_addr).await.is_empty(), "named vhosts leave with their last client");
+    guarded.shutdown().await;
+    open.shutdown().await;
+}
+
+/// A hook that protects app `live` (token needed) and leaves every other app open.
+fn protects_live(body: &serde_json::Value) -> bool {
+    body["app"] != "live" || body["param"].as_str().unwrap_or_default().contains("token=good")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_outside_the_grammar_are_refused_before_any_check_or_pull() {
+    let (hook, seen) = hook_service_allowing(protects_live).await;
+    let origin = start_node().await;
+    let _cam = publish_fixture(&format!("rtmp://{}/live/cam", origin.rtmp_addr));
+    let _other = publish_fixture(&format!("rtmp://{}/live/other", origin.rtmp_addr));
+    wait_published(origin.api_addr, "/live/cam").await;
+    wait_published(origin.api_addr, "/live/other").await;
+    let edge = start_with(ferrocast_node::NodeConfig {
+        role: ferrocast_node::Role::Edge,
+        origins: vec![origin.rtmp_addr.to_string()],
+        ..with_hooks(&hook)
+    })
+    .await;
+    let mut player = reqwest::get(format!("http://{}/live/other.flv?token=good", edge.http_addr)).await.unwrap();
+    assert_eq!(player.status(), 200);
+    assert_eq!(flv_status(edge.http_addr, "live/cam.flv").await, 403, "the protected app needs its token");
+
+    // The app is checked as `live?vhost=…` (an open app) but would be pulled as live/cam.
+    for path in [
+        "live%3Fvhost=__defaultVhost__/cam.flv",
+        "live%3Fvhost=__defaultVhost__/cam.m3u8",
+        "live%23x/cam.flv",
+        "live/cam%3Fx.flv",
+        "live/a%0Ab.m3u8",
+        "live/a%0D%0A%23EXT-X-ENDLIST.m3u8",
+        "live/..%2F..%2Fx.flv",
+    ] {
+        assert_eq!(flv_status(edge.http_addr, path).await, 400, "{path}");
+    }
+    let long = format!("live/{}.flv", "x".repeat(200));
+    assert_eq!(flv_status(edge.http_addr, &long).await, 400, "an over-long name");
+    let play = rtmp_play(edge.rtmp_addr, "live/a\u{1}b", Duration::from_millis(500)).await;
+    assert!(!play.started, "RTMP names are held to the same grammar: {play:?}");
+    let checked: Vec<String> =
+        seen.lock().unwrap().iter().filter_map(|b| b["app"].as_str().map(str::to_string)).collect();
+    assert!(checked.iter().all(|app| app == "live"), "no hook saw a malformed app: {checked:?}");
+    // Nothing was pulled for the refused names: the edge pulls only the stream being watched.
+    let streams = get_json(&format!("http://{}/api/v1/streams/?count=100", edge.api_addr)).await;
+    let urls: Vec<&str> = streams["streams"].as_array().unwrap().iter().filter_map(|s| s["url"].as_str()).collect();
+    assert_eq!(urls, ["/live/other"], "{streams}");
+    assert!(player.chunk().await.unwrap().is_some_and(|c| !c.is_empty()), "the other stream's player plays on");
+    edge.shutdown().await;
+    origin.shutdown().await;
+}

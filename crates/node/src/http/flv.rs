@@ -45,7 +45,10 @@ pub async fn play(
     let query = query.map(|q| format!("?{q}")).unwrap_or_default();
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
     let tc_url = format!("http://{host}/{app}");
-    let key = StreamKey::new(&vhost_from(&query), &app, name);
+    let key = match StreamKey::parse(&vhost_from(&query), &app, name) {
+        Ok(key) => key,
+        Err(e) => return super::bad_name(e),
+    };
     let info = ClientInfo {
         key: key.clone(),
         name: file.clone(),
@@ -60,7 +63,7 @@ pub async fn play(
         Ok(viewer) => viewer,
         Err(refused) => {
             let e = refused.reason;
-            warn!(stream = %key, client = refused.client, "http-flv play refused by hook: {e}");
+            warn!(stream = %key, client = refused.client, "http-flv play refused at admission: {e}");
             return (StatusCode::FORBIDDEN, format!("play refused: {e}\n")).into_response();
         }
     };

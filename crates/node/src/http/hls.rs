@@ -52,7 +52,10 @@ pub async fn playlist(
     query: &str,
 ) -> Response {
     let (session, param) = split_session(query);
-    let key = StreamKey::new(&vhost_from(&param), app, name);
+    let key = match StreamKey::parse(&vhost_from(&param), app, name) {
+        Ok(key) => key,
+        Err(e) => return super::bad_name(e),
+    };
     let ip = client_ip(&ctx, headers, conn);
     let sessions = &ctx.hls.sessions;
     let existing = session.filter(|id| sessions.touch(id, &key, &ip, 0)).or_else(|| sessions.find(&ip, &key, &param));
@@ -75,7 +78,7 @@ pub async fn playlist(
             Ok(viewer) => new_viewer = Some(viewer),
             Err(refused) => {
                 let e = refused.reason;
-                warn!(stream = %key, client = refused.client, "hls play refused by hook: {e}");
+                warn!(stream = %key, client = refused.client, "hls play refused at admission: {e}");
                 return (StatusCode::FORBIDDEN, format!("play refused: {e}\n")).into_response();
             }
         }
@@ -106,7 +109,8 @@ pub async fn playlist(
         (None, None) => return not_found("no session"),
     };
     let sep = if param.is_empty() { "?" } else { "&" };
-    let stream = key.stream.clone();
+    // The name is escaped: whatever it holds, it stays one URI on one line.
+    let stream = crate::key::escape_segment(&key.stream);
     let uri = |seq: u64| format!("{stream}-{seq}.ts{param}{sep}hls_ctx={id}");
     let text = segmenter.lock().unwrap_or_else(|e| e.into_inner()).playlist(uri).unwrap_or_default();
     sessions.touch(&id, &key, &ip, text.len() as u64);
@@ -137,7 +141,10 @@ pub async fn segment(
     };
     let Ok(seq) = seq.parse::<u64>() else { return not_found("not a segment number") };
     let (session, param) = split_session(query);
-    let key = StreamKey::new(&vhost_from(&param), app, name);
+    let key = match StreamKey::parse(&vhost_from(&param), app, name) {
+        Ok(key) => key,
+        Err(e) => return super::bad_name(e),
+    };
     let ip = client_ip(&ctx, headers, conn);
     let Some(id) = session.filter(|id| ctx.hls.sessions.touch(id, &key, &ip, 0)) else {
         warn!(stream = %key, %ip, "hls segment refused: no session admitted for this stream from this address");

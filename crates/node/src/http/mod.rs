@@ -22,6 +22,13 @@ pub fn media_router(ctx: Arc<NodeContext>) -> Router {
         .with_state(ctx)
 }
 
+/// A request whose names break the grammar (`crate::key::check_name`): 400, before anything else.
+pub fn bad_name(e: crate::key::NameError) -> Response {
+    use axum::response::IntoResponse;
+    tracing::info!("http request refused: {e}");
+    (axum::http::StatusCode::BAD_REQUEST, format!("{e}\n")).into_response()
+}
+
 /// `/{app}/{file}`: by extension, an HTTP-FLV play, an HLS playlist or an HLS segment.
 async fn media(
     State(ctx): State<Arc<NodeContext>>,

@@ -1,8 +1,11 @@
 //! Who is connected and to what: the vhosts, streams and clients that the SRS HTTP API lists.
 //!
-//! Lifetimes follow SRS: a vhost entry is created by its first client and never removed; a stream
-//! entry lives while it has a publisher or at least one client, and gets a new id when recreated;
-//! a client entry lives as long as its connection, through the `ClientGuard` the connection holds.
+//! Lifetimes follow SRS where a client cannot abuse them: a stream entry lives while it has a
+//! publisher or at least one client, and gets a new id when recreated; a client entry lives as
+//! long as its connection, through the `ClientGuard` the connection holds. Entries are created only
+//! for admitted clients (`crate::admission`). A vhost is named by the client (`?vhost=`), so unlike
+//! SRS's configured vhosts, a named vhost leaves with its last stream, and at most `MAX_VHOSTS`
+//! exist at once; the default vhost, once created, stays.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -165,6 +168,9 @@ struct Inner {
     clients: BTreeMap<String, Arc<ClientStat>>,
 }
 
+/// Most vhosts listed at once: a client naming one more is refused (the index polls the list).
+pub const MAX_VHOSTS: usize = 64;
+
 /// The node's statistics registry.
 #[derive(Default)]
 pub struct Registry {
@@ -180,8 +186,14 @@ impl Registry {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The stream entry for `key`, created (with its vhost) when missing.
-    fn stream_entry(inner: &mut Inner, key: &StreamKey, name: &str, tc_url: &str) -> Arc<StreamStat> {
+    /// The stream entry for `key`, created (with its vhost, and `new_id` when given) when missing.
+    fn stream_entry(
+        inner: &mut Inner,
+        key: &StreamKey,
+        name: &str,
+        tc_url: &str,
+        new_id: Option<String>,
+    ) -> Arc<StreamStat> {
         let vhost = inner
             .vhosts
             .entry(key.vhost.clone())
@@ -199,7 +211,7 @@ impl Registry {
             .entry(key.clone())
             .or_insert_with(|| {
                 Arc::new(StreamStat {
-                    id: ids::object_id(),
+                    id: new_id.unwrap_or_else(ids::object_id),
                     key: key.clone(),
                     name: name.to_string(),
                     tc_url: tc_url.to_string(),
@@ -222,15 +234,53 @@ impl Registry {
             && inner.streams.get(&stream.key).is_some_and(|s| Arc::ptr_eq(s, stream))
         {
             inner.streams.remove(&stream.key);
+            let vhost = &stream.vhost;
+            let first = StreamKey { vhost: vhost.name.clone(), app: String::new(), stream: String::new() };
+            let has_streams = inner.streams.range(first..).next().is_some_and(|(k, _)| k.vhost == vhost.name);
+            if vhost.name != crate::key::DEFAULT_VHOST && !has_streams && vhost.clients.load(Ordering::Relaxed) == 0 {
+                inner.vhosts.remove(&vhost.name);
+            }
         }
     }
 
     /// Registers a connection; the entry goes away when the returned guard is dropped.
     pub fn add_client(self: &Arc<Self>, info: ClientInfo, kick: CancellationToken) -> ClientGuard {
         let mut inner = self.lock();
-        let stream = Self::stream_entry(&mut inner, &info.key, &info.name, &info.tc_url);
+        Self::insert_client(self, &mut inner, info, kick, ids::client_id(), None)
+    }
+
+    /// The ids an admitted client will have: (a new client id, the stream's id — its current one,
+    /// or the one its entry will be created with). The hooks see them before anything exists.
+    pub fn reserve_ids(&self, key: &StreamKey) -> (String, String) {
+        let stream = self.lock().streams.get(key).map(|s| s.id.clone());
+        (ids::client_id(), stream.unwrap_or_else(ids::object_id))
+    }
+
+    /// Registers an admitted client under the ids `reserve_ids` gave, unless it names a vhost
+    /// beyond `MAX_VHOSTS`.
+    pub fn try_add_client(
+        self: &Arc<Self>,
+        info: ClientInfo,
+        kick: CancellationToken,
+        (id, stream_id): (String, String),
+    ) -> Result<ClientGuard, String> {
+        let mut inner = self.lock();
+        if !inner.vhosts.contains_key(&info.key.vhost) && inner.vhosts.len() >= MAX_VHOSTS {
+            return Err(format!("this node already has {MAX_VHOSTS} vhosts; vhost {:?} is refused", info.key.vhost));
+        }
+        Ok(Self::insert_client(self, &mut inner, info, kick, id, Some(stream_id)))
+    }
+
+    fn insert_client(
+        self: &Arc<Self>,
+        inner: &mut Inner,
+        info: ClientInfo,
+        kick: CancellationToken,
+        id: String,
+        stream_id: Option<String>,
+    ) -> ClientGuard {
+        let stream = Self::stream_entry(inner, &info.key, &info.name, &info.tc_url, stream_id);
         let vhost = stream.vhost.clone();
-        let id = ids::client_id();
         let traffic = Arc::new(Traffic::new());
         let client = Arc::new(ClientStat {
             id: id.clone(),
@@ -256,7 +306,7 @@ impl Registry {
     /// published, with the id of the player whose request started the pull as `publish.cid`.
     pub fn begin_pull(self: &Arc<Self>, key: &StreamKey, starter_cid: &str) -> PullGuard {
         let mut inner = self.lock();
-        let stream = Self::stream_entry(&mut inner, key, &key.stream, "");
+        let stream = Self::stream_entry(&mut inner, key, &key.stream, "", None);
         stream.set_publisher(true, starter_cid);
         PullGuard { registry: self.clone(), stream, cid: starter_cid.to_string() }
     }
@@ -419,8 +469,36 @@ mod tests {
         drop(forward);
         drop(viewer);
         assert!(r.streams().is_empty());
-        assert_eq!(r.vhosts().len(), 1, "vhosts are never removed");
+        assert_eq!(r.vhosts().len(), 1, "the default vhost stays");
         assert!(r.clients().is_empty());
+    }
+
+    #[test]
+    fn a_named_vhost_leaves_with_its_last_stream_and_their_number_is_capped() {
+        let r = Registry::new();
+        let named = |v: &str| ClientInfo { key: StreamKey::new(v, "live", "s"), ..info(ClientKind::FlvPlay, "s") };
+        let a =
+            r.try_add_client(named("v1"), CancellationToken::new(), r.reserve_ids(&StreamKey::new("v1", "live", "s")));
+        let a = a.unwrap();
+        assert_eq!(r.vhosts().len(), 1);
+        drop(a);
+        assert!(r.vhosts().is_empty(), "a named vhost goes with its last stream");
+        let guards: Vec<_> = (0..MAX_VHOSTS)
+            .map(|i| {
+                let i = named(&format!("v{i}"));
+                let ids = r.reserve_ids(&i.key);
+                r.try_add_client(i, CancellationToken::new(), ids).unwrap()
+            })
+            .collect();
+        let extra = named("one-too-many");
+        let ids = r.reserve_ids(&extra.key);
+        assert!(r.try_add_client(extra, CancellationToken::new(), ids).is_err());
+        let known = named("v3");
+        let ids = r.reserve_ids(&known.key);
+        let same = r.try_add_client(known, CancellationToken::new(), ids).unwrap();
+        assert_eq!(same.stream().id, guards[3].stream().id, "a listed vhost still takes clients");
+        drop((guards, same));
+        assert!(r.vhosts().is_empty());
     }
 
     #[test]

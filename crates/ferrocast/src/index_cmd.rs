@@ -27,7 +27,8 @@ pub struct IndexArgs {
     /// tables with the keys of the flags below (without their prefix); nodes as [[nodes]] tables
     /// with name, role, api, rtmp, http, region, weight, max_viewers, max_mbps; [auth] with enabled,
     /// sign_with, url_ttl_s, admin_token, hook_secret, hook_allow, keys = [{ id, secret }, ...] and
-    /// [[auth.apps]] tables with app, play ("open"|"token"), publish ("open"|"token").
+    /// [[auth.apps]] tables with app, play ("open"|"token"), publish ("open"|"token"); [register]
+    /// with secret, allow and max_nodes.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// HTTP listen address of the index API [default: 0.0.0.0:8000].
@@ -149,6 +150,19 @@ pub struct IndexArgs {
     /// Hook calls must come from this network (repeatable), e.g. 10.0.0.0/8.
     #[arg(long = "hook-allow", value_name = "CIDR")]
     pub hook_allow: Vec<ipnet::IpNet>,
+    /// Node heartbeats (POST /api/v1/srs/register) carrying ?secret=SECRET (or Authorization: Bearer
+    /// SECRET) are taken from anywhere, e.g. SRS's heartbeat url
+    /// http://index:8000/api/v1/srs/register?secret=SECRET (at least 16 URL-safe characters).
+    /// Without it and without --register-allow, only this host (loopback) may register nodes.
+    #[arg(long, value_name = "SECRET", env = "FERROCAST_REGISTER_SECRET", hide_env_values = true)]
+    pub register_secret: Option<String>,
+    /// Node heartbeats from this network need no secret (repeatable), e.g. 10.0.0.0/8; such a
+    /// heartbeat moves a registered name to another address only from that address.
+    #[arg(long = "register-allow", value_name = "CIDR")]
+    pub register_allow: Vec<ipnet::IpNet>,
+    /// Most self-registered nodes at once; heartbeats of new names beyond it are refused [default: 1000].
+    #[arg(long, value_name = "N")]
+    pub register_max_nodes: Option<usize>,
 }
 
 /// The subcommands of `ferrocast index`.
@@ -192,8 +206,12 @@ impl IndexArgs {
             load_threshold => scheduler.load_threshold, default_max_viewers => scheduler.default_max_viewers,
             alternatives => scheduler.alternatives, default_region => regions.default,
             replicas => replication.replicas, lease_ms => shared.lease_ms, redis_prefix => shared.key_prefix,
-            auth => auth.enabled, url_ttl_s => auth.url_ttl_s,
+            auth => auth.enabled, url_ttl_s => auth.url_ttl_s, register_max_nodes => register.max_nodes,
         );
+        if self.register_secret.is_some() {
+            c.register.secret = self.register_secret.clone();
+        }
+        c.register.allow.extend(self.register_allow.iter().copied());
         if self.redis.is_some() {
             c.redis = self.redis.clone();
         }

@@ -128,6 +128,11 @@ impl NodeSpec {
     }
 
     /// Checks what a poller and the scheduler rely on.
+    /// The host of the node's API URL (its address as the index knows it).
+    pub fn api_host(&self) -> Option<String> {
+        reqwest::Url::parse(&self.api).ok().and_then(|u| u.host_str().map(str::to_string))
+    }
+
     pub fn validate(&self) -> Result<(), String> {
         if self.name.is_empty() {
             return Err("a node needs a name (name=...)".into());
@@ -308,7 +313,66 @@ pub struct IndexConfig {
     pub auth: AuthConfig,
     /// Backup origins for `on_forward`.
     pub replication: ReplicationConfig,
+    /// Who may register nodes (`POST /api/v1/srs/register`).
+    pub register: RegisterConfig,
     pub nodes: Vec<NodeSpec>,
+}
+
+/// Who may register nodes with a heartbeat, and how many. A heartbeat is taken when it carries
+/// the secret (`?secret=` in the heartbeat URL, or `Authorization: Bearer`) or comes from an
+/// `allow` network; with neither configured only this host (loopback) may register.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RegisterConfig {
+    /// Secret a heartbeat carries (SRS: `url http://INDEX/api/v1/srs/register?secret=...`).
+    pub secret: Option<String>,
+    /// Networks whose heartbeats need no secret, e.g. 10.0.0.0/8. Such a heartbeat cannot move a
+    /// registered name to another address unless it comes from that address.
+    pub allow: Vec<ipnet::IpNet>,
+    /// Most self-registered nodes at once; heartbeats of new names beyond it are refused.
+    pub max_nodes: usize,
+}
+
+impl Default for RegisterConfig {
+    fn default() -> Self {
+        RegisterConfig { secret: None, allow: Vec::new(), max_nodes: 1000 }
+    }
+}
+
+impl std::fmt::Debug for RegisterConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegisterConfig")
+            .field("secret", &self.secret.as_ref().map(|_| "***"))
+            .field("allow", &self.allow)
+            .field("max_nodes", &self.max_nodes)
+            .finish()
+    }
+}
+
+impl RegisterConfig {
+    /// The networks that may register without the secret: `allow`, or loopback when neither
+    /// `secret` nor `allow` is set.
+    pub fn allowed(&self) -> Vec<ipnet::IpNet> {
+        if self.allow.is_empty() && self.secret.is_none() {
+            vec!["127.0.0.0/8".parse().expect("a CIDR"), "::1/128".parse().expect("a CIDR")]
+        } else {
+            self.allow.clone()
+        }
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if let Some(s) = &self.secret
+            && (s.len() < 16 || !s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b)))
+        {
+            return Err("register.secret must be at least 16 URL-safe characters (A-Z a-z 0-9 - _ . ~): it goes \
+                        in the heartbeat URL's query"
+                .into());
+        }
+        if self.max_nodes == 0 {
+            return Err("register.max_nodes must be at least 1".into());
+        }
+        Ok(())
+    }
 }
 
 impl Default for IndexConfig {
@@ -324,6 +388,7 @@ impl Default for IndexConfig {
             regions: RegionsConfig::default(),
             auth: AuthConfig::default(),
             replication: ReplicationConfig::default(),
+            register: RegisterConfig::default(),
             nodes: Vec::new(),
         }
     }
@@ -370,6 +435,7 @@ impl IndexConfig {
                 return Err("shared.key_prefix must not be empty".into());
             }
         }
+        self.register.validate()?;
         self.auth.validate()
     }
 

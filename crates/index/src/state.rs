@@ -43,7 +43,7 @@ pub struct IndexState {
     pub replicas: Option<Arc<crate::index_replicas::Replicas>>,
     /// Token signatures an admin revoked, checked by the hook receiver.
     pub revoked: crate::auth::revoked::Revoked,
-    /// Client for polls (no redirects beyond SRS's slash 302, short timeouts).
+    /// Client for polls (no redirect but SRS's slash 302 on the same node, short timeouts).
     pub http: reqwest::Client,
     /// Bounds the polls in flight (`poll.max_concurrent`).
     pub poll_permits: tokio::sync::Semaphore,
@@ -64,7 +64,7 @@ impl IndexState {
         let auth = Auth::new(&config.auth)?;
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_millis(config.poll.timeout_ms))
-            .redirect(reqwest::redirect::Policy::limited(3))
+            .redirect(crate::poller::redirect_policy())
             .pool_max_idle_per_host(4)
             // A poll reuses one connection for its requests; between polls it is closed. An idle
             // keep-alive connection pins hyper's read buffer (up to ~400 KB): 140 MB for 1,000 nodes.
@@ -160,9 +160,12 @@ impl IndexState {
     }
 
     /// A heartbeat from a self-registering node: adds it or refreshes it. A configured node of the
-    /// same name keeps its configured addresses. An added node needs a poller (`poller::start`).
-    pub fn register(&self, spec: NodeSpec) -> RegisterOutcome {
-        let outcome = register_in(&mut self.table(), spec, &self.next_order, Instant::now());
+    /// same name keeps its configured addresses; a registered one moves to another address only
+    /// when `may_move` (the heartbeat carried the credential). An added node needs a poller
+    /// (`poller::start`).
+    pub fn register(&self, spec: NodeSpec, may_move: bool) -> RegisterOutcome {
+        let max = self.config.load().register.max_nodes;
+        let outcome = register_in(&mut self.table(), spec, &self.next_order, Instant::now(), max, may_move);
         if matches!(outcome, RegisterOutcome::Added(_) | RegisterOutcome::Updated) {
             self.mark_dirty();
         }
@@ -276,11 +279,22 @@ pub fn reload_nodes(table: &mut NodeTable, nodes: &[NodeSpec]) -> Reloaded {
     out
 }
 
-/// A heartbeat applied to the table (see `IndexState::register`).
-pub fn register_in(table: &mut NodeTable, spec: NodeSpec, next_order: &AtomicUsize, now: Instant) -> RegisterOutcome {
+/// A heartbeat applied to the table (see `IndexState::register`): at most `max_registered`
+/// self-registered nodes; a name moves to another host only when `may_move`.
+pub fn register_in(
+    table: &mut NodeTable,
+    spec: NodeSpec,
+    next_order: &AtomicUsize,
+    now: Instant,
+    max_registered: usize,
+    may_move: bool,
+) -> RegisterOutcome {
     if let Some(entry) = table.get_mut(&spec.name) {
         if entry.registered.is_none() {
             return RegisterOutcome::Configured;
+        }
+        if !may_move && entry.spec.api_host() != spec.api_host() {
+            return RegisterOutcome::Moved;
         }
         entry.registered = Some(now);
         if *entry.spec != spec {
@@ -289,6 +303,9 @@ pub fn register_in(table: &mut NodeTable, spec: NodeSpec, next_order: &AtomicUsi
             return RegisterOutcome::Updated;
         }
         return RegisterOutcome::Refreshed;
+    }
+    if table.values().filter(|e| e.registered.is_some()).count() >= max_registered {
+        return RegisterOutcome::Full;
     }
     let order = next_order.fetch_add(1, Ordering::Relaxed);
     tracing::info!(node = %spec.name, role = %spec.role, api = %spec.api, "node registered");
@@ -317,6 +334,11 @@ pub enum RegisterOutcome {
     Refreshed,
     /// The name belongs to a configured node; its configured addresses win.
     Configured,
+    /// Refused: the name is registered at another address, and the heartbeat did not carry the
+    /// credential that may move it.
+    Moved,
+    /// Refused: `register.max_nodes` self-registered nodes already.
+    Full,
 }
 
 #[cfg(test)]

@@ -47,6 +47,11 @@ pub struct SrsConfigArgs {
     /// Shared secret the index expects in hook URLs (`?secret=`), if it has one.
     #[arg(long)]
     pub hook_secret: Option<String>,
+    /// The index's registration secret (its --register-secret), put in the heartbeat URL
+    /// (`?secret=`); needed unless the index takes heartbeats from this node's network
+    /// (--register-allow).
+    #[arg(long)]
+    pub register_secret: Option<String>,
     /// Heartbeat interval in whole seconds (SRS reads it with atoi) [default: 5].
     #[arg(long, default_value_t = 5)]
     pub heartbeat_s: u32,
@@ -90,6 +95,9 @@ pub fn render(a: &SrsConfigArgs) -> anyhow::Result<String> {
     let mut register = format!("{index}/api/v1/srs/register?role={role}");
     if let Some(r) = &a.region {
         let _ = write!(register, "&region={}", checked("--region", r)?);
+    }
+    if let Some(s) = &a.register_secret {
+        let _ = write!(register, "&secret={}", checked("--register-secret", s)?);
     }
     let mut hook = format!("{index}/api/v1/hooks");
     if let Some(s) = &a.hook_secret {

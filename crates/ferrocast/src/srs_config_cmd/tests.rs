@@ -157,6 +157,7 @@ fn args(role: SrsRole, origins: &[&str]) -> SrsConfigArgs {
         http_port: 8080,
         api_port: 1985,
         hook_secret: Some("s3cret".into()),
+        register_secret: None,
         heartbeat_s: 5,
         hls_fragment_s: 2,
         output: None,
@@ -208,4 +209,17 @@ fn bad_arguments_are_refused_with_the_flag_named() {
     a.name = "o1".into();
     a.index = "ftp://x".into();
     assert!(render(&a).unwrap_err().to_string().contains("--index"));
+}
+
+#[test]
+fn the_registration_secret_goes_in_the_heartbeat_url() {
+    let a = SrsConfigArgs {
+        register_secret: Some("register-secret-0123".into()),
+        ..args(SrsRole::Edge, &["10.0.0.5:1935"])
+    };
+    let conf = parse(&render(&a).unwrap()).unwrap();
+    let hb = find(&conf, &["heartbeat", "url"]).unwrap();
+    assert_eq!(hb.args, ["http://10.0.0.9:8000/api/v1/srs/register?role=edge&region=eu&secret=register-secret-0123"]);
+    let bad = SrsConfigArgs { register_secret: Some("has space".into()), ..args(SrsRole::Edge, &["10.0.0.5:1935"]) };
+    assert!(render(&bad).is_err(), "a secret that is not URL-safe is refused");
 }

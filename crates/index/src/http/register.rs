@@ -5,18 +5,19 @@
 //! keys `role` and `region`, else from the heartbeat URL's query (`.../register?role=edge&region=eu`),
 //! else the node is an edge of the default region.
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
-use axum::http::StatusCode;
+use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::{error, query_param};
-use crate::config::{NodeSpec, Role};
+use crate::config::{NodeSpec, RegisterConfig, Role};
 use crate::state::{IndexState, RegisterOutcome};
 
 #[derive(Debug, Deserialize)]
@@ -46,7 +47,8 @@ fn spec_from(hb: Heartbeat, q: Option<&str>) -> Result<NodeSpec, String> {
         .or(hb.server)
         .ok_or("the heartbeat has no device_id (set heartbeat.device_id in the SRS config)")?;
     let ip = hb.ip.filter(|i| !i.is_empty()).ok_or("the heartbeat has no ip (set SRS_DEVICE_IP or stats.network)")?;
-    let host = if ip.contains(':') && !ip.starts_with('[') { format!("[{ip}]") } else { ip };
+    let ip = node_ip(&ip)?;
+    let host = if ip.is_ipv6() { format!("[{ip}]") } else { ip.to_string() };
     let api = hb.api.iter().find_map(|p| port(p)).ok_or(
         "the heartbeat lists no api port: enable `ports on;` in SRS's heartbeat section (SRS >= 6.0.156 / 7.0.15)",
     )?;
@@ -69,7 +71,76 @@ fn spec_from(hb: Heartbeat, q: Option<&str>) -> Result<NodeSpec, String> {
     Ok(spec)
 }
 
-pub async fn register(State(st): State<Arc<IndexState>>, RawQuery(q): RawQuery, body: Bytes) -> Response {
+/// The `ip` of a heartbeat: an IP address (never a host name, a path or a URL) a node can have.
+fn node_ip(ip: &str) -> Result<IpAddr, String> {
+    let bare = ip.strip_prefix('[').and_then(|i| i.strip_suffix(']')).unwrap_or(ip);
+    let parsed: IpAddr = bare.parse().map_err(|_| format!("the heartbeat's ip {ip:?} is not an IP address"))?;
+    let parsed = parsed.to_canonical();
+    let unusable = parsed.is_unspecified()
+        || parsed.is_multicast()
+        || match parsed {
+            // Link-local addresses are where cloud metadata services answer.
+            IpAddr::V4(a) => a.is_link_local() || a.is_broadcast(),
+            IpAddr::V6(a) => (a.segments()[0] & 0xffc0) == 0xfe80,
+        };
+    if unusable {
+        return Err(format!("the heartbeat's ip {parsed} is not an address a node can be polled at"));
+    }
+    Ok(parsed)
+}
+
+/// How a heartbeat was let in: with the secret (it may move its name), or by its source network.
+#[derive(Debug, PartialEq)]
+enum Admitted {
+    Secret,
+    Network,
+}
+
+/// Whether the heartbeat's caller may register: the secret (`?secret=` or a bearer), else a source
+/// address in `register.allow` (loopback when nothing is configured).
+fn admit(cfg: &RegisterConfig, secret: Option<&str>, peer: IpAddr) -> Result<Admitted, String> {
+    if let (Some(want), Some(got)) = (&cfg.secret, secret)
+        && same(got, want)
+    {
+        return Ok(Admitted::Secret);
+    }
+    let peer = peer.to_canonical();
+    if cfg.allowed().iter().any(|n| n.contains(&peer)) {
+        return Ok(Admitted::Network);
+    }
+    Err(match (&cfg.secret, secret) {
+        (Some(_), Some(_)) => "a wrong secret: the heartbeat URL needs ?secret=<register.secret>".to_string(),
+        (Some(_), None) => "no secret: put ?secret=<register.secret> in the heartbeat URL \
+                            (url http://INDEX/api/v1/srs/register?secret=...)"
+            .to_string(),
+        (None, _) => format!(
+            "a heartbeat from {peer}, which is not in register.allow: set register.secret (--register-secret) \
+             and put it in the heartbeat URL, or add the node's network (--register-allow CIDR)"
+        ),
+    })
+}
+
+/// Equal strings, compared in time that depends on the length only.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+pub async fn register(
+    State(st): State<Arc<IndexState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Response {
+    let secret = query_param(q.as_deref(), "secret").or_else(|| super::admin::bearer(&headers).map(str::to_string));
+    let admitted = match admit(&st.config.load().register, secret.as_deref(), peer.ip()) {
+        Ok(a) => a,
+        Err(why) => {
+            tracing::warn!(caller = %peer, "refused a heartbeat: {why}");
+            return error(StatusCode::FORBIDDEN, why);
+        }
+    };
+    // A heartbeat let in by its network alone may move a name only to the address it comes from.
     let hb: Heartbeat = match serde_json::from_slice(&body) {
         Ok(hb) => hb,
         Err(e) => {
@@ -84,10 +155,14 @@ pub async fn register(State(st): State<Arc<IndexState>>, RawQuery(q): RawQuery, 
             return error(StatusCode::BAD_REQUEST, e);
         }
     };
-    if let Some(shared) = &st.replicas {
-        shared.heartbeat(&spec, st.config.load().poll.forget_registered_ms);
-    }
-    let outcome = st.register(spec);
+    let may_move = admitted == Admitted::Secret
+        || spec.api_host().and_then(|h| h.trim_matches(['[', ']']).parse::<IpAddr>().ok())
+            == Some(peer.ip().to_canonical());
+    let outcome = st.register(spec.clone(), may_move);
+    let refused = |status: StatusCode, why: String| {
+        tracing::warn!(caller = %peer, node = %spec.name, "refused a heartbeat: {why}");
+        error(status, why)
+    };
     let what = match outcome {
         RegisterOutcome::Added(poller) => {
             crate::poller::start(&st, [poller]);
@@ -96,7 +171,27 @@ pub async fn register(State(st): State<Arc<IndexState>>, RawQuery(q): RawQuery, 
         RegisterOutcome::Updated => "updated",
         RegisterOutcome::Refreshed => "refreshed",
         RegisterOutcome::Configured => "configured",
+        RegisterOutcome::Moved => {
+            return refused(
+                StatusCode::CONFLICT,
+                format!(
+                    "node {} is registered at another address: only a heartbeat with the secret, or from the new \
+                     address, moves it",
+                    spec.name
+                ),
+            );
+        }
+        RegisterOutcome::Full => {
+            let max = st.config.load().register.max_nodes;
+            return refused(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("register.max_nodes ({max}) nodes are registered already: raise it (--register-max-nodes)"),
+            );
+        }
     };
+    if let Some(shared) = &st.replicas {
+        shared.heartbeat(&spec, st.config.load().poll.forget_registered_ms);
+    }
     Json(json!({ "code": 0, "node": what })).into_response()
 }
 

@@ -56,7 +56,7 @@ pub(crate) fn heartbeat_in(state: &Arc<IndexState>, sh: &Replicas, payload: &[u8
         Ok(m) if m.r == sh.id => {}
         Ok(m) => {
             if m.spec.validate().is_ok()
-                && let crate::state::RegisterOutcome::Added(poller) = state.register(m.spec)
+                && let crate::state::RegisterOutcome::Added(poller) = state.register(m.spec, true)
             {
                 crate::poller::start(state, [poller]);
             }

@@ -1,0 +1,171 @@
+//! The index's trust boundaries, attacked over HTTP against a real index (and fake nodes served
+//! from the test where the attack needs one): each attack is refused while a normal viewer keeps
+//! getting play answers from the captured cluster.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::Router;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use common::{Api, DEADLINE, Docs, FakeNode, check, config, edges_of, eventually};
+use ferrocast_index::config::RegisterConfig;
+use ferrocast_index::{IndexConfig, Role, RunningIndex};
+use serde_json::json;
+
+const SECRET: &str = "register-secret-0123456789";
+
+/// The captured cluster (origin, edge1, edge2) the normal viewer plays from.
+struct Cluster {
+    _nodes: [FakeNode; 3],
+    _db: tempfile::TempDir,
+    _idx: RunningIndex,
+    api: Api,
+}
+
+async fn cluster(tune: impl FnOnce(&mut IndexConfig)) -> Cluster {
+    let nodes = [
+        FakeNode::start(Docs::captured("origin")).await,
+        FakeNode::start(Docs::captured("edge1")).await,
+        FakeNode::start(Docs::captured("edge2")).await,
+    ];
+    let db = tempfile::tempdir().unwrap();
+    let mut cfg = config(
+        &db.path().join("index.db"),
+        vec![
+            nodes[0].spec("origin", Role::Origin),
+            nodes[1].spec("edge1", Role::Edge),
+            nodes[2].spec("edge2", Role::Edge),
+        ],
+    );
+    tune(&mut cfg);
+    let idx = RunningIndex::start(cfg, None).await.unwrap();
+    let api = Api::new(&idx);
+    eventually(DEADLINE, "cam1 on both edges", async || {
+        let v = api.get_ok("/api/v1/streams").await?;
+        check(edges_of(&v["streams"][0]).len() == 2, || v.to_string())
+    })
+    .await;
+    Cluster { _nodes: nodes, _db: db, _idx: idx, api }
+}
+
+impl Cluster {
+    /// A normal viewer asks where to play cam1: it is sent to one of the captured edges.
+    async fn viewer_is_served(&self) {
+        let play = self.api.get_ok("/api/v1/play/live/cam1?proto=flv").await.expect("a play answer");
+        let node = play["node"].as_str().unwrap_or_default();
+        assert!(["edge1", "edge2"].contains(&node), "the viewer goes to a real edge: {play}");
+    }
+
+    async fn node_names(&self) -> Vec<String> {
+        let v = self.api.get_ok("/api/v1/nodes").await.unwrap();
+        v["nodes"].as_array().unwrap().iter().map(|n| n["name"].as_str().unwrap().to_string()).collect()
+    }
+}
+
+/// A heartbeat as SRS sends it, for node `name` at `ip`, with a huge capacity asked for.
+fn heartbeat(name: &str, ip: &str) -> String {
+    json!({ "device_id": name, "ip": ip, "rtmp": ["1935"], "http": ["8080"], "api": ["1985"] }).to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registration_needs_the_secret_and_an_ip_address() {
+    let c = cluster(|cfg| cfg.register.secret = Some(SECRET.into())).await;
+    let path = "/api/v1/srs/register?max_viewers=1000000";
+    let (status, why) = c.api.post(path, heartbeat("evil", "127.0.0.1")).await.unwrap();
+    assert_eq!(status, 403, "no secret: {why}");
+    let wrong = format!("{path}&secret=not-the-secret-0123456");
+    assert_eq!(c.api.post(&wrong, heartbeat("evil", "127.0.0.1")).await.unwrap().0, 403, "a wrong secret");
+    c.viewer_is_served().await;
+    let good = format!("{path}&secret={SECRET}");
+    for ip in ["169.254.169.254/latest/meta-data/#", "169.254.169.254", "evil.example", "127.0.0.1:1985/x", "0.0.0.0"] {
+        let (status, why) = c.api.post(&good, heartbeat("evil", ip)).await.unwrap();
+        assert_eq!(status, 400, "ip {ip:?} is refused even with the secret: {why}");
+    }
+    assert!(!c.node_names().await.contains(&"evil".to_string()), "no refused heartbeat made a node");
+    let (status, v) = c.api.post(&good, heartbeat("edge-eu-9", "127.0.0.1")).await.unwrap();
+    assert_eq!((status, v["node"].as_str()), (200, Some("added")), "{v}");
+    let (status, v) = c.api.post(&good.replace("?", "?role=edge&"), heartbeat("edge-eu-9", "::1")).await.unwrap();
+    assert_eq!((status, v["node"].as_str()), (200, Some("updated")), "the secret moves a name: {v}");
+    c.viewer_is_served().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_moves_only_with_the_secret_and_registrations_are_capped() {
+    let c = cluster(|cfg| {
+        cfg.register =
+            RegisterConfig { secret: Some(SECRET.into()), allow: vec!["127.0.0.0/8".parse().unwrap()], max_nodes: 2 }
+    })
+    .await;
+    let plain = "/api/v1/srs/register";
+    assert_eq!(c.api.post(plain, heartbeat("r1", "127.0.0.1")).await.unwrap().0, 200, "an allowed network");
+    // Another host of the allowed network claims r1's name for its own address: refused.
+    let (status, why) = c.api.post(plain, heartbeat("r1", "127.0.0.9")).await.unwrap();
+    assert_eq!(status, 409, "{why}");
+    let r1 = eventually(DEADLINE, "r1 in the directory", async || c.api.node("r1").await).await;
+    assert_eq!(r1["api"], "http://127.0.0.1:1985", "r1 stays where it was");
+    let secret = format!("{plain}?secret={SECRET}");
+    assert_eq!(c.api.post(&secret, heartbeat("r1", "127.0.0.9")).await.unwrap().0, 200, "with the secret");
+    assert_eq!(c.api.post(plain, heartbeat("r2", "127.0.0.1")).await.unwrap().0, 200);
+    let (status, why) = c.api.post(&secret, heartbeat("r3", "127.0.0.1")).await.unwrap();
+    assert_eq!(status, 503, "register.max_nodes is 2: {why}");
+    assert_eq!(c.api.post(plain, heartbeat("r2", "127.0.0.1")).await.unwrap().0, 200, "a known node refreshes");
+    assert!(!c.node_names().await.contains(&"r3".to_string()));
+    c.viewer_is_served().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeats_from_outside_the_allowed_network_are_refused() {
+    let c = cluster(|cfg| cfg.register.allow = vec!["10.0.0.0/8".parse().unwrap()]).await;
+    let (status, why) = c.api.post("/api/v1/srs/register", heartbeat("r1", "127.0.0.1")).await.unwrap();
+    assert_eq!(status, 403, "loopback is not 10.0.0.0/8: {why}");
+    assert!(why["error"].as_str().unwrap_or_default().contains("register.allow"), "{why}");
+    c.viewer_is_served().await;
+}
+
+/// A node whose API redirects every request to `target`.
+async fn redirecting_node(target: String) -> String {
+    let app = Router::new().fallback(move || {
+        let target = target.clone();
+        async move { (StatusCode::FOUND, [(header::LOCATION, target)]).into_response() }
+    });
+    serve(app).await
+}
+
+async fn serve(app: Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_poller_follows_no_redirect_off_the_node() {
+    // The "metadata service" the hostile node points the index at, counting what reaches it.
+    let hits = Arc::new(AtomicU64::new(0));
+    let counted = hits.clone();
+    let victim = serve(Router::new().fallback(move || {
+        counted.fetch_add(1, Ordering::Relaxed);
+        async { "secret-credentials" }
+    }))
+    .await;
+    let evil = redirecting_node(format!("{victim}/latest/meta-data/")).await;
+    let c = cluster(|cfg| {
+        let mut spec = cfg.nodes[1].clone();
+        spec.name = "evil".into();
+        spec.api = evil;
+        cfg.nodes.push(spec);
+    })
+    .await;
+    let node = eventually(DEADLINE, "the redirecting node fails its polls", async || {
+        let n = c.api.node("evil").await?;
+        check(n["last_error"].as_str().is_some_and(|e| e.contains("redirected")), || n.to_string())?;
+        Ok(n)
+    })
+    .await;
+    assert_ne!(node["health"], "up", "{node}");
+    assert_eq!(hits.load(Ordering::Relaxed), 0, "no request reached the redirect's target");
+    c.viewer_is_served().await;
+}

@@ -10,35 +10,11 @@ use serde::{Deserialize, Serialize};
 use crate::auth::AuthConfig;
 use crate::region::RegionsConfig;
 
-/// What a node does in the cluster.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Accepts publishers.
-    Origin,
-    /// Pulls from an origin and serves viewers.
-    #[default]
-    Edge,
-}
+pub use ferrocast_cluster::Role;
 
-impl std::str::FromStr for Role {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "origin" => Ok(Role::Origin),
-            "edge" => Ok(Role::Edge),
-            other => Err(format!("unknown role {other:?}: expected \"origin\" or \"edge\"")),
-        }
-    }
-}
-
-impl std::fmt::Display for Role {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Role::Origin => "origin",
-            Role::Edge => "edge",
-        })
-    }
+/// The role of a node listed without one.
+fn edge() -> Role {
+    Role::Edge
 }
 
 /// One media node the index polls: a Ferrocast node or a real SRS node.
@@ -47,7 +23,8 @@ impl std::fmt::Display for Role {
 pub struct NodeSpec {
     /// Unique name; SRS nodes that register use their heartbeat `device_id`.
     pub name: String,
-    #[serde(default)]
+    /// A node listed without a role is an edge: most nodes of a cluster are.
+    #[serde(default = "edge")]
     pub role: Role,
     /// Base URL of the SRS HTTP API v1, e.g. http://10.0.0.5:1985.
     pub api: String,

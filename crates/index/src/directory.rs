@@ -249,9 +249,11 @@ impl Directory {
             let Some(snap) = node.report.clone() else { continue };
             let is_origin = node.spec.role == Role::Origin;
             for s in &snap.streams {
-                node.viewers += s.clients.saturating_sub(u64::from(s.active && is_origin));
-                node.kbps_in += s.kbps.recv_30s;
-                node.kbps_out += s.kbps.send_30s;
+                // Every number here comes from a node: sums saturate, a hostile node cannot make them
+                // overflow (the release profile checks overflows).
+                node.viewers = node.viewers.saturating_add(s.clients.saturating_sub(u64::from(s.active && is_origin)));
+                node.kbps_in = node.kbps_in.saturating_add(s.kbps.recv_30s);
+                node.kbps_out = node.kbps_out.saturating_add(s.kbps.send_30s);
                 if !s.active {
                     continue;
                 }
@@ -289,7 +291,7 @@ impl Directory {
                         entry.video = s.video.clone().or(entry.video.take());
                         entry.audio = s.audio.clone().or(entry.audio.take());
                     }
-                    entry.kbps_in += s.kbps.recv_30s;
+                    entry.kbps_in = entry.kbps_in.saturating_add(s.kbps.recv_30s);
                     entry.origins.push(holder);
                 } else {
                     if entry.video.is_none() {
@@ -300,7 +302,7 @@ impl Directory {
                     }
                     entry.edges.push(holder);
                 }
-                entry.kbps_out += s.kbps.send_30s;
+                entry.kbps_out = entry.kbps_out.saturating_add(s.kbps.send_30s);
             }
         }
         let words = nodes.len().div_ceil(64);
@@ -310,12 +312,12 @@ impl Directory {
                 carriers[h.node / 64] |= 1 << (h.node % 64);
             }
             entry.carriers = carriers.into_boxed_slice();
-            let edge_viewers: u64 = entry.edges.iter().map(|h| h.clients).sum();
+            let edge_viewers = saturating_sum(entry.edges.iter().map(|h| h.clients));
             // On an origin, clients = publisher + one pull per edge + direct viewers.
-            let origin_clients: u64 = entry.origins.iter().map(|h| h.clients.saturating_sub(1)).sum();
+            let origin_clients = saturating_sum(entry.origins.iter().map(|h| h.clients.saturating_sub(1)));
             entry.origin_viewers =
                 if entry.origins.is_empty() { 0 } else { origin_clients.saturating_sub(entry.edges.len() as u64) };
-            entry.viewers = edge_viewers + entry.origin_viewers;
+            entry.viewers = edge_viewers.saturating_add(entry.origin_viewers);
             entry.peak_viewers = entry.viewers;
         }
         let mut edges_by_region: HashMap<Arc<str>, Vec<EdgeSlot>, FastHash> = HashMap::default();
@@ -385,8 +387,13 @@ impl Directory {
 
     /// Total viewers of the cluster.
     pub fn viewers(&self) -> u64 {
-        self.streams.values().map(|s| s.viewers).sum()
+        saturating_sum(self.streams.values().map(|s| s.viewers))
     }
+}
+
+/// The sum of numbers that came from nodes: `u64::MAX` rather than an overflow.
+pub fn saturating_sum(values: impl IntoIterator<Item = u64>) -> u64 {
+    values.into_iter().fold(0, u64::saturating_add)
 }
 
 pub mod json;

@@ -33,6 +33,7 @@ pub mod scheduler;
 pub mod srs;
 pub mod state;
 pub mod store;
+pub mod supervisor;
 pub mod targets;
 #[cfg(feature = "test-support")]
 pub mod testing;
@@ -61,14 +62,40 @@ pub enum StartError {
 /// the viewer-count flush, the janitor and, in shared mode, the replica tasks.
 fn start_tasks(state: &Arc<IndexState>, sessions: history::Sessions) {
     poller::start(state, state.all_nodes());
-    state.tasks.spawn(merge::run(state.clone(), sessions));
+    // The sessions restored at start-up; a merge task restarted after a panic reads them again.
+    let first = Arc::new(std::sync::Mutex::new(Some(sessions)));
     let st = state.clone();
-    state.tasks.spawn(async move { events::producer::flush_loop(&st.events, &st.directory, &st.shutdown).await });
-    state.tasks.spawn(janitor(state.clone()));
+    supervise(state, "merge", move || {
+        let (st, first) = (st.clone(), first.clone());
+        async move {
+            let taken = first.lock().unwrap_or_else(|p| p.into_inner()).take();
+            let sessions = match taken {
+                Some(s) => s,
+                None => history::Sessions::restore(&st.store).await,
+            };
+            merge::run(st, sessions).await
+        }
+    });
+    let st = state.clone();
+    supervise(state, "viewer_flush", move || {
+        let st = st.clone();
+        async move { events::producer::flush_loop(&st.events, &st.directory, &st.shutdown).await }
+    });
+    let st = state.clone();
+    supervise(state, "janitor", move || janitor(st.clone()));
     if let Some(shared) = &state.replicas {
         shared.start(state);
     }
     state.mark_dirty();
+}
+
+/// Runs a background task of the index under supervision (see [`supervisor`]).
+pub(crate) fn supervise<F, Fut>(state: &IndexState, task: &'static str, make: F)
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    supervisor::spawn(&state.tasks, &state.shutdown, &state.metrics.task_restarts, task, make);
 }
 
 /// Once a second: forgets self-registered nodes whose heartbeats stopped, and revocations that

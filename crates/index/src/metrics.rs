@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use crate::directory::{Directory, FastHash};
+use crate::directory::{Directory, FastHash, saturating_sum};
 use crate::index_replicas::{Replicas, Role};
 use crate::nodes::{Health, NodeCounters};
 
@@ -31,6 +31,8 @@ pub struct Metrics {
     decisions: RwLock<HashMap<&'static str, ByRegion, FastHash>>,
     /// Play requests nothing could serve.
     unserved: AtomicU64,
+    /// Background tasks restarted after a panic.
+    pub task_restarts: Arc<crate::supervisor::Restarts>,
 }
 
 impl Metrics {
@@ -81,9 +83,9 @@ impl Metrics {
         help(o, "ferrocast_index_viewers", "gauge", "Viewers in the cluster (not publishers, not edge pulls).");
         let _ = writeln!(o, "ferrocast_index_viewers {}", dir.viewers());
         help(o, "ferrocast_index_kbps_in", "gauge", "Ingest bitrate at the origins, kbit/s (30 s window).");
-        let _ = writeln!(o, "ferrocast_index_kbps_in {}", dir.streams.values().map(|s| s.kbps_in).sum::<u64>());
+        let _ = writeln!(o, "ferrocast_index_kbps_in {}", saturating_sum(dir.streams.values().map(|s| s.kbps_in)));
         help(o, "ferrocast_index_kbps_out", "gauge", "Outgoing bitrate of all nodes, kbit/s (30 s window).");
-        let _ = writeln!(o, "ferrocast_index_kbps_out {}", dir.nodes.iter().map(|n| n.kbps_out).sum::<u64>());
+        let _ = writeln!(o, "ferrocast_index_kbps_out {}", saturating_sum(dir.nodes.iter().map(|n| n.kbps_out)));
         help(o, "ferrocast_index_nodes", "gauge", "Nodes by health.");
         for h in [Health::Unknown, Health::Up, Health::Degraded, Health::Down] {
             let n = dir.nodes.iter().filter(|n| n.health == h).count();
@@ -136,6 +138,10 @@ impl Metrics {
         let _ = writeln!(o, "ferrocast_index_poll_duration_seconds_count {count}");
         help(o, "ferrocast_index_poll_errors_total", "counter", "Failed polls of all nodes.");
         let _ = writeln!(o, "ferrocast_index_poll_errors_total {}", self.poll_errors.load(Ordering::Relaxed));
+        help(o, "ferrocast_index_task_restarts_total", "counter", "Background tasks restarted after a panic, by task.");
+        for (task, n) in self.task_restarts.counts() {
+            let _ = writeln!(o, "ferrocast_index_task_restarts_total{{task=\"{task}\"}} {n}");
+        }
         help(o, "ferrocast_index_merges_total", "counter", "Directory rebuilds.");
         let _ = writeln!(o, "ferrocast_index_merges_total {}", self.merges.load(Ordering::Relaxed));
         help(o, "ferrocast_index_merge_seconds_total", "counter", "Time spent rebuilding the directory.");

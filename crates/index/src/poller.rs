@@ -243,7 +243,8 @@ fn describe(e: &(dyn std::error::Error + 'static)) -> String {
 /// Starts a poller for each node the table just gained. The one function that starts pollers.
 pub fn start(state: &Arc<IndexState>, nodes: impl IntoIterator<Item = PollerHandle>) {
     for PollerHandle { name, stop } in nodes {
-        state.tasks.spawn(run(state.clone(), name, stop));
+        let st = state.clone();
+        crate::supervise(state, "poller", move || run(st.clone(), name.clone(), stop.clone()));
     }
 }
 

@@ -169,3 +169,40 @@ async fn the_poller_follows_no_redirect_off_the_node() {
     assert_eq!(hits.load(Ordering::Relaxed), 0, "no request reached the redirect's target");
     c.viewer_is_served().await;
 }
+
+/// Two hostile edges report the same two streams with `u64::MAX` viewers and bitrates: every sum
+/// over them would overflow. The directory keeps updating for the other nodes, `/readyz` and
+/// `/metrics` keep answering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counters_at_u64_max_do_not_stop_the_merge() {
+    let hostile = [
+        FakeNode::start(Docs::generated("max", 2).with_counters(u64::MAX)).await,
+        FakeNode::start(Docs::generated("max", 2).with_counters(u64::MAX)).await,
+    ];
+    let c = cluster(|cfg| {
+        cfg.nodes.push(hostile[0].spec("evil1", Role::Edge));
+        cfg.nodes.push(hostile[1].spec("evil2", Role::Edge));
+    })
+    .await;
+    eventually(DEADLINE, "the hostile edges are merged", async || {
+        let v = c.api.get_ok("/api/v1/streams?count=1000").await?;
+        let max = v["streams"].as_array().into_iter().flatten().find(|s| s["stream"] == "max0000");
+        check(max.is_some_and(|s| edges_of(s).len() == 2), || v.to_string())
+    })
+    .await;
+    let (status, text) = c.api.get_text("/metrics").await.unwrap();
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains(&format!("ferrocast_index_viewers {}", u64::MAX)), "sums saturate: {text}");
+    assert!(!text.contains("ferrocast_index_task_restarts_total{"), "no task died: {text}");
+    assert_eq!(c.api.get("/readyz").await.unwrap().0, 200);
+    c.viewer_is_served().await;
+    // The directory still follows the other nodes: edge2 goes away, and leaves cam1.
+    c._nodes[2].set(common::Mode::Refuse).await;
+    eventually(DEADLINE, "edge2 leaves cam1", async || {
+        let v = c.api.get_ok("/api/v1/streams/live/cam1").await?;
+        let edges: Vec<String> = edges_of(&v["stream"]).into_iter().map(|(n, _)| n).collect();
+        check(edges == ["edge1"], || v.to_string())
+    })
+    .await;
+    c.viewer_is_served().await;
+}

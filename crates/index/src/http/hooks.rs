@@ -7,6 +7,7 @@
 //! Only known nodes may call: `auth.hook_secret` in the hook URL (`?secret=`) and/or the caller in
 //! `auth.hook_allow`. Others get HTTP 403, which SRS also reads as a refusal.
 
+use ferrocast_cluster::FORWARDED_KEY;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
@@ -117,7 +118,7 @@ pub async fn hook(
 fn forward(st: &IndexState, body: &Value, vhost: &str, app: &str, stream: &str) -> Response {
     let param = field(body, "param");
     let key = stream_key(vhost, app, stream);
-    let forwarded = param.trim_start_matches('?').split('&').any(|p| p.split('=').next() == Some(FORWARDED_MARK));
+    let forwarded = param.trim_start_matches('?').split('&').any(|p| p.split('=').next() == Some(FORWARDED_KEY));
     let dir = st.directory.load();
     let from = origin_replicas::calling_node(&dir, &field(body, "server_id"), &field(body, "tcUrl"));
     let urls: Vec<String> = if forwarded {
@@ -143,9 +144,6 @@ fn forward(st: &IndexState, body: &Value, vhost: &str, app: &str, stream: &str) 
     }
     answer(StatusCode::OK, json!({ "code": 0, "data": { "urls": urls } }).to_string())
 }
-
-/// The query key Ferrocast origins add to the streams they forward.
-const FORWARDED_MARK: &str = "ferrocast_forwarded";
 
 /// A URL for the log, without its query (it can hold a token).
 fn redact(url: &str) -> &str {

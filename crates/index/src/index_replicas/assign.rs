@@ -95,7 +95,7 @@ impl Tracker {
             if t.poll != poll {
                 *t = Track { poll, ..Track::default() };
             }
-            t.remote += n;
+            t.remote = t.remote.saturating_add(n);
             dir.assigned[i].fetch_add(n, Ordering::Relaxed);
         }
     }

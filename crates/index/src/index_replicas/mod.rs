@@ -235,16 +235,20 @@ impl Replicas {
                 tasks.spawn(lease::run(state.clone(), self.clone()));
             }
         }
-        tasks.spawn(link::run(state.clone(), self.clone()));
-        tasks.spawn(node_records::writer::publisher(state.clone(), self.clone()));
-        tasks.spawn(node_records::reader::fetcher(state.clone(), self.clone()));
+        let (st, sh) = (state.clone(), self.clone());
+        crate::supervise(state, "redis_subscriber", move || link::run(st.clone(), sh.clone()));
+        let (st, sh) = (state.clone(), self.clone());
+        crate::supervise(state, "node_records_writer", move || node_records::writer::publisher(st.clone(), sh.clone()));
+        let (st, sh) = (state.clone(), self.clone());
+        crate::supervise(state, "node_records_reader", move || node_records::reader::fetcher(st.clone(), sh.clone()));
         if let Some(rx) = lock(&self.relay_rx).take() {
             tasks.spawn(relay::sender(state.clone(), self.clone(), rx));
         }
         if let Some(rx) = lock(&self.heartbeat_rx).take() {
             tasks.spawn(heartbeats::sender(state.clone(), self.clone(), rx));
         }
-        tasks.spawn(assign::flusher(state.clone(), self.clone()));
+        let (st, sh) = (state.clone(), self.clone());
+        crate::supervise(state, "assignments", move || assign::flusher(st.clone(), sh.clone()));
     }
 
     pub fn role(&self) -> Role {

@@ -90,6 +90,18 @@ impl Docs {
     }
 }
 
+impl Docs {
+    /// The same streams with every counter a node reports (`clients`, both `kbps`) set to `value`.
+    pub fn with_counters(mut self, value: u64) -> Docs {
+        for r in &mut self.records {
+            r["clients"] = json!(value);
+            r["kbps"] = json!({ "recv_30s": value, "send_30s": value });
+        }
+        self.raw_streams = None;
+        self
+    }
+}
+
 /// A stream record like `template` for stream `name` of the same app.
 pub fn record(template: &Value, name: &str) -> Value {
     let mut r = template.clone();

@@ -6,36 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-/// What a node does with streams it does not have.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Accepts publishers; players only see streams published here.
-    #[default]
-    Origin,
-    /// Pulls streams from an origin when the first player arrives.
-    Edge,
-}
-
-impl std::str::FromStr for Role {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "origin" => Ok(Role::Origin),
-            "edge" => Ok(Role::Edge),
-            other => Err(format!("unknown role {other:?}: expected \"origin\" or \"edge\"")),
-        }
-    }
-}
-
-impl std::fmt::Display for Role {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Role::Origin => "origin",
-            Role::Edge => "edge",
-        })
-    }
-}
+pub use ferrocast_cluster::Role;
 
 /// Log line format.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

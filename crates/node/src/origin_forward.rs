@@ -54,8 +54,7 @@ use crate::key::{StreamKey, merge_queries, query_value};
 use crate::rtmp_client::{RtmpClientConn, rtmp_url};
 use crate::stats::{ClientGuard, ClientInfo, ClientKind};
 
-/// The query key that marks a push made by a forwarder (see the module doc: loops).
-pub const FORWARDED_KEY: &str = "ferrocast_forwarded";
+pub use ferrocast_cluster::FORWARDED_KEY;
 /// Connecting to a destination (TCP, handshake, publish) may take this long.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// First retry delay after a failure; it doubles up to `MAX_RETRY`.

@@ -285,3 +285,36 @@ async fn names_outside_the_grammar_are_refused_before_any_check_or_pull() {
     edge.shutdown().await;
     origin.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_nobody_publishes_is_never_listed_as_live_on_an_edge_and_leaves_no_state() {
+    let origin = start_node().await;
+    let _other = publish_fixture(&format!("rtmp://{}/live/other", origin.rtmp_addr));
+    wait_published(origin.api_addr, "/live/other").await;
+    let mut config = edge_config(&[origin.rtmp_addr.to_string()]);
+    config.hls.idle_ms = 1_000;
+    config.hls.viewer_timeout_ms = 1_000;
+    let edge = start_with(config).await;
+    let mut player = reqwest::get(format!("http://{}/live/other.flv", edge.http_addr)).await.unwrap();
+    assert_eq!(player.status(), 200);
+    wait_published(edge.api_addr, "/live/other").await;
+
+    // A player asks for a name nobody publishes: the edge pulls it (the origin accepts the play
+    // and waits), but the stream is not reported published.
+    let http = edge.http_addr;
+    let ghost = tokio::spawn(async move { flv_status(http, "live/ghost.flv").await });
+    eventually(Duration::from_secs(10), || stream_record(origin.api_addr, "/live/ghost")).await.expect("the pull");
+    tokio::time::sleep(Duration::from_millis(500)).await; // the origin's play answer reaches the edge
+    let record = stream_record(edge.api_addr, "/live/ghost").await.expect("the waiting player's stream");
+    assert_eq!(record["publish"]["active"], false, "a pull without media is not a live stream: {record}");
+    assert_eq!(ghost.await.unwrap(), 404, "the player learns there is no such stream");
+
+    // HLS of a name nobody publishes: the segmenter's entry goes away.
+    assert_eq!(flv_status(edge.http_addr, "live/ghost2.m3u8").await, 404);
+    eventually(Duration::from_secs(20), || async { edge.ctx.hls.is_empty().then_some(()) })
+        .await
+        .expect("no HLS state left for the name");
+    assert!(player.chunk().await.unwrap().is_some_and(|c| !c.is_empty()), "the other stream's player plays on");
+    edge.shutdown().await;
+    origin.shutdown().await;
+}

@@ -50,6 +50,29 @@ impl Timeline {
     }
 }
 
+/// The pull's entry in the statistics registry, which makes the stream show as published (to the
+/// API, and so to the index). Taken at the first media frame, not when the origin answers `play`:
+/// an origin accepts a play of any name and waits for a publisher, and a name nobody publishes
+/// must not become a listed stream (with its events and history) because a player asked for it.
+struct LiveMark {
+    registry: std::sync::Arc<crate::stats::Registry>,
+    key: StreamKey,
+    cid: String,
+    guard: Option<PullGuard>,
+}
+
+impl LiveMark {
+    /// The stream's entry, marking it published on the first call.
+    fn stream(&mut self) -> &std::sync::Arc<crate::stats::StreamStat> {
+        let (registry, key, cid) = (&self.registry, &self.key, &self.cid);
+        self.guard.get_or_insert_with(|| registry.begin_pull(key, cid)).stream()
+    }
+
+    fn stream_if_live(&self) -> Option<&std::sync::Arc<crate::stats::StreamStat>> {
+        self.guard.as_ref().map(PullGuard::stream)
+    }
+}
+
 /// Pulls `key` for as long as it has players. `param` (with the token) and `starter_cid` come from
 /// the player whose request started the pull, as on SRS's edge.
 pub async fn run(ctx: Arc<NodeContext>, reg: Registration, key: StreamKey, param: String, starter_cid: String) {
@@ -66,7 +89,8 @@ async fn pull(ctx: Arc<NodeContext>, mut reg: Registration, key: StreamKey, para
     let relays = reg.relays().clone();
     let config = relays.config.clone();
     let source = ctx.hub.source(&key);
-    let mut publisher: Option<(Publisher, PullGuard)> = None;
+    let mut publisher: Option<Publisher> = None;
+    let mut live = LiveMark { registry: ctx.registry.clone(), key: key.clone(), cid: starter_cid, guard: None };
     let mut timeline = Timeline::default();
     let mut idle_since: Option<Instant> = None;
     let mut backoff = Duration::from_millis(200);
@@ -88,7 +112,7 @@ async fn pull(ctx: Arc<NodeContext>, mut reg: Registration, key: StreamKey, para
             info!(stream = %key, %origin, "edge: pulling");
             if publisher.is_none() {
                 match source.try_publish() {
-                    Ok(p) => publisher = Some((p, ctx.registry.begin_pull(&key, &starter_cid))),
+                    Ok(p) => publisher = Some(p),
                     Err(e) => {
                         // Someone publishes this stream on the edge itself: nothing to pull.
                         info!(stream = %key, "edge: not pulling: {e}");
@@ -97,8 +121,8 @@ async fn pull(ctx: Arc<NodeContext>, mut reg: Registration, key: StreamKey, para
                 }
             }
             timeline.rebase = true;
-            let Some((p, guard)) = publisher.as_ref() else { break 'outer };
-            let result = pump(&mut up, p, guard, &mut timeline, &mut reg, &source, &mut idle_since, &config).await;
+            let Some(p) = publisher.as_ref() else { break 'outer };
+            let result = pump(&mut up, p, &mut live, &mut timeline, &mut reg, &source, &mut idle_since, &config).await;
             match result {
                 Ok(()) => break 'outer, // no players left
                 Err(e) => {
@@ -115,6 +139,7 @@ async fn pull(ctx: Arc<NodeContext>, mut reg: Registration, key: StreamKey, para
         backoff = (backoff * 2).min(Duration::from_secs(3));
     }
     drop(publisher);
+    drop(live);
     info!(stream = %key, "edge: upstream pull stopped");
 }
 
@@ -124,7 +149,7 @@ async fn pull(ctx: Arc<NodeContext>, mut reg: Registration, key: StreamKey, para
 async fn pump(
     up: &mut RtmpClientConn,
     publisher: &Publisher,
-    guard: &PullGuard,
+    live: &mut LiveMark,
     timeline: &mut Timeline,
     reg: &mut Registration,
     source: &Arc<Source>,
@@ -137,13 +162,12 @@ async fn pump(
         tokio::select! {
             events = up.read() => {
                 let events = events?;
-                let stream = guard.stream();
-                stream.traffic.add_recv(up.last_read() as u64);
-                stream.vhost.traffic.add_recv(up.last_read() as u64);
+                let read = up.last_read() as u64;
                 for event in events {
                     match event {
                         ClientEvent::Media { kind, timestamp, payload } => {
                             last_media = Instant::now();
+                            let stream = live.stream();
                             let mut frame = Frame::new(frame_kind(kind), timestamp, payload);
                             let is_media = !(frame.sequence_header || frame.kind == ferrocast_media::FrameKind::Script);
                             frame.timestamp = timeline.map(timestamp, is_media);
@@ -156,6 +180,10 @@ async fn pump(
                         }
                         _ => {}
                     }
+                }
+                if let Some(stream) = live.stream_if_live() {
+                    stream.traffic.add_recv(read);
+                    stream.vhost.traffic.add_recv(read);
                 }
                 up.flush().await?;
             }

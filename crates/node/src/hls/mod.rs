@@ -21,7 +21,12 @@ use crate::context::NodeContext;
 use crate::hub::{FeedPolicy, FrameFeed, Source};
 use crate::key::StreamKey;
 
-/// The segment windows of this node's streams.
+/// Most streams segmented at once: on an edge every admitted playlist request of a new name starts
+/// one (its pull), so the table is bounded as well as expiring.
+pub const MAX_HLS_STREAMS: usize = 1024;
+
+/// The segment windows of this node's streams. An entry lives while its segmenter runs: it is
+/// removed when the segmenter stops (no publisher for `idle_ms`, or on an edge no viewer).
 #[derive(Default)]
 pub struct HlsStreams {
     streams: Mutex<HashMap<StreamKey, HlsStream>>,
@@ -30,33 +35,41 @@ pub struct HlsStreams {
 
 struct HlsStream {
     segmenter: Arc<Mutex<Segmenter>>,
-    running: bool,
 }
 
 impl HlsStreams {
     /// Starts segmenting `source` unless that already runs. Called when a publish starts; the
-    /// segmenter of a stream that restarts keeps its numbering (and marks a discontinuity).
+    /// segmenter of a stream whose publisher comes back within `idle_ms` keeps its numbering (and
+    /// marks a discontinuity). Beyond `MAX_HLS_STREAMS` a new stream is not segmented (logged).
     pub fn ensure(&self, ctx: &Arc<NodeContext>, source: &Arc<Source>) {
         let mut streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
-        let cfg = &ctx.config.hls;
-        let entry = streams.entry(source.key().clone()).or_insert_with(|| HlsStream {
-            segmenter: Arc::new(Mutex::new(Segmenter::new(cfg.fragment_ms, cfg.window))),
-            running: false,
-        });
-        if entry.running {
+        if streams.contains_key(source.key()) {
             return;
         }
-        entry.running = true;
-        tokio::spawn(run(ctx.clone(), source.clone(), entry.segmenter.clone()));
+        if streams.len() >= MAX_HLS_STREAMS {
+            tracing::warn!(stream = %source.key(), "hls: already segmenting {MAX_HLS_STREAMS} streams; not this one");
+            return;
+        }
+        let cfg = &ctx.config.hls;
+        let segmenter = Arc::new(Mutex::new(Segmenter::new(cfg.fragment_ms, cfg.window)));
+        streams.insert(source.key().clone(), HlsStream { segmenter: segmenter.clone() });
+        tokio::spawn(run(ctx.clone(), source.clone(), segmenter));
     }
 
     fn stopped(&self, key: &StreamKey) {
-        if let Some(s) = self.streams.lock().unwrap_or_else(|e| e.into_inner()).get_mut(key) {
-            s.running = false;
-        }
+        self.streams.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
     }
 
-    /// The segment window of `key`, if it was ever published here.
+    /// How many streams are being segmented.
+    pub fn len(&self) -> usize {
+        self.streams.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The segment window of `key`, while it is being segmented here.
     pub fn get(&self, key: &StreamKey) -> Option<Arc<Mutex<Segmenter>>> {
         self.streams.lock().unwrap_or_else(|e| e.into_inner()).get(key).map(|s| s.segmenter.clone())
     }
@@ -78,7 +91,14 @@ async fn run(ctx: Arc<NodeContext>, source: Arc<Source>, segmenter: Arc<Mutex<Se
     let mut last_viewer = std::time::Instant::now();
     info!(stream = %key, "hls: segmenting");
     loop {
-        let batch = feed.next_batch().await;
+        // On an edge, wake up at least once per viewer timeout to see whether anyone still
+        // watches: a pull of a name that never gets media would otherwise keep this segmenter
+        // (one of the source's subscribers) and the pull alive for each other, forever. Dropping
+        // `next_batch` while it waits loses nothing: it only waits with an empty batch.
+        let batch = match ctx.edge {
+            Some(_) => tokio::time::timeout(viewer_timeout, feed.next_batch()).await.ok(),
+            None => Some(feed.next_batch().await),
+        };
         // An edge segments only for its HLS viewers: without them, the pull may stop.
         if ctx.edge.is_some() {
             if ctx.hls.sessions.any_for(&url) {
@@ -88,6 +108,7 @@ async fn run(ctx: Arc<NodeContext>, source: Arc<Source>, segmenter: Arc<Mutex<Se
                 break;
             }
         }
+        let Some(batch) = batch else { continue };
         let mut seg = segmenter.lock().unwrap_or_else(|e| e.into_inner());
         if feed.restarts != restarts {
             restarts = feed.restarts;

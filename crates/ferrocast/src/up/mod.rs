@@ -169,10 +169,7 @@ fn node_config(layout: &Layout, plan: &Plan, hooks: &str) -> NodeConfig {
 fn node_spec(layout: &Layout, plan: &Plan) -> NodeSpec {
     NodeSpec {
         name: plan.name.to_string(),
-        role: match plan.role {
-            Role::Origin => ferrocast_index::Role::Origin,
-            Role::Edge => ferrocast_index::Role::Edge,
-        },
+        role: plan.role,
         api: format!("http://{}", layout.public(plan.api)),
         rtmp: Some(format!("rtmp://{}", layout.public(plan.rtmp))),
         http: Some(format!("http://{}", layout.public(plan.http))),

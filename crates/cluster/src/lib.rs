@@ -1,0 +1,57 @@
+//! The words a media node and the index server must agree on.
+//!
+//! `ferrocast-node` and `ferrocast-index` never import each other: they meet only on the wire,
+//! as an SRS node and the index do. What both sides must spell the same way — a node's role, the
+//! mark an origin puts on a stream it forwards — lives here once, so the two cannot drift apart.
+
+use serde::{Deserialize, Serialize};
+
+/// What a node does with streams: an origin accepts publishers, an edge pulls from an origin when
+/// its first viewer arrives. Which one a node is when nobody says differs by side (a node starts
+/// as an origin; a node listed in the index without a role is an edge), so there is no `Default`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Accepts publishers; its players see only streams published to it.
+    Origin,
+    /// Pulls streams from an origin when the first viewer arrives, and serves viewers.
+    Edge,
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "origin" => Ok(Role::Origin),
+            "edge" => Ok(Role::Edge),
+            other => Err(format!("unknown role {other:?}: expected \"origin\" or \"edge\"")),
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Role::Origin => "origin",
+            Role::Edge => "edge",
+        })
+    }
+}
+
+/// The query key (`…?ferrocast_forwarded=1`) a Ferrocast origin adds to each stream it forwards,
+/// so the destination does not forward it again and the index's `on_forward` answers no
+/// replicas for it.
+pub const FORWARDED_KEY: &str = "ferrocast_forwarded";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_parse_and_print_as_srs_configs_and_the_api_spell_them() {
+        for role in [Role::Origin, Role::Edge] {
+            assert_eq!(role.to_string().parse::<Role>(), Ok(role));
+        }
+        assert!("Origin".parse::<Role>().is_err());
+    }
+}

@@ -36,6 +36,8 @@ pub mod store;
 pub mod supervisor;
 pub mod targets;
 #[cfg(feature = "test-support")]
+pub mod fuzzing;
+#[cfg(feature = "test-support")]
 pub mod testing;
 
 use std::net::SocketAddr;

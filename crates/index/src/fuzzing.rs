@@ -1,0 +1,85 @@
+//! The index's whole read path from a node's answers to what it serves, as one function for the
+//! fuzzing campaign (`fuzz/`, target `srs_api`) and its regression test (cargo feature
+//! `test-support`; never in a release build).
+//!
+//! A node is a peer like any other: whatever JSON its SRS API answers — wrong types, huge
+//! numbers, odd names, duplicate records — must end in that node's poll failing or in a
+//! directory, and never stop the directory from listing the other nodes. The function parses the
+//! answers as the poller does, applies them to a node table, merges the directory, and renders
+//! everything a request can read from it: `/metrics`, the JSON of every stream and node, and a
+//! scheduler ranking for every stream.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::{IndexConfig, NodeSpec};
+use crate::directory::{Directory, json};
+use crate::metrics::Metrics;
+use crate::nodes::{self, NodeEntry, NodeReport, NodeStream, NodeTable};
+use crate::poller::ReportBuilder;
+use crate::srs::{Kbps, StreamsAnswer, SummariesAnswer, VhostsAnswer};
+
+/// The stream a well-behaved third node carries in every run: it must always be listed.
+pub const WITNESS: &str = "__defaultVhost__/live/witness";
+
+/// `data` is up to two nodes' answers, separated by `0xFF` bytes (never in UTF-8 JSON): an
+/// origin's vhosts, summaries and streams pages, then an edge's. Returns how many streams the
+/// directory lists. Panics only on a bug.
+pub fn poll_answers_to_directory(data: &[u8]) -> usize {
+    let mut parts = data.split(|&b| b == 0xFF);
+    let mut table = NodeTable::new();
+    for (order, (name, role)) in [("o1", "origin"), ("e1", "edge")].into_iter().enumerate() {
+        let (vhosts, summaries, pages) = (parts.next(), parts.next(), parts.next());
+        let result = report(vhosts.unwrap_or_default(), summaries.unwrap_or_default(), pages.unwrap_or_default());
+        let mut entry = NodeEntry::new(spec(name, role, "eu"), order, None);
+        nodes::apply_poll(&mut entry, result, Duration::from_millis(5), Duration::from_secs(1), 1, 1_000);
+        table.insert(name.to_string(), entry);
+    }
+    let mut witness = NodeEntry::new(spec("e2", "edge", "us"), 2, None);
+    let stream =
+        NodeStream { key: WITNESS.into(), active: true, clients: 3, kbps: Kbps::default(), video: None, audio: None };
+    let report = NodeReport { streams: vec![stream], ..NodeReport::default() };
+    nodes::apply_poll(&mut witness, Ok(report), Duration::from_millis(5), Duration::from_secs(1), 1, 1_000);
+    table.insert("e2".to_string(), witness);
+
+    let config = IndexConfig::default();
+    let dir = Directory::build(&table, &config, 2_000);
+    assert!(dir.streams.contains_key(WITNESS), "a hostile node's answers hid another node's stream");
+    serve_everything(&dir, &config);
+    dir.streams.len()
+}
+
+/// One node's answers parsed as the poller parses them. Several streams pages are separated by
+/// `0xFE` inside the third part.
+fn report(vhosts: &[u8], summaries: &[u8], pages: &[u8]) -> Result<NodeReport, String> {
+    let vhosts: VhostsAnswer = serde_json::from_slice(vhosts).map_err(|e| e.to_string())?;
+    let summaries: SummariesAnswer = serde_json::from_slice(summaries).map_err(|e| e.to_string())?;
+    let mut builder = ReportBuilder::new(&vhosts, summaries, None)?;
+    for page in pages.split(|&b| b == 0xFE) {
+        let page: StreamsAnswer<'_> = serde_json::from_slice(page).map_err(|e| e.to_string())?;
+        builder.add_page(&page)?;
+    }
+    Ok(builder.finish())
+}
+
+fn spec(name: &str, role: &str, region: &str) -> NodeSpec {
+    let text = format!(
+        "name={name},role={role},api=http://127.0.0.1:1985,rtmp=rtmp://127.0.0.1:1935,http=http://127.0.0.1:8080,region={region}"
+    );
+    text.parse().expect("a valid node spec")
+}
+
+/// Everything a request can read from the directory.
+fn serve_everything(dir: &Directory, config: &IndexConfig) {
+    let _ = Metrics::default().render(dir);
+    for i in 0..dir.nodes.len() {
+        let _ = json::node(dir, i, config.scheduler.default_max_viewers, true).to_string();
+    }
+    for key in &dir.sorted {
+        let entry = &dir.streams[key];
+        let _ = json::stream(dir, entry).to_string();
+        let ranking = crate::scheduler::top_edges(dir, &config.scheduler, key, Some(entry), "eu", &["us"], 3);
+        drop(Arc::new(ranking));
+    }
+    let _ = crate::scheduler::rank_origins(dir, dir.streams.get(WITNESS));
+}

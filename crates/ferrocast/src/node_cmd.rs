@@ -120,6 +120,10 @@ pub struct NodeArgs {
     /// An HLS viewer that fetched nothing this long has left (on_stop), in ms [default: 20000].
     #[arg(long, value_name = "MS")]
     pub hls_viewer_timeout_ms: Option<u64>,
+    /// Close an HLS segment at this size, or at 10 x --hls-fragment-ms, even without a keyframe
+    /// (frames until the next keyframe are dropped) [default: 33554432].
+    #[arg(long, value_name = "BYTES")]
+    pub hls_max_segment_bytes: Option<usize>,
     /// Outgoing RTMP chunk size [default: 60000].
     #[arg(long, value_name = "BYTES")]
     pub chunk_size: Option<u32>,
@@ -211,7 +215,7 @@ impl NodeArgs {
             edge_grace_ms => edge.grace_ms, upstream_timeout_ms => edge.upstream_timeout_ms,
             connect_timeout_ms => edge.connect_timeout_ms, origin_retry_ms => edge.origin_retry_ms,
             hls_fragment_ms => hls.fragment_ms, hls_window => hls.window, hls_idle_ms => hls.idle_ms,
-            hls_viewer_timeout_ms => hls.viewer_timeout_ms,
+            hls_viewer_timeout_ms => hls.viewer_timeout_ms, hls_max_segment_bytes => hls.max_segment_bytes,
         );
         if !self.origins.is_empty() {
             c.origins = self.origins;

@@ -109,11 +109,20 @@ pub struct HlsConfig {
     pub idle_ms: u64,
     /// An HLS viewer that fetched nothing for this long has left, in ms.
     pub viewer_timeout_ms: u64,
+    /// A segment is closed at this size (or at 10 target durations) even without a keyframe;
+    /// frames until the next keyframe are dropped. Bounds memory per stream to window x this.
+    pub max_segment_bytes: usize,
 }
 
 impl Default for HlsConfig {
     fn default() -> Self {
-        HlsConfig { fragment_ms: 2_000, window: 6, idle_ms: 30_000, viewer_timeout_ms: 20_000 }
+        HlsConfig {
+            fragment_ms: 2_000,
+            window: 6,
+            idle_ms: 30_000,
+            viewer_timeout_ms: 20_000,
+            max_segment_bytes: 32 << 20,
+        }
     }
 }
 

@@ -318,3 +318,106 @@ async fn a_name_nobody_publishes_is_never_listed_as_live_on_an_edge_and_leaves_n
     edge.shutdown().await;
     origin.shutdown().await;
 }
+
+/// The fixture's frames: (sequence headers and metadata, media).
+fn fixture_frames() -> (Vec<ferrocast_media::Frame>, Vec<ferrocast_media::Frame>) {
+    let flv = std::fs::read(fixture()).unwrap();
+    let frames = ferrocast_media::flv::read_all(&flv).unwrap();
+    frames.into_iter().partition(|f| f.sequence_header || f.kind == ferrocast_media::FrameKind::Script)
+}
+
+/// Publishes `frames` as fast as the socket takes them.
+async fn publish_frames(rtmp: SocketAddr, path: &str, frames: &[ferrocast_media::Frame]) {
+    use ferrocast_node::rtmp_client::RtmpClientConn;
+    let url = format!("rtmp://{rtmp}/{path}");
+    let mut up = RtmpClientConn::open(&url, ferrocast_rtmp::ClientMode::Publish, Duration::from_secs(5))
+        .await
+        .expect("publish starts");
+    for f in frames {
+        up.send_media(ferrocast_node::hub::rtmp_kind(f.kind), f.timestamp, &f.payload);
+        up.flush().await.expect("the node takes the frames");
+    }
+    // Stay connected: the node keeps the stream while the publisher is there.
+    std::mem::forget(up);
+}
+
+/// The segment sizes and durations of a playlist's segments.
+async fn segments_of(http: SocketAddr, path: &str) -> Option<Vec<(usize, f64)>> {
+    let text = playlist(http, path).await?;
+    let mut out = Vec::new();
+    let mut duration = 0.0;
+    for line in text.lines() {
+        if let Some(d) = line.strip_prefix("#EXTINF:") {
+            duration = d.trim_end_matches(',').parse().unwrap();
+        } else if !line.starts_with('#') && !line.is_empty() {
+            let (status, body) = get(&reqwest::Client::new(), &format!("http://{http}/live/{line}")).await;
+            assert_eq!(status, 200);
+            out.push((body.len(), duration));
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_publisher_cannot_blow_up_hls_memory() {
+    let node = start_node().await;
+    let (rtmp, http) = (node.rtmp_addr, node.http_addr);
+    let _other = publish_fixture(&format!("rtmp://{rtmp}/live/other"));
+    wait_published(node.api_addr, "/live/other").await;
+    let mut player = reqwest::get(format!("http://{http}/live/other.flv")).await.unwrap();
+    let (headers, media) = fixture_frames();
+
+    // An AVC record with 30 extra SPS and 200 extra PPS of 60 kB each, which the TS muxer would
+    // write before every keyframe (~14 MB per keyframe), then the fixture's frames.
+    let mut bloated = Vec::new();
+    for f in &headers {
+        let p = &f.payload;
+        if f.kind == ferrocast_media::FrameKind::Video && f.sequence_header && p[1] == 0 {
+            let record = &p[5..];
+            let config = ferrocast_media::avc::AvcConfig::parse(record).unwrap();
+            let mut out = p[..10].to_vec(); // FLV header + record header
+            out.push(0xe0 | 31);
+            let junk = vec![0x67u8; 60_000];
+            for sps in std::iter::once(&config.sps[0][..]).chain(std::iter::repeat_n(&junk[..], 30)) {
+                out.extend_from_slice(&(sps.len() as u16).to_be_bytes());
+                out.extend_from_slice(sps);
+            }
+            out.push(201);
+            for pps in std::iter::once(&config.pps[0][..]).chain(std::iter::repeat_n(&junk[..], 200)) {
+                out.extend_from_slice(&(pps.len() as u16).to_be_bytes());
+                out.extend_from_slice(pps);
+            }
+            bloated.push(ferrocast_media::Frame::new(f.kind, f.timestamp, out.into()));
+        } else {
+            bloated.push(f.clone());
+        }
+    }
+    bloated.extend(media.iter().take(400).cloned());
+    publish_frames(rtmp, "live/bloat", &bloated).await;
+    let segments = eventually(Duration::from_secs(20), || segments_of(http, "live/bloat.m3u8"))
+        .await
+        .expect("segments of the bloated stream");
+    for (bytes, _) in &segments {
+        assert!(*bytes < 2 << 20, "one parameter set per keyframe, not every one of the record: {segments:?}");
+    }
+
+    // A keyframe, then inter frames for 120 s of stream time: no cut point ever comes.
+    let key = media.iter().position(|f| f.is_video_keyframe()).unwrap();
+    let inter: Vec<_> = media.iter().filter(|f| f.kind == ferrocast_media::FrameKind::Video && !f.keyframe).collect();
+    let mut endless = headers.clone();
+    endless.push(media[key].clone());
+    let start = media[key].timestamp;
+    for i in 0..600u32 {
+        let f = inter[i as usize % inter.len()];
+        endless.push(ferrocast_media::Frame::new(f.kind, start + 200 * (i + 1), f.payload.clone()));
+    }
+    publish_frames(rtmp, "live/endless", &endless).await;
+    let segments = eventually(Duration::from_secs(20), || segments_of(http, "live/endless.m3u8"))
+        .await
+        .expect("a stream that never cuts still yields a closed, bounded segment");
+    let cap = 10.0 * 2.0; // MAX_SEGMENT_TARGETS x the 2 s target
+    assert!(segments.iter().all(|(_, d)| *d <= cap + 0.5), "{segments:?}");
+
+    assert!(player.chunk().await.unwrap().is_some_and(|c| !c.is_empty()), "the other stream's player plays on");
+    node.shutdown().await;
+}

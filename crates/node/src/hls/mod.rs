@@ -51,7 +51,7 @@ impl HlsStreams {
             return;
         }
         let cfg = &ctx.config.hls;
-        let segmenter = Arc::new(Mutex::new(Segmenter::new(cfg.fragment_ms, cfg.window)));
+        let segmenter = Arc::new(Mutex::new(Segmenter::new(cfg.fragment_ms, cfg.window, cfg.max_segment_bytes)));
         streams.insert(source.key().clone(), HlsStream { segmenter: segmenter.clone() });
         tokio::spawn(run(ctx.clone(), source.clone(), segmenter));
     }

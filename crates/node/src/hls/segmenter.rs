@@ -27,9 +27,16 @@ struct Building {
     discontinuity: bool,
 }
 
+/// A segment is closed early at this many target durations, whatever the stream does (a stream of
+/// inter frames never reaches a cut point).
+pub const MAX_SEGMENT_TARGETS: u32 = 10;
+
 pub struct Segmenter {
     muxer: TsMuxer,
     target_ms: u32,
+    /// A segment is closed early at this size, or at `MAX_SEGMENT_TARGETS` target durations;
+    /// frames until the next cut point are dropped.
+    max_bytes: usize,
     window: usize,
     current: Option<Building>,
     segments: VecDeque<Arc<Segment>>,
@@ -39,10 +46,11 @@ pub struct Segmenter {
 }
 
 impl Segmenter {
-    pub fn new(target_ms: u32, window: usize) -> Segmenter {
+    pub fn new(target_ms: u32, window: usize, max_bytes: usize) -> Segmenter {
         Segmenter {
             muxer: TsMuxer::new(),
             target_ms: target_ms.max(1),
+            max_bytes: max_bytes.max(1),
             window: window.max(1),
             current: None,
             segments: VecDeque::new(),
@@ -55,6 +63,14 @@ impl Segmenter {
     /// Adds a frame. A segment is cut before a video keyframe once the current one has reached
     /// the target duration (before any audio frame when the stream has no video).
     pub fn push(&mut self, frame: &Frame) {
+        let trimmed;
+        let frame = match one_parameter_set(frame) {
+            Some(f) => {
+                trimmed = f;
+                &trimmed
+            }
+            None => frame,
+        };
         if frame.kind == FrameKind::Video && frame.sequence_header {
             self.has_video = true;
         }
@@ -89,6 +105,13 @@ impl Segmenter {
         }
         if is_media {
             building.last_ts = building.last_ts.max(frame.timestamp);
+        }
+        let too_long =
+            building.last_ts.saturating_sub(building.start_ts) >= self.target_ms.saturating_mul(MAX_SEGMENT_TARGETS);
+        if building.data.len() >= self.max_bytes || too_long {
+            // Close it as it is (it starts at a cut point, so it plays) and drop frames until the
+            // next cut point: memory stays within window x max_bytes whatever the publisher sends.
+            self.finish(None);
         }
     }
 
@@ -128,6 +151,11 @@ impl Segmenter {
         }
     }
 
+    /// The most bytes a finished segment can hold (for tests and bounds).
+    pub fn max_bytes(&self) -> usize {
+        self.max_bytes
+    }
+
     pub fn segment(&self, seq: u64) -> Option<Arc<Segment>> {
         self.segments.iter().find(|s| s.seq == seq).cloned()
     }
@@ -153,13 +181,44 @@ impl Segmenter {
     }
 }
 
+/// An AVC sequence header (legacy FLV: codec 7, packet type 0) whose record holds more than one
+/// SPS or PPS, rebuilt with the first of each. The TS muxer writes the parameter sets before every
+/// keyframe, so a record of 31 SPS and 255 PPS of 64 KiB each would turn each 10-byte keyframe
+/// into ~16 MiB of TS. None when the frame needs no change (or is not such a header).
+fn one_parameter_set(frame: &Frame) -> Option<Frame> {
+    let p = &frame.payload;
+    let avc_header = frame.kind == FrameKind::Video && p.len() > 5 && p[0] & 0x8f == 0x07 && p[1] == 0;
+    if !avc_header {
+        return None;
+    }
+    let record = &p[5..];
+    let config = ferrocast_media::avc::AvcConfig::parse(record).ok()?;
+    if config.sps.len() <= 1 && config.pps.len() <= 1 {
+        return None;
+    }
+    let mut out = BytesMut::with_capacity(16 + config.sps[0].len() + config.pps.first().map_or(0, |p| p.len()));
+    out.extend_from_slice(&p[..5]); // FLV video header
+    out.extend_from_slice(&record[..5]); // version, profile, compatibility, level, length size
+    out.extend_from_slice(&[0xe1]);
+    for (i, set) in [config.sps.first(), config.pps.first()].into_iter().enumerate() {
+        if i == 1 {
+            out.extend_from_slice(&[u8::from(set.is_some())]);
+        }
+        if let Some(set) = set {
+            out.extend_from_slice(&u16::try_from(set.len()).unwrap_or(u16::MAX).to_be_bytes());
+            out.extend_from_slice(set);
+        }
+    }
+    Some(Frame::new(FrameKind::Video, frame.timestamp, out.freeze()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn cuts_at_keyframes_keeps_a_window_and_numbers_on_across_restarts() {
-        let mut s = Segmenter::new(2000, 3);
+        let mut s = Segmenter::new(2000, 3, 32 << 20);
         let fixture = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/demo.flv")).unwrap();
         let all = ferrocast_media::flv::read_all(&fixture).unwrap();
         for f in &all {
@@ -188,7 +247,7 @@ mod tests {
     fn the_segment_after_a_restart_is_a_discontinuity() {
         let fixture = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/demo.flv")).unwrap();
         let all = ferrocast_media::flv::read_all(&fixture).unwrap();
-        let mut s = Segmenter::new(2000, 10);
+        let mut s = Segmenter::new(2000, 10, 32 << 20);
         all.iter().take(200).for_each(|f| s.push(f));
         s.restart();
         all.iter().take(200).for_each(|f| s.push(f));

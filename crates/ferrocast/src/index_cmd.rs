@@ -26,7 +26,7 @@ pub struct IndexArgs {
     /// key_prefix; [poll], [scheduler] and [regions]
     /// tables with the keys of the flags below (without their prefix); nodes as [[nodes]] tables
     /// with name, role, api, rtmp, http, region, weight, max_viewers, max_mbps; [auth] with enabled,
-    /// sign_with, url_ttl_s, admin_token, hook_secret, hook_allow, keys = [{ id, secret }, ...] and
+    /// sign_with, url_ttl_s, admin_token, hook_secret, hook_allow, hooks_open, keys = [{ id, secret }, ...] and
     /// [[auth.apps]] tables with app, play ("open"|"token"), publish ("open"|"token"); [register]
     /// with secret, allow and max_nodes.
     #[arg(long, value_name = "FILE")]
@@ -150,6 +150,10 @@ pub struct IndexArgs {
     /// Hook calls must come from this network (repeatable), e.g. 10.0.0.0/8.
     #[arg(long = "hook-allow", value_name = "CIDR")]
     pub hook_allow: Vec<ipnet::IpNet>,
+    /// With --auth, start even though anyone may call the hook receiver (no --hook-secret, no
+    /// --hook-allow): without it the index refuses to start so [default: false].
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub hooks_open: Option<bool>,
     /// Node heartbeats (POST /api/v1/srs/register) carrying ?secret=SECRET (or Authorization: Bearer
     /// SECRET) are taken from anywhere, e.g. SRS's heartbeat url
     /// http://index:8000/api/v1/srs/register?secret=SECRET (at least 16 URL-safe characters).
@@ -207,6 +211,7 @@ impl IndexArgs {
             alternatives => scheduler.alternatives, default_region => regions.default,
             replicas => replication.replicas, lease_ms => shared.lease_ms, redis_prefix => shared.key_prefix,
             auth => auth.enabled, url_ttl_s => auth.url_ttl_s, register_max_nodes => register.max_nodes,
+            hooks_open => auth.hooks_open,
         );
         if self.register_secret.is_some() {
             c.register.secret = self.register_secret.clone();

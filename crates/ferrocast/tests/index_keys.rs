@@ -45,7 +45,8 @@ async fn a_key_is_created_listed_used_and_revoked() {
     assert!(!list.contains(secret) && !list.contains(&key), "the secret is never shown again: {list}");
 
     // An index on that database takes the key on its admin routes; auth is on, so nothing else does.
-    let index = IndexProcess::start(&db, &["--auth", "--auth-key", "k1=a secret of the cli test"]).await;
+    let index =
+        IndexProcess::start(&db, &["--auth", "--auth-key", "k1=a secret of the cli test", "--hooks-open"]).await;
     let history = format!("http://{}/api/v1/history", index.addr);
     let client = reqwest::Client::new();
     let status = |req: reqwest::RequestBuilder| async move { req.send().await.unwrap().status().as_u16() };

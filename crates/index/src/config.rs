@@ -413,6 +413,14 @@ impl IndexConfig {
             }
         }
         self.register.validate()?;
+        let a = &self.auth;
+        if a.enabled && a.hook_secret.is_none() && a.hook_allow.is_empty() && !a.hooks_open {
+            return Err("access control is on, but anyone could call the hook receiver (/api/v1/hooks) to announce \
+                        streams or move origins: set auth.hook_secret (--hook-secret) and put it in the nodes' hook \
+                        URLs, and/or auth.hook_allow (--hook-allow CIDR); or, to run so anyway, auth.hooks_open = \
+                        true (--hooks-open)"
+                .into());
+        }
         self.auth.validate()
     }
 

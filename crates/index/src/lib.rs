@@ -20,6 +20,8 @@ pub mod clock;
 pub mod config;
 pub mod directory;
 pub mod events;
+#[cfg(feature = "test-support")]
+pub mod fuzzing;
 pub mod history;
 pub mod http;
 pub mod index_replicas;
@@ -35,8 +37,6 @@ pub mod state;
 pub mod store;
 pub mod supervisor;
 pub mod targets;
-#[cfg(feature = "test-support")]
-pub mod fuzzing;
 #[cfg(feature = "test-support")]
 pub mod testing;
 

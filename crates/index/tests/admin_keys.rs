@@ -20,6 +20,7 @@ fn auth() -> AuthConfig {
         keys: vec![KeyConfig { id: "k1".into(), secret: "a secret of the test index".into() }],
         apps: vec!["live=play:token".parse().unwrap()],
         admin_token: Some(ADMIN_TOKEN.into()),
+        hooks_open: true,
         ..AuthConfig::default()
     }
 }

@@ -11,11 +11,26 @@ use axum::Router;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use common::{Api, DEADLINE, Docs, FakeNode, check, config, edges_of, eventually};
+use ferrocast_index::auth::{AuthConfig, KeyConfig};
 use ferrocast_index::config::RegisterConfig;
-use ferrocast_index::{IndexConfig, Role, RunningIndex};
+use ferrocast_index::{IndexConfig, Role, RunningIndex, StartError};
 use serde_json::json;
 
 const SECRET: &str = "register-secret-0123456789";
+const HOOK_SECRET: &str = "hook-secret-0123456789";
+const ADMIN: &str = "admin-token-0123456789";
+
+/// Access control on: app `live` needs a play token; hooks need their secret.
+fn auth() -> AuthConfig {
+    AuthConfig {
+        enabled: true,
+        keys: vec![KeyConfig { id: "k1".into(), secret: "a secret of the hardening test".into() }],
+        apps: vec!["live=play:token".parse().unwrap()],
+        hook_secret: Some(HOOK_SECRET.into()),
+        admin_token: Some(ADMIN.into()),
+        ..AuthConfig::default()
+    }
+}
 
 /// The captured cluster (origin, edge1, edge2) the normal viewer plays from.
 struct Cluster {
@@ -44,11 +59,17 @@ async fn cluster(tune: impl FnOnce(&mut IndexConfig)) -> Cluster {
     let idx = RunningIndex::start(cfg, None).await.unwrap();
     let api = Api::new(&idx);
     eventually(DEADLINE, "cam1 on both edges", async || {
-        let v = api.get_ok("/api/v1/streams").await?;
+        let v = admin_get(&idx, "/api/v1/streams").await;
         check(edges_of(&v["streams"][0]).len() == 2, || v.to_string())
     })
     .await;
     Cluster { _nodes: nodes, _db: db, _idx: idx, api }
+}
+
+/// GET as an admin (the bootstrap token; with access control off, a caller on loopback).
+async fn admin_get(idx: &RunningIndex, path: &str) -> serde_json::Value {
+    let resp = reqwest::Client::new().get(format!("http://{}{path}", idx.addr)).bearer_auth(ADMIN).send().await;
+    resp.unwrap().json().await.unwrap()
 }
 
 impl Cluster {
@@ -194,7 +215,11 @@ async fn counters_at_u64_max_do_not_stop_the_merge() {
     assert_eq!(status, 200, "{text}");
     assert!(text.contains(&format!("ferrocast_index_viewers {}", u64::MAX)), "sums saturate: {text}");
     assert!(!text.contains("ferrocast_index_task_restarts_total{"), "no task died: {text}");
-    assert_eq!(c.api.get("/readyz").await.unwrap().0, 200);
+    eventually(DEADLINE, "/readyz answers ready", async || {
+        let (status, v) = c.api.get("/readyz").await?;
+        check(status == 200, || v.to_string())
+    })
+    .await;
     c.viewer_is_served().await;
     // The directory still follows the other nodes: edge2 goes away, and leaves cam1.
     c._nodes[2].set(common::Mode::Refuse).await;
@@ -204,5 +229,78 @@ async fn counters_at_u64_max_do_not_stop_the_merge() {
         check(edges == ["edge1"], || v.to_string())
     })
     .await;
+    c.viewer_is_served().await;
+}
+
+/// A path with `*` is no stream: the index mints no app-wide token from it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_wildcard_token_is_minted_from_a_path() {
+    let c = cluster(|cfg| cfg.auth = auth()).await;
+    for path in ["/api/v1/play/live/*", "/api/v1/play/live/*?proto=hls", "/play/live/*.flv", "/play/live/*"] {
+        let (status, text) = c.api.get_text(path).await.unwrap();
+        assert_eq!(status, 400, "{path}: {text}");
+        assert!(!text.contains("token="), "{path} hands out no token: {text}");
+    }
+    let (status, text) = c.api.get_text("/api/v1/publish/live/*").await.unwrap();
+    assert_ne!(status, 200, "{text}");
+    let admin = reqwest::Client::new()
+        .get(format!("http://{}/api/v1/publish/live/*", c._idx.addr))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(admin.status(), 400, "not even an admin gets a wildcard publish token from a path");
+    c.viewer_is_served().await;
+}
+
+/// Play and publish answers say whether a stream is live only to a caller who may see it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_tell_whether_a_stream_is_live_only_to_who_may_see_it() {
+    let c = cluster(|cfg| cfg.auth = auth()).await;
+    for path in ["/api/v1/play/live/cam1?explain=1", "/api/v1/play/live/nothing?explain=1"] {
+        let v = c.api.get_ok(path).await.unwrap();
+        assert!(v["stream"]["live"].is_null(), "{path}: an anonymous caller is not told: {v}");
+    }
+    for path in ["/api/v1/publish/live/cam1?token=junk", "/api/v1/publish/live/nothing?token=junk"] {
+        let v = c.api.get_ok(path).await.unwrap();
+        assert!(v["stream"]["live"].is_null(), "{path}: a junk token is not told: {v}");
+    }
+    let client = reqwest::Client::new();
+    let get = |path: &str| client.get(format!("http://{}{path}", c._idx.addr)).bearer_auth(ADMIN).send();
+    let v: serde_json::Value = get("/api/v1/play/live/cam1?explain=1").await.unwrap().json().await.unwrap();
+    assert_eq!(v["stream"]["live"], true, "an admin is told: {v}");
+    let v: serde_json::Value = get("/api/v1/publish/live/nothing").await.unwrap().json().await.unwrap();
+    assert_eq!(v["stream"]["live"], false, "an admin is told: {v}");
+    // A viewer with a token for the stream is told, as the stream routes would show it.
+    let play = c.api.get_ok("/api/v1/play/live/cam1").await.unwrap();
+    let url = play["url"].as_str().unwrap();
+    let token = url.split("token=").nth(1).unwrap().split('&').next().unwrap();
+    let v = c.api.get_ok(&format!("/api/v1/play/live/cam1?explain=1&token={token}")).await.unwrap();
+    assert_eq!(v["stream"]["live"], true, "{v}");
+    c.viewer_is_served().await;
+}
+
+/// With access control on, an index whose hook receiver anyone could call does not start unless
+/// the operator says so; with a hook secret, a spoofed hook is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_hook_receiver_needs_saying_so() {
+    let db = tempfile::tempdir().unwrap();
+    let open = AuthConfig { hook_secret: None, ..auth() };
+    let cfg = IndexConfig { auth: open.clone(), ..config(&db.path().join("a.db"), vec![]) };
+    match RunningIndex::start(cfg, None).await {
+        Err(StartError::Config(why)) => assert!(why.contains("hooks_open"), "{why}"),
+        Err(e) => panic!("refused for another reason: {e}"),
+        Ok(_) => panic!("an index with auth on and an open hook receiver started"),
+    }
+    let cfg = IndexConfig { auth: AuthConfig { hooks_open: true, ..open }, ..config(&db.path().join("b.db"), vec![]) };
+    RunningIndex::start(cfg, None).await.expect("said so: it starts").shutdown().await;
+
+    let c = cluster(|cfg| cfg.auth = auth()).await;
+    let spoof = json!({ "action": "on_publish", "app": "live", "stream": "spoofed", "param": "", "tcUrl": "rtmp://x/live",
+                        "vhost": "__defaultVhost__", "client_id": "1", "ip": "10.0.0.1", "server_id": "vid-x" });
+    let (status, v) = c.api.post("/api/v1/hooks", spoof.to_string()).await.unwrap();
+    assert_eq!(status, 403, "{v}");
+    let v = admin_get(&c._idx, "/api/v1/streams").await;
+    assert!(!v.to_string().contains("spoofed"), "{v}");
     c.viewer_is_served().await;
 }

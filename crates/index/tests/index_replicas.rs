@@ -215,6 +215,7 @@ async fn a_token_revoked_on_one_replica_is_refused_by_the_others() {
         keys: vec![KeyConfig { id: "k1".into(), secret: "a secret of the replica test".into() }],
         apps: vec!["live=play:token".parse().unwrap()],
         admin_token: Some("admin-token-0123456789".into()),
+        hooks_open: true,
         ..AuthConfig::default()
     };
     let (_db, idx) = replicas(2, &[], &redis, auth).await;

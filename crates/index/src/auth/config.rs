@@ -57,6 +57,9 @@ pub struct AuthConfig {
     pub hook_secret: Option<String>,
     /// When not empty, hook calls must come from these networks.
     pub hook_allow: Vec<IpNet>,
+    /// With access control on, the index refuses to start while anyone may call its hook
+    /// receiver (no `hook_secret`, no `hook_allow`) unless this says it is meant.
+    pub hooks_open: bool,
 }
 
 impl Default for AuthConfig {
@@ -70,6 +73,7 @@ impl Default for AuthConfig {
             admin_token: None,
             hook_secret: None,
             hook_allow: Vec::new(),
+            hooks_open: false,
         }
     }
 }
@@ -86,6 +90,7 @@ impl fmt::Debug for AuthConfig {
             .field("admin_token", &hidden(&self.admin_token))
             .field("hook_secret", &hidden(&self.hook_secret))
             .field("hook_allow", &self.hook_allow)
+            .field("hooks_open", &self.hooks_open)
             .finish()
     }
 }

@@ -53,8 +53,8 @@ impl Auth {
             .map_err(|e| format!("auth.keys: {e}"))?;
         if cfg.enabled && cfg.hook_secret.is_none() && cfg.hook_allow.is_empty() {
             tracing::warn!(
-                "auth is on but anyone may call /api/v1/hooks: set auth.hook_secret (--hook-secret) \
-                 and/or auth.hook_allow (--hook-allow CIDR)"
+                "auth is on but anyone may call /api/v1/hooks (auth.hooks_open): set auth.hook_secret \
+                 (--hook-secret) and/or auth.hook_allow (--hook-allow CIDR)"
             );
         }
         Ok(Auth {

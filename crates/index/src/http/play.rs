@@ -17,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::admin::{AdminKey, Refusal};
+use super::caller::Caller;
 use super::play_answer::{self, Explain, PlayPath};
 use super::{error, percent_decode};
 use crate::auth::{Action, token_in};
@@ -80,8 +81,19 @@ impl<'q> PlayQuery<'q> {
     }
 }
 
-/// `fwd` (a forwarded query) with a fresh token for `action` on `app/stream`.
+/// `fwd` (a forwarded query) with a fresh token for `action` on `app/stream`. A token is minted
+/// for one stream only: a `*` in the path is no app-wide token (those come from `POST
+/// /api/v1/tokens`, for admins).
 fn add_token(st: &IndexState, fwd: String, action: Action, app: &str, stream: &str) -> Result<String, Box<Response>> {
+    if app.contains('*') || stream.contains('*') {
+        return Err(Box::new(error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "{app}/{stream} is no stream name: the index hands out tokens for one stream; an app-wide token \
+                 comes from POST /api/v1/tokens (admins only)"
+            ),
+        )));
+    }
     let auth = st.auth.load();
     match auth.mint(action, &format!("{app}/{stream}"), auth.url_ttl(), None) {
         Ok(token) => Ok(format!("{fwd}{}token={token}", if fwd.is_empty() { '?' } else { '&' })),
@@ -103,12 +115,14 @@ struct PlayRequest<'a> {
     query: PlayQuery<'a>,
     peer: IpAddr,
     headers: &'a HeaderMap,
+    /// Whether the caller may see the stream (and so learn whether it is live).
+    sees: bool,
 }
 
 /// Picks the node for a viewer; `redirect` also builds the chosen URL. Errors are the HTTP
 /// answer to give.
 fn decide(st: &IndexState, req: PlayRequest<'_>, redirect: bool) -> Result<Decision, Box<Response>> {
-    let PlayRequest { app, stream, proto, query, peer, headers } = req;
+    let PlayRequest { app, stream, proto, query, peer, headers, sees } = req;
     let stream = crate::srs::strip_ext(stream);
     let vhost = query.vhost();
     let resolver = st.resolver.load();
@@ -151,8 +165,13 @@ fn decide(st: &IndexState, req: PlayRequest<'_>, redirect: bool) -> Result<Decis
     scheduler::assign(&dir, chosen);
     st.metrics.decision(&region, source.as_str());
     let path = PlayPath { proto, app, stream, query: &fwd };
-    let explain =
-        query.explain.then(|| Explain { key: &key, live: entry.is_some(), ip: client, region: &region, source });
+    let explain = query.explain.then(|| Explain {
+        key: &key,
+        live: sees.then_some(entry.is_some()),
+        ip: client,
+        region: &region,
+        source,
+    });
     let body = play_answer::write(&dir, chosen, alternatives, &path, explain.as_ref());
     let url = if redirect { path.url(&dir, chosen).unwrap_or_default() } else { String::new() };
     Ok(Decision { body, url })
@@ -186,7 +205,8 @@ pub async fn play_json(
             None => return error(StatusCode::BAD_REQUEST, format!("unknown proto {p:?}: use flv, hls or rtmp")),
         },
     };
-    let req = PlayRequest { app, stream, proto, query, peer: peer.ip(), headers };
+    let sees = query.explain && sees_stream(&st, headers, req.uri().query(), peer, app, stream).await;
+    let req = PlayRequest { app, stream, proto, query, peer: peer.ip(), headers, sees };
     match decide(&st, req, false) {
         Ok(d) => json_response(d.body),
         Err(resp) => *resp,
@@ -211,7 +231,8 @@ pub async fn play_redirect(
         (file, Proto::Rtmp)
     };
     let query = PlayQuery::parse(req.uri().query());
-    let req = PlayRequest { app, stream, proto, query, peer: peer.ip(), headers };
+    let sees = query.explain && sees_stream(&st, headers, req.uri().query(), peer, app, stream).await;
+    let req = PlayRequest { app, stream, proto, query, peer: peer.ip(), headers, sees };
     let d = match decide(&st, req, proto != Proto::Rtmp) {
         Ok(d) => d,
         Err(resp) => return *resp,
@@ -227,6 +248,24 @@ pub async fn play_redirect(
     resp
 }
 
+/// Whether the caller may see `app/stream` as the stream routes would show it ([`Caller`]): only
+/// then does an answer say whether it is live. A token the caller brought counts, one the index
+/// mints for it does not; a token that is not a valid play token sees nothing.
+async fn sees_stream(
+    st: &IndexState,
+    headers: &HeaderMap,
+    query: Option<&str>,
+    peer: SocketAddr,
+    app: &str,
+    stream: &str,
+) -> bool {
+    let stream = crate::srs::strip_ext(stream);
+    match Caller::of(st, headers, query, Some(peer)).await {
+        Ok(caller) => caller.may_see(&st.auth.load(), app, stream),
+        Err(_) => false,
+    }
+}
+
 /// `GET /api/v1/publish/{app}/{stream}`: the RTMP URL on the healthy origin for a publisher, and
 /// the backups to move to when it fails.
 pub async fn publish(
@@ -238,6 +277,7 @@ pub async fn publish(
 ) -> Response {
     let query = PlayQuery::parse(q.as_deref());
     let key = stream_key(query.vhost(), &app, &stream);
+    let sees = sees_stream(&st, &headers, q.as_deref(), peer, &app, &stream).await;
     let mut fwd = query.forwarded;
     if !query.has_token && st.auth.load().needs_token(Action::Publish, &app) {
         match AdminKey::check(&st, &headers, Some(peer)).await {
@@ -281,7 +321,7 @@ pub async fn publish(
         "url": url,
         "node": n.spec.name,
         "region": n.region,
-        "stream": { "key": key, "live": entry.is_some() },
+        "stream": { "key": key, "live": sees.then_some(entry.is_some()) },
         "backups": backups,
     }))
     .into_response()

@@ -46,7 +46,8 @@ impl PlayPath<'_> {
 /// How the answer was reached (`?explain=1`).
 pub struct Explain<'a> {
     pub key: &'a str,
-    pub live: bool,
+    /// Whether the stream is live; None when the caller may not know (see `http::play`).
+    pub live: Option<bool>,
     pub ip: IpAddr,
     pub region: &'a str,
     pub source: RegionSource,
@@ -87,7 +88,11 @@ pub fn write(
     if let Some(x) = explain {
         out.extend_from_slice(b",\"stream\":{\"key\":");
         push_json_str(&mut out, x.key);
-        out.extend_from_slice(if x.live { b",\"live\":true}" } else { b",\"live\":false}" });
+        out.extend_from_slice(match x.live {
+            Some(true) => b",\"live\":true}",
+            Some(false) => b",\"live\":false}",
+            None => b",\"live\":null}",
+        });
         out.extend_from_slice(b",\"viewer\":{\"ip\":\"");
         push_ip(&mut out, x.ip);
         out.extend_from_slice(b"\",\"region\":");

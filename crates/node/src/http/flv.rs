@@ -4,6 +4,7 @@
 //! chunk per merge window. A player that arrives before the publisher waits (bounded by the play
 //! wait); if no publisher comes, it gets a 404 rather than an empty stream.
 
+use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::sync::Arc;
 
@@ -82,9 +83,8 @@ pub async fn play(
     };
     viewer.begin();
     info!(stream = %key, client = viewer.id(), "http-flv play started");
-    let mut head = BytesMut::from(&flv_header(true, true)[..]);
-    append(&mut head, &first);
-    let state = FlvBody { viewer, kick: conn.kick.clone(), pending: Some(head.freeze()) };
+    let header = Bytes::copy_from_slice(&flv_header(true, true)[..]);
+    let state = FlvBody { viewer, kick: conn.kick.clone(), pending: VecDeque::from([header]), start: first.into() };
     let stream = futures_util::stream::unfold(state, next_chunk);
     Response::builder()
         .header(header::CONTENT_TYPE, "video/x-flv")
@@ -96,10 +96,41 @@ pub async fn play(
 
 /// The response body's state. However the play ends (stream end, kick, client gone), dropping it
 /// drops the viewer, and the hook service hears `on_stop`.
+///
+/// The first response is the stream's start (metadata, sequence headers, the GOP cache: up to
+/// `gop_max_bytes`). It is not copied into one buffer per player: `start` holds the shared packets
+/// and each body chunk is made as hyper asks for it — a large tag goes out as the packet's own
+/// `Bytes`, small ones are gathered into chunks of at most `START_CHUNK` — so a thousand players
+/// that join at once, or never read, hold references, not copies of the cache.
 struct FlvBody {
     viewer: Viewer,
     kick: tokio_util::sync::CancellationToken,
-    pending: Option<Bytes>,
+    pending: VecDeque<Bytes>,
+    start: VecDeque<Arc<Packet>>,
+}
+
+/// Small tags of the start are gathered into chunks up to this size; larger tags go out shared.
+const START_CHUNK: usize = 64 * 1024;
+
+impl FlvBody {
+    /// The next chunk of the start, if any is left.
+    fn take_start_chunk(&mut self) -> Option<Bytes> {
+        let first = self.start.pop_front()?.flv();
+        if first.len() >= START_CHUNK {
+            return Some(first);
+        }
+        let mut out = BytesMut::with_capacity(START_CHUNK);
+        out.extend_from_slice(&first);
+        while let Some(next) = self.start.front() {
+            let tag = next.flv();
+            if out.len() + tag.len() > START_CHUNK {
+                break;
+            }
+            out.extend_from_slice(&tag);
+            self.start.pop_front();
+        }
+        Some(out.freeze())
+    }
 }
 
 fn append(out: &mut BytesMut, packets: &[Arc<Packet>]) {
@@ -109,7 +140,7 @@ fn append(out: &mut BytesMut, packets: &[Arc<Packet>]) {
 }
 
 async fn next_chunk(mut s: FlvBody) -> Option<(Result<Bytes, Infallible>, FlvBody)> {
-    if let Some(chunk) = s.pending.take() {
+    if let Some(chunk) = s.pending.pop_front().or_else(|| s.take_start_chunk()) {
         s.viewer.guard().traffic().add_send(chunk.len() as u64);
         return Some((Ok(chunk), s));
     }

@@ -16,9 +16,6 @@ use crate::error::RtmpError;
 use crate::message::type_id;
 use crate::reader::Reader;
 
-/// Largest capacity reserved up front for a new partial message; it grows as data arrives.
-const INITIAL_PARTIAL_CAPACITY: usize = 64 * 1024;
-
 /// Per chunk stream state: the fields later compressed headers inherit.
 #[derive(Debug, Default)]
 struct StreamState {
@@ -266,7 +263,10 @@ impl ChunkDecoder {
         if length > max_message_size {
             return Err(RtmpError::MessageTooLarge { size: length, max: max_message_size });
         }
-        state.partial = Some(BytesMut::with_capacity(length.min(INITIAL_PARTIAL_CAPACITY)));
+        // Nothing is reserved for the announced length: the buffer grows with the bytes that
+        // arrive (at most about twice them), so a peer that announces large messages on every
+        // chunk stream and sends a byte of each costs a byte of each, not 64 KiB.
+        state.partial = Some(BytesMut::new());
         Ok(length.min(chunk_size))
     }
 

@@ -290,3 +290,16 @@ fn partial_buffers_are_capped_per_connection() {
     }
     assert_eq!(d.decode(&bytes), Err(RtmpError::BufferedTooMuch { max: 200 }));
 }
+
+#[test]
+fn partial_messages_reserve_what_arrived_not_what_was_announced() {
+    let mut d = ChunkDecoder::new(16 << 20, 64);
+    d.set_chunk_size(1).unwrap();
+    for csid in 3..64u8 {
+        let mut bytes = fmt0(csid, 0, 65_000, 9, 1);
+        bytes.push(0x17);
+        assert!(d.decode(&bytes).unwrap().is_empty());
+    }
+    let reserved: usize = d.streams.values().filter_map(|s| s.partial.as_ref()).map(BytesMut::capacity).sum();
+    assert!(reserved < 61 * 1024, "61 one-byte partials reserved {reserved} bytes");
+}

@@ -28,7 +28,8 @@ pub struct IndexArgs {
     /// with name, role, api, rtmp, http, region, weight, max_viewers, max_mbps; [auth] with enabled,
     /// sign_with, url_ttl_s, admin_token, hook_secret, hook_allow, hooks_open, keys = [{ id, secret }, ...] and
     /// [[auth.apps]] tables with app, play ("open"|"token"), publish ("open"|"token"); [register]
-    /// with secret, allow and max_nodes.
+    /// with secret, allow and max_nodes; [http] with header_timeout_ms, max_connections,
+    /// max_listeners and ws_max_message_bytes.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// HTTP listen address of the index API [default: 0.0.0.0:8000].
@@ -167,6 +168,22 @@ pub struct IndexArgs {
     /// Most self-registered nodes at once; heartbeats of new names beyond it are refused [default: 1000].
     #[arg(long, value_name = "N")]
     pub register_max_nodes: Option<usize>,
+    /// A connection that sends no complete request head within this long is closed: a new one
+    /// (slow-loris) or a kept-alive one idle between requests, in ms [default: 10000].
+    #[arg(long, value_name = "MS")]
+    pub header_timeout_ms: Option<u64>,
+    /// HTTP connections open at once; the next one is answered 503 and closed (raise the
+    /// process's open-file limit to match) [default: 10000].
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<usize>,
+    /// Event listeners (WebSocket and SSE on /api/v1/events) at once; the next one is answered 503
+    /// [default: 10000].
+    #[arg(long, value_name = "N")]
+    pub max_listeners: Option<usize>,
+    /// Largest WebSocket message or frame an event listener may send, in bytes; a larger one
+    /// closes its connection [default: 4096].
+    #[arg(long, value_name = "BYTES")]
+    pub ws_max_message_bytes: Option<usize>,
 }
 
 /// The subcommands of `ferrocast index`.
@@ -211,7 +228,9 @@ impl IndexArgs {
             alternatives => scheduler.alternatives, default_region => regions.default,
             replicas => replication.replicas, lease_ms => shared.lease_ms, redis_prefix => shared.key_prefix,
             auth => auth.enabled, url_ttl_s => auth.url_ttl_s, register_max_nodes => register.max_nodes,
-            hooks_open => auth.hooks_open,
+            hooks_open => auth.hooks_open, header_timeout_ms => http.header_timeout_ms,
+            max_connections => http.max_connections, max_listeners => http.max_listeners,
+            ws_max_message_bytes => http.ws_max_message_bytes,
         );
         if self.register_secret.is_some() {
             c.register.secret = self.register_secret.clone();

@@ -292,7 +292,35 @@ pub struct IndexConfig {
     pub replication: ReplicationConfig,
     /// Who may register nodes (`POST /api/v1/srs/register`).
     pub register: RegisterConfig,
+    /// Bounds of the HTTP port.
+    pub http: HttpConfig,
     pub nodes: Vec<NodeSpec>,
+}
+
+/// Bounds of the index's HTTP port, which faces the internet.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// A connection that sends no complete request head within this long is closed (a new one,
+    /// or a kept-alive one idle between requests), in ms.
+    pub header_timeout_ms: u64,
+    /// Connections open at once; the next one is answered 503 and closed.
+    pub max_connections: usize,
+    /// Event listeners (WebSocket and SSE) at once; the next one is answered 503.
+    pub max_listeners: usize,
+    /// Largest WebSocket message (and frame) a listener may send, in bytes.
+    pub ws_max_message_bytes: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            header_timeout_ms: 10_000,
+            max_connections: 10_000,
+            max_listeners: 10_000,
+            ws_max_message_bytes: 4096,
+        }
+    }
 }
 
 /// Who may register nodes with a heartbeat, and how many. A heartbeat is taken when it carries
@@ -366,6 +394,7 @@ impl Default for IndexConfig {
             auth: AuthConfig::default(),
             replication: ReplicationConfig::default(),
             register: RegisterConfig::default(),
+            http: HttpConfig::default(),
             nodes: Vec::new(),
         }
     }
@@ -413,6 +442,12 @@ impl IndexConfig {
             }
         }
         self.register.validate()?;
+        let h = &self.http;
+        if h.header_timeout_ms == 0 || h.max_connections == 0 || h.max_listeners == 0 || h.ws_max_message_bytes < 128 {
+            return Err("http.header_timeout_ms, http.max_connections and http.max_listeners must be above 0, \
+                        http.ws_max_message_bytes at least 128"
+                .into());
+        }
         let a = &self.auth;
         if a.enabled && a.hook_secret.is_none() && a.hook_allow.is_empty() && !a.hooks_open {
             return Err("access control is on, but anyone could call the hook receiver (/api/v1/hooks) to announce \

@@ -154,7 +154,8 @@ impl RunningIndex {
             Err(e) => tracing::warn!("cannot read the revoked tokens: {e}"),
         }
         start_tasks(&state, sessions);
-        state.tasks.spawn(http::serve(listener, http::router(state.clone()), state.shutdown.clone()));
+        let limits = state.config.load().http.clone();
+        state.tasks.spawn(http::serve(listener, http::router(state.clone()), state.shutdown.clone(), limits));
         tracing::info!(listen = %addr, nodes, "ferrocast index listening");
         Ok(RunningIndex { addr, state })
     }

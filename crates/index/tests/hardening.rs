@@ -60,7 +60,7 @@ async fn cluster(tune: impl FnOnce(&mut IndexConfig)) -> Cluster {
     let api = Api::new(&idx);
     eventually(DEADLINE, "cam1 on both edges", async || {
         let v = admin_get(&idx, "/api/v1/streams").await;
-        check(edges_of(&v["streams"][0]).len() == 2, || v.to_string())
+        check(v["streams"][0]["origin"] == "origin" && edges_of(&v["streams"][0]).len() == 2, || v.to_string())
     })
     .await;
     Cluster { _nodes: nodes, _db: db, _idx: idx, api }
@@ -75,7 +75,12 @@ async fn admin_get(idx: &RunningIndex, path: &str) -> serde_json::Value {
 impl Cluster {
     /// A normal viewer asks where to play cam1: it is sent to one of the captured edges.
     async fn viewer_is_served(&self) {
-        let play = self.api.get_ok("/api/v1/play/live/cam1?proto=flv").await.expect("a play answer");
+        // A new connection each time: a kept-alive one may be closed by the index's idle timeout.
+        let client = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
+        let url = format!("http://{}/api/v1/play/live/cam1?proto=flv", self._idx.addr);
+        let resp = client.get(url).send().await.expect("a play answer");
+        assert_eq!(resp.status(), 200);
+        let play: serde_json::Value = resp.json().await.expect("a JSON play answer");
         let node = play["node"].as_str().unwrap_or_default();
         assert!(["edge1", "edge2"].contains(&node), "the viewer goes to a real edge: {play}");
     }
@@ -303,4 +308,106 @@ async fn an_open_hook_receiver_needs_saying_so() {
     let v = admin_get(&c._idx, "/api/v1/streams").await;
     assert!(!v.to_string().contains("spoofed"), "{v}");
     c.viewer_is_served().await;
+}
+
+/// Reads until the server closes the connection; returns what it sent.
+async fn read_to_close(s: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let read = tokio::time::timeout(DEADLINE, s.read_to_end(&mut got)).await;
+    assert!(read.is_ok(), "the index kept the connection open: {}", String::from_utf8_lossy(&got));
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+/// Slow-loris: a connection that trickles its headers, or sends nothing, is closed after
+/// `http.header_timeout_ms`; meanwhile viewers are served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_that_never_finishes_its_headers_is_closed() {
+    use tokio::io::AsyncWriteExt;
+    let c = cluster(|cfg| cfg.http.header_timeout_ms = 300).await;
+    let mut slow = tokio::net::TcpStream::connect(c._idx.addr).await.unwrap();
+    slow.write_all(b"GET /api/v1/play/live/cam1 HTTP/1.1\r\nHost: index\r\nX-Slow: ").await.unwrap();
+    let mut silent = tokio::net::TcpStream::connect(c._idx.addr).await.unwrap();
+    c.viewer_is_served().await;
+    read_to_close(&mut slow).await;
+    read_to_close(&mut silent).await;
+    c.viewer_is_served().await;
+}
+
+/// Connections beyond `http.max_connections` are answered 503 and closed; once the idle ones are
+/// gone, viewers are served again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_cap_are_refused() {
+    let c = cluster(|cfg| {
+        cfg.http.max_connections = 3;
+        cfg.http.header_timeout_ms = 60_000;
+    })
+    .await;
+    // The test's own client may hold a kept-alive connection: fill whatever is left.
+    let mut idle = Vec::new();
+    let refused = loop {
+        let mut s = tokio::net::TcpStream::connect(c._idx.addr).await.unwrap();
+        let mut buf = [0u8; 512];
+        let answer = tokio::time::timeout(std::time::Duration::from_secs(1), s.peek(&mut buf)).await;
+        match answer {
+            Ok(Ok(n)) if n > 0 => break read_to_close(&mut s).await,
+            _ => idle.push(s),
+        }
+        assert!(idle.len() <= 3, "more than http.max_connections connections were taken");
+    };
+    assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
+    assert!(refused.contains("max_connections"), "{refused}");
+    drop(idle);
+    eventually(DEADLINE, "a viewer is served once the idle connections closed", async || {
+        let v = Api::new(&c._idx).get_ok("/api/v1/play/live/cam1?proto=flv").await?;
+        check(v["node"] == "edge1" || v["node"] == "edge2", || v.to_string())
+    })
+    .await;
+}
+
+/// A WebSocket listener that sends a message larger than `http.ws_max_message_bytes` is dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_listener_sending_a_huge_message_is_dropped() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let c = cluster(|_| {}).await;
+    let url = format!("ws://{}/api/v1/events", c._idx.addr);
+    let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str()).await.expect("a WebSocket");
+    let first = ws.next().await.expect("a snapshot").expect("a frame");
+    assert!(first.to_text().unwrap().contains("snapshot"), "{first:?}");
+    let _ = ws.send(Message::text("x".repeat(64 * 1024))).await;
+    let end = tokio::time::timeout(DEADLINE, async {
+        loop {
+            match ws.next().await {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    assert!(end.is_ok(), "the index kept reading a 64 KiB message");
+    c.viewer_is_served().await;
+}
+
+/// Event listeners beyond `http.max_listeners` are refused with a 503; a place frees when one
+/// leaves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_listeners_beyond_the_cap_are_refused() {
+    let c = cluster(|cfg| cfg.http.max_listeners = 2).await;
+    let client = reqwest::Client::new();
+    let url = format!("http://{}/api/v1/events", c._idx.addr);
+    let sse = || client.get(&url).header("accept", "text/event-stream").send();
+    let (a, b) = (sse().await.unwrap(), sse().await.unwrap());
+    assert_eq!((a.status().as_u16(), b.status().as_u16()), (200, 200));
+    let third = sse().await.unwrap();
+    assert_eq!(third.status(), 503);
+    assert!(third.text().await.unwrap().contains("max_listeners"));
+    c.viewer_is_served().await;
+    drop(a);
+    eventually(DEADLINE, "a place frees when a listener leaves", async || {
+        let r = sse().await.map_err(|e| e.to_string())?;
+        check(r.status() == 200, || r.status().to_string())
+    })
+    .await;
+    drop(b);
 }

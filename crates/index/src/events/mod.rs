@@ -188,6 +188,18 @@ pub struct Bus {
     /// replicas through this queue. Full: the event stays local (counted in `relay_dropped`).
     relay: OnceLock<tokio::sync::mpsc::Sender<Relayed>>,
     pub relay_dropped: std::sync::atomic::AtomicU64,
+    /// Listeners connected now (see [`Bus::join`]).
+    listeners: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// A listener's place among the bus's listeners; leaving frees it.
+#[derive(Debug)]
+pub struct ListenerSlot(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for ListenerSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
 }
 
 impl Bus {
@@ -206,6 +218,7 @@ impl Bus {
             viewers: Coalescer::new(VIEWERS_WINDOW),
             relay: OnceLock::new(),
             relay_dropped: std::sync::atomic::AtomicU64::new(0),
+            listeners: Arc::default(),
         }
     }
 
@@ -291,6 +304,18 @@ impl Bus {
     }
 
     /// Live events from now on.
+    /// A place for one more listener, or None when `max` are connected already.
+    pub fn join(&self, max: usize) -> Option<ListenerSlot> {
+        use std::sync::atomic::Ordering;
+        self.listeners.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1)).ok()?;
+        Some(ListenerSlot(self.listeners.clone()))
+    }
+
+    /// Listeners connected now.
+    pub fn listeners(&self) -> usize {
+        self.listeners.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
         self.tx.subscribe()
     }

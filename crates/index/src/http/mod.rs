@@ -9,14 +9,16 @@ pub mod caller;
 mod dashboard;
 mod directory_api;
 pub mod events;
+
+pub use serve::serve;
 mod hooks;
 mod ops;
 mod play;
 mod play_answer;
 mod register;
+mod serve;
 mod tokens;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
@@ -53,14 +55,6 @@ pub fn router(state: Arc<IndexState>) -> Router {
         .fallback(not_found)
         .layer(axum::middleware::map_response(cors))
         .with_state(state)
-}
-
-/// Serves `router` on `listener` until `stop` is cancelled; handlers see the peer address.
-pub async fn serve(listener: tokio::net::TcpListener, router: Router, stop: tokio_util::sync::CancellationToken) {
-    let app = router.into_make_service_with_connect_info::<SocketAddr>();
-    if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).await {
-        tracing::error!("index HTTP server stopped: {e}");
-    }
 }
 
 /// Browsers (the dashboard, hls.js on other origins) may read every answer.

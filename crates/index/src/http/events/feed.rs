@@ -71,6 +71,8 @@ pub struct Feed {
     rx: broadcast::Receiver<Arc<Event>>,
     /// Messages to send before the next live event.
     queue: VecDeque<Out>,
+    /// This listener's place under `http.max_listeners`, held while the feed lives.
+    _slot: Option<crate::events::ListenerSlot>,
 }
 
 impl Feed {
@@ -99,7 +101,13 @@ impl Feed {
                 }
             },
         };
-        Feed { state, filter, caller, rx, queue }
+        Feed { state, filter, caller, rx, queue, _slot: None }
+    }
+
+    /// The feed holds `slot` (a place under `http.max_listeners`) until it ends.
+    pub fn holding(mut self, slot: crate::events::ListenerSlot) -> Feed {
+        self._slot = Some(slot);
+        self
     }
 
     /// The next message; `None` once the index shuts down. Cancel-safe.

@@ -36,8 +36,24 @@ pub async fn events(
         Ok(since) => since,
         Err(why) => return error(StatusCode::BAD_REQUEST, why),
     };
+    let limits = st.config.load().http.clone();
+    // A new listener costs a snapshot of the directory: their number is capped.
+    let Some(slot) = st.events.join(limits.max_listeners) else {
+        tracing::warn!(max = limits.max_listeners, "event listener refused: http.max_listeners reached");
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "the index serves http.max_listeners ({}) event listeners already: try again later",
+                limits.max_listeners
+            ),
+        );
+    };
     match upgrade {
-        Ok(upgrade) => ws::respond(upgrade, Feed::open(st, filter, caller, since)),
+        Ok(upgrade) => {
+            let upgrade =
+                upgrade.max_message_size(limits.ws_max_message_bytes).max_frame_size(limits.ws_max_message_bytes);
+            ws::respond(upgrade, Feed::open(st, filter, caller, since).holding(slot))
+        }
         // A WebSocket request that is not a valid one: say why, do not answer with SSE.
         Err(rejection) if headers.contains_key(header::UPGRADE) => rejection.into_response(),
         Err(_) => {
@@ -46,7 +62,7 @@ pub async fn events(
                 Ok(last) => last,
                 Err(why) => return error(StatusCode::BAD_REQUEST, why),
             };
-            sse::respond(Feed::open(st, filter, caller, last.or(since)))
+            sse::respond(Feed::open(st, filter, caller, last.or(since)).holding(slot))
         }
     }
 }

@@ -222,19 +222,30 @@ impl RegionResolver {
     }
 
     /// The viewer's address: `peer` unless peer is a trusted proxy and `forwarded_for` (the raw
-    /// X-Forwarded-For header value) is present, then its first hop (spaces trimmed; `ip:port`
-    /// is accepted; an unparsable hop gives `peer`). IPv4-mapped IPv6 comes back as IPv4.
+    /// X-Forwarded-For header value) is present, then its rightmost hop that no trusted proxy
+    /// wrote (spaces trimmed; `ip:port` is accepted; an unparsable hop ends the walk at the last
+    /// good one; hops left of the first untrusted one are the client's own words and are ignored).
+    /// IPv4-mapped IPv6 comes back as IPv4.
     pub fn client_ip(&self, peer: IpAddr, forwarded_for: Option<&str>) -> IpAddr {
         let peer = peer.to_canonical();
         let Some(header) = forwarded_for else { return peer };
-        if !self.trusted_proxies.iter().any(|net| net.contains(&peer)) {
+        let trusted = |ip: &IpAddr| self.trusted_proxies.iter().any(|net| net.contains(ip));
+        if !trusted(&peer) {
             return peer;
         }
-        let hop = header.split(',').next().unwrap_or("").trim();
-        hop.parse::<IpAddr>()
-            .or_else(|_| hop.parse::<SocketAddr>().map(|s| s.ip()))
-            .map(|ip| ip.to_canonical())
-            .unwrap_or(peer)
+        // Each proxy appends the address it saw: walking from the right, the first hop no trusted
+        // proxy wrote is the client. Hops further left are whatever the client wrote.
+        let mut client = peer;
+        for hop in header.rsplit(',') {
+            let hop = hop.trim();
+            let parsed = hop.parse::<IpAddr>().or_else(|_| hop.parse::<SocketAddr>().map(|s| s.ip()));
+            let Ok(ip) = parsed.map(|ip| ip.to_canonical()) else { break };
+            client = ip;
+            if !trusted(&ip) {
+                break;
+            }
+        }
+        client
     }
 
     /// A non-empty `region` parameter → Param; else the client's address in the CIDR table
@@ -443,15 +454,19 @@ mod tests {
     #[test]
     fn region_forwarded_for_only_from_trusted_proxies() {
         let r = resolver(TABLE);
-        let xff = Some("203.0.113.7, 10.0.0.1");
-        assert_eq!(r.client_ip(ip("127.0.0.1"), xff), ip("203.0.113.7"), "first hop");
+        let xff = Some("203.0.113.7, 192.168.1.1");
+        assert_eq!(r.client_ip(ip("127.0.0.1"), xff), ip("203.0.113.7"), "through two trusted proxies");
+        let spoofed = Some("203.0.113.7, 198.51.100.9");
+        assert_eq!(r.client_ip(ip("127.0.0.1"), spoofed), ip("198.51.100.9"), "the rightmost untrusted hop");
         assert_eq!(r.client_ip(ip("192.168.4.4"), Some(" 2001:db8::7 ")), ip("2001:db8::7"));
         assert_eq!(r.client_ip(ip("::ffff:127.0.0.1"), xff), ip("203.0.113.7"), "mapped proxy");
         assert_eq!(r.client_ip(ip("127.0.0.1"), Some("203.0.113.7:5000")), ip("203.0.113.7"));
         assert_eq!(r.client_ip(ip("127.0.0.1"), Some("::ffff:10.1.0.1")), ip("10.1.0.1"));
         assert_eq!(r.client_ip(ip("127.0.0.2"), xff), ip("127.0.0.2"), "untrusted peer");
         assert_eq!(r.client_ip(ip("127.0.0.1"), None), ip("127.0.0.1"));
-        assert_eq!(r.client_ip(ip("127.0.0.1"), Some("garbage, 1.2.3.4")), ip("127.0.0.1"));
+        assert_eq!(r.client_ip(ip("127.0.0.1"), Some("garbage, 1.2.3.4")), ip("1.2.3.4"));
+        assert_eq!(r.client_ip(ip("127.0.0.1"), Some("1.2.3.4, garbage")), ip("127.0.0.1"), "garbage ends the walk");
+        assert_eq!(r.client_ip(ip("127.0.0.1"), Some("192.168.0.9")), ip("192.168.0.9"), "only proxies: the leftmost");
         assert_eq!(r.client_ip(ip("127.0.0.1"), Some("")), ip("127.0.0.1"));
         assert_eq!(r.client_ip(ip("::ffff:8.8.8.8"), None), ip("8.8.8.8"));
         let nobody = resolver("");

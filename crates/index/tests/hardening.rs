@@ -411,3 +411,63 @@ async fn event_listeners_beyond_the_cap_are_refused() {
     .await;
     drop(b);
 }
+
+/// Behind a trusted proxy, the client is the rightmost hop no trusted proxy wrote: what the client
+/// put in `X-Forwarded-For` itself places it nowhere and passes no token's address check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_written_forwarded_for_hop_is_not_believed() {
+    let c = cluster(|cfg| {
+        cfg.regions.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+        cfg.regions.cidrs = vec![
+            ferrocast_index::region::CidrRegion { cidr: "198.51.100.0/24".parse().unwrap(), region: "eu".into() },
+            ferrocast_index::region::CidrRegion { cidr: "203.0.113.0/24".parse().unwrap(), region: "us".into() },
+        ];
+        cfg.auth = auth();
+    })
+    .await;
+    let client = reqwest::Client::new();
+    let get = |path: String, xff: &'static str| {
+        client.get(format!("http://{}{path}", c._idx.addr)).header("x-forwarded-for", xff).send()
+    };
+    // The client (really at 203.0.113.7) claims 198.51.100.9; the proxy appends what it saw.
+    let spoofed = "198.51.100.9, 203.0.113.7";
+    let v: serde_json::Value =
+        get("/api/v1/play/live/cam1?explain=1".into(), spoofed).await.unwrap().json().await.unwrap();
+    assert_eq!((v["viewer"]["ip"].as_str(), v["viewer"]["region"].as_str()), (Some("203.0.113.7"), Some("us")), "{v}");
+    // A play token bound to 198.51.100.0/24 does not open the listing for that client.
+    let mint = client
+        .post(format!("http://{}/api/v1/tokens", c._idx.addr))
+        .bearer_auth(ADMIN)
+        .body(json!({ "scope": "play", "stream": "live/cam1", "ttl_s": 600, "ip": "198.51.100.0/24" }).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(mint.status(), 200);
+    let token = mint.json::<serde_json::Value>().await.unwrap()["token"].as_str().unwrap().to_string();
+    let listing = get(format!("/api/v1/streams/live/cam1?token={token}"), spoofed).await.unwrap();
+    assert_eq!(listing.status(), 403, "the token's network is not the client's");
+    let honest = get(format!("/api/v1/streams/live/cam1?token={token}"), "198.51.100.9").await.unwrap();
+    assert_eq!(honest.status(), 200, "the same token from its network is good");
+    c.viewer_is_served().await;
+}
+
+/// A web page must not drive admin routes: with access control off, a browser's request from the
+/// index host is no local admin, and admin answers carry no wildcard CORS header.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_routes_refuse_what_a_browser_sends() {
+    let c = cluster(|_| {}).await;
+    let client = reqwest::Client::new();
+    let url = |path: &str| format!("http://{}{path}", c._idx.addr);
+    let from_page = client.post(url("/api/v1/reload")).header("origin", "http://evil.example").send().await.unwrap();
+    assert_eq!(from_page.status(), 403);
+    assert!(from_page.headers().get("access-control-allow-origin").is_none(), "{:?}", from_page.headers());
+    let navigated = client.get(url("/api/v1/history")).header("sec-fetch-site", "same-origin").send().await.unwrap();
+    assert_eq!(navigated.status(), 403, "a page of the index's own origin is a browser too");
+    let cli = client.get(url("/api/v1/history")).send().await.unwrap();
+    assert_eq!(cli.status(), 200, "a script on the index host is the local admin");
+    assert!(cli.headers().get("access-control-allow-origin").is_none(), "admin answers have no CORS");
+    let public =
+        client.get(url("/api/v1/play/live/cam1")).header("origin", "http://player.example").send().await.unwrap();
+    assert_eq!(public.headers()["access-control-allow-origin"], "*", "players on other origins read play answers");
+    c.viewer_is_served().await;
+}

@@ -45,6 +45,8 @@ pub enum Refusal {
     Invalid,
     /// The key store could not answer.
     Unavailable(String),
+    /// A web browser sent it (`Origin` or `Sec-Fetch-*` headers): a page must not drive admin routes.
+    Browser,
 }
 
 const HOW_TO: &str = "send an API key as `Authorization: Bearer <key>` or `X-Api-Key: <key>`; create one on \
@@ -64,13 +66,18 @@ impl Refusal {
                  `ferrocast index keys list` shows the keys; {HOW_TO}"
             ),
             Refusal::Unavailable(e) => format!("cannot check the API key right now: {e}"),
+            Refusal::Browser => "admin routes refuse requests a web browser sends (this one has an Origin or \
+                                 Sec-Fetch-* header): call them from a script, curl or the ferrocast CLI"
+                .to_string(),
         }
     }
 
     /// 401 with `WWW-Authenticate: Bearer`, or 503 when the store failed.
     pub fn response(&self) -> Response {
-        if let Refusal::Unavailable(_) = self {
-            return error(StatusCode::SERVICE_UNAVAILABLE, self.message());
+        match self {
+            Refusal::Unavailable(_) => return error(StatusCode::SERVICE_UNAVAILABLE, self.message()),
+            Refusal::Browser => return error(StatusCode::FORBIDDEN, self.message()),
+            _ => {}
         }
         let mut resp = error(StatusCode::UNAUTHORIZED, self.message());
         resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
@@ -108,10 +115,18 @@ pub fn presented<'a>(headers: &'a HeaderMap, auth: &Auth) -> Presented<'a> {
     }
 }
 
-/// Whether the peer is this machine and no proxy relayed the request.
+/// Whether the peer is this machine, no proxy relayed the request and no web browser sent it (a
+/// page on the index host must not pass for a local admin).
 pub fn local_caller(peer: Option<SocketAddr>, headers: &HeaderMap) -> bool {
     peer.is_some_and(|p| p.ip().to_canonical().is_loopback())
         && FORWARDING_HEADERS.iter().all(|h| !headers.contains_key(*h))
+        && !from_browser(headers)
+}
+
+/// Whether a web browser sent the request: browsers add `Origin` to cross-origin and every
+/// non-GET request, and `Sec-Fetch-*` to every request; scripts and the CLI send neither.
+pub fn from_browser(headers: &HeaderMap) -> bool {
+    ["origin", "sec-fetch-site", "sec-fetch-mode", "sec-fetch-dest"].iter().any(|h| headers.contains_key(*h))
 }
 
 /// The admin behind credential `c`: the admin token, else a valid key of the store.
@@ -133,6 +148,9 @@ impl AdminKey {
     /// Whether the request (`headers`, from `peer`) is an admin's.
     pub async fn check(st: &IndexState, headers: &HeaderMap, peer: Option<SocketAddr>) -> Result<AdminKey, Refusal> {
         // The config guard is let go before any await (argon2 takes a while).
+        if from_browser(headers) {
+            return Err(Refusal::Browser);
+        }
         let (found, auth_on) = {
             let auth = st.auth.load();
             (presented(headers, &auth), auth.enabled())

@@ -40,24 +40,26 @@ pub fn router(state: Arc<IndexState>) -> Router {
         .route("/api/v1/play/{app}/{stream}", get(play::play_json))
         .route("/play/{app}/{file}", get(play::play_redirect))
         .route("/api/v1/publish/{app}/{stream}", get(play::publish))
-        .route("/api/v1/srs/register", post(register::register))
-        .route("/api/v1/hooks", post(hooks::hook))
-        .route("/api/v1/tokens", post(tokens::mint))
-        .route("/api/v1/tokens/revoke", post(tokens::revoke))
         .route("/api/v1/events", get(events::events))
-        .route("/api/v1/history", get(ops::history))
-        .route("/api/v1/reload", post(ops::reload))
         .route("/", get(dashboard::page))
         .route("/assets/hls.min.js", get(dashboard::hls_js))
         .route("/metrics", get(ops::metrics))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
-        .fallback(not_found)
         .layer(axum::middleware::map_response(cors))
+        // Admin routes (which also refuse requests a browser sends) and the nodes' own calls: no
+        // page of another origin may read their answers.
+        .route("/api/v1/tokens", post(tokens::mint))
+        .route("/api/v1/tokens/revoke", post(tokens::revoke))
+        .route("/api/v1/history", get(ops::history))
+        .route("/api/v1/reload", post(ops::reload))
+        .route("/api/v1/srs/register", post(register::register))
+        .route("/api/v1/hooks", post(hooks::hook))
+        .fallback(not_found)
         .with_state(state)
 }
 
-/// Browsers (the dashboard, hls.js on other origins) may read every answer.
+/// Browsers (the dashboard, hls.js on other origins) may read the answers of the public routes.
 async fn cors(mut resp: Response) -> Response {
     resp.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
     resp

@@ -133,7 +133,8 @@ pub struct NodeArgs {
     /// How long a player waits for a publisher, in ms [default: 30000].
     #[arg(long, value_name = "MS")]
     pub play_wait_ms: Option<u64>,
-    /// Disconnect a player that stays behind this long, in ms [default: 10000].
+    /// Disconnect a player that stays behind this long, in ms; also how long any RTMP write may
+    /// wait for the peer to take bytes [default: 10000].
     #[arg(long, value_name = "MS")]
     pub slow_player_drop_ms: Option<u64>,
     /// Frames queued per stream before a slow player skips to the next keyframe [default: 1024].
@@ -151,6 +152,18 @@ pub struct NodeArgs {
     /// Disconnect a publisher silent for this long, in ms [default: 20000].
     #[arg(long, value_name = "MS")]
     pub publish_idle_timeout_ms: Option<u64>,
+    /// Most connections open at once on each listener (RTMP, HTTP, API); over it new
+    /// connections are closed at once, with a log line; 0: no cap [default: 20000].
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<usize>,
+    /// Most connections open at once from one client address on each listener; 0: no cap
+    /// [default: 256].
+    #[arg(long, value_name = "N")]
+    pub max_connections_per_ip: Option<usize>,
+    /// An RTMP connection must finish its handshake, connect and publish/play within this long
+    /// in all, however slowly its bytes come, in ms [default: 10000].
+    #[arg(long, value_name = "MS")]
+    pub setup_timeout_ms: Option<u64>,
     /// A proxy (CIDR block or address) whose X-Forwarded-For / X-Real-IP name the HTTP client;
     /// the client is the rightmost hop that is not a trusted proxy. Repeatable. From anyone else
     /// those headers are ignored [default: none, the TCP peer is the client].
@@ -212,6 +225,8 @@ impl NodeArgs {
             fanout_queue => media.fanout_queue, gop_max_frames => media.gop_max_frames,
             gop_max_bytes => media.gop_max_bytes, max_message_size => media.max_message_size,
             publish_idle_timeout_ms => media.publish_idle_timeout_ms,
+            max_connections => media.max_connections, max_connections_per_ip => media.max_connections_per_ip,
+            setup_timeout_ms => media.setup_timeout_ms,
             edge_grace_ms => edge.grace_ms, upstream_timeout_ms => edge.upstream_timeout_ms,
             connect_timeout_ms => edge.connect_timeout_ms, origin_retry_ms => edge.origin_retry_ms,
             hls_fragment_ms => hls.fragment_ms, hls_window => hls.window, hls_idle_ms => hls.idle_ms,

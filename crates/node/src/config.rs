@@ -185,6 +185,13 @@ pub struct MediaConfig {
     pub max_message_size: usize,
     /// A publisher that sends nothing for this long is disconnected, in ms.
     pub publish_idle_timeout_ms: u64,
+    /// Most connections open at once on each listener (RTMP, HTTP, API); 0: no cap.
+    pub max_connections: usize,
+    /// Most connections open at once from one client address on each listener; 0: no cap.
+    pub max_connections_per_ip: usize,
+    /// An RTMP connection must complete its handshake, connect and publish/play within this
+    /// long, in ms, however slowly its bytes arrive.
+    pub setup_timeout_ms: u64,
 }
 
 impl Default for NodeConfig {
@@ -225,6 +232,9 @@ impl Default for MediaConfig {
             gop_max_bytes: 32 << 20,
             max_message_size: 16 << 20,
             publish_idle_timeout_ms: 20_000,
+            max_connections: 20_000,
+            max_connections_per_ip: 256,
+            setup_timeout_ms: 10_000,
         }
     }
 }

@@ -76,8 +76,14 @@ impl NodeContext {
         }
     }
 
-    /// How long a connection may sit idle before it publishes or plays.
+    /// How long an RTMP connection may take, in all, to publish or play.
     pub fn handshake_timeout(&self) -> Duration {
-        Duration::from_secs(10)
+        Duration::from_millis(self.config.media.setup_timeout_ms)
+    }
+
+    /// A connection limiter for the listener `name`, as configured.
+    pub fn conn_limiter(&self, name: &'static str) -> Arc<crate::limits::ConnLimiter> {
+        let m = &self.config.media;
+        crate::limits::ConnLimiter::new(name, m.max_connections, m.max_connections_per_ip)
     }
 }

@@ -31,6 +31,7 @@ pub mod http;
 pub mod hub;
 pub mod ids;
 pub mod key;
+pub mod limits;
 pub mod net;
 pub mod origin_forward;
 pub mod rtmp_client;

@@ -36,12 +36,17 @@ enum ConnError {
     Io(#[from] std::io::Error),
     #[error("idle for {0:?}")]
     Idle(std::time::Duration),
+    #[error("did not publish or play within {0:?}")]
+    SetupTooSlow(std::time::Duration),
+    #[error("peer took no bytes for {0:?}")]
+    WriteStalled(std::time::Duration),
     #[error("{0}")]
     Refused(String),
 }
 
 /// Accepts RTMP connections until shutdown.
 pub async fn serve(listener: TcpListener, ctx: Arc<NodeContext>, tracker: TaskTracker) {
+    let limiter = ctx.conn_limiter("rtmp");
     loop {
         let accepted = tokio::select! {
             _ = ctx.shutdown.cancelled() => break,
@@ -49,8 +54,10 @@ pub async fn serve(listener: TcpListener, ctx: Arc<NodeContext>, tracker: TaskTr
         };
         match accepted {
             Ok((socket, peer)) => {
+                let Some(permit) = limiter.try_acquire(peer.ip()) else { continue };
                 let ctx = ctx.clone();
                 tracker.spawn(async move {
+                    let _permit = permit;
                     let _ = socket.set_nodelay(true);
                     match Connection::new(socket, peer, ctx).run().await {
                         Ok(()) => debug!(%peer, "rtmp connection closed"),
@@ -135,12 +142,18 @@ impl Connection {
     }
 
     async fn run(mut self) -> Result<(), ConnError> {
-        // Phase 1: handshake and commands until publish or play.
+        // Phase 1: handshake and commands until publish or play, within one deadline for the
+        // whole setup (a peer that trickles a byte at a time does not get to keep the task).
         let timeout = self.ctx.handshake_timeout();
+        let deadline = tokio::time::Instant::now() + timeout;
         // Events that came in the same read as publish/play belong to the phase that follows.
         let mut leftover = Vec::new();
         let mode = loop {
-            let events = self.read_events(timeout).await?;
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let events = match self.read_events(left).await {
+                Err(ConnError::Idle(_)) => return Err(ConnError::SetupTooSlow(timeout)),
+                other => other?,
+            };
             self.flush_output().await?;
             let mut mode = None;
             for event in events {
@@ -201,12 +214,18 @@ impl Connection {
         Ok(self.session.feed(&self.buf[..n])?)
     }
 
+    /// Writes what the session queued, within the write deadline (`slow_player_drop_ms`): a
+    /// peer that makes the node answer (pings, commands) but never reads does not pin the task.
     async fn flush_output(&mut self) -> Result<u64, ConnError> {
         let out = self.session.take_output();
         if out.is_empty() {
             return Ok(0);
         }
-        self.writer.write_all(&out).await?;
+        let limit = self.ctx.config.media.slow_player_drop();
+        match tokio::time::timeout(limit, self.writer.write_all(&out)).await {
+            Ok(r) => r?,
+            Err(_) => return Err(ConnError::WriteStalled(limit)),
+        }
         Ok(out.len() as u64)
     }
 

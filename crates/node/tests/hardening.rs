@@ -466,3 +466,107 @@ async fn http_flv_players_share_the_gop_cache_instead_of_copying_it() {
     drop(sockets);
     node.shutdown().await;
 }
+
+/// Whether the node closed `socket` (EOF or reset) within `limit`.
+async fn closed_by_node(socket: &mut tokio::net::TcpStream, limit: Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = vec![0u8; 64 * 1024];
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match tokio::time::timeout_at(deadline, socket.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handshake_trickled_a_byte_at_a_time_is_cut_at_the_setup_deadline() {
+    use tokio::io::AsyncWriteExt;
+    let mut config = loopback_config();
+    config.media.setup_timeout_ms = 1_500;
+    let node = start_with(config).await;
+    let _other = publish_fixture(&format!("rtmp://{}/live/other", node.rtmp_addr));
+    wait_published(node.api_addr, "/live/other").await;
+    let mut slow = tokio::net::TcpStream::connect(node.rtmp_addr).await.unwrap();
+    // C0 and then C1 one byte every 200 ms: each read is quick, the whole never completes. The
+    // node must close the connection while the bytes still come (40 of them: 8 s).
+    let mut closed = false;
+    for b in std::iter::once(3u8).chain(std::iter::repeat_n(0u8, 39)) {
+        if slow.write_all(&[b]).await.is_err() || closed_by_node(&mut slow, Duration::from_millis(200)).await {
+            closed = true;
+            break;
+        }
+    }
+    assert!(closed, "a trickled setup kept its connection past the setup deadline");
+    let play = rtmp_play(node.rtmp_addr, "live/other", Duration::from_secs(2)).await;
+    assert!(play.started && play.media > 10, "the other stream's player plays: {play:?}");
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_cannot_hold_more_than_its_share_of_connections() {
+    let mut config = loopback_config();
+    config.media.max_connections_per_ip = 4;
+    let node = start_with(config).await;
+    let _other = publish_fixture(&format!("rtmp://{}/live/other", node.rtmp_addr)); // 1 of 4 (RTMP)
+    wait_published(node.api_addr, "/live/other").await;
+    for addr in [node.rtmp_addr, node.http_addr] {
+        let idle = if addr == node.rtmp_addr { 3 } else { 4 };
+        let mut held = Vec::new();
+        for _ in 0..idle {
+            held.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+        }
+        let mut extra = tokio::net::TcpStream::connect(addr).await.unwrap();
+        assert!(closed_by_node(&mut extra, Duration::from_secs(5)).await, "connection over the cap on {addr}");
+        // Another address still gets in, and plays.
+        let r = from_other_address().get(format!("http://{}/live/other.flv", node.http_addr)).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        drop(held);
+    }
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_makes_the_node_answer_but_never_reads_is_cut_at_the_write_deadline() {
+    use ferrocast_rtmp::{ClientConfig, ClientEvent, ClientMode, ClientSession};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut config = loopback_config();
+    config.media.slow_player_drop_ms = 1_000;
+    let node = start_with(config).await;
+    let _other = publish_fixture(&format!("rtmp://{}/live/other", node.rtmp_addr));
+    wait_published(node.api_addr, "/live/other").await;
+    let mut player = reqwest::get(format!("http://{}/live/other.flv", node.http_addr)).await.unwrap();
+
+    // Publish, then send ping requests (each answered with a pong) and never read again.
+    let url = format!("rtmp://{}/live/pinger", node.rtmp_addr);
+    let (_, cfg) = ClientConfig::from_url(&url, ClientMode::Publish).unwrap();
+    let mut session = ClientSession::new(cfg);
+    let mut socket = tokio::net::TcpStream::connect(node.rtmp_addr).await.unwrap();
+    let mut buf = vec![0u8; 64 * 1024];
+    'setup: loop {
+        let out = session.take_output();
+        socket.write_all(&out).await.unwrap();
+        let n = socket.read(&mut buf).await.unwrap();
+        assert!(n > 0, "the node answers the setup");
+        for e in session.feed(&buf[..n]).unwrap() {
+            if matches!(e, ClientEvent::PublishStarted) {
+                break 'setup;
+            }
+        }
+    }
+    let ping = [0x02u8, 0, 0, 0, 0, 0, 6, 0x04, 0, 0, 0, 0, 0x00, 0x06, 0, 0, 0, 1];
+    let burst: Vec<u8> = ping.iter().copied().cycle().take(ping.len() * 4096).collect();
+    // Until the node stops reading (its answers fill the socket) or closes the connection.
+    while let Ok(Ok(())) = tokio::time::timeout(Duration::from_secs(3), socket.write_all(&burst)).await {}
+    let gone = eventually(Duration::from_secs(20), || async {
+        let v = get_json(&format!("http://{}/api/v1/clients/?count=100", node.api_addr)).await;
+        let list = v["clients"].as_array().cloned().unwrap_or_default();
+        (!list.iter().any(|c| c["type"] == "fmle-publish" && c["name"] == "pinger")).then_some(())
+    })
+    .await;
+    assert!(gone.is_some(), "the node ends a connection whose answers nobody reads");
+    assert!(player.chunk().await.unwrap().is_some_and(|c| !c.is_empty()), "the other stream's player plays on");
+    node.shutdown().await;
+}

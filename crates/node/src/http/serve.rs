@@ -36,6 +36,7 @@ pub async fn serve(
     tracker: TaskTracker,
     name: &'static str,
 ) {
+    let limiter = ctx.conn_limiter(name);
     loop {
         let (socket, peer) = tokio::select! {
             _ = ctx.shutdown.cancelled() => break,
@@ -48,6 +49,7 @@ pub async fn serve(
                 }
             },
         };
+        let Some(permit) = limiter.try_acquire(peer.ip()) else { continue };
         let _ = socket.set_nodelay(true);
         let kick = CancellationToken::new();
         let info = ConnInfo { peer, kick: kick.clone() };
@@ -58,6 +60,7 @@ pub async fn serve(
         });
         let shutdown = ctx.shutdown.clone();
         tracker.spawn(async move {
+            let _permit = permit;
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(Duration::from_secs(10))

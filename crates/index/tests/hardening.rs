@@ -471,3 +471,72 @@ async fn admin_routes_refuse_what_a_browser_sends() {
     assert_eq!(public.headers()["access-control-allow-origin"], "*", "players on other origins read play answers");
     c.viewer_is_served().await;
 }
+
+/// Mints a token as the admin: `{"scope","stream","ttl_s"}`.
+async fn mint(c: &Cluster, stream: &str, ttl_s: u64) -> String {
+    let resp = reqwest::Client::new()
+        .post(format!("http://{}/api/v1/tokens", c._idx.addr))
+        .bearer_auth(ADMIN)
+        .body(json!({ "scope": "play", "stream": stream, "ttl_s": ttl_s }).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.json::<serde_json::Value>().await.unwrap()["token"].as_str().unwrap().to_string()
+}
+
+/// Reads an SSE answer until the index ends it; returns what it sent.
+async fn sse_until_end(mut resp: reqwest::Response) -> String {
+    let mut text = String::new();
+    let ended = tokio::time::timeout(DEADLINE, async {
+        while let Ok(Some(chunk)) = resp.chunk().await {
+            text.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the feed is still open: {text}");
+    text
+}
+
+/// A revoked token lists nothing and its open feed ends; so does a feed whose token expires.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_or_expired_token_stops_listing_and_ends_its_feed() {
+    let c = cluster(|cfg| cfg.auth = auth()).await;
+    let client = reqwest::Client::new();
+    let url = |path: String| format!("http://{}{path}", c._idx.addr);
+    let token = mint(&c, "live/cam1", 600).await;
+    let listing = format!("/api/v1/streams/live/cam1?token={token}");
+    assert_eq!(client.get(url(listing.clone())).send().await.unwrap().status(), 200, "a good token lists cam1");
+    let feed = client
+        .get(url(format!("/api/v1/events?token={token}")))
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(feed.status(), 200);
+    let revoke = client
+        .post(url("/api/v1/tokens/revoke".into()))
+        .bearer_auth(ADMIN)
+        .body(json!({ "token": token }).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoke.status(), 200);
+    let seen = sse_until_end(feed).await;
+    assert!(seen.contains("snapshot"), "the feed ran until the revocation: {seen}");
+    assert_eq!(client.get(url(listing)).send().await.unwrap().status(), 403, "a revoked token lists nothing");
+    let events = client.get(url(format!("/api/v1/events?token={token}"))).header("accept", "text/event-stream");
+    assert_eq!(events.send().await.unwrap().status(), 403, "nor opens a feed");
+
+    let short = mint(&c, "live/cam1", 3).await;
+    let feed = client
+        .get(url(format!("/api/v1/events?token={short}")))
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(feed.status(), 200, "a token good for 3 s opens a feed");
+    let seen = sse_until_end(feed).await;
+    assert!(seen.contains("snapshot"), "the feed ends at the token's expiry: {seen}");
+    c.viewer_is_served().await;
+}

@@ -14,7 +14,7 @@ use axum::response::Response;
 
 use super::admin::{self, AdminKey, Presented};
 use super::error;
-use crate::auth::{Action, Auth, Claims, now_secs, token_in};
+use crate::auth::{Action, Auth, Claims, now_secs, revoked, token_in};
 use crate::state::IndexState;
 
 /// A reader of the directory.
@@ -47,12 +47,24 @@ impl Caller {
             return Ok(if local { Caller::Admin(AdminKey::Loopback) } else { Caller::Viewer(None) });
         }
         let Some(token) = token else { return Ok(Caller::Viewer(None)) };
+        if revoked::signature(token).is_some_and(|sig| st.revoked.contains(sig)) {
+            return Err(error(StatusCode::FORBIDDEN, "the play token was revoked: ask for a new one"));
+        }
         let xff = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
         let client = peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |p| st.resolver.load().client_ip(p.ip(), xff));
         auth.verify(token)
             .and_then(|c| c.usable(Action::Play, client, now_secs()).map(|()| c))
             .map(|c| Caller::Viewer(Some(c)))
             .map_err(|e| error(StatusCode::FORBIDDEN, e.to_string()))
+    }
+
+    /// The signature of the token a request brought (to check it for revocation later).
+    pub fn token_signature(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
+        let token = match admin::bearer(headers) {
+            Some(b) => query.and_then(token_in).or(Some(b)),
+            None => query.and_then(token_in),
+        }?;
+        revoked::signature(token).map(str::to_string)
     }
 
     pub fn is_admin(&self) -> bool {

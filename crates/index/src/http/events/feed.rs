@@ -73,7 +73,14 @@ pub struct Feed {
     queue: VecDeque<Out>,
     /// This listener's place under `http.max_listeners`, held while the feed lives.
     _slot: Option<crate::events::ListenerSlot>,
+    /// The signature of the caller's token: the feed ends once it is revoked.
+    token_sig: Option<String>,
+    /// Why the feed ended, when it did for its caller's token (expired, revoked).
+    ended: Option<&'static str>,
 }
+
+/// How often a feed whose caller brought a token checks whether it was revoked.
+const REVOCATION_CHECK: std::time::Duration = std::time::Duration::from_millis(500);
 
 impl Feed {
     /// A new listener (`since` None) starts with a snapshot; one that saw up to `since` gets what
@@ -101,7 +108,32 @@ impl Feed {
                 }
             },
         };
-        Feed { state, filter, caller, rx, queue, _slot: None }
+        Feed { state, filter, caller, rx, queue, _slot: None, token_sig: None, ended: None }
+    }
+
+    /// The feed ends once the token with this signature is revoked (its expiry ends it anyway).
+    pub fn revocable(mut self, token_sig: Option<String>) -> Feed {
+        self.token_sig = token_sig;
+        self
+    }
+
+    /// Why the feed ended for its caller's token ("the token expired"...), if it did.
+    pub fn ended(&self) -> Option<&'static str> {
+        self.ended
+    }
+
+    /// The caller's token is no longer good: expired or revoked.
+    fn token_gone(&mut self) -> bool {
+        let expired = matches!(&self.caller, Caller::Viewer(Some(c)) if crate::auth::now_secs() >= c.expires);
+        let revoked = self.token_sig.as_deref().is_some_and(|sig| self.state.revoked.contains(sig));
+        self.ended = if expired {
+            Some("the token expired")
+        } else if revoked {
+            Some("the token was revoked")
+        } else {
+            None
+        };
+        self.ended.is_some()
     }
 
     /// The feed holds `slot` (a place under `http.max_listeners`) until it ends.
@@ -110,14 +142,23 @@ impl Feed {
         self
     }
 
-    /// The next message; `None` once the index shuts down. Cancel-safe.
+    /// The next message; `None` once the index shuts down, or the caller's token expired or was
+    /// revoked ([`Feed::ended`] says which). Cancel-safe.
     pub async fn next(&mut self) -> Option<Out> {
+        let tokened = matches!(self.caller, Caller::Viewer(Some(_)));
         loop {
+            if tokened && self.token_gone() {
+                return None;
+            }
             if let Some(out) = self.queue.pop_front() {
                 return Some(out);
             }
+            let check = async {
+                if tokened { tokio::time::sleep(REVOCATION_CHECK).await } else { std::future::pending().await }
+            };
             let got = tokio::select! {
                 _ = self.state.shutdown.cancelled() => return None,
+                _ = check => continue,
                 got = self.rx.recv() => got,
             };
             match got {

@@ -36,6 +36,7 @@ pub async fn events(
         Ok(since) => since,
         Err(why) => return error(StatusCode::BAD_REQUEST, why),
     };
+    let token_sig = Caller::token_signature(&headers, q);
     let limits = st.config.load().http.clone();
     // A new listener costs a snapshot of the directory: their number is capped.
     let Some(slot) = st.events.join(limits.max_listeners) else {
@@ -52,7 +53,7 @@ pub async fn events(
         Ok(upgrade) => {
             let upgrade =
                 upgrade.max_message_size(limits.ws_max_message_bytes).max_frame_size(limits.ws_max_message_bytes);
-            ws::respond(upgrade, Feed::open(st, filter, caller, since).holding(slot))
+            ws::respond(upgrade, Feed::open(st, filter, caller, since).holding(slot).revocable(token_sig))
         }
         // A WebSocket request that is not a valid one: say why, do not answer with SSE.
         Err(rejection) if headers.contains_key(header::UPGRADE) => rejection.into_response(),
@@ -62,7 +63,7 @@ pub async fn events(
                 Ok(last) => last,
                 Err(why) => return error(StatusCode::BAD_REQUEST, why),
             };
-            sse::respond(Feed::open(st, filter, caller, last.or(since)).holding(slot))
+            sse::respond(Feed::open(st, filter, caller, last.or(since)).holding(slot).revocable(token_sig))
         }
     }
 }

@@ -22,7 +22,10 @@ async fn run(mut socket: WebSocket, mut feed: Feed) {
         tokio::select! {
             out = feed.next() => {
                 let Some(out) = out else {
-                    let bye = CloseFrame { code: close_code::AWAY, reason: "the index server is stopping".into() };
+                    let bye = match feed.ended() {
+                        Some(why) => CloseFrame { code: close_code::POLICY, reason: why.into() },
+                        None => CloseFrame { code: close_code::AWAY, reason: "the index server is stopping".into() },
+                    };
                     let _ = tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Close(Some(bye)))).await;
                     return;
                 };

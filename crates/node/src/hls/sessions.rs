@@ -17,6 +17,10 @@ use crate::admission::Viewer;
 use crate::ids;
 use crate::key::StreamKey;
 
+/// Most HLS sessions open at once: each is an admitted viewer, but on a node without hooks anyone
+/// is admitted, and a new query opens a new session.
+pub const MAX_SESSIONS: usize = 100_000;
+
 struct Session {
     viewer: Viewer,
     last_seen: Instant,
@@ -65,10 +69,15 @@ impl HlsSessions {
     }
 
     /// Opens a session for an admitted viewer; returns its `hls_ctx` token.
-    pub fn insert(&self, viewer: Viewer) -> String {
+    /// None (the viewer is dropped: it ends) when `MAX_SESSIONS` are open.
+    pub fn insert(&self, viewer: Viewer) -> Option<String> {
+        let mut sessions = self.lock();
+        if sessions.len() >= MAX_SESSIONS {
+            return None;
+        }
         let id = ids::session_token();
-        self.lock().insert(id.clone(), Session { viewer, last_seen: Instant::now() });
-        id
+        sessions.insert(id.clone(), Session { viewer, last_seen: Instant::now() });
+        Some(id)
     }
 
     /// Removes the sessions idle for `timeout` or kicked through the API, and returns them: the

@@ -104,7 +104,13 @@ pub async fn playlist(
         (None, Some(mut viewer)) => {
             info!(stream = %key, client = viewer.id(), "hls viewer started");
             viewer.begin();
-            sessions.insert(viewer)
+            match sessions.insert(viewer) {
+                Some(id) => id,
+                None => {
+                    warn!(stream = %key, "hls viewer refused: the session table is full");
+                    return (StatusCode::SERVICE_UNAVAILABLE, "too many HLS viewers on this node\n").into_response();
+                }
+            }
         }
         (None, None) => return not_found("no session"),
     };

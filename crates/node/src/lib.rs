@@ -17,6 +17,12 @@
 //! `admission::ViewerRequest` and calls `admission::admit`, the one place where a viewer is
 //! registered, checked by the hooks, subscribed and (on an edge) pulled for; the `Viewer` it gets
 //! back ends the session — `on_stop` included — when dropped.
+//!
+//! The trust boundary: every listener faces the internet. Connections are capped per listener and
+//! per address (`limits`); names from peers pass one grammar (`key::StreamKey::parse`); an HTTP
+//! client's address is the TCP peer unless a trusted proxy vouches for another (`client_addr`);
+//! nothing is created for a client before `admission` lets it in; HLS segments need the session
+//! token their playlist gave (`hls::HlsSessions`); the API needs its token to kick (`api`).
 
 pub mod admission;
 pub mod api;

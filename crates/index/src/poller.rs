@@ -149,6 +149,10 @@ impl Converter<'_, '_> {
         let vhost = url_vhost.or_else(|| self.vhosts.get(&*s.vhost).copied()).unwrap_or(
             if s.vhost.is_empty() || s.vhost.starts_with("vid-") { crate::directory::DEFAULT_VHOST } else { &s.vhost },
         );
+        // A '/' inside a name would make the key `vhost/app/stream` read as another app's stream.
+        if [vhost, app, stream].iter().any(|p| p.contains('/')) {
+            return None;
+        }
         self.key.clear();
         for part in [vhost, "/", app, "/", stream] {
             self.key.push_str(part);

@@ -59,8 +59,8 @@ async fn cluster(tune: impl FnOnce(&mut IndexConfig)) -> Cluster {
     let idx = RunningIndex::start(cfg, None).await.unwrap();
     let api = Api::new(&idx);
     eventually(DEADLINE, "cam1 on both edges", async || {
-        let v = admin_get(&idx, "/api/v1/streams").await;
-        check(v["streams"][0]["origin"] == "origin" && edges_of(&v["streams"][0]).len() == 2, || v.to_string())
+        let v = admin_get(&idx, "/api/v1/streams/live/cam1").await;
+        check(v["stream"]["origin"] == "origin" && edges_of(&v["stream"]).len() == 2, || v.to_string())
     })
     .await;
     Cluster { _nodes: nodes, _db: db, _idx: idx, api }
@@ -538,5 +538,90 @@ async fn a_revoked_or_expired_token_stops_listing_and_ends_its_feed() {
     assert_eq!(feed.status(), 200, "a token good for 3 s opens a feed");
     let seen = sse_until_end(feed).await;
     assert!(seen.contains("snapshot"), "the feed ends at the token's expiry: {seen}");
+    c.viewer_is_served().await;
+}
+
+/// Node API URLs are internal: only admins see them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_api_urls_are_for_admins_only() {
+    let c = cluster(|cfg| cfg.auth = auth()).await;
+    let anon = c.api.get_ok("/api/v1/nodes").await.unwrap();
+    let nodes = anon["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 3);
+    assert!(nodes.iter().all(|n| n["api"].is_null()), "{anon}");
+    let one = c.api.get_ok("/api/v1/nodes/edge1").await.unwrap();
+    assert!(one["node"]["api"].is_null(), "{one}");
+    let admin = admin_get(&c._idx, "/api/v1/nodes").await;
+    assert!(
+        admin["nodes"].as_array().unwrap().iter().all(|n| n["api"].as_str().is_some_and(|a| a.starts_with("http://")))
+    );
+    c.viewer_is_served().await;
+}
+
+/// A publisher cannot switch off the replication of its own stream with the forwarded-stream mark:
+/// the mark counts only on a stream an origin pushed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_an_origin_may_mark_a_stream_forwarded() {
+    let backup = FakeNode::start(Docs::generated("b", 1)).await;
+    let c = cluster(|cfg| {
+        cfg.nodes.push(ferrocast_index::NodeSpec { region: Some("us".into()), ..backup.spec("backup", Role::Origin) })
+    })
+    .await;
+    eventually(DEADLINE, "the backup origin is up", async || {
+        let n = c.api.node("backup").await?;
+        check(n["health"] == "up", || n.to_string())
+    })
+    .await;
+    let on_forward = |ip: &str| {
+        json!({ "action": "on_forward", "server_id": "", "client_id": "c1", "ip": ip, "vhost": "__defaultVhost__",
+                "app": "live", "tcUrl": "rtmp://origin.test:1935/live", "stream": "cam9",
+                "param": "?ferrocast_forwarded=1" })
+        .to_string()
+    };
+    let (status, v) = c.api.post("/api/v1/hooks", on_forward("203.0.113.50")).await.unwrap();
+    assert_eq!(status, 200, "{v}");
+    let urls = v["data"]["urls"].as_array().unwrap();
+    assert!(
+        urls.iter().any(|u| u.as_str().unwrap().starts_with("rtmp://backup.test:1935/live/cam9")),
+        "replicated: {v}"
+    );
+    // Pushed by an origin (the publisher's address is an origin's): no further hop.
+    let (_, v) = c.api.post("/api/v1/hooks", on_forward("127.0.0.1")).await.unwrap();
+    assert_eq!(v["data"]["urls"], json!([]), "{v}");
+    c.viewer_is_served().await;
+}
+
+/// A hook for a stream whose name holds a '/' announces nothing under another app's name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_with_a_slash_is_not_announced_as_another_apps_stream() {
+    let c = cluster(|_| {}).await;
+    let mut sse = reqwest::Client::new()
+        .get(format!("http://{}/api/v1/events", c._idx.addr))
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    let publish = |stream: &str| {
+        json!({ "action": "on_publish", "server_id": "vid-x", "client_id": "c1", "ip": "10.0.0.1",
+                "vhost": "__defaultVhost__", "app": "live", "tcUrl": "rtmp://origin.test/live", "stream": stream,
+                "param": "" })
+        .to_string()
+    };
+    // `live` + `other/x` would make the key `__defaultVhost__/live/other/x`: app `live/other`.
+    assert_eq!(c.api.post("/api/v1/hooks", publish("other/x")).await.unwrap().0, 200);
+    assert_eq!(c.api.post("/api/v1/hooks", publish("fine")).await.unwrap().0, 200);
+    // Events are in order: had the first been announced, it would come before `fine`.
+    let mut seen = String::new();
+    let got = tokio::time::timeout(DEADLINE, async {
+        while let Ok(Some(chunk)) = sse.chunk().await {
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+            if seen.contains("__defaultVhost__/live/fine") {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(got.is_ok(), "no stream_published for fine: {seen}");
+    assert!(!seen.contains("other/x"), "{seen}");
     c.viewer_is_served().await;
 }

@@ -35,8 +35,8 @@ pub fn stream(dir: &Directory, s: &StreamEntry) -> Value {
     })
 }
 
-/// Node `i` of `dir`. Without `detail`, `last_error` is only "unreachable" (the node is down) or
-/// "error": the full text can hold internal addresses, for admins only.
+/// Node `i` of `dir`. Without `detail`, `api` is null and `last_error` only "unreachable" (the
+/// node is down) or "error": internal addresses are for admins only.
 pub fn node(dir: &Directory, i: usize, default_max_viewers: u64, detail: bool) -> Value {
     let n = &dir.nodes[i];
     let snap = n.report.as_deref();
@@ -47,7 +47,7 @@ pub fn node(dir: &Directory, i: usize, default_max_viewers: u64, detail: bool) -
         "region": n.region,
         "health": n.health,
         "registered": n.registered,
-        "api": n.spec.api,
+        "api": detail.then_some(&n.spec.api),
         "rtmp": n.spec.rtmp,
         "http": n.spec.http,
         "weight": n.spec.weight,

@@ -118,8 +118,15 @@ pub async fn hook(
 fn forward(st: &IndexState, body: &Value, vhost: &str, app: &str, stream: &str) -> Response {
     let param = field(body, "param");
     let key = stream_key(vhost, app, stream);
-    let forwarded = param.trim_start_matches('?').split('&').any(|p| p.split('=').next() == Some(FORWARDED_KEY));
+    let marked = param.trim_start_matches('?').split('&').any(|p| p.split('=').next() == Some(FORWARDED_KEY));
     let dir = st.directory.load();
+    // The mark counts only on a stream an origin pushed: a publisher cannot switch off the
+    // replication of its own stream by adding it to its query.
+    let publisher = field(body, "ip");
+    let forwarded = marked && is_origin_address(&dir, &publisher);
+    if marked && !forwarded {
+        tracing::warn!(stream = %key, publisher = %publisher, "on_forward: {FORWARDED_KEY} from a publisher that is no origin: ignored");
+    }
     let from = origin_replicas::calling_node(&dir, &field(body, "server_id"), &field(body, "tcUrl"));
     let urls: Vec<String> = if forwarded {
         Vec::new()
@@ -145,6 +152,19 @@ fn forward(st: &IndexState, body: &Value, vhost: &str, app: &str, stream: &str) 
     answer(StatusCode::OK, json!({ "code": 0, "data": { "urls": urls } }).to_string())
 }
 
+/// Whether `ip` is the address of an origin the index knows (its API or RTMP host).
+fn is_origin_address(dir: &crate::directory::Directory, ip: &str) -> bool {
+    let Ok(ip) = ip.trim_matches(['[', ']']).parse::<IpAddr>().map(|i| i.to_canonical()) else { return false };
+    let host_is = |url: &str| {
+        reqwest::Url::parse(url).ok().and_then(|u| u.host_str().map(|h| h.trim_matches(['[', ']']).parse::<IpAddr>()))
+            == Some(Ok(ip))
+    };
+    dir.nodes
+        .iter()
+        .filter(|n| n.spec.role == crate::config::Role::Origin)
+        .any(|n| host_is(&n.spec.api) || n.spec.rtmp.as_deref().is_some_and(host_is))
+}
+
 /// A URL for the log, without its query (it can hold a token).
 fn redact(url: &str) -> &str {
     url.split_once('?').map_or(url, |(u, _)| u)
@@ -152,6 +172,11 @@ fn redact(url: &str) -> &str {
 
 /// A hook-driven stream event (the bus skips what a hook or a poll already announced).
 fn announce(st: &IndexState, kind: EventKind, body: &Value, vhost: &str, app: &str, stream: &str) {
+    // A '/' inside a name would make the key read as another app's stream.
+    if [vhost, app, stream].iter().any(|p| p.is_empty() || p.contains('/')) {
+        tracing::debug!(vhost, app, stream, "hook for a name with '/' (or none): not announced");
+        return;
+    }
     let key = stream_key(vhost, app, stream);
     let data = || {
         json!({

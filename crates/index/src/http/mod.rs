@@ -95,7 +95,11 @@ pub fn percent_decode(s: &str) -> std::borrow::Cow<'_, str> {
         match bytes[i] {
             b'+' => out.push(b' '),
             b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
+                // Two hex digits exactly (`from_str_radix` alone would take `%+5`).
+                let hex = Some(&bytes[i + 1..i + 3])
+                    .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
+                    .and_then(|h| std::str::from_utf8(h).ok())
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
                 match hex {
                     Some(b) => {
                         out.push(b);
@@ -124,5 +128,7 @@ mod tests {
         assert_eq!(query_param(q, "missing"), None);
         assert_eq!(query_param(Some("a=%4"), "a").as_deref(), Some("%4"));
         assert_eq!(query_param(Some("a=%zz"), "a").as_deref(), Some("%zz"));
+        assert_eq!(query_param(Some("a=%+5"), "a").as_deref(), Some("% 5"), "a sign is no hex digit");
+        assert_eq!(query_param(Some("a=%-5x"), "a").as_deref(), Some("%-5x"));
     }
 }

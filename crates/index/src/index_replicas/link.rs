@@ -73,7 +73,15 @@ pub(super) async fn run(state: Arc<IndexState>, sh: Arc<Replicas>) {
     }
 }
 
+/// Largest message taken from another replica: an event carrying a stream held by thousands of
+/// edges is ~100 KB; anything far bigger is no message of ours.
+const MAX_MESSAGE: usize = 4 << 20;
+
 fn dispatch(state: &Arc<IndexState>, sh: &Arc<Replicas>, channel: &str, payload: &[u8]) {
+    if payload.len() > MAX_MESSAGE {
+        tracing::warn!(channel, bytes = payload.len(), "a redis message larger than {MAX_MESSAGE} bytes: ignored");
+        return;
+    }
     let k = &sh.keys;
     if channel == k.ch_events {
         super::relay::received(state, sh, payload);
@@ -85,5 +93,29 @@ fn dispatch(state: &Arc<IndexState>, sh: &Arc<Replicas>, channel: &str, payload:
         super::heartbeats::heartbeat_in(state, sh, payload);
     } else if channel == k.ch_revoke {
         super::revocations::revoke_in(state, sh, payload);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::IndexConfig;
+
+    #[tokio::test]
+    async fn a_message_over_the_cap_is_ignored() {
+        // Redis is never reached: the connection is lazy and nothing here talks to it.
+        let config = IndexConfig { redis: Some("redis://127.0.0.1:1/0".into()), ..IndexConfig::default() };
+        let state = IndexState::new(config, crate::store::Store::open_in_memory().unwrap(), None).unwrap();
+        let sh = state.replicas.clone().unwrap();
+        let heartbeat = |name: &str, pad: usize| {
+            let spec = serde_json::json!({ "name": name, "role": "edge", "api": "http://127.0.0.1:1985" });
+            let msg = serde_json::json!({ "r": "another-replica", "spec": spec }).to_string();
+            format!("{msg}{}", " ".repeat(pad)).into_bytes()
+        };
+        dispatch(&state, &sh, &sh.keys.ch_register, &heartbeat("huge", MAX_MESSAGE));
+        dispatch(&state, &sh, &sh.keys.ch_register, &heartbeat("small", 0));
+        let table = state.table();
+        assert!(!table.contains_key("huge"), "over the cap: ignored");
+        assert!(table.contains_key("small"), "a message within the cap is taken");
     }
 }

@@ -167,7 +167,7 @@ pub fn token_in(param: &str) -> Option<&str> {
 }
 
 /// Equal strings, compared in time that depends on the length only.
-fn same(a: &str, b: &str) -> bool {
+pub(crate) fn same(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

@@ -17,6 +17,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{error, query_param};
+use crate::auth::same;
 use crate::config::{NodeSpec, RegisterConfig, Role};
 use crate::state::{IndexState, RegisterOutcome};
 
@@ -118,11 +119,6 @@ fn admit(cfg: &RegisterConfig, secret: Option<&str>, peer: IpAddr) -> Result<Adm
              and put it in the heartbeat URL, or add the node's network (--register-allow CIDR)"
         ),
     })
-}
-
-/// Equal strings, compared in time that depends on the length only.
-fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 pub async fn register(

@@ -381,7 +381,12 @@ impl Connection {
                     return Ok(());
                 }
             }
-            match self.flush_output().await {
+            // A kick ends the connection even while its answers wait for the peer to read.
+            let flushed = tokio::select! {
+                _ = kick.cancelled() => break Err(ConnError::Refused("kicked".into())),
+                r = self.flush_output() => r,
+            };
+            match flushed {
                 Ok(n) => guard.traffic().add_send(n),
                 Err(e) => break Err(e),
             }
@@ -404,7 +409,11 @@ impl Connection {
                     if events.iter().any(|e| matches!(e, ServerEvent::CloseStream { .. })) {
                         return Ok(());
                     }
-                    traffic.add_send(self.flush_output().await?);
+                    let flushed = tokio::select! {
+                        _ = kick.cancelled() => break None,
+                        r = self.flush_output() => r,
+                    };
+                    traffic.add_send(flushed?);
                 }
                 batch = viewer.next_batch() => match batch {
                     Ok(packets) => {

@@ -528,22 +528,15 @@ async fn one_address_cannot_hold_more_than_its_share_of_connections() {
     node.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_peer_that_makes_the_node_answer_but_never_reads_is_cut_at_the_write_deadline() {
+/// Publishes `live/{name}`, then sends ping requests (each answered with a pong) and never reads
+/// again, until the node stops reading (its answers fill the socket) or closes the connection.
+async fn publish_and_ping_without_reading(rtmp: SocketAddr, name: &str) -> tokio::net::TcpStream {
     use ferrocast_rtmp::{ClientConfig, ClientEvent, ClientMode, ClientSession};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut config = loopback_config();
-    config.media.slow_player_drop_ms = 1_000;
-    let node = start_with(config).await;
-    let _other = publish_fixture(&format!("rtmp://{}/live/other", node.rtmp_addr));
-    wait_published(node.api_addr, "/live/other").await;
-    let mut player = reqwest::get(format!("http://{}/live/other.flv", node.http_addr)).await.unwrap();
-
-    // Publish, then send ping requests (each answered with a pong) and never read again.
-    let url = format!("rtmp://{}/live/pinger", node.rtmp_addr);
+    let url = format!("rtmp://{rtmp}/live/{name}");
     let (_, cfg) = ClientConfig::from_url(&url, ClientMode::Publish).unwrap();
     let mut session = ClientSession::new(cfg);
-    let mut socket = tokio::net::TcpStream::connect(node.rtmp_addr).await.unwrap();
+    let mut socket = tokio::net::TcpStream::connect(rtmp).await.unwrap();
     let mut buf = vec![0u8; 64 * 1024];
     'setup: loop {
         let out = session.take_output();
@@ -558,15 +551,53 @@ async fn a_peer_that_makes_the_node_answer_but_never_reads_is_cut_at_the_write_d
     }
     let ping = [0x02u8, 0, 0, 0, 0, 0, 6, 0x04, 0, 0, 0, 0, 0x00, 0x06, 0, 0, 0, 1];
     let burst: Vec<u8> = ping.iter().copied().cycle().take(ping.len() * 4096).collect();
-    // Until the node stops reading (its answers fill the socket) or closes the connection.
     while let Ok(Ok(())) = tokio::time::timeout(Duration::from_secs(3), socket.write_all(&burst)).await {}
+    socket
+}
+
+/// The publisher client of `live/{name}`, if listed.
+async fn publisher_client(api: SocketAddr, name: &str) -> Option<serde_json::Value> {
+    let v = get_json(&format!("http://{api}/api/v1/clients/?count=100")).await;
+    v["clients"].as_array()?.iter().find(|c| c["type"] == "fmle-publish" && c["name"] == name).cloned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_makes_the_node_answer_but_never_reads_is_cut_at_the_write_deadline() {
+    let mut config = loopback_config();
+    config.media.slow_player_drop_ms = 1_000;
+    let node = start_with(config).await;
+    let _other = publish_fixture(&format!("rtmp://{}/live/other", node.rtmp_addr));
+    wait_published(node.api_addr, "/live/other").await;
+    let mut player = reqwest::get(format!("http://{}/live/other.flv", node.http_addr)).await.unwrap();
+    let _socket = publish_and_ping_without_reading(node.rtmp_addr, "pinger").await;
     let gone = eventually(Duration::from_secs(20), || async {
-        let v = get_json(&format!("http://{}/api/v1/clients/?count=100", node.api_addr)).await;
-        let list = v["clients"].as_array().cloned().unwrap_or_default();
-        (!list.iter().any(|c| c["type"] == "fmle-publish" && c["name"] == "pinger")).then_some(())
+        publisher_client(node.api_addr, "pinger").await.is_none().then_some(())
     })
     .await;
     assert!(gone.is_some(), "the node ends a connection whose answers nobody reads");
+    assert!(player.chunk().await.unwrap().is_some_and(|c| !c.is_empty()), "the other stream's player plays on");
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_kick_ends_a_connection_whose_answers_nobody_reads() {
+    let mut config = loopback_config();
+    config.media.slow_player_drop_ms = 600_000; // the write deadline is not what ends it here
+    config.api_token = Some(API_TOKEN.into());
+    let node = start_with(config).await;
+    let _other = publish_fixture(&format!("rtmp://{}/live/other", node.rtmp_addr));
+    wait_published(node.api_addr, "/live/other").await;
+    let mut player = reqwest::get(format!("http://{}/live/other.flv", node.http_addr)).await.unwrap();
+    let _socket = publish_and_ping_without_reading(node.rtmp_addr, "pinger").await;
+    let id = publisher_client(node.api_addr, "pinger").await.expect("the publisher is listed")["id"].clone();
+    let kick = format!("http://{}/api/v1/clients/{}", node.api_addr, id.as_str().unwrap());
+    let r: serde_json::Value = authed().delete(kick).send().await.unwrap().json().await.unwrap();
+    assert_eq!(r["code"], 0);
+    let gone = eventually(Duration::from_secs(20), || async {
+        publisher_client(node.api_addr, "pinger").await.is_none().then_some(())
+    })
+    .await;
+    assert!(gone.is_some(), "a kick ends the connection while its writes are stuck");
     assert!(player.chunk().await.unwrap().is_some_and(|c| !c.is_empty()), "the other stream's player plays on");
     node.shutdown().await;
 }

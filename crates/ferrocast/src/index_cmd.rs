@@ -22,7 +22,7 @@ use ferrocast_index::{IndexConfig, NodeSpec, RunningIndex};
 pub struct IndexArgs {
     #[command(subcommand)]
     pub command: Option<IndexCommand>,
-    /// TOML config file: top-level listen, db, redis, log_format; [shared] with lease_ms and
+    /// TOML config file: top-level listen, db, history_days, redis, log_format; [shared] with lease_ms and
     /// key_prefix; [poll], [scheduler] and [regions]
     /// tables with the keys of the flags below (without their prefix); nodes as [[nodes]] tables
     /// with name, role, api, rtmp, http, region, weight, max_viewers, max_mbps; [auth] with enabled,
@@ -38,6 +38,10 @@ pub struct IndexArgs {
     /// SQLite file for the history of streams and nodes and the admin API keys [default: ferrocast-index.db].
     #[arg(long, value_name = "FILE")]
     pub db: Option<PathBuf>,
+    /// Days of history kept (ended stream sessions, node state changes); older rows are forgotten
+    /// hourly; 0 keeps everything [default: 30].
+    #[arg(long, value_name = "DAYS")]
+    pub history_days: Option<u32>,
     /// Shared mode: several index replicas (behind a load balancer) share state through this Redis,
     /// e.g. redis://10.0.0.7:6379/0; one replica at a time polls the nodes. Without it this index
     /// is the only one.
@@ -219,7 +223,7 @@ impl IndexArgs {
             };
         }
         set!(
-            listen => listen, db => db, log_format => log_format,
+            listen => listen, db => db, log_format => log_format, history_days => history_days,
             poll_interval_ms => poll.interval_ms, poll_timeout_ms => poll.timeout_ms, poll_slow_ms => poll.slow_ms,
             down_after => poll.down_after, backoff_max_ms => poll.backoff_max_ms,
             max_body_bytes => poll.max_body_bytes, page_size => poll.page_size,

@@ -277,6 +277,9 @@ pub struct IndexConfig {
     pub listen: SocketAddr,
     /// SQLite file with the history of streams and nodes.
     pub db: PathBuf,
+    /// Days of history kept: ended stream sessions and node state changes older than this are
+    /// forgotten (hourly). 0 keeps everything.
+    pub history_days: u32,
     /// Redis URL (`redis://host:6379/0`) that turns shared mode on: several replicas, one leader
     /// polling, state shared through Redis. None: this index is the only one (SQLite only).
     pub redis: Option<String>,
@@ -385,6 +388,7 @@ impl Default for IndexConfig {
         IndexConfig {
             listen: SocketAddr::from(([0, 0, 0, 0], 8000)),
             db: PathBuf::from("ferrocast-index.db"),
+            history_days: 30,
             redis: None,
             shared: SharedConfig::default(),
             log_format: LogFormat::Text,

@@ -101,15 +101,23 @@ where
 }
 
 /// Once a second: forgets self-registered nodes whose heartbeats stopped, and revocations that
-/// expired.
+/// expired; once an hour, history older than `history_days`.
 async fn janitor(state: Arc<IndexState>) {
+    const PRUNE_EVERY: Duration = Duration::from_secs(3600);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut pruned: Option<std::time::Instant> = None;
     loop {
         tokio::select! {
             _ = state.shutdown.cancelled() => return,
             _ = tick.tick() => {
                 poller::stop(state.forget_silent());
                 state.revoked.prune(auth::now_secs());
+                let days = u64::from(state.config.load().history_days);
+                if days > 0 && pruned.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
+                    let before = clock::now_ms().saturating_sub(days.saturating_mul(86_400_000));
+                    state.store.prune(i64::try_from(before).unwrap_or(i64::MAX));
+                    pruned = Some(std::time::Instant::now());
+                }
             }
         }
     }

@@ -238,6 +238,17 @@ pub fn render_replicas(o: &mut String, replicas: Option<&Replicas>) {
     }
 }
 
+/// The history store's lines.
+pub fn render_store(o: &mut String, dropped: u64) {
+    help(
+        o,
+        "ferrocast_index_history_dropped_total",
+        "counter",
+        "History writes dropped because the store's queue was full.",
+    );
+    let _ = writeln!(o, "ferrocast_index_history_dropped_total {dropped}");
+}
+
 fn help(o: &mut String, name: &str, kind: &str, text: &str) {
     let _ = writeln!(o, "# HELP {name} {text}\n# TYPE {name} {kind}");
 }

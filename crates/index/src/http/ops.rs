@@ -51,6 +51,7 @@ pub async fn readyz(State(st): State<Arc<IndexState>>) -> Response {
 pub async fn metrics(State(st): State<Arc<IndexState>>) -> Response {
     let mut text = st.metrics.render(&st.directory.load());
     crate::metrics::render_replicas(&mut text, st.replicas.as_deref());
+    crate::metrics::render_store(&mut text, st.store.dropped());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 

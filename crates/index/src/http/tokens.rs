@@ -106,7 +106,15 @@ pub async fn revoke(State(st): State<Arc<IndexState>>, _admin: AdminKey, body: B
             .into_response();
     }
     st.revoked.insert(&sig, expires);
-    st.store.token_revoked(&sig, expires, crate::clock::now_ms() as i64);
+    let queued = st.store.token_revoked(&sig, expires, crate::clock::now_ms() as i64);
+    // Answered once it is on disk: a revocation answered 200 survives a crash of the index.
+    if let Err(e) = if queued { st.store.flush().await } else { Err(crate::store::StoreError::Busy) } {
+        tracing::warn!(signature = %sig, "revocation not written to the history database: {e}");
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("the revocation holds in memory but was not written to disk ({e}): send it again"),
+        );
+    }
     if let Some(shared) = &st.replicas {
         shared.revoke(vec![(sig.clone(), expires)]);
     }

@@ -28,6 +28,10 @@ mod worker;
 
 pub use keys::{KeyInfo, parse_key};
 
+/// Writes and requests waiting for the index-store thread, at most; beyond it writes are dropped
+/// (counted) rather than held in memory without bound.
+const QUEUE: usize = 65_536;
+
 /// How long a statement waits for a lock held by another process on the same file.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -36,7 +40,9 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// answered over a oneshot.
 #[derive(Clone, Debug)]
 pub struct Store {
-    queue: mpsc::Sender<Cmd>,
+    queue: mpsc::SyncSender<Cmd>,
+    /// Writes dropped because the queue was full.
+    dropped: Arc<std::sync::atomic::AtomicU64>,
     /// API keys verified lately, shared by every clone.
     keys: Arc<KeyCache>,
 }
@@ -75,6 +81,8 @@ pub enum StoreError {
          (see the earlier log lines for why; restart the index server)"
     )]
     Closed,
+    #[error("the history database is far behind (its write queue is full): try again in a moment")]
+    Busy,
 }
 
 /// A filter over [`Store::history`]; every field is optional (query-string friendly).
@@ -147,12 +155,12 @@ impl Store {
         // 5 write statements + 1 open-sessions query + up to 12 history shapes + 6 key
         // statements, all kept prepared.
         conn.set_prepared_statement_cache_capacity(40);
-        let (queue, commands) = mpsc::channel();
+        let (queue, commands) = mpsc::sync_channel(QUEUE);
         std::thread::Builder::new()
             .name("index-store".into())
             .spawn(move || worker::run(conn, commands))
             .map_err(StoreError::Spawn)?;
-        Ok(Store { queue, keys: Arc::new(KeyCache::new()) })
+        Ok(Store { queue, dropped: Arc::default(), keys: Arc::new(KeyCache::new()) })
     }
 
     /// A stream session began: key is "vhost/app/stream" (e.g. "__defaultVhost__/live/cam1"),
@@ -189,9 +197,20 @@ impl Store {
         });
     }
 
-    /// A token (by its signature) is revoked until it expires (unix s).
-    pub fn token_revoked(&self, signature: &str, expires: u64, at_ms: i64) {
-        self.write(Write::TokenRevoked { signature: signature.into(), expires, at_ms });
+    /// A token (by its signature) is revoked until it expires (unix s). False when the write could
+    /// not be queued (then `flush` does not mean it is on disk).
+    pub fn token_revoked(&self, signature: &str, expires: u64, at_ms: i64) -> bool {
+        self.write(Write::TokenRevoked { signature: signature.into(), expires, at_ms })
+    }
+
+    /// Writes dropped so far because the queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Forgets ended sessions and node events from before `before_ms` (history retention).
+    pub fn prune(&self, before_ms: i64) {
+        self.write(Write::Prune { before_ms });
     }
 
     /// Revoked token signatures still unexpired at `now` (unix s), with their expiry.
@@ -214,15 +233,39 @@ impl Store {
         self.ask(Ask::Flush).await
     }
 
-    fn write(&self, write: Write) {
-        if self.queue.send(Cmd::Write(write)).is_err() {
-            tracing::warn!("history write dropped: the index-store thread has stopped");
+    /// Queues a write; never waits. A full queue (the disk is far behind) drops it, counted.
+    fn write(&self, write: Write) -> bool {
+        match self.queue.try_send(Cmd::Write(write)) {
+            Ok(()) => true,
+            Err(mpsc::TrySendError::Full(_)) => {
+                let n = self.dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if n.is_power_of_two() {
+                    tracing::warn!(dropped = n + 1, "history write dropped: the index-store queue is full");
+                }
+                false
+            }
+            Err(mpsc::TrySendError::Disconnected(_)) => {
+                tracing::warn!("history write dropped: the index-store thread has stopped");
+                false
+            }
         }
     }
 
+    /// Queues a request and waits for its answer; while the queue is full it waits for room
+    /// (without blocking the runtime).
     async fn ask<T>(&self, ask: impl FnOnce(oneshot::Sender<T>) -> Ask) -> Result<T, StoreError> {
         let (reply, answer) = oneshot::channel();
-        self.queue.send(Cmd::Ask(ask(reply))).map_err(|_| StoreError::Closed)?;
+        let mut cmd = Cmd::Ask(ask(reply));
+        loop {
+            match self.queue.try_send(cmd) {
+                Ok(()) => break,
+                Err(mpsc::TrySendError::Full(back)) => {
+                    cmd = back;
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                Err(mpsc::TrySendError::Disconnected(_)) => return Err(StoreError::Closed),
+            }
+        }
         answer.await.map_err(|_| StoreError::Closed)
     }
 }

@@ -210,3 +210,21 @@ async fn history_serializes_as_json() {
     assert_eq!(json["node_events"][0]["from"], "up");
     assert_eq!(json["node_events"][0]["to"], "down");
 }
+
+#[tokio::test]
+async fn retention_forgets_old_ended_sessions_and_node_events_only() {
+    let (_dir, _path, store) = temp_store();
+    store.session_started(CAM1, "o1", 1_000);
+    store.session_ended(CAM1, 2_000);
+    store.session_started(CAM10, "o1", 1_500);
+    store.session_started(OTHER, "o1", 5_000);
+    store.session_ended(OTHER, 9_000);
+    store.node_changed("e1", "up", "down", 1_000, "old");
+    store.node_changed("e1", "down", "up", 9_000, "new");
+    store.prune(5_000);
+    let h = all(&store).await;
+    let mut kept = streams(&h);
+    kept.sort_unstable();
+    assert_eq!(kept, [CAM10, OTHER], "an open session stays however old; an ended one after the cut stays");
+    assert_eq!(h.node_events.iter().map(|e| e.reason.as_str()).collect::<Vec<_>>(), ["new"]);
+}

@@ -74,13 +74,43 @@ pub(super) enum Cmd {
 /// A fire-and-forget change; applied in queue order.
 #[derive(Debug)]
 pub(super) enum Write {
-    SessionStarted { key: String, node: String, at_ms: i64 },
-    SessionPeak { key: String, viewers: u64 },
-    SessionNode { key: String, node: String },
-    SessionEnded { key: String, at_ms: i64 },
-    NodeChanged { node: String, from: String, to: String, at_ms: i64, reason: String },
-    KeyUsed { id: String, at_ms: i64 },
-    TokenRevoked { signature: String, expires: u64, at_ms: i64 },
+    SessionStarted {
+        key: String,
+        node: String,
+        at_ms: i64,
+    },
+    SessionPeak {
+        key: String,
+        viewers: u64,
+    },
+    SessionNode {
+        key: String,
+        node: String,
+    },
+    SessionEnded {
+        key: String,
+        at_ms: i64,
+    },
+    NodeChanged {
+        node: String,
+        from: String,
+        to: String,
+        at_ms: i64,
+        reason: String,
+    },
+    KeyUsed {
+        id: String,
+        at_ms: i64,
+    },
+    TokenRevoked {
+        signature: String,
+        expires: u64,
+        at_ms: i64,
+    },
+    /// Forgets ended sessions and node events older than `before_ms` (history retention).
+    Prune {
+        before_ms: i64,
+    },
 }
 
 /// A new API key's row: its hash, never the key.
@@ -207,6 +237,11 @@ fn apply(db: &Connection, write: &Write) -> rusqlite::Result<()> {
             .execute(params![signature, expires, at_ms])?;
             // Expired revocations protect nothing.
             db.prepare_cached("DELETE FROM revoked_tokens WHERE expires < ?1")?.execute(params![at_ms / 1000])?;
+        }
+        Write::Prune { before_ms } => {
+            db.prepare_cached("DELETE FROM sessions WHERE unpublished_ms IS NOT NULL AND unpublished_ms < ?1")?
+                .execute(params![before_ms])?;
+            db.prepare_cached("DELETE FROM node_events WHERE at_ms < ?1")?.execute(params![before_ms])?;
         }
     }
     Ok(())

@@ -625,3 +625,84 @@ async fn a_name_with_a_slash_is_not_announced_as_another_apps_stream() {
     assert!(!seen.contains("other/x"), "{seen}");
     c.viewer_is_served().await;
 }
+
+/// A hostile node's API: `vhosts` (its whole answer), and stream pages that never end (every
+/// page full, whatever `start`).
+async fn hostile_api(vhosts: bytes::Bytes) -> String {
+    use axum::routing::get;
+    let summaries = common::sample("origin-summaries.json");
+    let page = |q: axum::extract::RawQuery| async move {
+        let count: usize =
+            q.0.as_deref()
+                .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("count=")))
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(10);
+        let start: usize =
+            q.0.as_deref()
+                .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("start=")))
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(0);
+        let streams: Vec<serde_json::Value> = (start..start + count)
+            .map(|i| {
+                json!({ "id": format!("vid-{i}"), "name": format!("p{i}"), "vhost": "vid-x", "app": "endless",
+                              "url": format!("/endless/p{i}"), "clients": 1, "kbps": { "recv_30s": 0, "send_30s": 0 },
+                              "publish": { "active": true } })
+            })
+            .collect();
+        axum::Json(json!({ "code": 0, "server": "vid-h", "service": "h", "streams": streams }))
+    };
+    let app = Router::new()
+        .route("/api/v1/vhosts/", get(move || async move { ([(header::CONTENT_TYPE, "application/json")], vhosts) }))
+        .route(
+            "/api/v1/summaries",
+            get(move || async move { ([(header::CONTENT_TYPE, "application/json")], summaries) }),
+        )
+        .route("/api/v1/streams/", get(page));
+    serve(app).await
+}
+
+/// Done-when 2 of issue 15: nodes answering endless stream pages or a 30 MB vhost list leave the
+/// directory updating for every other node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endless_pages_and_a_30_mb_vhost_list_leave_the_directory_updating() {
+    let small = bytes::Bytes::from(r#"{"code":0,"server":"vid-h","vhosts":[]}"#);
+    let mut big = String::from(r#"{"code":0,"server":"vid-h","vhosts":["#);
+    let mut i = 0;
+    while big.len() < 30 << 20 {
+        if i > 0 {
+            big.push(',');
+        }
+        big.push_str(&format!(r#"{{"id":"vid-{i:07}","name":"vhost-{i:07}.example","enabled":true}}"#));
+        i += 1;
+    }
+    big.push_str("]}");
+    let pages = hostile_api(small).await;
+    let vhosts = hostile_api(bytes::Bytes::from(big)).await;
+    let c = cluster(|cfg| {
+        cfg.poll.page_size = 10;
+        for (name, api) in [("pages", pages), ("vhosts", vhosts)] {
+            let mut spec = cfg.nodes[1].clone();
+            spec.name = name.into();
+            spec.api = api;
+            cfg.nodes.push(spec);
+        }
+    })
+    .await;
+    c.viewer_is_served().await;
+    // The directory still follows the other nodes: edge2 goes away, and leaves cam1.
+    c._nodes[2].set(common::Mode::Refuse).await;
+    eventually(DEADLINE, "edge2 leaves cam1", async || {
+        let v = c.api.get_ok("/api/v1/streams/live/cam1").await?;
+        let edges: Vec<String> = edges_of(&v["stream"]).into_iter().map(|(n, _)| n).collect();
+        check(edges == ["edge1"], || v.to_string())
+    })
+    .await;
+    let pages = eventually(DEADLINE, "the endless node fails its polls", async || {
+        let n = c.api.node("pages").await?;
+        check(n["last_error"].is_string(), || n.to_string())?;
+        Ok(n)
+    })
+    .await;
+    assert_ne!(pages["health"], "up", "{pages}");
+    c.viewer_is_served().await;
+}

@@ -11,7 +11,8 @@
 //!   keys and play tokens, [`region`] places callers, `http::events` streams the [`events`] bus.
 //! - **Around**: [`store`] (SQLite: history, keys, revocations), [`metrics`] (the one Prometheus
 //!   renderer), [`origin_replicas`] (`on_forward`: each replicated stream's primary origin),
-//!   [`index_replicas`] (several index servers sharing state through Redis), [`clock`].
+//!   [`index_replicas`] (several index servers sharing state through Redis), [`supervisor`]
+//!   (background tasks restarted after a panic), [`clock`].
 //!
 //! [`RunningIndex::start`] wires the tasks together; [`reload`] applies a new configuration.
 

@@ -169,4 +169,14 @@ mod tests {
         crate::scheduler::assign(&d2, 0);
         assert_eq!(t.take_local(&d2), [("e1".to_string(), 8, 1)]);
     }
+
+    #[test]
+    fn counts_from_other_replicas_saturate() {
+        let t = Tracker::default();
+        let d = dir(7);
+        // Another replica (or whoever writes to Redis) announces absurd counts: no overflow.
+        t.add_remote(&d, vec![("e1".into(), 7, u64::MAX), ("e1".into(), 7, u64::MAX)]);
+        crate::scheduler::assign(&d, 0);
+        assert!(t.take_local(&d).is_empty(), "nothing of this replica's own to send");
+    }
 }

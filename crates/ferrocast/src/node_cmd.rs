@@ -78,7 +78,7 @@ pub struct NodeArgs {
     /// Origin: on each publish, POST SRS's on_forward body to this http:// URL and push the
     /// stream to each rtmp:// URL in the data.urls of an accepted answer, besides the --forward
     /// ones; times out after --hook-timeout-ms; a failure only means no extra destinations.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", env = "FERROCAST_FORWARD_BACKEND", hide_env_values = true)]
     pub forward_backend: Option<String>,
     /// One hook URL for all six http_hooks events (SRS bodies and answer rules). A URL holding
     /// a secret is better given in FERROCAST_HOOKS or the config file than on the command line.

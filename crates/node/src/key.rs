@@ -139,6 +139,22 @@ pub fn query_value<'a>(query: &'a str, key: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
+/// A query for a log line: its keys, with every value but the vhost's hidden (`?token=…&vhost=v2`),
+/// since a value may be a secret (a publish or play token).
+pub fn query_keys(query: &str) -> String {
+    let keys: Vec<String> = query
+        .trim_start_matches('?')
+        .split('&')
+        .filter(|kv| !kv.is_empty())
+        .map(|kv| match kv.split_once('=') {
+            Some(("vhost", v)) => format!("vhost={v}"),
+            Some((k, _)) => format!("{k}=…"),
+            None => kv.to_string(),
+        })
+        .collect();
+    if keys.is_empty() { String::new() } else { format!("?{}", keys.join("&")) }
+}
+
 /// The vhost a client names with `vhost=` in its query. We configure no named vhosts, so an
 /// unknown host in the tcUrl means the default vhost, as on SRS.
 pub fn vhost_from(param: &str) -> String {
@@ -199,5 +215,6 @@ mod tests {
         assert_eq!(merge_queries("", "?token=b"), "?token=b");
         assert_eq!(merge_queries("", ""), "");
         assert_eq!(vhost_from(&merge_queries("?vhost=s", "?vhost=c")), "s", "the stream's query wins");
+        assert_eq!(query_keys("?token=s3cret&vhost=v2&flag"), "?token=…&vhost=v2&flag", "no secret in a log line");
     }
 }

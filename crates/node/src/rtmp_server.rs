@@ -23,7 +23,7 @@ use crate::admission::{self, Delivery, Viewer, ViewerRequest};
 use crate::context::NodeContext;
 use crate::hooks::HookAction;
 use crate::hub::{FeedEnd, Publisher, frame_kind};
-use crate::key::{NameError, StreamKey, merge_queries, vhost_from};
+use crate::key::{NameError, StreamKey, merge_queries, query_keys, vhost_from};
 use crate::net::write_all_vectored;
 use crate::stats::{ClientGuard, ClientInfo, ClientKind};
 
@@ -284,7 +284,7 @@ impl Connection {
             Ok(publisher) => {
                 self.session.accept_publish(stream_id);
                 self.ctx.hls.ensure(&self.ctx, publisher.source());
-                info!(peer = %self.peer, stream = %key, client = guard.id(), %param, "publish started");
+                info!(peer = %self.peer, stream = %key, client = guard.id(), param = %query_keys(&param), "publish started");
                 Ok(Some(Mode::Publish { publisher, guard, param }))
             }
             Err(e) => Ok(self.refuse(Refusal::Publish, stream_id, &key, e.to_string())),
@@ -318,7 +318,8 @@ impl Connection {
         };
         self.session.accept_play(stream_id);
         viewer.begin();
-        info!(peer = %self.peer, stream = %key, client = viewer.id(), param = viewer.param(), "play started");
+        let param = query_keys(viewer.param());
+        info!(peer = %self.peer, stream = %key, client = viewer.id(), %param, "play started");
         Ok(Some(Mode::Play { viewer: Box::new(viewer), stream_id }))
     }
 

@@ -269,3 +269,23 @@ pub fn with_hooks(url: &str) -> NodeConfig {
 pub async fn flv_status(http: std::net::SocketAddr, path: &str) -> u16 {
     reqwest::get(format!("http://{http}/{path}")).await.unwrap().status().as_u16()
 }
+
+/// The fixture's frames: (sequence headers and metadata, media).
+pub fn fixture_frames() -> (Vec<ferrocast_media::Frame>, Vec<ferrocast_media::Frame>) {
+    let flv = std::fs::read(fixture()).unwrap();
+    let frames = ferrocast_media::flv::read_all(&flv).unwrap();
+    frames.into_iter().partition(|f| f.sequence_header || f.kind == ferrocast_media::FrameKind::Script)
+}
+
+/// Publishes `frames` as fast as the socket takes them (our RTMP client, so the frames can be
+/// anything), and stays connected until the test ends.
+pub async fn publish_frames(rtmp: std::net::SocketAddr, path: &str, frames: &[ferrocast_media::Frame]) {
+    use ferrocast_node::rtmp_client::RtmpClientConn;
+    let url = format!("rtmp://{rtmp}/{path}");
+    let mut up = RtmpClientConn::open(&url, ClientMode::Publish, Duration::from_secs(5)).await.expect("publish starts");
+    for f in frames {
+        up.send_media(ferrocast_node::hub::rtmp_kind(f.kind), f.timestamp, &f.payload);
+        up.flush().await.expect("the node takes the frames");
+    }
+    std::mem::forget(up);
+}

@@ -13,6 +13,10 @@ use crate::index_replicas::{Replicas, Role, lock};
 use crate::nodes::{HealthChange, NodeEntry, NodeReport};
 use crate::state::IndexState;
 
+/// Largest stream list a follower decodes: the leader writes what a poll read, and a poll reads at
+/// most `poll.max_body_bytes` (32 MiB by default) per page; anything bigger is no list of ours.
+const MAX_BODY: usize = 256 << 20;
+
 /// How often a follower reads every record, whatever was announced.
 const FULL_EVERY: Duration = Duration::from_secs(10);
 
@@ -148,6 +152,10 @@ async fn fetch(
             redis::cmd("HMGET").arg(&sh.keys.bodies).arg(&need).query_async(&mut conn).await?;
         for (name, text) in need.into_iter().zip(texts) {
             let Some(text) = text else { continue };
+            if text.len() > MAX_BODY {
+                tracing::warn!(node = %name, bytes = text.len(), "a stream list in redis larger than {MAX_BODY} bytes: ignored");
+                continue;
+            }
             let len = text.len();
             let hash = stable_hash(&text);
             let decoded = tokio::task::spawn_blocking(move || decode_body(&text)).await;

@@ -116,7 +116,18 @@ impl RunningNode {
     pub async fn shutdown(self) {
         info!("shutting down: ending players, closing publishers");
         self.ctx.hub.close_all();
-        // Give players a moment to write their end-of-stream.
+        // Give players time to write their end-of-stream: until the last one has left (bounded),
+        // then a moment for the bytes to go out. A fixed pause was too short on a loaded machine.
+        let players = || {
+            let playing = |c: &&Arc<stats::ClientStat>| {
+                matches!(c.info.kind, stats::ClientKind::RtmpPlay | stats::ClientKind::FlvPlay)
+            };
+            self.ctx.registry.clients().iter().filter(playing).count()
+        };
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while players() > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         tokio::time::sleep(Duration::from_millis(200)).await;
         self.ctx.registry.kick_all();
         self.ctx.shutdown.cancel();

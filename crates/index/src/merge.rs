@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 use crate::clock::now_ms;
 use crate::directory::Directory;
 use crate::history::Sessions;
-use crate::index_replicas::Role;
 use crate::state::IndexState;
 
 /// Rebuilds the directory whenever the node table changed. Rebuilds are paced to 20 times their
@@ -50,24 +49,10 @@ pub fn step(state: &IndexState, sessions: &mut Sessions) {
     dir.carry_assignments(&prev);
     sessions.observe(&mut dir, &state.store, now);
     state.directory.store(Arc::new(dir));
-    let poll = &cfg.poll;
-    let grace = poll.interval() + poll.timeout() + Duration::from_secs(1);
-    match state.replicas.as_deref().map(|sh| sh.role()) {
-        // A follower's directory is the leader's: its changes are the leader's events.
-        Some(Role::Follower) => state.events.forget_ended(grace),
-        role => {
-            if let Some(sh) = &state.replicas
-                && sh.take_started_polling()
-            {
-                state.events.adopt(&prev, grace);
-            }
-            crate::events::producer::publish_changes(&state.events, poll, &prev, &state.directory.load());
-            if role == Some(Role::Leader)
-                && let Some(sh) = &state.replicas
-            {
-                sh.publish.notify_one();
-            }
-        }
+    match state.replicas.as_deref() {
+        // Index replicas decide what a merge announces (a follower's changes are the leader's).
+        Some(replicas) => replicas.after_merge(state, &prev),
+        None => crate::events::producer::publish_changes(&state.events, &cfg.poll, &prev, &state.directory.load()),
     }
 }
 

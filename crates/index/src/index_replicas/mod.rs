@@ -251,6 +251,27 @@ impl Replicas {
         crate::supervise(state, "assignments", move || assign::flusher(st.clone(), sh.clone()));
     }
 
+    /// After each merge (`prev`: the directory just replaced): a follower's directory is the
+    /// leader's, so its changes are the leader's events and it only forgets ended streams; a
+    /// replica that polls announces what changed (after adopting what the cluster already
+    /// announced, when it just stopped following), and a leader writes its node records.
+    pub fn after_merge(&self, state: &IndexState, prev: &crate::directory::Directory) {
+        let poll = &state.config.load().poll;
+        let grace = poll.interval() + poll.timeout() + Duration::from_secs(1);
+        let role = self.role();
+        if role == Role::Follower {
+            state.events.forget_ended(grace);
+            return;
+        }
+        if self.take_started_polling() {
+            state.events.adopt(prev, grace);
+        }
+        crate::events::producer::publish_changes(&state.events, poll, prev, &state.directory.load());
+        if role == Role::Leader {
+            self.publish.notify_one();
+        }
+    }
+
     pub fn role(&self) -> Role {
         Role::from_u8(self.role.load(Ordering::Acquire))
     }

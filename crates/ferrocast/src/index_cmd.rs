@@ -113,7 +113,8 @@ pub struct IndexArgs {
     /// Viewers from this network are in this region (repeatable; longest prefix wins), e.g. 10.1.0.0/16=eu.
     #[arg(long = "cidr", value_name = "CIDR=REGION")]
     pub cidrs: Vec<String>,
-    /// A proxy whose X-Forwarded-For is believed (repeatable), e.g. 127.0.0.1/32.
+    /// A proxy whose X-Forwarded-For is believed (repeatable), e.g. 127.0.0.1/32: the client is then
+    /// the rightmost hop no trusted proxy wrote.
     #[arg(long = "trusted-proxy", value_name = "CIDR")]
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// GeoIP database (.mmdb) to place viewers by country.

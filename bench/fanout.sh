@@ -107,7 +107,7 @@ alive() { kill -0 "$1" 2>/dev/null; }
 
 # Port 0 everywhere: the node binds free ports itself and logs them (picking ports here first
 # races with anything else that opens a socket in between).
-# Every player comes from 127.0.0.1: lift the node's per-address connection cap (256 by default).
+# Every player comes from 127.0.0.1: lift the node's per-address connection cap (1024 by default).
 NODE_CMD="taskset -c $NODE_CPU $NODE node --rtmp 127.0.0.1:0 --http 127.0.0.1:0 --api 127.0.0.1:0 --log-format json --max-connections-per-ip 0 $NODE_ARGS"
 
 log "starting the node: $NODE_CMD"

@@ -10,7 +10,7 @@
 #   HALF_OPEN=3000 NON_READERS=1000 DURATION=60 bench/node_abuse.sh
 #
 # The attackers come from 127.0.0.2 ... (250 connections per address, under the node's default
-# --max-connections-per-ip of 256), so the per-address cap does not hide the load; run once more
+# --max-connections-per-ip of 1024), so the per-address cap does not hide the load; run once more
 # with ATTACK_ADDRS=1 to see the cap at work (most attack connections refused, logged once a second).
 #
 # Environment:

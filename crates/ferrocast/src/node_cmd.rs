@@ -156,8 +156,8 @@ pub struct NodeArgs {
     /// connections are closed at once, with a log line; 0: no cap [default: 20000].
     #[arg(long, value_name = "N")]
     pub max_connections: Option<usize>,
-    /// Most connections open at once from one client address on each listener; 0: no cap
-    /// [default: 256].
+    /// Most connections open at once from one client address on each listener (an edge pulls
+    /// one connection per stream from its origin); 0: no cap [default: 1024].
     #[arg(long, value_name = "N")]
     pub max_connections_per_ip: Option<usize>,
     /// An RTMP connection must finish its handshake, connect and publish/play within this long

@@ -233,7 +233,7 @@ impl Default for MediaConfig {
             max_message_size: 16 << 20,
             publish_idle_timeout_ms: 20_000,
             max_connections: 20_000,
-            max_connections_per_ip: 256,
+            max_connections_per_ip: 1024,
             setup_timeout_ms: 10_000,
         }
     }

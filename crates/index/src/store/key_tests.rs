@@ -125,3 +125,19 @@ fn a_version_1_file_gains_the_key_table() {
     let keys: i64 = conn.query_row("SELECT count(*) FROM api_keys", [], |r| r.get(0)).unwrap();
     assert_eq!((version, keys), (super::worker::MIGRATIONS.len() as i64, 0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_in_use_does_not_queue_behind_guesses() {
+    let (_dir, _path, store) = temp_store();
+    let (id, key) = store.create_key("ops").await.unwrap();
+    store.verify_key(&key).await.unwrap().expect("the key verifies");
+    // Its minute of trust is over: it is hashed again, while guesses hold every place of theirs.
+    store.keys.expire_verified();
+    let busy = store.keys.hold_unknown_lane();
+    let again = tokio::time::timeout(Duration::from_secs(60), store.verify_key(&key)).await;
+    assert!(again.is_ok_and(|r| r.unwrap().is_some()), "a key that verified today hashes in its own lane");
+    drop(busy);
+    let guess = format!("fc_{id}_{}", "A".repeat(43));
+    assert!(parse_key(&guess).is_some(), "a well-formed guess");
+    assert!(store.verify_key(&guess).await.unwrap().is_none(), "a guess of the same id is still refused");
+}

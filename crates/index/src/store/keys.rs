@@ -7,7 +7,9 @@
 //! remembered for [`CACHE_TTL`] under the SHA-256 of what was presented, and an admin client pays
 //! the hash once a minute, not per request. Revoking a key empties that memory. Hashing runs on
 //! tokio's blocking pool, at most [`MAX_HASHING`] at once, so a flood of wrong keys costs bounded
-//! memory and never stalls the request path or the store thread.
+//! memory and never stalls the request path or the store thread. One of those places is kept for
+//! keys that verified within [`KNOWN_TTL`] (by the SHA-256 of what was presented): an admin whose
+//! key was in use today never queues behind anonymous guesses.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
@@ -64,19 +66,29 @@ pub fn parse_key(key: &str) -> Option<(&str, &str)> {
 #[derive(Debug)]
 pub(super) struct KeyCache {
     inner: Mutex<CacheInner>,
+    /// For keys not verified lately: every anonymous guess waits here.
     hashing: Semaphore,
+    /// For keys that verified within `KNOWN_TTL`.
+    known_lane: Semaphore,
 }
+
+/// How long a key that verified keeps its place in the known keys' lane.
+pub const KNOWN_TTL: Duration = Duration::from_secs(24 * 3600);
+/// Keys remembered for the known keys' lane, at most.
+const KNOWN_MAX: usize = 10_000;
 
 #[derive(Debug, Default)]
 struct CacheInner {
     verified: HashMap<[u8; 32], (KeyInfo, Instant)>,
+    /// Keys (by digest) that verified, and when: they hash in the known keys' lane.
+    known: HashMap<[u8; 32], Instant>,
     /// Bumped by every revocation: a verification that started before one is not remembered.
     generation: u64,
 }
 
 impl KeyCache {
     pub(super) fn new() -> KeyCache {
-        KeyCache { inner: Mutex::default(), hashing: Semaphore::new(MAX_HASHING) }
+        KeyCache { inner: Mutex::default(), hashing: Semaphore::new(MAX_HASHING - 1), known_lane: Semaphore::new(1) }
     }
 
     fn lock(&self) -> MutexGuard<'_, CacheInner> {
@@ -86,6 +98,12 @@ impl KeyCache {
     fn get(&self, digest: &[u8; 32]) -> Option<KeyInfo> {
         let inner = self.lock();
         inner.verified.get(digest).filter(|(_, at)| at.elapsed() < CACHE_TTL).map(|(info, _)| info.clone())
+    }
+
+    /// The lane a check of `digest` hashes in.
+    fn lane(&self, digest: &[u8; 32]) -> &Semaphore {
+        let known = self.lock().known.get(digest).is_some_and(|at| at.elapsed() < KNOWN_TTL);
+        if known { &self.known_lane } else { &self.hashing }
     }
 
     fn generation(&self) -> u64 {
@@ -99,12 +117,30 @@ impl KeyCache {
         }
         inner.verified.retain(|_, (_, at)| at.elapsed() < CACHE_TTL);
         inner.verified.insert(digest, (info, Instant::now()));
+        if inner.known.len() >= KNOWN_MAX {
+            inner.known.retain(|_, at| at.elapsed() < KNOWN_TTL);
+        }
+        if inner.known.len() < KNOWN_MAX {
+            inner.known.insert(digest, Instant::now());
+        }
     }
 
     fn clear(&self) {
         let mut inner = self.lock();
         inner.verified.clear();
         inner.generation += 1;
+    }
+
+    /// Takes every place of the unknown keys' lane (tests: a flood of guesses).
+    #[cfg(test)]
+    pub(super) fn hold_unknown_lane(&self) -> tokio::sync::SemaphorePermit<'_> {
+        self.hashing.try_acquire_many((MAX_HASHING - 1) as u32).expect("the lane is free")
+    }
+
+    /// Forgets the minute of trust (tests: the next check hashes again).
+    #[cfg(test)]
+    pub(super) fn expire_verified(&self) {
+        self.lock().verified.clear();
     }
 
     #[cfg(test)]
@@ -188,7 +224,7 @@ impl Store {
             return Ok(None);
         }
         let matches = {
-            let _permit = self.keys.hashing.acquire().await.map_err(|_| StoreError::Closed)?;
+            let _permit = self.keys.lane(&digest).acquire().await.map_err(|_| StoreError::Closed)?;
             let secret = secret.to_string();
             blocking(move || secret_matches(&secret, &hash)).await?
         };

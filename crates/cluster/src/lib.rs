@@ -38,6 +38,29 @@ impl std::fmt::Display for Role {
     }
 }
 
+/// A credential from a config file or flag (a node's API token, as the index keeps it to poll
+/// with). Its `Debug` is redacted, so a config or node spec logged with `{:?}` shows no secret.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    /// The secret itself, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
 /// The query key (`…?ferrocast_forwarded=1`) a Ferrocast origin adds to each stream it forwards,
 /// so the destination does not forward it again and the index's `on_forward` answers no
 /// replicas for it.
@@ -53,5 +76,12 @@ mod tests {
             assert_eq!(role.to_string().parse::<Role>(), Ok(role));
         }
         assert!("Origin".parse::<Role>().is_err());
+    }
+
+    #[test]
+    fn a_secret_never_shows_in_debug_output() {
+        let s = Secret::new("hunter2");
+        assert_eq!(s.expose(), "hunter2");
+        assert!(!format!("{s:?}").contains("hunter2"));
     }
 }

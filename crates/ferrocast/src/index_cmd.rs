@@ -60,7 +60,8 @@ pub struct IndexArgs {
     pub log_format: Option<LogFormat>,
     /// A node to poll (repeatable), e.g.
     /// name=e1,role=edge,api=http://host:1985,rtmp=rtmp://host:1935,http=http://host:8080,region=eu
-    /// (optional weight=, max_viewers=, max_mbps=). Adds to the file's [[nodes]].
+    /// (optional weight=, max_viewers=, max_mbps=, api_token= for a node started with --api-token).
+    /// Adds to the file's [[nodes]].
     #[arg(long = "node", value_name = "SPEC")]
     pub nodes: Vec<NodeSpec>,
     /// Time between two polls of a node, in ms [default: 2000].

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::AuthConfig;
 use crate::region::RegionsConfig;
 
-pub use ferrocast_cluster::Role;
+pub use ferrocast_cluster::{Role, Secret};
 
 /// The role of a node listed without one.
 fn edge() -> Role {
@@ -43,6 +43,10 @@ pub struct NodeSpec {
     /// Viewers this node can carry [default: scheduler.default_max_viewers].
     #[serde(default)]
     pub max_viewers: Option<u64>,
+    /// The node's API token (a Ferrocast node's `--api-token`), sent as `Authorization: Bearer`
+    /// with every poll. Never shown in an answer or a log line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_token: Option<Secret>,
     /// Outgoing bandwidth this node can carry, in Mbit/s [default: unlimited].
     #[serde(default)]
     pub max_mbps: Option<f64>,
@@ -55,7 +59,7 @@ fn one() -> f64 {
 impl std::str::FromStr for NodeSpec {
     type Err = String;
     /// `name=e1,role=edge,api=http://host:1985,rtmp=rtmp://host:1935,http=http://host:8080,region=eu`
-    /// with optional `weight=`, `max_viewers=`, `max_mbps=`.
+    /// with optional `weight=`, `max_viewers=`, `max_mbps=`, `api_token=` (the node's `--api-token`).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let mut spec = NodeSpec {
             name: String::new(),
@@ -67,6 +71,7 @@ impl std::str::FromStr for NodeSpec {
             weight: 1.0,
             max_viewers: None,
             max_mbps: None,
+            api_token: None,
         };
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (k, v) = part.split_once('=').ok_or_else(|| format!("{part:?} is not key=value"))?;
@@ -81,9 +86,10 @@ impl std::str::FromStr for NodeSpec {
                 "weight" => spec.weight = v.parse().map_err(|_| bad("a number"))?,
                 "max_viewers" => spec.max_viewers = Some(v.parse().map_err(|_| bad("a whole number"))?),
                 "max_mbps" => spec.max_mbps = Some(v.parse().map_err(|_| bad("a number"))?),
+                "api_token" => spec.api_token = Some(Secret::new(v)),
                 other => {
                     return Err(format!(
-                        "unknown node key {other:?}: expected name, role, api, rtmp, http, region, weight, max_viewers, max_mbps"
+                        "unknown node key {other:?}: expected name, role, api, rtmp, http, region, weight, max_viewers, max_mbps, api_token"
                     ));
                 }
             }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{NodeSpec, PollConfig};
+use crate::config::{NodeSpec, PollConfig, Secret};
 use crate::nodes::{Health, HealthChange, NodeReport, NodeStream, PollerHandle};
 use crate::srs::{self, StreamsAnswer, SummariesAnswer, VhostsAnswer};
 use crate::state::IndexState;
@@ -29,10 +29,11 @@ pub async fn poll_node(
 ) -> Result<NodeReport, String> {
     let base = spec.api.trim_end_matches('/');
     let page_url = |start: usize| format!("{base}/api/v1/streams/?start={start}&count={}", cfg.page_size);
+    let token = spec.api_token.as_ref();
     let (vhosts, summaries, first) = tokio::join!(
-        get_body(client, format!("{base}/api/v1/vhosts/"), cfg.max_body_bytes),
-        get_body(client, format!("{base}/api/v1/summaries"), cfg.max_body_bytes),
-        get_body(client, page_url(0), cfg.max_body_bytes),
+        get_body(client, format!("{base}/api/v1/vhosts/"), token, cfg.max_body_bytes),
+        get_body(client, format!("{base}/api/v1/summaries"), token, cfg.max_body_bytes),
+        get_body(client, page_url(0), token, cfg.max_body_bytes),
     );
     let (vhosts, summaries, mut body) = (vhosts?, summaries?, first?);
     let vhosts: VhostsAnswer = parse(&vhosts.0, &vhosts.1)?;
@@ -51,7 +52,7 @@ pub async fn poll_node(
         if pages >= MAX_PAGES {
             return Err(format!("streams: more than {} pages of {} streams", MAX_PAGES, cfg.page_size));
         }
-        body = get_body(client, page_url(start), cfg.max_body_bytes).await?;
+        body = get_body(client, page_url(start), token, cfg.max_body_bytes).await?;
     }
     Ok(builder.finish())
 }
@@ -206,9 +207,19 @@ pub fn redirect_policy() -> reqwest::redirect::Policy {
     })
 }
 
-/// GET an answer of at most `max` bytes; returns the URL (for messages) and the body.
-async fn get_body(client: &reqwest::Client, url: String, max: usize) -> Result<(String, Vec<u8>), String> {
-    let mut resp = client.get(&url).send().await.map_err(|e| format!("GET {url}: {}", describe(&e)))?;
+/// GETs `url` with the node's API token, if it has one, and reads at most `max` bytes; returns
+/// the URL (for messages) and the body.
+async fn get_body(
+    client: &reqwest::Client,
+    url: String,
+    token: Option<&Secret>,
+    max: usize,
+) -> Result<(String, Vec<u8>), String> {
+    let mut request = client.get(&url);
+    if let Some(token) = token {
+        request = request.bearer_auth(token.expose());
+    }
+    let mut resp = request.send().await.map_err(|e| format!("GET {url}: {}", describe(&e)))?;
     if !resp.status().is_success() {
         return Err(format!("GET {url}: HTTP {}", resp.status()));
     }

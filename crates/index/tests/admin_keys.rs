@@ -222,6 +222,7 @@ async fn node_errors_are_shown_to_admins_only() {
         weight: 1.0,
         max_viewers: None,
         max_mbps: None,
+        api_token: None,
     };
     let db = tempfile::tempdir().unwrap();
     let (idx, _) = start(&db, vec![dead], auth()).await;

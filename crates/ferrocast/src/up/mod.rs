@@ -177,6 +177,7 @@ fn node_spec(layout: &Layout, plan: &Plan) -> NodeSpec {
         weight: 1.0,
         max_viewers: None,
         max_mbps: None,
+        api_token: None,
     }
 }
 

@@ -67,6 +67,7 @@ fn spec_from(hb: Heartbeat, q: Option<&str>) -> Result<NodeSpec, String> {
         weight: 1.0,
         max_viewers: query_param(q, "max_viewers").and_then(|v| v.parse().ok()),
         max_mbps: query_param(q, "max_mbps").and_then(|v| v.parse().ok()),
+        api_token: None,
     };
     spec.validate()?;
     Ok(spec)

@@ -209,6 +209,7 @@ impl FakeNode {
             weight: 1.0,
             max_viewers: None,
             max_mbps: None,
+            api_token: None,
         }
     }
 

@@ -64,7 +64,7 @@ impl IndexState {
         let auth = Auth::new(&config.auth)?;
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_millis(config.poll.timeout_ms))
-            .redirect(crate::poller::redirect_policy())
+            .redirect(crate::srs::redirect_policy())
             .pool_max_idle_per_host(4)
             // A poll reuses one connection for its requests; between polls it is closed. An idle
             // keep-alive connection pins hyper's read buffer (up to ~400 KB): 140 MB for 1,000 nodes.

@@ -85,6 +85,17 @@ impl Cluster {
         assert!(["edge1", "edge2"].contains(&node), "the viewer goes to a real edge: {play}");
     }
 
+    /// The directory still follows the other nodes: edge2 goes away, and leaves cam1.
+    async fn directory_follows_edge2_leaving(&self) {
+        self._nodes[2].set(common::Mode::Refuse).await;
+        eventually(DEADLINE, "edge2 leaves cam1", async || {
+            let v = self.api.get_ok("/api/v1/streams/live/cam1").await?;
+            let edges: Vec<String> = edges_of(&v["stream"]).into_iter().map(|(n, _)| n).collect();
+            check(edges == ["edge1"], || v.to_string())
+        })
+        .await;
+    }
+
     async fn node_names(&self) -> Vec<String> {
         let v = self.api.get_ok("/api/v1/nodes").await.unwrap();
         v["nodes"].as_array().unwrap().iter().map(|n| n["name"].as_str().unwrap().to_string()).collect()
@@ -226,14 +237,7 @@ async fn counters_at_u64_max_do_not_stop_the_merge() {
     })
     .await;
     c.viewer_is_served().await;
-    // The directory still follows the other nodes: edge2 goes away, and leaves cam1.
-    c._nodes[2].set(common::Mode::Refuse).await;
-    eventually(DEADLINE, "edge2 leaves cam1", async || {
-        let v = c.api.get_ok("/api/v1/streams/live/cam1").await?;
-        let edges: Vec<String> = edges_of(&v["stream"]).into_iter().map(|(n, _)| n).collect();
-        check(edges == ["edge1"], || v.to_string())
-    })
-    .await;
+    c.directory_follows_edge2_leaving().await;
     c.viewer_is_served().await;
 }
 
@@ -689,14 +693,7 @@ async fn endless_pages_and_a_30_mb_vhost_list_leave_the_directory_updating() {
     })
     .await;
     c.viewer_is_served().await;
-    // The directory still follows the other nodes: edge2 goes away, and leaves cam1.
-    c._nodes[2].set(common::Mode::Refuse).await;
-    eventually(DEADLINE, "edge2 leaves cam1", async || {
-        let v = c.api.get_ok("/api/v1/streams/live/cam1").await?;
-        let edges: Vec<String> = edges_of(&v["stream"]).into_iter().map(|(n, _)| n).collect();
-        check(edges == ["edge1"], || v.to_string())
-    })
-    .await;
+    c.directory_follows_edge2_leaving().await;
     let pages = eventually(DEADLINE, "the endless node fails its polls", async || {
         let n = c.api.node("pages").await?;
         check(n["last_error"].is_string(), || n.to_string())?;

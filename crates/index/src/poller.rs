@@ -188,25 +188,6 @@ fn check_code(what: &str, code: i64) -> Result<(), String> {
     if code == 0 { Ok(()) } else { Err(format!("{what}: the node answered code {code}")) }
 }
 
-/// The redirects a poll follows: only SRS's own, from a list URL without its slash to the same URL
-/// with it, on the same node. A node answering with any other redirect (to a metadata service,
-/// to another host) fails its poll: the index is nobody's proxy.
-pub fn redirect_policy() -> reqwest::redirect::Policy {
-    reqwest::redirect::Policy::custom(|attempt| {
-        let Some(prev) = attempt.previous().last() else { return attempt.stop() };
-        let next = attempt.url();
-        let same_node = next.scheme() == prev.scheme()
-            && next.host_str() == prev.host_str()
-            && next.port_or_known_default() == prev.port_or_known_default();
-        let slash = next.path().strip_suffix('/') == Some(prev.path());
-        if attempt.previous().len() == 1 && same_node && slash {
-            return attempt.follow();
-        }
-        let why = format!("the node redirected to {next}; only its own slash redirect is followed");
-        attempt.error(why)
-    })
-}
-
 /// GETs `url` with the node's API token, if it has one, and reads at most `max` bytes; returns
 /// the URL (for messages) and the body.
 async fn get_body(

@@ -154,8 +154,8 @@ pub struct Replicas {
     pub(crate) seen_token: AtomicU64,
     /// Whether pollers may poll: leader or standalone.
     polling: watch::Sender<bool>,
-    /// Set when a follower starts polling (leader or standalone); taken by the next merge.
-    started_polling: AtomicBool,
+    /// The role the last merge ran as (see `after_merge`): only the merge reads and writes it.
+    merged_as: AtomicU8,
     /// The leader's node table changed: write the records.
     pub(crate) publish: Notify,
     /// A follower should fetch everything (after a reconnect, or on becoming follower).
@@ -196,7 +196,7 @@ impl Replicas {
             token: AtomicU64::new(0),
             seen_token: AtomicU64::new(0),
             polling: watch::Sender::new(false),
-            started_polling: AtomicBool::new(false),
+            merged_as: AtomicU8::new(Role::Follower as u8),
             publish: Notify::new(),
             resync: Notify::new(),
             pending: Mutex::new(node_records::reader::Pending::default()),
@@ -255,15 +255,21 @@ impl Replicas {
     /// leader's, so its changes are the leader's events and it only forgets ended streams; a
     /// replica that polls announces what changed (after adopting what the cluster already
     /// announced, when it just stopped following), and a leader writes its node records.
+    ///
+    /// "Just stopped following" is this merge running as leader or standalone after one that ran
+    /// as follower, so `prev` is the leader's view: the merge keeps that role itself. A flag set by
+    /// `set_role` would race the merge: the pollers start when `polling` changes, and their first
+    /// poll can be merged before the flag is set, announcing every known stream again.
     pub fn after_merge(&self, state: &IndexState, prev: &crate::directory::Directory) {
         let poll = &state.config.load().poll;
         let grace = poll.interval() + poll.timeout() + Duration::from_secs(1);
         let role = self.role();
+        let was = Role::from_u8(self.merged_as.swap(role as u8, Ordering::AcqRel));
         if role == Role::Follower {
             state.events.forget_ended(grace);
             return;
         }
-        if self.take_started_polling() {
+        if was == Role::Follower {
             state.events.adopt(prev, grace);
         }
         crate::events::producer::publish_changes(&state.events, poll, prev, &state.directory.load());
@@ -288,11 +294,6 @@ impl Replicas {
     /// The newest fencing token this replica knows of (its own or another leader's).
     pub fn seen(&self) -> u64 {
         self.seen_token.load(Ordering::Acquire).max(self.token())
-    }
-
-    /// Whether this replica just stopped following (once per change; see `Bus::adopt`).
-    pub fn take_started_polling(&self) -> bool {
-        self.started_polling.swap(false, Ordering::AcqRel)
     }
 
     /// Whether this replica's pollers may poll now.
@@ -328,9 +329,6 @@ impl Replicas {
         self.polling.send_replace(matches!(role, Role::Leader | Role::Standalone));
         if old == role {
             return;
-        }
-        if old == Role::Follower {
-            self.started_polling.store(true, Ordering::Release);
         }
         match (old, role) {
             (_, Role::Leader) => {

@@ -165,6 +165,7 @@ async def main():
 asyncio.run(main())
 PY
 cat "$WORK/report.md"
-grep -c "connection refused" "$WORK/node.log" | xargs -I{} echo "- 'connection refused' log lines: {}" >>"$WORK/report.md"
+refused=$(grep -c "connection refused" "$WORK/node.log" || true)
+echo "- 'connection refused' log lines: $refused" >>"$WORK/report.md"
 { echo; cat "$WORK/report.md"; } >>"$RESULTS"
 log "appended to $RESULTS"

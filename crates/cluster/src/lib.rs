@@ -61,6 +61,34 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// The client behind proxies: walking `X-Forwarded-For`'s hops (`hops`, in header order) from the
+/// right, the first one no trusted proxy wrote. Each proxy appends the address it saw, so hops
+/// further left are whatever the client wrote and are ignored. `peer` (the TCP peer) must itself
+/// be trusted for the header to count at all; an unparsable hop ends the walk at the last good
+/// one. `ip:port` hops are accepted; IPv4-mapped IPv6 comes back as IPv4. Node and index both
+/// decide a request's address this way, so a token bound to an address means the same on both.
+pub fn rightmost_untrusted_hop<'a>(
+    peer: std::net::IpAddr,
+    hops: impl DoubleEndedIterator<Item = &'a str>,
+    trusted: impl Fn(std::net::IpAddr) -> bool,
+) -> std::net::IpAddr {
+    let peer = peer.to_canonical();
+    if !trusted(peer) {
+        return peer;
+    }
+    let mut client = peer;
+    for hop in hops.rev() {
+        let hop = hop.trim();
+        let parsed = hop.parse::<std::net::IpAddr>().or_else(|_| hop.parse::<std::net::SocketAddr>().map(|s| s.ip()));
+        let Ok(ip) = parsed.map(|ip| ip.to_canonical()) else { break };
+        client = ip;
+        if !trusted(ip) {
+            break;
+        }
+    }
+    client
+}
+
 /// The query key (`…?ferrocast_forwarded=1`) a Ferrocast origin adds to each stream it forwards,
 /// so the destination does not forward it again and the index's `on_forward` answers no
 /// replicas for it.

@@ -9,7 +9,7 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -227,25 +227,10 @@ impl RegionResolver {
     /// good one; hops left of the first untrusted one are the client's own words and are ignored).
     /// IPv4-mapped IPv6 comes back as IPv4.
     pub fn client_ip(&self, peer: IpAddr, forwarded_for: Option<&str>) -> IpAddr {
-        let peer = peer.to_canonical();
-        let Some(header) = forwarded_for else { return peer };
-        let trusted = |ip: &IpAddr| self.trusted_proxies.iter().any(|net| net.contains(ip));
-        if !trusted(&peer) {
-            return peer;
-        }
-        // Each proxy appends the address it saw: walking from the right, the first hop no trusted
-        // proxy wrote is the client. Hops further left are whatever the client wrote.
-        let mut client = peer;
-        for hop in header.rsplit(',') {
-            let hop = hop.trim();
-            let parsed = hop.parse::<IpAddr>().or_else(|_| hop.parse::<SocketAddr>().map(|s| s.ip()));
-            let Ok(ip) = parsed.map(|ip| ip.to_canonical()) else { break };
-            client = ip;
-            if !trusted(&ip) {
-                break;
-            }
-        }
-        client
+        let Some(header) = forwarded_for else { return peer.to_canonical() };
+        ferrocast_cluster::rightmost_untrusted_hop(peer, header.split(','), |ip| {
+            self.trusted_proxies.iter().any(|net| net.contains(&ip))
+        })
     }
 
     /// A non-empty `region` parameter → Param; else the client's address in the CIDR table

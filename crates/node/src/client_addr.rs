@@ -79,27 +79,20 @@ impl fmt::Display for Cidr {
 /// untrusted hop of `X-Forwarded-For`, or `X-Real-IP` when that header is absent. An unparsable
 /// hop ends the walk at the last trusted one (the closest address that a trusted proxy vouched for).
 pub fn client_ip(headers: &HeaderMap, peer: IpAddr, trusted: &[Cidr]) -> IpAddr {
-    let peer = peer.to_canonical();
     let is_trusted = |ip: IpAddr| trusted.iter().any(|c| c.contains(ip));
-    if !is_trusted(peer) {
-        return peer;
+    let canonical = peer.to_canonical();
+    if !is_trusted(canonical) {
+        return canonical;
     }
     let header = |name: &str| headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).collect::<Vec<_>>();
     let forwarded = header("x-forwarded-for");
     if forwarded.is_empty() {
         let real = header("x-real-ip");
-        return real.first().and_then(|v| v.trim().parse::<IpAddr>().ok()).map_or(peer, |ip| ip.to_canonical());
+        return real.first().and_then(|v| v.trim().parse::<IpAddr>().ok()).map_or(canonical, |ip| ip.to_canonical());
     }
-    let mut client = peer;
     // Several X-Forwarded-For lines form one list, in order.
-    for hop in forwarded.iter().flat_map(|v| v.split(',')).rev() {
-        let Ok(ip) = hop.trim().parse::<IpAddr>() else { return client };
-        client = ip.to_canonical();
-        if !is_trusted(client) {
-            return client;
-        }
-    }
-    client
+    let hops: Vec<&str> = forwarded.iter().flat_map(|v| v.split(',')).collect();
+    ferrocast_cluster::rightmost_untrusted_hop(peer, hops.into_iter(), is_trusted)
 }
 
 #[cfg(test)]

@@ -29,7 +29,8 @@ pub struct IndexArgs {
     /// sign_with, url_ttl_s, admin_token, hook_secret, hook_allow, hooks_open, keys = [{ id, secret }, ...] and
     /// [[auth.apps]] tables with app, play ("open"|"token"), publish ("open"|"token"); [register]
     /// with secret, allow and max_nodes; [http] with header_timeout_ms, max_connections,
-    /// max_listeners and ws_max_message_bytes.
+    /// max_listeners and ws_max_message_bytes; [dns] with listen, zone, ttl_s, names, nameservers,
+    /// hostmaster, max_records, rate_limit_qps, max_tcp_connections and tcp_idle_timeout_ms.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// HTTP listen address of the index API [default: 0.0.0.0:8000].
@@ -60,7 +61,8 @@ pub struct IndexArgs {
     pub log_format: Option<LogFormat>,
     /// A node to poll (repeatable), e.g.
     /// name=e1,role=edge,api=http://host:1985,rtmp=rtmp://host:1935,http=http://host:8080,region=eu
-    /// (optional weight=, max_viewers=, max_mbps=, api_token= for a node started with --api-token).
+    /// (optional weight=, max_viewers=, max_mbps=, api_token= for a node started with --api-token,
+    /// dns_address= the IP or host name DNS answers give for it [default: its rtmp URL's host]).
     /// Adds to the file's [[nodes]].
     #[arg(long = "node", value_name = "SPEC")]
     pub nodes: Vec<NodeSpec>,
@@ -190,6 +192,41 @@ pub struct IndexArgs {
     /// closes its connection [default: 4096].
     #[arg(long, value_name = "BYTES")]
     pub ws_max_message_bytes: Option<usize>,
+    /// Answer DNS (UDP and TCP) on this address for --dns-zone, e.g. 0.0.0.0:53: players that only
+    /// resolve a name get the best edges of their region [default: off].
+    #[arg(long = "dns", value_name = "ADDR")]
+    pub dns_listen: Option<SocketAddr>,
+    /// The zone the index answers for, delegated to it by its parent (NS records), e.g.
+    /// live.example.com: the apex and --dns-name names give edges, {stream}.{app}.ZONE the edges
+    /// for that stream, origin.ZONE and {stream}.{app}.origin.ZONE the origin to publish to.
+    #[arg(long, value_name = "ZONE")]
+    pub dns_zone: Option<String>,
+    /// TTL of DNS edge and origin answers, in seconds: a dead edge leaves answers within it [default: 10].
+    #[arg(long, value_name = "SECS")]
+    pub dns_ttl_s: Option<u32>,
+    /// A name that answers like the zone's apex (repeatable), e.g. edge or edge.live.example.com.
+    #[arg(long = "dns-name", value_name = "NAME")]
+    pub dns_names: Vec<String>,
+    /// A name server of the zone (repeatable), HOST or HOST=IP (the address is served for hosts
+    /// inside the zone); list every index replica [default: ns.ZONE at the --dns address].
+    #[arg(long = "dns-ns", value_name = "HOST[=IP]")]
+    pub dns_nameservers: Vec<String>,
+    /// The mailbox in the zone's SOA record, as a name [default: hostmaster.ZONE].
+    #[arg(long, value_name = "NAME")]
+    pub dns_hostmaster: Option<String>,
+    /// Most addresses in one DNS answer: the best edge, then fallbacks [default: 4].
+    #[arg(long, value_name = "N")]
+    pub dns_max_records: Option<usize>,
+    /// UDP queries per second from one client network (/24, /56) answered in full; beyond it
+    /// truncated (TC: retry over TCP), beyond 4x dropped; 0 turns the limit off [default: 200].
+    #[arg(long, value_name = "QPS")]
+    pub dns_rate_limit_qps: Option<u32>,
+    /// DNS TCP connections open at once; more are closed at once [default: 1000].
+    #[arg(long, value_name = "N")]
+    pub dns_max_tcp_connections: Option<usize>,
+    /// A DNS TCP connection idle this long is closed, in ms [default: 10000].
+    #[arg(long, value_name = "MS")]
+    pub dns_tcp_idle_timeout_ms: Option<u64>,
 }
 
 /// The subcommands of `ferrocast index`.
@@ -236,8 +273,23 @@ impl IndexArgs {
             auth => auth.enabled, url_ttl_s => auth.url_ttl_s, register_max_nodes => register.max_nodes,
             hooks_open => auth.hooks_open, header_timeout_ms => http.header_timeout_ms,
             max_connections => http.max_connections, max_listeners => http.max_listeners,
-            ws_max_message_bytes => http.ws_max_message_bytes,
+            ws_max_message_bytes => http.ws_max_message_bytes, dns_ttl_s => dns.ttl_s,
+            dns_max_records => dns.max_records, dns_rate_limit_qps => dns.rate_limit_qps,
+            dns_max_tcp_connections => dns.max_tcp_connections, dns_tcp_idle_timeout_ms => dns.tcp_idle_timeout_ms,
         );
+        if self.dns_listen.is_some() {
+            c.dns.listen = self.dns_listen;
+        }
+        if self.dns_zone.is_some() {
+            c.dns.zone = self.dns_zone.clone();
+        }
+        if self.dns_hostmaster.is_some() {
+            c.dns.hostmaster = self.dns_hostmaster.clone();
+        }
+        c.dns.names.extend(self.dns_names.iter().cloned());
+        if !self.dns_nameservers.is_empty() {
+            c.dns.nameservers = self.dns_nameservers.clone();
+        }
         if self.register_secret.is_some() {
             c.register.secret = self.register_secret.clone();
         }
@@ -414,6 +466,37 @@ mod tests {
         let bad = IndexArgs { redis: Some("http://nope".into()), ..Default::default() };
         assert!(format!("{:#}", bad.to_config().unwrap_err()).contains("redis"));
         assert_eq!(IndexArgs::default().to_config().unwrap().redis, None, "a single index by default");
+    }
+
+    #[test]
+    fn dns_flags_win_over_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("index.toml");
+        std::fs::write(
+            &path,
+            "[dns]\nlisten = \"127.0.0.1:5300\"\nzone = \"live.example.com\"\nttl_s = 30\nnames = [\"edge\"]\n\
+             nameservers = [\"ns1.live.example.com=192.0.2.1\"]\n",
+        )
+        .unwrap();
+        let file = IndexArgs { config: Some(path.clone()), ..Default::default() }.to_config().unwrap();
+        assert_eq!((file.dns.ttl_s, file.dns.names.as_slice()), (30, &["edge".to_string()][..]));
+        let c = IndexArgs {
+            config: Some(path),
+            dns_listen: Some("127.0.0.1:5301".parse().unwrap()),
+            dns_ttl_s: Some(5),
+            dns_names: vec!["tv".into()],
+            dns_nameservers: vec!["ns2.example.net".into()],
+            dns_rate_limit_qps: Some(0),
+            ..Default::default()
+        }
+        .to_config()
+        .unwrap();
+        assert_eq!(c.dns.listen.unwrap().port(), 5301);
+        assert_eq!((c.dns.ttl_s, c.dns.rate_limit_qps), (5, 0));
+        assert_eq!(c.dns.names, ["edge", "tv"]);
+        assert_eq!(c.dns.nameservers, ["ns2.example.net"]);
+        let no_zone = IndexArgs { dns_listen: Some("127.0.0.1:0".parse().unwrap()), ..Default::default() };
+        assert!(format!("{:#}", no_zone.to_config().unwrap_err()).contains("--dns-zone"));
     }
 
     #[test]

@@ -50,6 +50,10 @@ pub struct NodeSpec {
     /// Outgoing bandwidth this node can carry, in Mbit/s [default: unlimited].
     #[serde(default)]
     pub max_mbps: Option<f64>,
+    /// What DNS answers give for this node: an IP address (an A/AAAA record) or a host name (a
+    /// CNAME) [default: the host of its rtmp URL, else of its http URL, else of its api URL].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns_address: Option<String>,
 }
 
 fn one() -> f64 {
@@ -59,7 +63,8 @@ fn one() -> f64 {
 impl std::str::FromStr for NodeSpec {
     type Err = String;
     /// `name=e1,role=edge,api=http://host:1985,rtmp=rtmp://host:1935,http=http://host:8080,region=eu`
-    /// with optional `weight=`, `max_viewers=`, `max_mbps=`, `api_token=` (the node's `--api-token`).
+    /// with optional `weight=`, `max_viewers=`, `max_mbps=`, `api_token=` (the node's `--api-token`),
+    /// `dns_address=` (an IP or host name for DNS answers).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let mut spec = NodeSpec {
             name: String::new(),
@@ -72,6 +77,7 @@ impl std::str::FromStr for NodeSpec {
             max_viewers: None,
             max_mbps: None,
             api_token: None,
+            dns_address: None,
         };
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (k, v) = part.split_once('=').ok_or_else(|| format!("{part:?} is not key=value"))?;
@@ -87,9 +93,11 @@ impl std::str::FromStr for NodeSpec {
                 "max_viewers" => spec.max_viewers = Some(v.parse().map_err(|_| bad("a whole number"))?),
                 "max_mbps" => spec.max_mbps = Some(v.parse().map_err(|_| bad("a number"))?),
                 "api_token" => spec.api_token = Some(Secret::new(v)),
+                "dns_address" => spec.dns_address = Some(v.to_string()),
                 other => {
                     return Err(format!(
-                        "unknown node key {other:?}: expected name, role, api, rtmp, http, region, weight, max_viewers, max_mbps, api_token"
+                        "unknown node key {other:?}: expected name, role, api, rtmp, http, region, weight, max_viewers, \
+                         max_mbps, api_token, dns_address"
                     ));
                 }
             }
@@ -140,6 +148,9 @@ impl NodeSpec {
         }
         if self.max_viewers == Some(0) || self.max_mbps.is_some_and(|m| m.is_nan() || m <= 0.0) {
             return Err(format!("node {}: capacities must be above 0", self.name));
+        }
+        if let Some(a) = &self.dns_address {
+            crate::dns::NodeAddress::parse(a).map_err(|e| format!("node {}: dns_address {e}", self.name))?;
         }
         Ok(())
     }
@@ -303,6 +314,8 @@ pub struct IndexConfig {
     pub register: RegisterConfig,
     /// Bounds of the HTTP port.
     pub http: HttpConfig,
+    /// The DNS server (scheduling by name), off unless `dns.listen` is set.
+    pub dns: crate::dns::DnsConfig,
     pub nodes: Vec<NodeSpec>,
 }
 
@@ -405,6 +418,7 @@ impl Default for IndexConfig {
             replication: ReplicationConfig::default(),
             register: RegisterConfig::default(),
             http: HttpConfig::default(),
+            dns: crate::dns::DnsConfig::default(),
             nodes: Vec::new(),
         }
     }
@@ -452,6 +466,7 @@ impl IndexConfig {
             }
         }
         self.register.validate()?;
+        self.dns.validate()?;
         let h = &self.http;
         if h.header_timeout_ms == 0 || h.max_connections == 0 || h.max_listeners == 0 || h.ws_max_message_bytes < 128 {
             return Err("http.header_timeout_ms, http.max_connections and http.max_listeners must be above 0, \

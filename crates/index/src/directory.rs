@@ -220,7 +220,7 @@ impl Directory {
             .values()
             .map(|e: &NodeEntry| {
                 let region: Arc<str> = config.node_region(&e.spec).into();
-                let targets = NodeTargets::new(&e.spec.name, &region, e.spec.http.as_deref(), e.spec.rtmp.as_deref());
+                let targets = NodeTargets::new(&e.spec, &region);
                 NodeView {
                     region,
                     targets,

@@ -8,7 +8,8 @@
 //!   vhost name + app + stream, and passes what changed on to [`history`] and [`events`].
 //! - **Requests**: [`http`] answers from the directory with no network I/O on the request path:
 //!   [`scheduler`] picks the edge for a viewer and the origin for a publisher, [`auth`] checks
-//!   keys and play tokens, [`region`] places callers, `http::events` streams the [`events`] bus.
+//!   keys and play tokens, [`region`] places callers, `http::events` streams the [`events`] bus;
+//!   [`dns`] answers the same scheduling questions by DNS for a delegated zone.
 //! - **Around**: [`store`] (SQLite: history, keys, revocations), [`metrics`] (the one Prometheus
 //!   renderer), [`origin_replicas`] (`on_forward`: each replicated stream's primary origin),
 //!   [`index_replicas`] (several index servers sharing state through Redis), [`supervisor`]
@@ -20,6 +21,7 @@ pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod directory;
+pub mod dns;
 pub mod events;
 #[cfg(feature = "test-support")]
 pub mod fuzzing;
@@ -138,6 +140,8 @@ pub fn reload(state: &Arc<IndexState>) -> Result<String, String> {
 /// A started index server.
 pub struct RunningIndex {
     pub addr: SocketAddr,
+    /// Where the DNS server listens (UDP and TCP), when `dns.listen` is set.
+    pub dns_addr: Option<SocketAddr>,
     pub state: Arc<IndexState>,
 }
 
@@ -151,6 +155,11 @@ impl RunningIndex {
             .await
             .map_err(|cause| StartError::Bind { addr: config.listen, cause })?;
         let addr = listener.local_addr().unwrap_or(config.listen);
+        let dns = match config.dns.listen {
+            Some(at) => Some(dns::bind(at).await.map_err(|cause| StartError::Bind { addr: at, cause })?),
+            None => None,
+        };
+        let dns_addr = dns.as_ref().map(|d| d.addr);
         let sessions = history::Sessions::restore(&store).await;
         let nodes = config.nodes.len();
         let state = IndexState::new(config, store, loader).map_err(StartError::Config)?;
@@ -165,8 +174,13 @@ impl RunningIndex {
         start_tasks(&state, sessions);
         let limits = state.config.load().http.clone();
         state.tasks.spawn(http::serve(listener, http::router(state.clone()), state.shutdown.clone(), limits));
+        if let Some(listeners) = dns {
+            let zone = state.config.load().dns.zone.clone().unwrap_or_default();
+            tracing::info!(listen = %listeners.addr, zone, "DNS server answering for its zone over UDP and TCP");
+            dns::start(&state, listeners);
+        }
         tracing::info!(listen = %addr, nodes, "ferrocast index listening");
-        Ok(RunningIndex { addr, state })
+        Ok(RunningIndex { addr, dns_addr, state })
     }
 
     /// Stops polling and serving; waits for the history to be written.

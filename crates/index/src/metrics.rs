@@ -9,6 +9,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::RecordType;
+
 use crate::directory::{Directory, FastHash, saturating_sum};
 use crate::index_replicas::{Replicas, Role};
 use crate::nodes::{Health, NodeCounters};
@@ -33,6 +36,115 @@ pub struct Metrics {
     unserved: AtomicU64,
     /// Background tasks restarted after a panic.
     pub task_restarts: Arc<crate::supervisor::Restarts>,
+    /// The DNS server's counters.
+    pub dns: DnsMetrics,
+}
+
+/// Query types counted by name; the rest count as "other".
+const DNS_TYPES: [RecordType; 6] =
+    [RecordType::A, RecordType::AAAA, RecordType::CNAME, RecordType::NS, RecordType::SOA, RecordType::ANY];
+/// Answer codes counted by name (as dig prints them); the rest count as "other".
+const DNS_RCODES: [(ResponseCode, &str); 7] = [
+    (ResponseCode::NoError, "NOERROR"),
+    (ResponseCode::FormErr, "FORMERR"),
+    (ResponseCode::ServFail, "SERVFAIL"),
+    (ResponseCode::NXDomain, "NXDOMAIN"),
+    (ResponseCode::NotImp, "NOTIMP"),
+    (ResponseCode::Refused, "REFUSED"),
+    (ResponseCode::BADVERS, "BADVERS"),
+];
+/// Why a DNS packet got no answer (or a cut one).
+const DNS_DROPS: [&str; 7] =
+    ["malformed", "response", "rate_limit", "tcp_connections", "truncated_size", "encode", "panic"];
+
+/// Counters of the DNS server (`crate::dns`): fixed label sets, so a flood of odd queries cannot
+/// grow them.
+#[derive(Default)]
+pub struct DnsMetrics {
+    /// By query type (DNS_TYPES, then other) and answer code (DNS_RCODES, then other).
+    queries: [[AtomicU64; DNS_RCODES.len() + 1]; DNS_TYPES.len() + 1],
+    dropped: [AtomicU64; DNS_DROPS.len()],
+    /// UDP answers cut to TC by the rate limit.
+    rate_limited: AtomicU64,
+    /// Answers naming edges, by client region.
+    answers: RwLock<ByRegion>,
+}
+
+impl DnsMetrics {
+    pub fn query(&self, qtype: RecordType, rcode: ResponseCode) {
+        let t = DNS_TYPES.iter().position(|t| *t == qtype).unwrap_or(DNS_TYPES.len());
+        let r = DNS_RCODES.iter().position(|r| r.0 == rcode).unwrap_or(DNS_RCODES.len());
+        self.queries[t][r].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A packet that got no answer (or one cut for size), by reason (one of DNS_DROPS).
+    pub fn dropped(&self, reason: &'static str) {
+        if let Some(i) = DNS_DROPS.iter().position(|r| *r == reason) {
+            self.dropped[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn rate_limited(&self) {
+        self.rate_limited.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// An answer naming edges for a client of `region` (regions come from the config).
+    pub fn answer(&self, region: &Arc<str>) {
+        if let Some(c) = self.answers.read().unwrap_or_else(|p| p.into_inner()).get(region) {
+            c.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let mut map = self.answers.write().unwrap_or_else(|p| p.into_inner());
+        let key = if map.len() < 256 { region.clone() } else { Arc::from("other") };
+        map.entry(key).or_default().fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Queries answered so far with `rcode`, all types.
+    pub fn answered(&self, rcode: ResponseCode) -> u64 {
+        let r = DNS_RCODES.iter().position(|r| r.0 == rcode).unwrap_or(DNS_RCODES.len());
+        self.queries.iter().map(|row| row[r].load(Ordering::Relaxed)).sum()
+    }
+
+    fn render(&self, o: &mut String) {
+        help(o, "ferrocast_index_dns_queries_total", "counter", "DNS queries answered, by query type and answer code.");
+        for (t, row) in self.queries.iter().enumerate() {
+            let qtype = DNS_TYPES.get(t).map_or("other".to_string(), |t| t.to_string());
+            for (r, c) in row.iter().enumerate() {
+                let n = c.load(Ordering::Relaxed);
+                if n == 0 {
+                    continue;
+                }
+                let rcode = DNS_RCODES.get(r).map_or("other", |r| r.1);
+                let _ = writeln!(o, "ferrocast_index_dns_queries_total{{type=\"{qtype}\",rcode=\"{rcode}\"}} {n}");
+            }
+        }
+        help(
+            o,
+            "ferrocast_index_dns_dropped_total",
+            "counter",
+            "DNS packets given no answer (or a cut one), by reason.",
+        );
+        for (reason, c) in DNS_DROPS.iter().zip(&self.dropped) {
+            let _ =
+                writeln!(o, "ferrocast_index_dns_dropped_total{{reason=\"{reason}\"}} {}", c.load(Ordering::Relaxed));
+        }
+        help(
+            o,
+            "ferrocast_index_dns_rate_limited_total",
+            "counter",
+            "UDP answers truncated (TC) by the per-network rate limit.",
+        );
+        let _ = writeln!(o, "ferrocast_index_dns_rate_limited_total {}", self.rate_limited.load(Ordering::Relaxed));
+        help(o, "ferrocast_index_dns_answers_total", "counter", "DNS answers naming edges, by client region.");
+        for (region, c) in self.answers.read().unwrap_or_else(|p| p.into_inner()).iter() {
+            let _ = writeln!(
+                o,
+                "ferrocast_index_dns_answers_total{{region=\"{}\"}} {}",
+                escape(region),
+                c.load(Ordering::Relaxed)
+            );
+        }
+    }
 }
 
 impl Metrics {
@@ -142,6 +254,7 @@ impl Metrics {
         for (task, n) in self.task_restarts.counts() {
             let _ = writeln!(o, "ferrocast_index_task_restarts_total{{task=\"{task}\"}} {n}");
         }
+        self.dns.render(o);
         help(o, "ferrocast_index_merges_total", "counter", "Directory rebuilds.");
         let _ = writeln!(o, "ferrocast_index_merges_total {}", self.merges.load(Ordering::Relaxed));
         help(o, "ferrocast_index_merge_seconds_total", "counter", "Time spent rebuilding the directory.");

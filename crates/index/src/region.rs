@@ -256,6 +256,12 @@ impl RegionResolver {
         (Arc::clone(&self.default), RegionSource::Default)
     }
 
+    /// Whether a client's address can change its region (a CIDR table or a GeoIP database is
+    /// set): else every client without a `region` parameter is in the default region.
+    pub fn places_by_address(&self) -> bool {
+        !self.v4.is_empty() || !self.v6.is_empty() || self.geoip.is_some()
+    }
+
     /// The regions to try after `region`, nearest first: `nearest[region]`, then every other
     /// region the config knows, sorted. Never contains `region` itself.
     /// The lists are precomputed (no allocation on the request path).

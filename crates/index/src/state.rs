@@ -30,6 +30,8 @@ pub type ConfigLoader = Box<dyn Fn() -> Result<IndexConfig, String> + Send + Syn
 pub struct IndexState {
     pub config: ArcSwap<IndexConfig>,
     pub resolver: ArcSwap<RegionResolver>,
+    /// The DNS zone (`[dns]`), rebuilt on reload; None when the config names none.
+    pub dns_zone: arc_swap::ArcSwapOption<crate::dns::Zone>,
     pub directory: ArcSwap<Directory>,
     /// Access control (keys, rules, hook callers), rebuilt on reload.
     pub auth: ArcSwap<Auth>,
@@ -61,6 +63,7 @@ pub struct IndexState {
 impl IndexState {
     pub fn new(config: IndexConfig, store: Store, loader: Option<ConfigLoader>) -> Result<Arc<IndexState>, String> {
         let resolver = RegionResolver::new(&config.regions).map_err(|e| e.to_string())?;
+        let zone = dns_zone(&config)?;
         let auth = Auth::new(&config.auth)?;
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_millis(config.poll.timeout_ms))
@@ -83,6 +86,7 @@ impl IndexState {
             revoked: crate::auth::revoked::Revoked::default(),
             config: ArcSwap::from_pointee(config),
             resolver: ArcSwap::from_pointee(resolver),
+            dns_zone: arc_swap::ArcSwapOption::new(zone),
             directory: ArcSwap::from_pointee(Directory::default()),
             auth: ArcSwap::from_pointee(auth),
             store,
@@ -193,17 +197,32 @@ impl IndexState {
         new.validate()?;
         let resolver = RegionResolver::new(&new.regions).map_err(|e| e.to_string())?;
         let auth = Auth::new(&new.auth)?;
+        let zone = dns_zone(&new)?;
         let old = self.config.load_full();
         if new.listen != old.listen || new.db != old.db || new.redis != old.redis || new.shared != old.shared {
             tracing::warn!("listen, db, redis and shared take effect at the next restart, not on reload");
         }
+        if new.dns.listen != old.dns.listen
+            || new.dns.rate_limit_qps != old.dns.rate_limit_qps
+            || new.dns.max_tcp_connections != old.dns.max_tcp_connections
+        {
+            tracing::warn!(
+                "dns.listen, dns.rate_limit_qps and dns.max_tcp_connections take effect at the next restart, not on reload"
+            );
+        }
         let diff = reload_nodes(&mut self.table(), &new.nodes);
         self.resolver.store(Arc::new(resolver));
         self.auth.store(Arc::new(auth));
+        self.dns_zone.store(zone);
         self.config.store(Arc::new(new));
         self.mark_urgent();
         Ok(diff)
     }
+}
+
+/// The DNS zone of `config`, if it names one.
+fn dns_zone(config: &IndexConfig) -> Result<Option<Arc<crate::dns::Zone>>, String> {
+    config.dns.zone.as_ref().map(|_| crate::dns::Zone::new(&config.dns).map(Arc::new)).transpose()
 }
 
 /// What one applied poll did.

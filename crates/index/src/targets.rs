@@ -61,10 +61,13 @@ pub struct NodeTargets {
     rtmp: Option<Base>,
     /// `"node":"e1","region":"eu"`.
     pub fields: Box<str>,
+    /// What DNS answers give for the node.
+    pub dns: Option<crate::dns::NodeAddress>,
 }
 
 impl NodeTargets {
-    pub fn new(name: &str, region: &str, http: Option<&str>, rtmp: Option<&str>) -> NodeTargets {
+    pub fn new(spec: &crate::config::NodeSpec, region: &str) -> NodeTargets {
+        let (name, http, rtmp) = (spec.name.as_str(), spec.http.as_deref(), spec.rtmp.as_deref());
         let mut fields = Vec::with_capacity(name.len() + region.len() + 22);
         fields.extend_from_slice(b"\"node\":");
         push_json_str(&mut fields, name);
@@ -74,6 +77,7 @@ impl NodeTargets {
             http: Base::new(http),
             rtmp: Base::new(rtmp),
             fields: String::from_utf8(fields).unwrap_or_default().into(),
+            dns: crate::dns::NodeAddress::of(spec),
         }
     }
 
@@ -133,11 +137,14 @@ mod tests {
 
     #[test]
     fn targets_keep_each_protocol_base_without_trailing_slash() {
-        let t = NodeTargets::new("e\"1", "eu", Some("http://h:8080/"), None);
+        let spec: crate::config::NodeSpec = "name=e1,api=http://10.0.0.1:1985,http=http://h:8080/".parse().unwrap();
+        let spec = crate::config::NodeSpec { name: "e\"1".into(), ..spec };
+        let t = NodeTargets::new(&spec, "eu");
         assert_eq!(&*t.base(Proto::Flv).unwrap().raw, "http://h:8080");
         assert_eq!(&*t.base(Proto::Hls).unwrap().raw, "http://h:8080");
         assert!(t.base(Proto::Rtmp).is_none());
         let fields: serde_json::Value = serde_json::from_str(&format!("{{{}}}", t.fields)).unwrap();
         assert_eq!(fields, serde_json::json!({"node": "e\"1", "region": "eu"}));
+        assert_eq!(t.dns, crate::dns::NodeAddress::parse("h").ok(), "DNS answers name the HTTP host");
     }
 }

@@ -223,6 +223,7 @@ async fn node_errors_are_shown_to_admins_only() {
         max_viewers: None,
         max_mbps: None,
         api_token: None,
+        dns_address: None,
     };
     let db = tempfile::tempdir().unwrap();
     let (idx, _) = start(&db, vec![dead], auth()).await;

@@ -178,6 +178,7 @@ fn node_spec(layout: &Layout, plan: &Plan) -> NodeSpec {
         max_viewers: None,
         max_mbps: None,
         api_token: None,
+        dns_address: None,
     }
 }
 

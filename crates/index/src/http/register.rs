@@ -68,6 +68,7 @@ fn spec_from(hb: Heartbeat, q: Option<&str>) -> Result<NodeSpec, String> {
         max_viewers: query_param(q, "max_viewers").and_then(|v| v.parse().ok()),
         max_mbps: query_param(q, "max_mbps").and_then(|v| v.parse().ok()),
         api_token: None,
+        dns_address: None,
     };
     spec.validate()?;
     Ok(spec)

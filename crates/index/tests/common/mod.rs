@@ -210,6 +210,7 @@ impl FakeNode {
             max_viewers: None,
             max_mbps: None,
             api_token: None,
+            dns_address: None,
         }
     }
 

@@ -1,0 +1,157 @@
+//! The DNS listeners: UDP (one task per worker thread on one socket) and TCP (RFC 7766 framing,
+//! pipelined queries answered in order, bounded connections with an idle timeout). Each query is
+//! answered by [`answer::respond`] from the current zone, directory and config; a panic in it
+//! (a bug, never expected) costs that query only.
+
+use std::net::{IpAddr, SocketAddr};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+
+use super::answer::{self, Context, Transport};
+use super::rate_limit::{RateLimit, Verdict};
+use crate::state::IndexState;
+
+/// The bound DNS sockets, before they serve.
+pub struct DnsListeners {
+    pub udp: UdpSocket,
+    pub tcp: TcpListener,
+    /// The address both listen on.
+    pub addr: SocketAddr,
+}
+
+/// Binds UDP and TCP on `addr`; with port 0, TCP takes the port UDP was given.
+pub async fn bind(addr: SocketAddr) -> std::io::Result<DnsListeners> {
+    let mut last = None;
+    for _ in 0..20 {
+        let udp = UdpSocket::bind(addr).await?;
+        let bound = udp.local_addr()?;
+        match TcpListener::bind(bound).await {
+            Ok(tcp) => return Ok(DnsListeners { udp, tcp, addr: bound }),
+            // Port 0 gave UDP a port TCP cannot have: try another.
+            Err(e) if addr.port() == 0 => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other("no port free for both UDP and TCP")))
+}
+
+/// Serves DNS on `listeners` until the index shuts down.
+pub fn start(state: &Arc<IndexState>, listeners: DnsListeners) {
+    let cfg = state.config.load();
+    let limit = Arc::new(RateLimit::new(cfg.dns.rate_limit_qps));
+    let udp = Arc::new(listeners.udp);
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    for _ in 0..workers {
+        state.tasks.spawn(serve_udp(state.clone(), udp.clone(), limit.clone()));
+    }
+    let permits = Arc::new(tokio::sync::Semaphore::new(cfg.dns.max_tcp_connections));
+    state.tasks.spawn(serve_tcp(state.clone(), listeners.tcp, permits));
+}
+
+/// Answers one query from the state in force, or None for silence.
+fn answer(st: &IndexState, packet: &[u8], peer: IpAddr, transport: Transport, truncate: bool) -> Option<Vec<u8>> {
+    let zone = st.dns_zone.load();
+    let zone = zone.as_ref()?;
+    let dir = st.directory.load();
+    let cfg = st.config.load();
+    let resolver = st.resolver.load();
+    let cx = Context { zone, dir: &dir, scheduler: &cfg.scheduler, resolver: &resolver, metrics: &st.metrics.dns };
+    match catch_unwind(AssertUnwindSafe(|| answer::respond(&cx, packet, peer, transport, truncate))) {
+        Ok(a) => a,
+        Err(_) => {
+            st.metrics.dns.dropped("panic");
+            tracing::error!(%peer, len = packet.len(), "a DNS query panicked the answer code; it got no answer");
+            None
+        }
+    }
+}
+
+async fn serve_udp(st: Arc<IndexState>, socket: Arc<UdpSocket>, limit: Arc<RateLimit>) {
+    // Queries larger than this are cut; their parse fails and they get FORMERR.
+    let mut buf = vec![0u8; 4096];
+    loop {
+        let (n, peer) = tokio::select! {
+            _ = st.shutdown.cancelled() => return,
+            r = socket.recv_from(&mut buf) => match r {
+                Ok(r) => r,
+                Err(e) => {
+                    // ICMP errors of earlier sends surface here on some systems: not fatal.
+                    tracing::debug!(error = %e, "DNS UDP receive failed");
+                    continue;
+                }
+            },
+        };
+        let verdict = limit.check(peer.ip());
+        if verdict == Verdict::Drop {
+            st.metrics.dns.dropped("rate_limit");
+            continue;
+        }
+        if verdict == Verdict::Truncate {
+            st.metrics.dns.rate_limited();
+        }
+        if let Some(out) = answer(&st, &buf[..n], peer.ip(), Transport::Udp, verdict == Verdict::Truncate)
+            && let Err(e) = socket.send_to(&out, peer).await
+        {
+            tracing::debug!(%peer, error = %e, "cannot send a DNS answer");
+        }
+    }
+}
+
+async fn serve_tcp(st: Arc<IndexState>, listener: TcpListener, permits: Arc<tokio::sync::Semaphore>) {
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = st.shutdown.cancelled() => return,
+            r = listener.accept() => match r {
+                Ok(r) => r,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait instead of spinning.
+                    tracing::warn!(error = %e, "DNS TCP accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            st.metrics.dns.dropped("tcp_connections");
+            drop(stream);
+            continue;
+        };
+        let st = st.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let idle = Duration::from_millis(st.config.load().dns.tcp_idle_timeout_ms);
+            tokio::select! {
+                _ = st.shutdown.cancelled() => {}
+                _ = tcp_connection(&st, stream, peer.ip(), idle) => {}
+            }
+        });
+    }
+}
+
+/// Length-prefixed queries in, answers out, until the client closes, idles past `idle`, or sends
+/// something that gets no answer.
+async fn tcp_connection(st: &IndexState, mut stream: TcpStream, peer: IpAddr, idle: Duration) {
+    let mut buf = Vec::new();
+    loop {
+        let mut len = [0u8; 2];
+        if !matches!(tokio::time::timeout(idle, stream.read_exact(&mut len)).await, Ok(Ok(_))) {
+            return;
+        }
+        buf.resize(usize::from(u16::from_be_bytes(len)), 0);
+        if !matches!(tokio::time::timeout(idle, stream.read_exact(&mut buf)).await, Ok(Ok(_))) {
+            return;
+        }
+        let Some(out) = answer(st, &buf, peer, Transport::Tcp, false) else { return };
+        let Ok(n) = u16::try_from(out.len()) else { return };
+        let mut framed = Vec::with_capacity(out.len() + 2);
+        framed.extend_from_slice(&n.to_be_bytes());
+        framed.extend_from_slice(&out);
+        if !matches!(tokio::time::timeout(idle, stream.write_all(&framed)).await, Ok(Ok(()))) {
+            return;
+        }
+    }
+}

@@ -83,3 +83,81 @@ fn serve_everything(dir: &Directory, config: &IndexConfig) {
     }
     let _ = crate::scheduler::rank_origins(dir, dir.streams.get(WITNESS));
 }
+
+/// One DNS query through the DNS server's answer path (target `dns_query`), over UDP and over
+/// TCP, against a fixed cluster (edges known by IPv4, IPv6 and host name in two regions, an
+/// origin, a live stream). Whatever the packet, the answer is silence or a well-formed DNS
+/// response to it: same id, QR set, no larger than the client can take over UDP. Returns the
+/// answer's record count, or None for silence. Panics only on a bug.
+pub fn dns_query(data: &[u8]) -> Option<usize> {
+    use std::sync::OnceLock;
+
+    use hickory_proto::op::{Message, MessageType};
+
+    use crate::dns::answer::{Context, MAX_UDP_ANSWER, Transport, respond};
+
+    struct Fixture {
+        zone: crate::dns::Zone,
+        dir: Directory,
+        resolver: crate::region::RegionResolver,
+        metrics: crate::metrics::DnsMetrics,
+        scheduler: crate::config::SchedulerConfig,
+    }
+    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+    let f = FIXTURE.get_or_init(|| {
+        let mut table = NodeTable::new();
+        let nodes = [
+            "name=e1,api=http://127.0.0.1:1,rtmp=rtmp://127.0.0.2:1935,region=eu",
+            "name=e2,api=http://127.0.0.1:1,rtmp=rtmp://[2001:db8::2]:1935,region=eu",
+            "name=u1,api=http://127.0.0.1:1,dns_address=edge-u1.example.net,region=us",
+            "name=o1,role=origin,api=http://127.0.0.1:1,rtmp=rtmp://127.0.0.9:1935,region=us",
+        ];
+        for (order, s) in nodes.iter().enumerate() {
+            let spec: NodeSpec = s.parse().expect("a node spec");
+            let mut e = NodeEntry::new(spec.clone(), order, None);
+            let stream = NodeStream {
+                key: "__defaultVhost__/live/cam1".into(),
+                active: true,
+                clients: 2,
+                kbps: Kbps::default(),
+                video: None,
+                audio: None,
+            };
+            let report = NodeReport { streams: vec![stream], ..NodeReport::default() };
+            nodes::apply_poll(&mut e, Ok(report), Duration::from_millis(5), Duration::from_secs(1), 1, 1_000);
+            table.insert(spec.name.clone(), e);
+        }
+        let dns = crate::dns::DnsConfig {
+            zone: Some("live.example.com".into()),
+            names: vec!["edge".into()],
+            nameservers: vec!["ns1.live.example.com=192.0.2.53".into(), "ns1.live.example.com=2001:db8::53".into()],
+            ..crate::dns::DnsConfig::default()
+        };
+        let regions = crate::region::RegionsConfig {
+            cidrs: vec![crate::region::CidrRegion { cidr: "10.0.0.0/8".parse().expect("a CIDR"), region: "us".into() }],
+            ..Default::default()
+        };
+        Fixture {
+            zone: crate::dns::Zone::new(&dns).expect("the zone"),
+            dir: Directory::build(&table, &IndexConfig::default(), 2_000),
+            resolver: crate::region::RegionResolver::new(&regions).expect("the regions"),
+            metrics: Default::default(),
+            scheduler: Default::default(),
+        }
+    });
+    let cx =
+        Context { zone: &f.zone, dir: &f.dir, scheduler: &f.scheduler, resolver: &f.resolver, metrics: &f.metrics };
+    let peer = "10.1.2.3".parse().expect("an address");
+    let mut records = None;
+    for transport in [Transport::Udp, Transport::Tcp] {
+        let Some(out) = respond(&cx, data, peer, transport, false) else { continue };
+        let answer = Message::from_vec(&out).expect("our answer parses");
+        assert_eq!(answer.metadata.message_type, MessageType::Response);
+        assert_eq!(&out[..2], &data[..2], "the answer carries the query's id");
+        if transport == Transport::Udp {
+            assert!(out.len() <= usize::from(MAX_UDP_ANSWER), "a UDP answer of {} bytes", out.len());
+        }
+        records = Some(answer.answers.len() + answer.authorities.len() + answer.additionals.len());
+    }
+    records
+}

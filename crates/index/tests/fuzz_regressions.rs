@@ -44,3 +44,20 @@ fn numbers_from_a_node_never_panic_the_merge() {
         }
     }
 }
+
+#[path = "../../../fuzz/drivers/dns_query.rs"]
+mod dns_query;
+
+#[test]
+fn dns_query_regressions() {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    inputs::replay(&repo, "dns_query", |data| {
+        dns_query::drive_dns_query(data);
+    });
+    // The seeds are queries dig could send: each gets an answer, and the apex one has records.
+    let apex = std::fs::read(repo.join("fuzz/seeds/dns_query/a_apex_ecs")).unwrap();
+    assert!(dns_query::drive_dns_query(&apex).is_some_and(|n| n >= 1));
+    for (path, data) in inputs::inputs(&repo, "dns_query") {
+        assert!(dns_query::drive_dns_query(&data).is_some(), "{} got no answer", path.display());
+    }
+}

@@ -272,6 +272,10 @@ fn node_records(cx: &Context<'_>, target: Target<'_>, qname: &Name, qtype: Recor
                     break;
                 }
                 Some(NodeAddress::Ip(ip)) if family_wanted(qtype, *ip) => {
+                    // An RRset holds each address once (nodes may share a host).
+                    if out.iter().any(|r: &Record| r.data.ip_addr() == Some(*ip)) {
+                        continue;
+                    }
                     out.push(address_record(qname.clone(), cx.zone.ttl, *ip));
                     first.get_or_insert(i);
                     if out.len() >= max {

@@ -314,3 +314,19 @@ fn answers_count_as_assignments() {
     let after: u64 = (0..f.dir.nodes.len()).map(|i| f.dir.assigned(i)).sum();
     assert_eq!(after - before, 5);
 }
+
+#[test]
+fn nodes_sharing_a_host_are_one_record() {
+    let f = Fixture::new(&["name=e3,api=http://127.0.0.1:1,rtmp=rtmp://127.0.0.2:1936,region=eu"]);
+    let got = sorted_unique(addresses(&f.ask("live.example.com.", RecordType::A)));
+    assert_eq!(got.0, ["127.0.0.2", "127.0.0.3"], "each address once: {:?}", got.1);
+}
+
+/// The addresses sorted and deduplicated, with the original list.
+fn sorted_unique(v: Vec<String>) -> (Vec<String>, Vec<String>) {
+    let mut s = v.clone();
+    s.sort();
+    s.dedup();
+    assert_eq!(s.len(), v.len(), "a repeated record: {v:?}");
+    (s, v)
+}

@@ -25,7 +25,8 @@ pub struct IndexArgs {
     /// TOML config file: top-level listen, db, history_days, redis, log_format; [shared] with lease_ms and
     /// key_prefix; [poll], [scheduler] and [regions]
     /// tables with the keys of the flags below (without their prefix); nodes as [[nodes]] tables
-    /// with name, role, api, rtmp, http, region, weight, max_viewers, max_mbps; [auth] with enabled,
+    /// with name, role, api, rtmp, http, region, weight, max_viewers, max_mbps, max_streams, max_mbps_in,
+    /// api_token, dns_address; [auth] with enabled,
     /// sign_with, url_ttl_s, admin_token, hook_secret, hook_allow, hooks_open, keys = [{ id, secret }, ...] and
     /// [[auth.apps]] tables with app, play ("open"|"token"), publish ("open"|"token"); [register]
     /// with secret, allow and max_nodes; [http] with header_timeout_ms, max_connections,
@@ -62,7 +63,8 @@ pub struct IndexArgs {
     /// A node to poll (repeatable), e.g.
     /// name=e1,role=edge,api=http://host:1985,rtmp=rtmp://host:1935,http=http://host:8080,region=eu
     /// (optional weight=, max_viewers=, max_mbps=, api_token= for a node started with --api-token,
-    /// dns_address= the IP or host name DNS answers give for it [default: its rtmp URL's host]).
+    /// dns_address= the IP or host name DNS answers give for it [default: its rtmp URL's host];
+    /// origins: max_streams= [default: 1000] and max_mbps_in=, the capacity publishers are placed by).
     /// Adds to the file's [[nodes]].
     #[arg(long = "node", value_name = "SPEC")]
     pub nodes: Vec<NodeSpec>,

@@ -50,6 +50,13 @@ pub struct NodeSpec {
     /// Outgoing bandwidth this node can carry, in Mbit/s [default: unlimited].
     #[serde(default)]
     pub max_mbps: Option<f64>,
+    /// Origins: streams this origin can take; publishers go to the least loaded origin of their
+    /// region [default: 1000].
+    #[serde(default)]
+    pub max_streams: Option<u64>,
+    /// Origins: incoming bandwidth this origin can take, in Mbit/s [default: unlimited].
+    #[serde(default)]
+    pub max_mbps_in: Option<f64>,
     /// What DNS answers give for this node: an IP address (an A/AAAA record) or a host name (a
     /// CNAME) [default: the host of its rtmp URL, else of its http URL, else of its api URL].
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -64,7 +71,7 @@ impl std::str::FromStr for NodeSpec {
     type Err = String;
     /// `name=e1,role=edge,api=http://host:1985,rtmp=rtmp://host:1935,http=http://host:8080,region=eu`
     /// with optional `weight=`, `max_viewers=`, `max_mbps=`, `api_token=` (the node's `--api-token`),
-    /// `dns_address=` (an IP or host name for DNS answers).
+    /// `dns_address=` (an IP or host name for DNS answers), `max_streams=`, `max_mbps_in=` (origins).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let mut spec = NodeSpec {
             name: String::new(),
@@ -78,6 +85,8 @@ impl std::str::FromStr for NodeSpec {
             max_mbps: None,
             api_token: None,
             dns_address: None,
+            max_streams: None,
+            max_mbps_in: None,
         };
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (k, v) = part.split_once('=').ok_or_else(|| format!("{part:?} is not key=value"))?;
@@ -94,10 +103,12 @@ impl std::str::FromStr for NodeSpec {
                 "max_mbps" => spec.max_mbps = Some(v.parse().map_err(|_| bad("a number"))?),
                 "api_token" => spec.api_token = Some(Secret::new(v)),
                 "dns_address" => spec.dns_address = Some(v.to_string()),
+                "max_streams" => spec.max_streams = Some(v.parse().map_err(|_| bad("a whole number"))?),
+                "max_mbps_in" => spec.max_mbps_in = Some(v.parse().map_err(|_| bad("a number"))?),
                 other => {
                     return Err(format!(
                         "unknown node key {other:?}: expected name, role, api, rtmp, http, region, weight, max_viewers, \
-                         max_mbps, api_token, dns_address"
+                         max_mbps, max_streams, max_mbps_in, api_token, dns_address"
                     ));
                 }
             }
@@ -146,7 +157,12 @@ impl NodeSpec {
         if self.weight.is_nan() || self.weight <= 0.0 || self.weight.is_infinite() {
             return Err(format!("node {}: weight must be above 0", self.name));
         }
-        if self.max_viewers == Some(0) || self.max_mbps.is_some_and(|m| m.is_nan() || m <= 0.0) {
+        let bad_mbps = |m: Option<f64>| m.is_some_and(|m| m.is_nan() || m <= 0.0);
+        if self.max_viewers == Some(0)
+            || self.max_streams == Some(0)
+            || bad_mbps(self.max_mbps)
+            || bad_mbps(self.max_mbps_in)
+        {
             return Err(format!("node {}: capacities must be above 0", self.name));
         }
         if let Some(a) = &self.dns_address {

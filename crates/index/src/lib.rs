@@ -32,6 +32,7 @@ pub mod merge;
 pub mod metrics;
 pub mod nodes;
 pub mod origin_replicas;
+pub mod placements;
 pub mod poller;
 pub mod region;
 pub mod scheduler;

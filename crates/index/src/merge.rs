@@ -47,6 +47,7 @@ pub fn step(state: &IndexState, sessions: &mut Sessions) {
     state.primaries.order(&mut dir, now);
     let prev = state.directory.load_full();
     dir.carry_assignments(&prev);
+    state.placements.observe(&prev, &dir, now);
     sessions.observe(&mut dir, &state.store, now);
     state.directory.store(Arc::new(dir));
     match state.replicas.as_deref() {

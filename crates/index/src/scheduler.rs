@@ -192,15 +192,58 @@ pub fn assign(dir: &Directory, i: usize) {
     dir.nodes[i].counters.scheduled_total.fetch_add(1, Ordering::Relaxed);
 }
 
-/// Origins for a publisher: healthy origins, primary (config order) first. Origins that already
-/// have the stream come first, in the directory's order (the stream's primary, then its replicas),
-/// so a publisher that reconnects goes back to where its viewers are — or, once its origin died,
-/// to the replica that kept them.
-pub fn rank_origins(dir: &Directory, entry: Option<&StreamEntry>) -> Ranking {
-    let mut origins: Vec<usize> =
-        dir.origins.iter().copied().filter(|&i| dir.nodes[i].spec.role == Role::Origin).collect();
-    origins.sort_by_key(|&i| entry.and_then(|e| e.origins.iter().position(|h| h.node == i)).unwrap_or(usize::MAX));
-    origins
+/// Streams an origin without `max_streams` is taken to carry at full load.
+pub const DEFAULT_ORIGIN_STREAMS: u64 = 1000;
+
+/// Origin `i`'s load as a publisher placement sees it, between 0 and 1 (can pass 1): the larger
+/// of its streams against `max_streams` and its ingest against `max_mbps_in`, counting publishers
+/// placed there since its last poll.
+pub fn origin_load(dir: &Directory, i: usize) -> f64 {
+    let n = &dir.nodes[i];
+    let placed = dir.assigned(i) as f64;
+    let streams = (n.streams as f64 + placed) / n.spec.max_streams.unwrap_or(DEFAULT_ORIGIN_STREAMS).max(1) as f64;
+    match n.spec.max_mbps_in {
+        Some(mbps) if mbps > 0.0 => streams.max((n.kbps_in as f64 + placed * UNKNOWN_STREAM_KBPS) / (mbps * 1000.0)),
+        _ => streams,
+    }
+}
+
+/// Origins for a publisher, best first, all healthy:
+/// 1. those that have the stream now, in the directory's order (its primary, then its replicas),
+///    so a publisher that reconnects goes back to where its viewers are — or, once its origin
+///    died, to the replica that kept them;
+/// 2. `recent`: the origin the stream was on within the last minute (`crate::placements`);
+/// 3. the others below full load: of the publisher's `region`, then of the `fallback` regions in
+///    order, then of any region; within a region least loaded first, then config order;
+/// 4. full origins, in the same order.
+pub fn place_publisher(
+    dir: &Directory,
+    entry: Option<&StreamEntry>,
+    recent: Option<&str>,
+    region: &str,
+    fallback: &[impl AsRef<str>],
+) -> Ranking {
+    let healthy = dir.origins.iter().copied().filter(|&i| dir.nodes[i].spec.role == Role::Origin);
+    let holds = |i: usize| entry.and_then(|e| e.origins.iter().position(|h| h.node == i));
+    let tier = |i: usize| {
+        let r = &*dir.nodes[i].region;
+        if r == region { 0 } else { fallback.iter().position(|f| f.as_ref() == r).map_or(usize::MAX, |p| p + 1) }
+    };
+    let mut ranked: Vec<(usize, bool, usize, f64, usize, usize)> = healthy
+        .map(|i| {
+            let sticky = match holds(i) {
+                Some(p) => p,
+                None if recent == Some(dir.nodes[i].spec.name.as_str()) => usize::MAX - 1,
+                None => usize::MAX,
+            };
+            let load = origin_load(dir, i);
+            (sticky, load >= 1.0, tier(i), load, dir.nodes[i].order, i)
+        })
+        .collect();
+    ranked.sort_by(|a, b| {
+        a.0.cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)).then(a.3.total_cmp(&b.3)).then(a.4.cmp(&b.4))
+    });
+    ranked.into_iter().map(|r| r.5).collect()
 }
 
 #[cfg(test)]

@@ -41,6 +41,8 @@ pub struct IndexState {
     pub events: crate::events::Bus,
     /// Each replicated stream's primary origin (from `on_forward` hooks).
     pub primaries: crate::origin_replicas::Primaries,
+    /// The origin of each stream that ended within the last minute (publisher stickiness).
+    pub placements: crate::placements::Placements,
     /// Shared mode (several replicas through Redis); None for a single index.
     pub replicas: Option<Arc<crate::index_replicas::Replicas>>,
     /// Token signatures an admin revoked, checked by the hook receiver.
@@ -93,6 +95,7 @@ impl IndexState {
             metrics: Metrics::default(),
             events: crate::events::Bus::new(EVENT_BUFFER),
             primaries: crate::origin_replicas::Primaries::default(),
+            placements: crate::placements::Placements::default(),
             http,
             poll_permits,
             shutdown: CancellationToken::new(),

@@ -224,6 +224,8 @@ async fn node_errors_are_shown_to_admins_only() {
         max_mbps: None,
         api_token: None,
         dns_address: None,
+        max_streams: None,
+        max_mbps_in: None,
     };
     let db = tempfile::tempdir().unwrap();
     let (idx, _) = start(&db, vec![dead], auth()).await;

@@ -126,12 +126,28 @@ pub fn render(a: &SrsConfigArgs) -> anyhow::Result<String> {
         a.heartbeat_s.max(1)
     );
     let _ = writeln!(c, "vhost __defaultVhost__ {{");
-    if a.role == SrsRole::Edge {
-        let _ = writeln!(
-            c,
-            "    cluster {{\n        mode        remote;\n        origin      {};\n    }}",
-            a.origins.join(" ")
-        );
+    match a.role {
+        SrsRole::Edge => {
+            let _ = writeln!(
+                c,
+                "    cluster {{\n        mode        remote;\n        origin      {};\n    }}",
+                a.origins.join(" ")
+            );
+        }
+        SrsRole::Origin => {
+            // Origin cluster: a player (an edge) asking for a stream this origin lacks is
+            // redirected (RTMP 302) to the origin the index's /api/v1/clusters names.
+            let coworker = format!(
+                "{}:{}",
+                url.host_str().context("--index has no host")?,
+                url.port_or_known_default().context("--index has no port")?
+            );
+            let _ = writeln!(
+                c,
+                "    cluster {{\n        mode            local;\n        origin_cluster  on;\n        coworkers       {};\n    }}",
+                checked("--index", &coworker)?
+            );
+        }
     }
     let _ = writeln!(
         c,

@@ -182,7 +182,17 @@ fn origin_and_edge_configs_use_only_directives_srs_knows() {
                 assert_eq!(find(&conf, &["vhost", "cluster", "mode"]).unwrap().args, ["remote"]);
                 assert_eq!(find(&conf, &["vhost", "cluster", "origin"]).unwrap().args, origins);
             }
-            SrsRole::Origin => assert!(find(&conf, &["vhost", "cluster"]).is_none(), "an origin lists no nodes"),
+            SrsRole::Origin => {
+                // An origin cluster whose coworker is the index: SRS asks its /api/v1/clusters.
+                assert_eq!(find(&conf, &["vhost", "cluster", "mode"]).unwrap().args, ["local"]);
+                assert_eq!(find(&conf, &["vhost", "cluster", "origin_cluster"]).unwrap().args, ["on"]);
+                let coworker = find(&conf, &["vhost", "cluster", "coworkers"]).unwrap().args.clone();
+                let index = reqwest::Url::parse(&args(role, &origins).index).unwrap();
+                assert_eq!(
+                    coworker,
+                    [format!("{}:{}", index.host_str().unwrap(), index.port_or_known_default().unwrap())]
+                );
+            }
         }
     }
 }

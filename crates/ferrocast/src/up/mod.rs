@@ -179,6 +179,8 @@ fn node_spec(layout: &Layout, plan: &Plan) -> NodeSpec {
         max_mbps: None,
         api_token: None,
         dns_address: None,
+        max_streams: None,
+        max_mbps_in: None,
     }
 }
 

@@ -293,8 +293,17 @@ fn node_records(cx: &Context<'_>, target: Target<'_>, qname: &Name, qtype: Recor
     };
     match target {
         Target::Origins(stream) => {
-            let entry = stream.as_ref().and_then(|s| stream_entry(dir, s).1);
-            pick(&scheduler::rank_origins(dir, entry)).0
+            let (key, entry) = match stream.as_ref() {
+                Some(s) => stream_entry(dir, s),
+                None => (String::new(), None),
+            };
+            let (region, _) = cx.resolver.resolve(None, client);
+            let fallback = cx.resolver.fallback_order(&region);
+            let (records, first) = pick(&scheduler::place_publisher(dir, entry, None, &region, fallback));
+            if let (Some(i), false) = (first, key.is_empty()) {
+                scheduler::assign(dir, i);
+            }
+            records
         }
         Target::Apex | Target::Edges(_) => {
             let (key, entry) = match &target {

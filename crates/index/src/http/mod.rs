@@ -6,6 +6,7 @@
 
 pub mod admin;
 pub mod caller;
+mod clusters;
 mod dashboard;
 mod directory_api;
 pub mod events;
@@ -24,7 +25,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 
 use crate::state::IndexState;
 
@@ -40,6 +41,7 @@ pub fn router(state: Arc<IndexState>) -> Router {
         .route("/api/v1/play/{app}/{stream}", get(play::play_json))
         .route("/play/{app}/{file}", get(play::play_redirect))
         .route("/api/v1/publish/{app}/{stream}", get(play::publish))
+        .route("/api/v1/clusters", any(clusters::clusters))
         .route("/api/v1/events", get(events::events))
         .route("/", get(dashboard::page))
         .route("/assets/hls.min.js", get(dashboard::hls_js))

@@ -251,7 +251,7 @@ pub async fn play_redirect(
 /// Whether the caller may see `app/stream` as the stream routes would show it ([`Caller`]): only
 /// then does an answer say whether it is live. A token the caller brought counts, one the index
 /// mints for it does not; a token that is not a valid play token sees nothing.
-async fn sees_stream(
+pub(super) async fn sees_stream(
     st: &IndexState,
     headers: &HeaderMap,
     query: Option<&str>,
@@ -266,8 +266,9 @@ async fn sees_stream(
     }
 }
 
-/// `GET /api/v1/publish/{app}/{stream}`: the RTMP URL on the healthy origin for a publisher, and
-/// the backups to move to when it fails.
+/// `GET /api/v1/publish/{app}/{stream}[?region=R]`: the RTMP URL on the origin for a publisher
+/// ([`scheduler::place_publisher`]: the stream's own origin, else the least loaded of its region),
+/// and the backups to move to when it fails.
 pub async fn publish(
     State(st): State<Arc<IndexState>>,
     Path((app, stream)): Path<(String, String)>,
@@ -302,8 +303,15 @@ pub async fn publish(
     }
     let dir = st.directory.load();
     let entry = dir.streams.get(key.as_str());
+    let resolver = st.resolver.load();
+    static FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+    let client = resolver.client_ip(peer.ip(), headers.get(&FORWARDED_FOR).and_then(|v| v.to_str().ok()));
+    let (region, _) = resolver.resolve(query.region.as_deref(), client);
+    let now = crate::clock::now_ms();
+    let recent = st.placements.recent(&key, now);
+    let ranked = scheduler::place_publisher(&dir, entry, recent.as_deref(), &region, resolver.fallback_order(&region));
     let path = PlayPath { proto: Proto::Rtmp, app: &app, stream: &stream, query: &fwd };
-    let mut urls = scheduler::rank_origins(&dir, entry).into_iter().filter_map(|i| Some((i, path.url(&dir, i)?)));
+    let mut urls = ranked.into_iter().filter_map(|i| Some((i, path.url(&dir, i)?)));
     let Some((chosen, url)) = urls.next() else {
         st.metrics.unserved();
         let origins = dir.nodes.iter().filter(|n| n.spec.role == crate::config::Role::Origin).count();
@@ -313,6 +321,8 @@ pub async fn publish(
         );
     };
     let n = &dir.nodes[chosen];
+    scheduler::assign(&dir, chosen);
+    st.placements.remember(&key, &n.spec.name.as_str().into(), now);
     let backups: Vec<Value> = urls
         .map(|(i, url)| json!({ "url": url, "node": dir.nodes[i].spec.name, "region": dir.nodes[i].region }))
         .collect();

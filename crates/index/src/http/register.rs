@@ -69,6 +69,8 @@ fn spec_from(hb: Heartbeat, q: Option<&str>) -> Result<NodeSpec, String> {
         max_mbps: query_param(q, "max_mbps").and_then(|v| v.parse().ok()),
         api_token: None,
         dns_address: None,
+        max_streams: query_param(q, "max_streams").and_then(|v| v.parse().ok()),
+        max_mbps_in: query_param(q, "max_mbps_in").and_then(|v| v.parse().ok()),
     };
     spec.validate()?;
     Ok(spec)

@@ -323,9 +323,63 @@ fn publishers_go_back_to_their_origin_else_the_primary() {
         edge("edge").carrying(k, 1, 0),
     ]);
     let entry = dir.streams.get(k);
-    assert_eq!(names(&dir, &rank_origins(&dir, entry)), ["origin-a", "origin-z"]);
-    assert_eq!(names(&dir, &rank_origins(&dir, None)), ["origin-z", "origin-a"], "config order, not names");
+    assert_eq!(names(&dir, &place(&dir, entry, None, "default")), ["origin-a", "origin-z"]);
+    assert_eq!(names(&dir, &place(&dir, None, None, "default")), ["origin-z", "origin-a"], "the idle one first");
     assert_eq!(rank(&dir, k), ["edge", "origin-a", "origin-z"], "viewers fall back to the holding origin too");
+}
+
+fn place(dir: &Directory, entry: Option<&StreamEntry>, recent: Option<&str>, region: &str) -> Ranking {
+    place_publisher(dir, entry, recent, region, &["near"])
+}
+
+#[test]
+fn new_streams_go_to_the_least_loaded_origin_of_their_region() {
+    let dir = cluster(&[
+        origin("o1").region("eu").carrying("__defaultVhost__/live/a", 1, 0).carrying("__defaultVhost__/live/b", 1, 0),
+        origin("o2").region("eu").carrying("__defaultVhost__/live/c", 1, 0),
+        origin("o3").region("eu"),
+        origin("near").region("near"),
+        origin("far").region("far"),
+    ]);
+    assert_eq!(names(&dir, &place(&dir, None, None, "eu")), ["o3", "o2", "o1", "near", "far"]);
+    assert_eq!(names(&dir, &place(&dir, None, None, "near"))[0], "near");
+    // A region with no origin: its nearest region first, then any by load.
+    assert_eq!(names(&dir, &place(&dir, None, None, "nowhere")), ["near", "o3", "far", "o2", "o1"]);
+    // Placements count as load until the next poll: twelve publishers spread evenly.
+    let mut got: HashMap<String, usize> = HashMap::new();
+    for _ in 0..12 {
+        let first = place(&dir, None, None, "eu")[0];
+        assign(&dir, first);
+        *got.entry(dir.nodes[first].spec.name.clone()).or_default() += 1;
+    }
+    assert_eq!((got["o1"], got["o2"], got["o3"]), (3, 4, 5), "{got:?}");
+}
+
+#[test]
+fn a_full_origin_comes_after_the_region_and_capacity_counts() {
+    let mut small = origin("small").region("eu");
+    small.spec.max_streams = Some(2);
+    let mut slow = origin("slow").region("eu");
+    slow.spec.max_mbps_in = Some(5.0);
+    let dir = cluster(&[
+        small.carrying("__defaultVhost__/live/a", 1, 0).carrying("__defaultVhost__/live/b", 1, 0),
+        slow.carrying("__defaultVhost__/live/c", 1, 4000),
+        origin("big").region("eu").carrying("__defaultVhost__/live/d", 1, 0).carrying("__defaultVhost__/live/e", 1, 0),
+        origin("near").region("near"),
+    ]);
+    // small: 2/2 streams (full); slow: 4 of 5 Mbit/s; big: 2/1000.
+    assert_eq!(names(&dir, &place(&dir, None, None, "eu")), ["big", "slow", "near", "small"]);
+}
+
+#[test]
+fn a_stream_that_just_ended_goes_back_to_its_origin() {
+    let dir = cluster(&[origin("o1").region("eu"), origin("o2").region("eu").viewers(5)]);
+    assert_eq!(names(&dir, &place(&dir, None, Some("o2"), "eu"))[0], "o2", "sticky within the minute");
+    assert_eq!(
+        names(&dir, &place(&dir, None, Some("gone"), "eu"))[0],
+        "o1",
+        "a recent origin not up counts for nothing"
+    );
 }
 
 #[test]

@@ -211,6 +211,8 @@ impl FakeNode {
             max_mbps: None,
             api_token: None,
             dns_address: None,
+            max_streams: None,
+            max_mbps_in: None,
         }
     }
 

@@ -51,6 +51,14 @@ pub enum ClientEvent {
     },
     /// StreamEOF user control: the server ended the stream.
     StreamEof,
+    /// An RTMP 302 (SRS's origin cluster): an error onStatus / `_error` whose info object has an
+    /// `ex` with `redirect2` (the full RTMP URL, with the query) or `redirect` (a tcUrl). Comes
+    /// right before that message's `Status` event: a client that does not follow redirects sees
+    /// the error as before.
+    Redirect {
+        /// The RTMP URL to play or publish from instead.
+        url: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]

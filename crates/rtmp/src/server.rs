@@ -244,6 +244,13 @@ impl ServerSession {
         replies::connect_rejected(&mut self.conn, txid, description);
     }
 
+    /// SRS's RTMP 302 for a player or publisher: play/publish `url` (`rtmp://host:port/app/stream?
+    /// query`) instead. An SRS edge, Ferrocast's edge and clients that know the convention
+    /// reconnect there. Close the connection after writing the output.
+    pub fn redirect(&mut self, url: &str) {
+        replies::redirect(&mut self.conn, url);
+    }
+
     /// onStatus NetStream.Publish.Start (level status), preceded by onFCPublish for FMLE
     /// clients that sent FCPublish — as SRS.
     pub fn accept_publish(&mut self, stream_id: u32) {

@@ -357,3 +357,83 @@ fn publisher_pipelining_gets_ordered_replies() {
         .collect();
     assert_eq!(txids, vec![1.0, 2.0]);
 }
+
+#[test]
+fn play_redirected_as_srs_origins_do() {
+    let mut c = client(ClientMode::Play);
+    let mut s = ServerSession::new(ServerConfig::default());
+    let (mut cev, mut sev) = (Vec::new(), Vec::new());
+    pump(&mut c, &mut s, 512, &mut cev, &mut sev);
+    assert!(sev.iter().any(|e| matches!(e, ServerEvent::Play { .. })), "{sev:?}");
+    s.redirect("rtmp://10.0.0.3:1935/live/cam?token=abc");
+    cev.clear();
+    pump(&mut c, &mut s, 512, &mut cev, &mut sev);
+    assert_eq!(
+        cev,
+        vec![
+            ClientEvent::Redirect { url: "rtmp://10.0.0.3:1935/live/cam?token=abc".into() },
+            ClientEvent::Status {
+                level: "error".into(),
+                code: "NetConnection.Connect.Rejected".into(),
+                description: "RTMP 302 Redirect".into(),
+            },
+        ]
+    );
+}
+
+/// The bytes of SRS 7's RTMP 302 (`SrsRtmpServer::redirect`), encoded here by hand rather than
+/// by our AMF0 encoder: onStatus, transaction 0, a null command object, then the info object
+/// {level, code, description, ex: {code: 302, redirect: tcUrl, redirect2: url}}.
+fn srs_redirect_body(tc_url: &str, url: &str) -> Vec<u8> {
+    fn string(out: &mut Vec<u8>, s: &str) {
+        out.extend_from_slice(&(s.len() as u16).to_be_bytes());
+        out.extend_from_slice(s.as_bytes());
+    }
+    fn prop_str(out: &mut Vec<u8>, k: &str, v: &str) {
+        string(out, k);
+        out.push(0x02);
+        string(out, v);
+    }
+    let mut b = vec![0x02];
+    string(&mut b, "onStatus");
+    b.push(0x00);
+    b.extend_from_slice(&0f64.to_be_bytes());
+    b.push(0x05);
+    b.push(0x03);
+    prop_str(&mut b, "level", "error");
+    prop_str(&mut b, "code", "NetConnection.Connect.Rejected");
+    prop_str(&mut b, "description", "RTMP 302 Redirect");
+    string(&mut b, "ex");
+    b.push(0x03);
+    string(&mut b, "code");
+    b.push(0x00);
+    b.extend_from_slice(&302f64.to_be_bytes());
+    prop_str(&mut b, "redirect", tc_url);
+    prop_str(&mut b, "redirect2", url);
+    b.extend_from_slice(&[0, 0, 0x09]);
+    b.extend_from_slice(&[0, 0, 0x09]);
+    b
+}
+
+#[test]
+fn srs_redirect_bytes_are_understood_and_ours_match_them() {
+    let (tc, url) = ("rtmp://10.0.0.3:1935/live", "rtmp://10.0.0.3:1935/live/cam?token=abc");
+    let srs = srs_redirect_body(tc, url);
+    // A playing client fed SRS's message follows it.
+    let mut c = client(ClientMode::Play);
+    let mut server = ServerSession::new(ServerConfig::default());
+    let (mut cev, mut sev) = (Vec::new(), Vec::new());
+    pump(&mut c, &mut server, 512, &mut cev, &mut sev);
+    let mut chunk = BytesMut::new();
+    encode_message(3, 0, type_id::COMMAND_AMF0, 0, &srs, server.out_chunk_size(), &mut chunk).unwrap();
+    let events = c.feed(&chunk).unwrap();
+    assert_eq!(events[0], ClientEvent::Redirect { url: url.into() }, "{events:?}");
+    assert_eq!(parse_command(type_id::COMMAND_AMF0, &srs).unwrap().name, "onStatus");
+    // Ours: the same message body, byte for byte.
+    let mut s = handshaken_server();
+    s.redirect(url);
+    let msgs = ChunkDecoder::new(1 << 20, 8).decode(&s.take_output()).unwrap();
+    let ours = msgs.iter().find(|m| m.type_id == type_id::COMMAND_AMF0).expect("a command message");
+    assert_eq!(&ours.payload[..], &srs[..], "our RTMP 302 is SRS's");
+    assert_eq!(ours.stream_id, 0, "on the NetConnection, as SRS sends it");
+}

@@ -35,10 +35,12 @@ impl ClientSession {
         match cmd.name.as_str() {
             "_result" => self.on_result(&cmd, events),
             "_error" => {
+                events.extend(redirect_event(&cmd));
                 events.push(status_event(cmd.arg(0)));
                 Ok(())
             }
             "onStatus" => {
+                events.extend(redirect_event(&cmd));
                 let status = status_event(cmd.arg(0));
                 let started = match &status {
                     ClientEvent::Status { code, .. } => match (self.config.mode, code.as_str()) {
@@ -116,6 +118,20 @@ impl ClientSession {
         }
         self.state = State::Starting;
     }
+}
+
+/// The redirect an error status carries (`ex.redirect2`, else `ex.redirect`), looked for in the
+/// info object (the first argument) and, failing that, in the command object.
+fn redirect_event(cmd: &Command) -> Option<ClientEvent> {
+    let carries = |info: &Amf0Value| {
+        if info.get_str("level") != Some("error") {
+            return None;
+        }
+        let ex = info.get("ex")?;
+        let url = ex.get_str("redirect2").filter(|u| !u.is_empty()).or_else(|| ex.get_str("redirect"))?;
+        (!url.is_empty()).then(|| ClientEvent::Redirect { url: url.to_owned() })
+    };
+    cmd.arg(0).and_then(carries).or_else(|| carries(&cmd.object))
 }
 
 /// A Status event from an onStatus/_error info object (missing fields are "").

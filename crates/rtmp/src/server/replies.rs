@@ -39,6 +39,21 @@ pub(super) fn connect_rejected(conn: &mut Connection, txid: f64, description: &s
     conn.send_command(CSID_COMMAND, 0, "_error", txid, &Amf0Value::Null, &[Amf0Value::Object(info)]);
 }
 
+/// SRS's RTMP 302 (origin cluster): onStatus on the NetConnection, level error,
+/// NetConnection.Connect.Rejected, with `ex: {code: 302, redirect: <tcUrl>, redirect2: <url>}`.
+pub(super) fn redirect(conn: &mut Connection, url: &str) {
+    let without_query = url.split('?').next().unwrap_or(url);
+    let tc_url = without_query.rsplit_once('/').map_or(without_query, |(dir, _)| dir);
+    let mut info = status_info("error", "NetConnection.Connect.Rejected", "RTMP 302 Redirect");
+    let ex = Amf0Value::object([
+        ("code", 302.0.into()),
+        ("redirect", Amf0Value::string(tc_url)),
+        ("redirect2", Amf0Value::string(url)),
+    ]);
+    info.push(("ex".into(), ex));
+    conn.send_command(CSID_COMMAND, 0, "onStatus", 0.0, &Amf0Value::Null, &[Amf0Value::Object(info)]);
+}
+
 /// `_result` for a NetConnection command with the given arguments after a null object.
 pub(super) fn result(conn: &mut Connection, txid: f64, args: &[Amf0Value]) {
     conn.send_command(CSID_COMMAND, 0, "_result", txid, &Amf0Value::Null, args);

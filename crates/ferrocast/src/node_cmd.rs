@@ -54,9 +54,18 @@ pub struct NodeArgs {
     /// Log format: text or json [default: text].
     #[arg(long, value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
-    /// Origin to pull from (edge) — repeatable, tried in order; HOST:PORT of its RTMP port.
+    /// Origin to pull from (edge) — repeatable, tried in order; HOST:PORT of its RTMP port. An
+    /// edge with --index asks the index where each stream is first (and needs no --origin); it
+    /// also follows origins' RTMP 302 redirects (SRS origin cluster), up to 3 hops.
     #[arg(long = "origin", value_name = "HOST:PORT")]
     pub origins: Vec<String>,
+    /// Origin cluster (origin): the HTTP API of a server that knows where streams live — the
+    /// index (http://INDEX:8000, add ?secret=HOOK_SECRET when it has one) or another origin (SRS
+    /// coworkers) — repeatable. A player asking for a stream this origin does not have is
+    /// redirected to the origin holding it: RTMP with SRS's 302, HTTP-FLV/HLS with a 302
+    /// [default: the --index server].
+    #[arg(long = "coworker", value_name = "URL")]
+    pub coworkers: Vec<String>,
     /// Edge: keep pulling this long after the last player left, in ms [default: 3000].
     #[arg(long, value_name = "MS")]
     pub edge_grace_ms: Option<u64>,
@@ -232,6 +241,9 @@ impl NodeArgs {
             hls_fragment_ms => hls.fragment_ms, hls_window => hls.window, hls_idle_ms => hls.idle_ms,
             hls_viewer_timeout_ms => hls.viewer_timeout_ms, hls_max_segment_bytes => hls.max_segment_bytes,
         );
+        if !self.coworkers.is_empty() {
+            c.coworkers = self.coworkers;
+        }
         if !self.origins.is_empty() {
             c.origins = self.origins;
         }

@@ -81,7 +81,7 @@ fn serve_everything(dir: &Directory, config: &IndexConfig) {
         let ranking = crate::scheduler::top_edges(dir, &config.scheduler, key, Some(entry), "eu", &["us"], 3);
         drop(Arc::new(ranking));
     }
-    let _ = crate::scheduler::place_publisher(dir, dir.streams.get(WITNESS), Some("o1"), "eu", &["us"]);
+    let _ = crate::scheduler::place_publisher(dir, dir.streams.get(WITNESS), Some("o1"), "eu", &["us"], &[1, 2]);
 }
 
 /// One DNS query through the DNS server's answer path (target `dns_query`), over UDP and over
@@ -102,6 +102,7 @@ pub fn dns_query(data: &[u8]) -> Option<usize> {
         resolver: crate::region::RegionResolver,
         metrics: crate::metrics::DnsMetrics,
         scheduler: crate::config::SchedulerConfig,
+        placements: crate::placements::Placements,
     }
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     let f = FIXTURE.get_or_init(|| {
@@ -143,10 +144,17 @@ pub fn dns_query(data: &[u8]) -> Option<usize> {
             resolver: crate::region::RegionResolver::new(&regions).expect("the regions"),
             metrics: Default::default(),
             scheduler: Default::default(),
+            placements: Default::default(),
         }
     });
-    let cx =
-        Context { zone: &f.zone, dir: &f.dir, scheduler: &f.scheduler, resolver: &f.resolver, metrics: &f.metrics };
+    let cx = Context {
+        zone: &f.zone,
+        dir: &f.dir,
+        scheduler: &f.scheduler,
+        resolver: &f.resolver,
+        metrics: &f.metrics,
+        placements: &f.placements,
+    };
     let peer = "10.1.2.3".parse().expect("an address");
     let mut records = None;
     for transport in [Transport::Udp, Transport::Tcp] {

@@ -1,12 +1,18 @@
-//! Which origin each stream was last on, for a minute after it ended: a publisher that
-//! reconnects (an encoder restart, a network blip) goes back to the same origin, where its edges
-//! and viewers still look for it, instead of wherever the load would send a new stream.
+//! Where publishers were sent, for the two things a placement must remember:
 //!
-//! Filled from two sides: every publish answer (`/api/v1/publish`, DNS origin names) remembers the
-//! origin it named, and every directory merge remembers the origin of each stream that left the
-//! directory. Bounded: past `MAX_ENTRIES` stale entries go first and new ones are not kept.
+//! - Which origin each stream was last on, for a minute after it ended: a publisher that
+//!   reconnects (an encoder restart, a network blip) goes back to the same origin, where its edges
+//!   and viewers still look for it, instead of wherever the load would send a new stream. Filled
+//!   by every publish answer and by every directory merge (the origin of each stream that left).
+//! - Placements not yet seen live (`pending`): a publisher connects some time after its answer,
+//!   and its stream shows in the next poll after that, so until then the placement itself is the
+//!   origin's load (a poll in between would otherwise forget it, and a burst of publishers would
+//!   all land on the origin that looked idlest).
+//!
+//! Bounded: past `MAX_ENTRIES` stale entries go first and new ones are not kept; pending
+//! placements expire after `PENDING_MS` and at most `MAX_PENDING` are kept.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::directory::{Directory, FastHash};
@@ -17,17 +23,52 @@ pub const STICKY_MS: u64 = 60_000;
 /// Most streams remembered at once.
 const MAX_ENTRIES: usize = 100_000;
 
+/// How long a placement counts as load before its stream shows live, in ms.
+pub const PENDING_MS: u64 = 10_000;
+
+/// Most pending placements kept (the oldest go first).
+const MAX_PENDING: usize = 10_000;
+
 /// Stream key → (origin name, when it was last seen there, ms).
 type LastOrigins = HashMap<Arc<str>, (Arc<str>, u64), FastHash>;
 
 #[derive(Default)]
 pub struct Placements {
     map: Mutex<LastOrigins>,
+    /// (stream key, origin name, when placed in ms), oldest first.
+    pending: Mutex<VecDeque<(Arc<str>, Arc<str>, u64)>>,
 }
 
 impl Placements {
     fn lock(&self) -> MutexGuard<'_, LastOrigins> {
         self.map.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A publisher of `key` was sent to origin `node` at `now_ms`: remembered, and counted as that
+    /// origin's load until the stream shows live.
+    pub fn placed(&self, key: &str, node: &Arc<str>, now_ms: u64) {
+        self.remember(key, node, now_ms);
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        pending.retain(|(k, _, _)| &**k != key);
+        if pending.len() >= MAX_PENDING {
+            pending.pop_front();
+        }
+        pending.push_back((key.into(), node.clone(), now_ms));
+    }
+
+    /// Placements not yet live, per node of `dir` (by index).
+    pub fn pending_by_node(&self, dir: &Directory, now_ms: u64) -> Vec<u64> {
+        let mut counts = vec![0u64; dir.nodes.len()];
+        let pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        for (key, node, at) in pending.iter() {
+            if now_ms.saturating_sub(*at) >= PENDING_MS || dir.streams.contains_key(key) {
+                continue;
+            }
+            if let Ok(i) = dir.nodes.binary_search_by(|n| n.spec.name.as_str().cmp(node)) {
+                counts[i] += 1;
+            }
+        }
+        counts
     }
 
     /// `key` was sent to (or seen on) origin `node` at `now_ms`.
@@ -54,6 +95,10 @@ impl Placements {
     /// After a merge: each stream `prev` listed with an origin and `dir` no longer lists is
     /// remembered on that origin.
     pub fn observe(&self, prev: &Directory, dir: &Directory, now_ms: u64) {
+        self.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|(key, _, at)| now_ms.saturating_sub(*at) < PENDING_MS && !dir.streams.contains_key(key));
         if !dir.warm {
             return;
         }
@@ -79,6 +124,24 @@ mod tests {
         assert_eq!(p.recent("v/live/cam1", 1_000 + STICKY_MS - 1).as_deref(), Some("o2"));
         assert_eq!(p.recent("v/live/cam1", 1_000 + STICKY_MS), None);
         assert_eq!(p.recent("v/live/cam2", 1_000), None);
+    }
+
+    #[test]
+    fn a_placement_is_load_until_its_stream_is_live_or_expired() {
+        let p = Placements::default();
+        let o2: Arc<str> = Arc::from("o2");
+        p.placed("__defaultVhost__/live/a", &o2, 1_000);
+        p.placed("__defaultVhost__/live/b", &o2, 1_000);
+        p.placed("__defaultVhost__/live/b", &o2, 1_001);
+        let mut table = crate::nodes::NodeTable::new();
+        for (i, name) in ["o1", "o2"].into_iter().enumerate() {
+            let spec: crate::config::NodeSpec =
+                format!("name={name},role=origin,api=http://127.0.0.1:1").parse().unwrap();
+            table.insert(name.into(), crate::nodes::NodeEntry::new(spec, i, None));
+        }
+        let dir = Directory::build(&table, &crate::config::IndexConfig::default(), 0);
+        assert_eq!(p.pending_by_node(&dir, 2_000), [0, 2], "a repeated placement counts once");
+        assert_eq!(p.pending_by_node(&dir, 1_000 + PENDING_MS), [0, 1], "the older one expired");
     }
 
     #[test]

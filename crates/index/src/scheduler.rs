@@ -196,11 +196,11 @@ pub fn assign(dir: &Directory, i: usize) {
 pub const DEFAULT_ORIGIN_STREAMS: u64 = 1000;
 
 /// Origin `i`'s load as a publisher placement sees it, between 0 and 1 (can pass 1): the larger
-/// of its streams against `max_streams` and its ingest against `max_mbps_in`, counting publishers
-/// placed there since its last poll.
-pub fn origin_load(dir: &Directory, i: usize) -> f64 {
+/// of its streams against `max_streams` and its ingest against `max_mbps_in`, counting `pending`
+/// publishers placed there whose streams are not live yet (`crate::placements`).
+pub fn origin_load(dir: &Directory, i: usize, pending: u64) -> f64 {
     let n = &dir.nodes[i];
-    let placed = dir.assigned(i) as f64;
+    let placed = pending as f64;
     let streams = (n.streams as f64 + placed) / n.spec.max_streams.unwrap_or(DEFAULT_ORIGIN_STREAMS).max(1) as f64;
     match n.spec.max_mbps_in {
         Some(mbps) if mbps > 0.0 => streams.max((n.kbps_in as f64 + placed * UNKNOWN_STREAM_KBPS) / (mbps * 1000.0)),
@@ -213,6 +213,7 @@ pub fn origin_load(dir: &Directory, i: usize) -> f64 {
 ///    so a publisher that reconnects goes back to where its viewers are — or, once its origin
 ///    died, to the replica that kept them;
 /// 2. `recent`: the origin the stream was on within the last minute (`crate::placements`);
+///    `pending[i]`: placements on node `i` not live yet, counted as its load;
 /// 3. the others below full load: of the publisher's `region`, then of the `fallback` regions in
 ///    order, then of any region; within a region least loaded first, then config order;
 /// 4. full origins, in the same order.
@@ -222,6 +223,7 @@ pub fn place_publisher(
     recent: Option<&str>,
     region: &str,
     fallback: &[impl AsRef<str>],
+    pending: &[u64],
 ) -> Ranking {
     let healthy = dir.origins.iter().copied().filter(|&i| dir.nodes[i].spec.role == Role::Origin);
     let holds = |i: usize| entry.and_then(|e| e.origins.iter().position(|h| h.node == i));
@@ -236,7 +238,7 @@ pub fn place_publisher(
                 None if recent == Some(dir.nodes[i].spec.name.as_str()) => usize::MAX - 1,
                 None => usize::MAX,
             };
-            let load = origin_load(dir, i);
+            let load = origin_load(dir, i, pending.get(i).copied().unwrap_or(0));
             (sticky, load >= 1.0, tier(i), load, dir.nodes[i].order, i)
         })
         .collect();

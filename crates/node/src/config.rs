@@ -49,7 +49,12 @@ pub struct NodeConfig {
     /// Log format.
     pub log_format: LogFormat,
     /// Origins an edge pulls from (and forwards publishers to), `host:port`, in order of preference.
+    /// An edge with an `index` asks it first, and needs none.
     pub origins: Vec<String>,
+    /// Origin cluster (origins only): HTTP API base URLs of the servers that know where streams
+    /// live (SRS `coworkers`: the index, or other origins), asked when a player wants a stream
+    /// this origin does not have; the player is then redirected. Empty: the `index`, if any.
+    pub coworkers: Vec<String>,
     /// Edge timing.
     pub edge: EdgeConfig,
     /// SRS-style forward (origins only): push every published stream to other servers.
@@ -205,6 +210,7 @@ impl Default for NodeConfig {
             region: None,
             log_format: LogFormat::Text,
             origins: Vec::new(),
+            coworkers: Vec::new(),
             edge: EdgeConfig::default(),
             forward: ForwardConfig::default(),
             hooks: crate::hooks::HooksConfig::default(),
@@ -242,8 +248,16 @@ impl Default for MediaConfig {
 impl NodeConfig {
     /// Checks what serde cannot: an edge needs an origin, origins are `host:port`, URLs parse.
     pub fn validate(&self) -> Result<(), String> {
-        if self.role == Role::Edge && self.origins.is_empty() {
-            return Err("an edge needs at least one origin: pass --origin HOST:PORT".into());
+        if self.role == Role::Edge && self.origins.is_empty() && self.index.is_none() {
+            return Err("an edge needs an origin to pull from: pass --origin HOST:PORT, or --index URL to ask the \
+                        index where each stream is"
+                .into());
+        }
+        if self.role == Role::Edge && !self.coworkers.is_empty() {
+            return Err("coworkers are for origins (an edge asks its --index): remove --coworker".into());
+        }
+        for c in &self.coworkers {
+            crate::hooks::check_http_url(c).map_err(|e| format!("coworker: {e}"))?;
         }
         for o in &self.origins {
             check_host_port("origin", o)?;

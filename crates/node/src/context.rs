@@ -35,6 +35,8 @@ pub struct NodeContext {
     pub edge: Option<Arc<EdgeRelays>>,
     /// The forwarders (and `on_forward` backend calls) of an origin, waited for at shutdown.
     pub forwards: TaskTracker,
+    /// Where streams live (`crate::cluster`): an origin's coworkers, or an edge's index.
+    pub locator: Option<crate::cluster::Locator>,
 }
 
 impl NodeContext {
@@ -55,6 +57,7 @@ impl NodeContext {
             shutdown: CancellationToken::new(),
             edge: (config.role == Role::Edge).then(|| EdgeRelays::new(config.origins.clone(), config.edge.clone())),
             forwards: TaskTracker::new(),
+            locator: crate::cluster::Locator::coworkers(&config).or_else(|| crate::cluster::Locator::index(&config)),
             config,
         })
     }
@@ -74,6 +77,26 @@ impl NodeContext {
         if let Some(edge) = &self.edge {
             edge.ensure(self, key, param, cid);
         }
+    }
+
+    /// On an origin of an origin cluster, where to send a player of `key` that this origin does
+    /// not have (its coworkers' answer), unless that is this origin itself. None: serve it here
+    /// (wait for a publisher, as without a cluster).
+    pub async fn elsewhere(&self, key: &crate::key::StreamKey, param: &str) -> Option<crate::cluster::Location> {
+        if self.config.role != Role::Origin || self.hub.get(key).is_some_and(|s| s.is_publishing()) {
+            return None;
+        }
+        let found = self.locator.as_ref()?.locate(key, param).await?;
+        let me = self.config.rtmp;
+        let port_is_mine = found.rtmp.rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok()) == Some(me.port());
+        let host = found.rtmp.rsplit_once(':').map_or("", |(h, _)| h).trim_matches(|c| c == '[' || c == ']');
+        let host_is_mine = host.parse::<std::net::IpAddr>().is_ok_and(|ip| {
+            ip.is_loopback() || ip == me.ip() || me.ip().is_unspecified() && self.config.advertise_ip == Some(ip)
+        });
+        if port_is_mine && host_is_mine {
+            return None;
+        }
+        Some(found)
     }
 
     /// How long an RTMP connection may take, in all, to publish or play.

@@ -27,6 +27,7 @@
 pub mod admission;
 pub mod api;
 pub mod client_addr;
+pub mod cluster;
 pub mod config;
 pub mod context;
 pub mod edge;

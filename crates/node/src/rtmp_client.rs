@@ -35,6 +35,9 @@ pub enum RtmpClientError {
     TooSlow(String),
     #[error("{0} refused: {1}")]
     Refused(String, String),
+    /// SRS's RTMP 302 (origin cluster): the stream is at this RTMP URL.
+    #[error("{0} redirected to {1}")]
+    Redirected(String, String),
 }
 
 /// One connected, started RTMP client session (playing or publishing).
@@ -49,6 +52,26 @@ pub struct RtmpClientConn {
 }
 
 impl RtmpClientConn {
+    /// `open`, following RTMP 302 redirects (SRS's origin cluster) up to `MAX_REDIRECTS` hops.
+    pub async fn open_following(
+        url: &str,
+        mode: ClientMode,
+        timeout: Duration,
+    ) -> Result<RtmpClientConn, RtmpClientError> {
+        const MAX_REDIRECTS: usize = 3;
+        let mut url = url.to_string();
+        for _ in 0..MAX_REDIRECTS {
+            match RtmpClientConn::open(&url, mode, timeout).await {
+                Err(RtmpClientError::Redirected(from, to)) => {
+                    tracing::info!(%from, %to, "following an RTMP 302");
+                    url = to;
+                }
+                other => return other,
+            }
+        }
+        RtmpClientConn::open(&url, mode, timeout).await
+    }
+
     /// Connects to `url` (`rtmp://host:port/app/stream?param`) and completes the handshake and
     /// `play`/`publish`, within `timeout`.
     pub async fn open(url: &str, mode: ClientMode, timeout: Duration) -> Result<RtmpClientConn, RtmpClientError> {
@@ -87,6 +110,7 @@ impl RtmpClientConn {
                         self.pending = events.collect();
                         return Ok(());
                     }
+                    ClientEvent::Redirect { url } => return Err(RtmpClientError::Redirected(self.addr.clone(), url)),
                     ClientEvent::Status { level, code, description } if level == "error" => {
                         return Err(RtmpClientError::Refused(self.addr.clone(), format!("{code} {description}")));
                     }

@@ -311,6 +311,14 @@ impl Connection {
             Err(e) => return Ok(self.refuse(Refusal::PlayHook, stream_id, &format!("{name:?}"), e.to_string())),
         };
         let key = info.key.clone();
+        if let Some(there) = self.ctx.elsewhere(&key, &param).await {
+            // Origin cluster: SRS's RTMP 302 to the origin that has the stream.
+            let url = crate::rtmp_client::rtmp_url(&there.rtmp, &key, &param);
+            info!(peer = %self.peer, stream = %key, to = %there.rtmp, "play redirected to the origin holding the stream");
+            self.session.redirect(&url);
+            self.refused = Some(format!("redirected to {}", there.rtmp));
+            return Ok(None);
+        }
         let request = ViewerRequest { info, param, kick: CancellationToken::new(), delivery: Delivery::Frames };
         let mut viewer = match admission::admit(&self.ctx, request).await {
             Ok(viewer) => viewer,

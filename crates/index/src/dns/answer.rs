@@ -44,6 +44,8 @@ pub struct Context<'a> {
     pub scheduler: &'a SchedulerConfig,
     pub resolver: &'a RegionResolver,
     pub metrics: &'a DnsMetrics,
+    /// Where publishers were sent (origin names count as placements, as `/api/v1/publish`).
+    pub placements: &'a crate::placements::Placements,
 }
 
 /// The answer to `packet` from `peer`, or None for silence. `truncate`: the rate limit allows only
@@ -299,9 +301,13 @@ fn node_records(cx: &Context<'_>, target: Target<'_>, qname: &Name, qtype: Recor
             };
             let (region, _) = cx.resolver.resolve(None, client);
             let fallback = cx.resolver.fallback_order(&region);
-            let (records, first) = pick(&scheduler::place_publisher(dir, entry, None, &region, fallback));
+            let now = crate::clock::now_ms();
+            let recent = if key.is_empty() { None } else { cx.placements.recent(&key, now) };
+            let pending = cx.placements.pending_by_node(dir, now);
+            let ranked = scheduler::place_publisher(dir, entry, recent.as_deref(), &region, fallback, &pending);
+            let (records, first) = pick(&ranked);
             if let (Some(i), false) = (first, key.is_empty()) {
-                scheduler::assign(dir, i);
+                cx.placements.placed(&key, &dir.nodes[i].spec.name.as_str().into(), now);
             }
             records
         }

@@ -59,7 +59,14 @@ fn answer(st: &IndexState, packet: &[u8], peer: IpAddr, transport: Transport, tr
     let dir = st.directory.load();
     let cfg = st.config.load();
     let resolver = st.resolver.load();
-    let cx = Context { zone, dir: &dir, scheduler: &cfg.scheduler, resolver: &resolver, metrics: &st.metrics.dns };
+    let cx = Context {
+        zone,
+        dir: &dir,
+        scheduler: &cfg.scheduler,
+        resolver: &resolver,
+        metrics: &st.metrics.dns,
+        placements: &st.placements,
+    };
     match catch_unwind(AssertUnwindSafe(|| answer::respond(&cx, packet, peer, transport, truncate))) {
         Ok(a) => a,
         Err(_) => {

@@ -12,6 +12,9 @@
 //!            "routers":["10.0.0.5:1985"]}}}
 //! ```
 //!
+//! Beyond SRS's fields, `origin.http` is the origin's HTTP base URL when the index knows it, so
+//! a Ferrocast origin can redirect an HTTP-FLV or HLS player too (SRS reads only what it knows).
+//!
 //! Any method, as SRS (its origins POST with an empty body). Where a stream of an app whose play
 //! needs a token lives is told only to callers who may see it, or to node callers (the hook
 //! receiver's `?secret=` or `--hook-allow` networks): a coworker origin is one.
@@ -101,5 +104,10 @@ fn origin_json(dir: &Directory, entry: &StreamEntry, vhost: &str) -> Value {
         .as_ref()
         .and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port_or_known_default()?)))
         .unwrap_or_default();
-    json!({ "ip": host, "port": port, "vhost": vhost, "api": api, "routers": [api] })
+    let mut origin = json!({ "ip": host, "port": port, "vhost": vhost, "api": api, "routers": [api] });
+    // Beyond SRS's fields: the origin's HTTP base, for an HTTP-FLV/HLS redirect (SRS ignores it).
+    if let Some(http) = &node.spec.http {
+        origin["http"] = json!(http.trim_end_matches('/'));
+    }
+    origin
 }

@@ -309,7 +309,9 @@ pub async fn publish(
     let (region, _) = resolver.resolve(query.region.as_deref(), client);
     let now = crate::clock::now_ms();
     let recent = st.placements.recent(&key, now);
-    let ranked = scheduler::place_publisher(&dir, entry, recent.as_deref(), &region, resolver.fallback_order(&region));
+    let pending = st.placements.pending_by_node(&dir, now);
+    let fallback = resolver.fallback_order(&region);
+    let ranked = scheduler::place_publisher(&dir, entry, recent.as_deref(), &region, fallback, &pending);
     let path = PlayPath { proto: Proto::Rtmp, app: &app, stream: &stream, query: &fwd };
     let mut urls = ranked.into_iter().filter_map(|i| Some((i, path.url(&dir, i)?)));
     let Some((chosen, url)) = urls.next() else {
@@ -321,8 +323,8 @@ pub async fn publish(
         );
     };
     let n = &dir.nodes[chosen];
-    scheduler::assign(&dir, chosen);
-    st.placements.remember(&key, &n.spec.name.as_str().into(), now);
+    n.counters.scheduled_total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    st.placements.placed(&key, &n.spec.name.as_str().into(), now);
     let backups: Vec<Value> = urls
         .map(|(i, url)| json!({ "url": url, "node": dir.nodes[i].spec.name, "region": dir.nodes[i].region }))
         .collect();

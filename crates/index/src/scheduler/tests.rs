@@ -329,7 +329,7 @@ fn publishers_go_back_to_their_origin_else_the_primary() {
 }
 
 fn place(dir: &Directory, entry: Option<&StreamEntry>, recent: Option<&str>, region: &str) -> Ranking {
-    place_publisher(dir, entry, recent, region, &["near"])
+    place_publisher(dir, entry, recent, region, &["near"], &[])
 }
 
 #[test]
@@ -345,11 +345,12 @@ fn new_streams_go_to_the_least_loaded_origin_of_their_region() {
     assert_eq!(names(&dir, &place(&dir, None, None, "near"))[0], "near");
     // A region with no origin: its nearest region first, then any by load.
     assert_eq!(names(&dir, &place(&dir, None, None, "nowhere")), ["near", "o3", "far", "o2", "o1"]);
-    // Placements count as load until the next poll: twelve publishers spread evenly.
+    // Placements not live yet count as load: twelve publishers spread evenly.
     let mut got: HashMap<String, usize> = HashMap::new();
+    let mut pending = vec![0u64; dir.nodes.len()];
     for _ in 0..12 {
-        let first = place(&dir, None, None, "eu")[0];
-        assign(&dir, first);
+        let first = place_publisher(&dir, None, None, "eu", &["near"], &pending)[0];
+        pending[first] += 1;
         *got.entry(dir.nodes[first].spec.name.clone()).or_default() += 1;
     }
     assert_eq!((got["o1"], got["o2"], got["o3"]), (3, 4, 5), "{got:?}");

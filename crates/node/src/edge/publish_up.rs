@@ -26,11 +26,20 @@ pub async fn run(ctx: Arc<NodeContext>, source: Arc<Source>, param: String, stop
     let policy = FeedPolicy { merge_window: Duration::ZERO, ..ctx.feed_policy() };
     let mut backoff = Duration::from_millis(200);
     while !stop.is_cancelled() {
-        for origin in edge.origins.candidates() {
+        let mut candidates = edge.origins.candidates();
+        // With --index: the origin the index places this stream on, first.
+        if let Some(placed) = match &ctx.locator {
+            Some(index) => index.placement(&key, &param).await,
+            None => None,
+        } {
+            candidates.retain(|o| *o != placed);
+            candidates.insert(0, placed);
+        }
+        for origin in candidates {
             let url = rtmp_url(&origin, &key, &param);
             let opened = tokio::select! {
                 _ = stop.cancelled() => return,
-                r = RtmpClientConn::open(&url, ClientMode::Publish, edge.config.connect_timeout()) => r,
+                r = RtmpClientConn::open_following(&url, ClientMode::Publish, edge.config.connect_timeout()) => r,
             };
             let mut up = match opened {
                 Ok(up) => up,

@@ -96,12 +96,12 @@ async fn pull(ctx: Arc<NodeContext>, mut reg: Registration, key: StreamKey, para
     let mut backoff = Duration::from_millis(200);
     info!(stream = %key, "edge: starting upstream pull");
     'outer: loop {
-        for origin in relays.origins.candidates() {
+        for origin in candidates(&ctx, &relays, &key, &param).await {
             if reg.should_stop(&source, &mut idle_since, config.grace()) {
                 break 'outer;
             }
             let url = rtmp_url(&origin, &key, &param);
-            let mut up = match RtmpClientConn::open(&url, ClientMode::Play, config.connect_timeout()).await {
+            let mut up = match RtmpClientConn::open_following(&url, ClientMode::Play, config.connect_timeout()).await {
                 Ok(up) => up,
                 Err(e) => {
                     warn!(stream = %key, %origin, "edge: origin unavailable: {e}");
@@ -141,6 +141,20 @@ async fn pull(ctx: Arc<NodeContext>, mut reg: Registration, key: StreamKey, para
     drop(publisher);
     drop(live);
     info!(stream = %key, "edge: upstream pull stopped");
+}
+
+/// The origins to try for `key`, best first: the one the index says holds it (with `--index`),
+/// then the configured ones.
+async fn candidates(ctx: &NodeContext, relays: &super::EdgeRelays, key: &StreamKey, param: &str) -> Vec<String> {
+    let mut list = relays.origins.candidates();
+    if let Some(found) = match &ctx.locator {
+        Some(index) => index.locate(key, param).await,
+        None => None,
+    } {
+        list.retain(|o| *o != found.rtmp);
+        list.insert(0, found.rtmp);
+    }
+    list
 }
 
 /// Moves media from the upstream into the source until the upstream fails (Err) or the last

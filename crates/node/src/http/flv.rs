@@ -50,6 +50,9 @@ pub async fn play(
         Ok(key) => key,
         Err(e) => return super::bad_name(e),
     };
+    if let Some(to) = super::redirect_elsewhere(&ctx, &key, &format!("/{app}/{file}"), &query).await {
+        return to;
+    }
     let info = ClientInfo {
         key: key.clone(),
         name: file.clone(),

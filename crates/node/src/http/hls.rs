@@ -56,6 +56,11 @@ pub async fn playlist(
         Ok(key) => key,
         Err(e) => return super::bad_name(e),
     };
+    if session.is_none()
+        && let Some(to) = super::redirect_elsewhere(&ctx, &key, &format!("/{app}/{name}.m3u8"), &param).await
+    {
+        return to;
+    }
     let ip = client_ip(&ctx, headers, conn);
     let sessions = &ctx.hls.sessions;
     let existing = session.filter(|id| sessions.touch(id, &key, &ip, 0)).or_else(|| sessions.find(&ip, &key, &param));

@@ -29,6 +29,25 @@ pub fn bad_name(e: crate::key::NameError) -> Response {
     (axum::http::StatusCode::BAD_REQUEST, format!("{e}\n")).into_response()
 }
 
+/// Origin cluster: a 302 to the origin that holds `key`, when this origin does not and the
+/// coworkers' answer names the other's HTTP address (`path` and `query` kept).
+pub async fn redirect_elsewhere(
+    ctx: &NodeContext,
+    key: &crate::key::StreamKey,
+    path: &str,
+    query: &str,
+) -> Option<Response> {
+    use axum::response::IntoResponse;
+    let there = ctx.elsewhere(key, query).await?;
+    let base = there.http?;
+    let location = format!("{base}{path}{query}");
+    tracing::info!(stream = %key, to = %base, "http play redirected to the origin holding the stream");
+    let value = axum::http::HeaderValue::from_str(&location).ok()?;
+    let mut resp = (axum::http::StatusCode::FOUND, format!("{location}\n")).into_response();
+    resp.headers_mut().insert(axum::http::header::LOCATION, value);
+    Some(resp)
+}
+
 /// `/{app}/{file}`: by extension, an HTTP-FLV play, an HLS playlist or an HLS segment.
 async fn media(
     State(ctx): State<Arc<NodeContext>>,

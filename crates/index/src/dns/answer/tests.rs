@@ -54,6 +54,7 @@ struct Fixture {
     scheduler: SchedulerConfig,
     resolver: RegionResolver,
     metrics: DnsMetrics,
+    placements: crate::placements::Placements,
 }
 
 impl Fixture {
@@ -80,6 +81,7 @@ impl Fixture {
             scheduler: SchedulerConfig::default(),
             resolver,
             metrics: DnsMetrics::default(),
+            placements: Default::default(),
         }
     }
 
@@ -90,6 +92,7 @@ impl Fixture {
             scheduler: &self.scheduler,
             resolver: &self.resolver,
             metrics: &self.metrics,
+            placements: &self.placements,
         }
     }
 

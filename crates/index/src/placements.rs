@@ -29,14 +29,16 @@ pub const PENDING_MS: u64 = 10_000;
 /// Most pending placements kept (the oldest go first).
 const MAX_PENDING: usize = 10_000;
 
+/// (stream key, origin name, when placed in ms), oldest first.
+type Pending = VecDeque<(Arc<str>, Arc<str>, u64)>;
+
 /// Stream key → (origin name, when it was last seen there, ms).
 type LastOrigins = HashMap<Arc<str>, (Arc<str>, u64), FastHash>;
 
 #[derive(Default)]
 pub struct Placements {
     map: Mutex<LastOrigins>,
-    /// (stream key, origin name, when placed in ms), oldest first.
-    pending: Mutex<VecDeque<(Arc<str>, Arc<str>, u64)>>,
+    pending: Mutex<Pending>,
 }
 
 impl Placements {

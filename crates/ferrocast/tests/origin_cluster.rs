@@ -127,3 +127,108 @@ async fn streams_spread_over_origins_and_edges_find_each_one() {
     assert!(codecs.contains("h264") && codecs.contains("aac"), "ffprobe follows the 302: {codecs:?}");
     drop(pushes);
 }
+
+/// An FFmpeg player of `url` reporting its progress; the longest wall-clock stretch without
+/// media progress is its worst gap.
+struct Player {
+    child: Child,
+    progress: std::sync::Arc<std::sync::Mutex<Vec<(std::time::Instant, u64)>>>,
+}
+
+impl Player {
+    fn start(url: &str) -> Player {
+        let mut child = tokio::process::Command::new("ffmpeg")
+            .args(["-loglevel", "error", "-rw_timeout", "15000000", "-i", url, "-c", "copy", "-f", "null", "-"])
+            .args(["-progress", "pipe:1", "-stats_period", "0.1"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("ffmpeg is installed");
+        let progress = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = progress.clone();
+        let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(child.stdout.take().unwrap()));
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(us) = line.strip_prefix("out_time_us=").and_then(|v| v.parse::<u64>().ok()) {
+                    sink.lock().unwrap().push((std::time::Instant::now(), us));
+                }
+            }
+        });
+        Player { child, progress }
+    }
+
+    /// Media time played so far, in ms.
+    fn played_ms(&self) -> u64 {
+        self.progress.lock().unwrap().last().map_or(0, |p| p.1 / 1000)
+    }
+
+    /// The longest wall-clock time between two reports that advanced the media time, after `from`.
+    fn worst_gap_after(&self, from: std::time::Instant) -> Duration {
+        let p = self.progress.lock().unwrap();
+        let mut worst = Duration::ZERO;
+        let mut last: Option<(std::time::Instant, u64)> = None;
+        for &(at, us) in p.iter() {
+            match last {
+                Some((t, prev)) if us > prev => {
+                    if at > from {
+                        worst = worst.max(at - t);
+                    }
+                    last = Some((at, us));
+                }
+                None => last = Some((at, us)),
+                _ => {}
+            }
+        }
+        worst
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn players_of_an_edge_survive_the_death_of_their_streams_origin() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = IndexProcess::start(&dir.path().join("index.db"), &["--down-after", "1"]).await;
+    let idx = format!("http://{}", index.addr);
+    let mut origins = HashMap::new();
+    for name in ["o1", "o2"] {
+        origins.insert(name, NodeProcess::start(&["--name", name, "--index", &idx, "--index-interval-ms", "500"]).await);
+    }
+    eventually(Duration::from_secs(20), || async {
+        let v = get_json(&format!("{idx}/api/v1/nodes")).await;
+        (v["nodes"].as_array()?.iter().filter(|n| n["health"] == "up").count() == 2).then_some(())
+    })
+    .await
+    .expect("both origins up");
+    let _push = push(&idx, "live/x");
+    let first = eventually(Duration::from_secs(20), || async { origins_of_streams(&idx).await.remove("x") })
+        .await
+        .expect("live/x is live");
+    let edge = NodeProcess::start(&["--role", "edge", "--name", "e1", "--index", &idx]).await;
+    let mut player = Player::start(&format!("rtmp://{}/live/x", edge.rtmp));
+    eventually(Duration::from_secs(20), || async { (player.played_ms() > 2000).then_some(()) })
+        .await
+        .expect("the player plays");
+
+    origins[first.as_str()].signal("-KILL");
+    let killed = std::time::Instant::now();
+    let other = if first == "o1" { "o2" } else { "o1" };
+    let before = player.played_ms();
+    eventually(Duration::from_secs(30), || async {
+        (origins_of_streams(&idx).await.get("x").map(String::as_str) == Some(other)).then_some(())
+    })
+    .await
+    .unwrap_or_else(|| panic!("live/x moved to {other}"));
+    eventually(Duration::from_secs(30), || async { (player.played_ms() > before + 5000).then_some(()) })
+        .await
+        .expect("the player plays on through the edge");
+    let gap = player.worst_gap_after(killed);
+    println!("{first} killed: live/x on {other} after the push moved; edge player's worst gap {} ms", gap.as_millis());
+    assert!(player.child.try_wait().unwrap().is_none(), "the player's connection stayed up");
+
+    // New streams avoid the dead origin.
+    for i in 0..3 {
+        let v = get_json(&format!("{idx}/api/v1/publish/live/new{i}")).await;
+        assert_eq!(v["node"], other, "{v}");
+    }
+}

@@ -2,6 +2,8 @@
 //! checked message by message against what SRS sends.
 
 mod common;
+#[path = "common/srs.rs"]
+mod srs;
 
 use bytes::BytesMut;
 use common::{HS, handshaken_server, pump};
@@ -381,44 +383,10 @@ fn play_redirected_as_srs_origins_do() {
     );
 }
 
-/// The bytes of SRS 7's RTMP 302 (`SrsRtmpServer::redirect`), encoded here by hand rather than
-/// by our AMF0 encoder: onStatus, transaction 0, a null command object, then the info object
-/// {level, code, description, ex: {code: 302, redirect: tcUrl, redirect2: url}}.
-fn srs_redirect_body(tc_url: &str, url: &str) -> Vec<u8> {
-    fn string(out: &mut Vec<u8>, s: &str) {
-        out.extend_from_slice(&(s.len() as u16).to_be_bytes());
-        out.extend_from_slice(s.as_bytes());
-    }
-    fn prop_str(out: &mut Vec<u8>, k: &str, v: &str) {
-        string(out, k);
-        out.push(0x02);
-        string(out, v);
-    }
-    let mut b = vec![0x02];
-    string(&mut b, "onStatus");
-    b.push(0x00);
-    b.extend_from_slice(&0f64.to_be_bytes());
-    b.push(0x05);
-    b.push(0x03);
-    prop_str(&mut b, "level", "error");
-    prop_str(&mut b, "code", "NetConnection.Connect.Rejected");
-    prop_str(&mut b, "description", "RTMP 302 Redirect");
-    string(&mut b, "ex");
-    b.push(0x03);
-    string(&mut b, "code");
-    b.push(0x00);
-    b.extend_from_slice(&302f64.to_be_bytes());
-    prop_str(&mut b, "redirect", tc_url);
-    prop_str(&mut b, "redirect2", url);
-    b.extend_from_slice(&[0, 0, 0x09]);
-    b.extend_from_slice(&[0, 0, 0x09]);
-    b
-}
-
 #[test]
 fn srs_redirect_bytes_are_understood_and_ours_match_them() {
     let (tc, url) = ("rtmp://10.0.0.3:1935/live", "rtmp://10.0.0.3:1935/live/cam?token=abc");
-    let srs = srs_redirect_body(tc, url);
+    let srs = srs::redirect_body(tc, url);
     // A playing client fed SRS's message follows it.
     let mut c = client(ClientMode::Play);
     let mut server = ServerSession::new(ServerConfig::default());

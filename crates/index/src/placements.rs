@@ -10,9 +10,10 @@
 //!   all land on the origin that looked idlest).
 //!
 //! Bounded: past `MAX_ENTRIES` stale entries go first and new ones are not kept; pending
-//! placements expire after `PENDING_MS` and at most `MAX_PENDING` are kept.
+//! placements stop counting at the first merge after `PENDING_MS`, and past `MAX_PENDING` new
+//! ones are not counted. A request reads one count per origin, not the placements.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::directory::{Directory, FastHash};
@@ -29,45 +30,70 @@ pub const PENDING_MS: u64 = 10_000;
 /// Most pending placements kept (the oldest go first).
 const MAX_PENDING: usize = 10_000;
 
-/// (stream key, origin name, when placed in ms), oldest first.
-type Pending = VecDeque<(Arc<str>, Arc<str>, u64)>;
+/// Stream key → (origin name, when, ms).
+type ByKey = HashMap<Arc<str>, (Arc<str>, u64), FastHash>;
 
-/// Stream key → (origin name, when it was last seen there, ms).
-type LastOrigins = HashMap<Arc<str>, (Arc<str>, u64), FastHash>;
+/// Placements whose streams are not live yet, and their count per origin (what a request reads).
+#[derive(Default)]
+struct Pending {
+    by_key: ByKey,
+    per_node: HashMap<Arc<str>, u64, FastHash>,
+}
+
+impl Pending {
+    fn remove(&mut self, key: &str) {
+        if let Some((node, _)) = self.by_key.remove(key)
+            && let Some(n) = self.per_node.get_mut(&node)
+        {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.per_node.remove(&node);
+            }
+        }
+    }
+}
+
+/// The last origin of each stream, and when stale entries were last dropped.
+#[derive(Default)]
+struct LastOrigins {
+    by_key: ByKey,
+    pruned_ms: u64,
+}
 
 #[derive(Default)]
 pub struct Placements {
-    map: Mutex<LastOrigins>,
+    last: Mutex<LastOrigins>,
     pending: Mutex<Pending>,
 }
 
 impl Placements {
-    fn lock(&self) -> MutexGuard<'_, LastOrigins> {
-        self.map.lock().unwrap_or_else(|p| p.into_inner())
+    fn last(&self) -> MutexGuard<'_, LastOrigins> {
+        self.last.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn pending(&self) -> MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// A publisher of `key` was sent to origin `node` at `now_ms`: remembered, and counted as that
-    /// origin's load until the stream shows live.
+    /// origin's load until the stream shows live (or `PENDING_MS` passed).
     pub fn placed(&self, key: &str, node: &Arc<str>, now_ms: u64) {
         self.remember(key, node, now_ms);
-        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        pending.retain(|(k, _, _)| &**k != key);
-        if pending.len() >= MAX_PENDING {
-            pending.pop_front();
+        let mut pending = self.pending();
+        pending.remove(key);
+        if pending.by_key.len() >= MAX_PENDING {
+            return;
         }
-        pending.push_back((key.into(), node.clone(), now_ms));
+        pending.by_key.insert(key.into(), (node.clone(), now_ms));
+        *pending.per_node.entry(node.clone()).or_default() += 1;
     }
 
-    /// Placements not yet live, per node of `dir` (by index).
-    pub fn pending_by_node(&self, dir: &Directory, now_ms: u64) -> Vec<u64> {
+    /// Placements not yet live, per node of `dir` (by index): one lookup per origin with any.
+    pub fn pending_by_node(&self, dir: &Directory) -> Vec<u64> {
         let mut counts = vec![0u64; dir.nodes.len()];
-        let pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        for (key, node, at) in pending.iter() {
-            if now_ms.saturating_sub(*at) >= PENDING_MS || dir.streams.contains_key(key) {
-                continue;
-            }
-            if let Ok(i) = dir.nodes.binary_search_by(|n| n.spec.name.as_str().cmp(node)) {
-                counts[i] += 1;
+        for (node, n) in &self.pending().per_node {
+            if let Ok(i) = dir.nodes.binary_search_by(|v| v.spec.name.as_str().cmp(node)) {
+                counts[i] = *n;
             }
         }
         counts
@@ -75,32 +101,45 @@ impl Placements {
 
     /// `key` was sent to (or seen on) origin `node` at `now_ms`.
     pub fn remember(&self, key: &str, node: &Arc<str>, now_ms: u64) {
-        let mut map = self.lock();
-        if let Some(e) = map.get_mut(key) {
+        let mut last = self.last();
+        if let Some(e) = last.by_key.get_mut(key) {
             *e = (node.clone(), now_ms);
             return;
         }
-        if map.len() >= MAX_ENTRIES {
-            map.retain(|_, (_, at)| now_ms.saturating_sub(*at) < STICKY_MS);
-            if map.len() >= MAX_ENTRIES {
+        if last.by_key.len() >= MAX_ENTRIES {
+            // Full: drop stale entries, at most once a second (a flood of new names must not
+            // turn every request into a scan).
+            if now_ms.saturating_sub(last.pruned_ms) >= 1000 {
+                last.by_key.retain(|_, (_, at)| now_ms.saturating_sub(*at) < STICKY_MS);
+                last.pruned_ms = now_ms;
+            }
+            if last.by_key.len() >= MAX_ENTRIES {
                 return;
             }
         }
-        map.insert(key.into(), (node.clone(), now_ms));
+        last.by_key.insert(key.into(), (node.clone(), now_ms));
     }
 
     /// The origin `key` was on within the last minute.
     pub fn recent(&self, key: &str, now_ms: u64) -> Option<Arc<str>> {
-        self.lock().get(key).filter(|(_, at)| now_ms.saturating_sub(*at) < STICKY_MS).map(|(n, _)| n.clone())
+        self.last().by_key.get(key).filter(|(_, at)| now_ms.saturating_sub(*at) < STICKY_MS).map(|(n, _)| n.clone())
     }
 
-    /// After a merge: each stream `prev` listed with an origin and `dir` no longer lists is
-    /// remembered on that origin.
+    /// After a merge: placements whose streams are live (or too old) stop counting, and each
+    /// stream `prev` listed with an origin and `dir` no longer lists is remembered on that origin.
     pub fn observe(&self, prev: &Directory, dir: &Directory, now_ms: u64) {
-        self.pending
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .retain(|(key, _, at)| now_ms.saturating_sub(*at) < PENDING_MS && !dir.streams.contains_key(key));
+        {
+            let mut pending = self.pending();
+            let done: Vec<Arc<str>> = pending
+                .by_key
+                .iter()
+                .filter(|(key, (_, at))| now_ms.saturating_sub(*at) >= PENDING_MS || dir.streams.contains_key(*key))
+                .map(|(key, _)| key.clone())
+                .collect();
+            for key in done {
+                pending.remove(&key);
+            }
+        }
         if !dir.warm {
             return;
         }
@@ -142,8 +181,11 @@ mod tests {
             table.insert(name.into(), crate::nodes::NodeEntry::new(spec, i, None));
         }
         let dir = Directory::build(&table, &crate::config::IndexConfig::default(), 0);
-        assert_eq!(p.pending_by_node(&dir, 2_000), [0, 2], "a repeated placement counts once");
-        assert_eq!(p.pending_by_node(&dir, 1_000 + PENDING_MS), [0, 1], "the older one expired");
+        assert_eq!(p.pending_by_node(&dir), [0, 2], "a repeated placement counts once");
+        p.observe(&dir, &dir, 1_000 + PENDING_MS);
+        assert_eq!(p.pending_by_node(&dir), [0, 1], "the older one expired at the merge");
+        p.placed("__defaultVhost__/live/b", &Arc::from("o1"), 1_000 + PENDING_MS);
+        assert_eq!(p.pending_by_node(&dir), [1, 0], "placed again elsewhere: it moves");
     }
 
     #[test]
@@ -153,7 +195,7 @@ mod tests {
         for i in 0..MAX_ENTRIES + 10 {
             p.remember(&format!("k{i}"), &o, 5);
         }
-        assert_eq!(p.lock().len(), MAX_ENTRIES, "full of fresh entries: new ones are not kept");
+        assert_eq!(p.last().by_key.len(), MAX_ENTRIES, "full of fresh entries: new ones are not kept");
         p.remember("late", &o, 5 + STICKY_MS);
         assert_eq!(p.recent("late", 5 + STICKY_MS).as_deref(), Some("o1"), "stale entries made room");
     }

@@ -303,7 +303,7 @@ fn node_records(cx: &Context<'_>, target: Target<'_>, qname: &Name, qtype: Recor
             let fallback = cx.resolver.fallback_order(&region);
             let now = crate::clock::now_ms();
             let recent = if key.is_empty() { None } else { cx.placements.recent(&key, now) };
-            let pending = cx.placements.pending_by_node(dir, now);
+            let pending = cx.placements.pending_by_node(dir);
             let ranked = scheduler::place_publisher(dir, entry, recent.as_deref(), &region, fallback, &pending);
             let (records, first) = pick(&ranked);
             if let (Some(i), false) = (first, key.is_empty()) {

@@ -309,7 +309,7 @@ pub async fn publish(
     let (region, _) = resolver.resolve(query.region.as_deref(), client);
     let now = crate::clock::now_ms();
     let recent = st.placements.recent(&key, now);
-    let pending = st.placements.pending_by_node(&dir, now);
+    let pending = st.placements.pending_by_node(&dir);
     let fallback = resolver.fallback_order(&region);
     let ranked = scheduler::place_publisher(&dir, entry, recent.as_deref(), &region, fallback, &pending);
     let path = PlayPath { proto: Proto::Rtmp, app: &app, stream: &stream, query: &fwd };

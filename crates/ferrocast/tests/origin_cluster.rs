@@ -125,6 +125,15 @@ async fn streams_spread_over_origins_and_edges_find_each_one() {
     assert_eq!(location, format!("http://{holder_http}/live/{elsewhere}.flv"));
     let codecs = probe(&format!("http://{}/live/{elsewhere}.flv", origins[0].http)).await;
     assert!(codecs.contains("h264") && codecs.contains("aac"), "ffprobe follows the 302: {codecs:?}");
+
+    // An encoder publishing to the edge (which has no --origin at all) is pushed up to where the
+    // index places the stream.
+    let _encoder = publish(&format!("rtmp://{}/live/via-edge", edge.rtmp));
+    let on = eventually(Duration::from_secs(20), || async { origins_of_streams(&idx).await.remove("via-edge") })
+        .await
+        .expect("live/via-edge reaches an origin");
+    let placement = get_json(&format!("{idx}/api/v1/publish/live/via-edge")).await;
+    assert_eq!(placement["node"], on.as_str(), "the index keeps it where it placed it: {placement}");
     drop(pushes);
 }
 

@@ -27,46 +27,16 @@ FERROCAST=target/release/ferrocast
 FAKE=target/release/examples/fake_cluster
 ZONE=live.example.com
 
-log() { echo "dns-bench: $*" >&2; }
-die() { log "error: $*"; exit 1; }
-
-need=()
-command -v dnsperf >/dev/null 2>&1 || need+=(dnsperf)
-command -v nsd >/dev/null 2>&1 || need+=(nsd)
-command -v dig >/dev/null 2>&1 || need+=(bind9-dnsutils)
-if [ ${#need[@]} -gt 0 ]; then
-  log "installing ${need[*]} with apt-get"
-  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
-fi
+NAME=dns-bench
+source bench/lib.sh
+need dnsperf dnsperf nsd nsd dig bind9-dnsutils
 for tool in python3 curl taskset dnsperf nsd dig; do command -v "$tool" >/dev/null || die "$tool is required"; done
 [ "$(nproc --all)" -ge 2 ] || die "needs 2 CPUs"
-
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  log "logs in $WORK"
-}
-trap cleanup EXIT
 
 if [ "${SKIP_BUILD:-}" != 1 ]; then
   cargo build --release -p ferrocast
   cargo build --release -p ferrocast-index --example fake_cluster
 fi
-
-free_port() {
-  python3 -c '
-import socket
-while True:
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 0)); p = u.getsockname()[1]
-    t = socket.socket()
-    try:
-        t.bind(("127.0.0.1", p)); print(p); break
-    except OSError:
-        pass'
-}
-cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
 
 # The queries: every stream's name and the apex; an ECS option for 10.1.0.0/24 (region r1).
 for s in $(seq 0 499); do echo "s$s.live.$ZONE A"; done > "$WORK/queries.txt"
@@ -83,20 +53,7 @@ taskset -c 0 "$FERROCAST" index --config "$WORK/index.toml" --listen "127.0.0.1:
   --dns "127.0.0.1:$INDEX_DNS" --dns-zone "$ZONE" --dns-rate-limit-qps 0 \
   --cidr 10.0.0.0/16=r0 --cidr 10.1.0.0/16=r1 --cidr 10.2.0.0/16=r2 --cidr 10.3.0.0/16=r3 \
   2> "$WORK/index.log" & INDEX=$!; PIDS+=($INDEX)
-python3 - "http://127.0.0.1:$HTTP_PORT" <<'PY'
-import json, sys, time, urllib.request
-t0 = time.time()
-while time.time() - t0 < 120:
-    try:
-        n = json.load(urllib.request.urlopen(sys.argv[1] + "/api/v1/nodes"))["nodes"]
-        s = json.load(urllib.request.urlopen(sys.argv[1] + "/api/v1/streams?count=1"))["total"]
-        if sum(1 for x in n if x["health"] == "up") == 200 and s == 500:
-            sys.exit(0)
-    except Exception:
-        pass
-    time.sleep(0.1)
-sys.exit("index not ready in 120 s")
-PY
+wait_index "http://127.0.0.1:$HTTP_PORT" 200 500
 SAMPLE=$(dig @127.0.0.1 -p "$INDEX_DNS" +subnet=10.1.0.0/24 +short "s42.live.$ZONE" A | tr '\n' ' ')
 [ -n "$SAMPLE" ] || die "the index gives no answer for s42.live.$ZONE"
 log "the index answers s42.live.$ZONE with $SAMPLE"
@@ -175,7 +132,6 @@ for round in $(seq "$ROUNDS"); do
   echo "index $(max_qps "$INDEX_DNS")" >> "$WORK/rounds.txt"
   echo "nsd $(max_qps "$NSD_PORT")" >> "$WORK/rounds.txt"
 done
-median() { grep "^$1 " "$WORK/rounds.txt" | sort -k2 -g | awk '{a[NR]=$0} END {print a[int((NR+1)/2)]}' | cut -d' ' -f2-; }
 read -r INDEX_QPS INDEX_LOST < <(median index)
 read -r NSD_QPS NSD_LOST < <(median nsd)
 HALF=$(python3 -c "print(int($NSD_QPS / 2))")
@@ -191,8 +147,7 @@ COMMIT=$(git rev-parse --short HEAD)
   echo
   echo "## DNS scheduling — $(date -u +%Y-%m-%d) (commit $COMMIT)"
   echo
-  echo "Command: \`bench/dns.sh\` (DURATION=$DURATION, ROUNDS=$ROUNDS). Machine: $(nproc --all) CPUs,"
-  echo "$(awk -F: '/model name/ {print $2; exit}' /proc/cpuinfo | sed 's/^ *//'), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM."
+  echo "Command: \`bench/dns.sh\` (DURATION=$DURATION, ROUNDS=$ROUNDS). Machine: $(machine)."
   echo "Release build. The index (polling 200 nodes x 500 streams every 2 s: ${POLL_CPU}% of CPU 0 alone) and"
   echo "$(nsd -v 2>&1 | head -1) (server-count 1, the same names in a static zone) each alone on CPU 0;"
   echo "$(dnsperf -h 2>&1 | awk '/Version/ {print "dnsperf " $2}') (4 clients, ECS 10.1.0.0/24) and the fake cluster on CPU 1."

@@ -201,7 +201,8 @@ async fn players_of_an_edge_survive_the_death_of_their_streams_origin() {
     let idx = format!("http://{}", index.addr);
     let mut origins = HashMap::new();
     for name in ["o1", "o2"] {
-        origins.insert(name, NodeProcess::start(&["--name", name, "--index", &idx, "--index-interval-ms", "500"]).await);
+        origins
+            .insert(name, NodeProcess::start(&["--name", name, "--index", &idx, "--index-interval-ms", "500"]).await);
     }
     eventually(Duration::from_secs(20), || async {
         let v = get_json(&format!("{idx}/api/v1/nodes")).await;

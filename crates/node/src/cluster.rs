@@ -34,10 +34,19 @@ pub struct Location {
     pub http: Option<String>,
 }
 
+/// How long an answer naming an origin is reused (many players of one stream arriving at once
+/// make one lookup); a failure to pull from it forgets it at once.
+const CACHE_FOR: Duration = Duration::from_secs(2);
+
+/// Most answers cached; past it the cache starts over.
+const CACHE_MAX: usize = 10_000;
+
 /// The servers a node asks: coworkers (an origin) or the index (an edge).
 pub struct Locator {
     bases: Vec<Url>,
     client: reqwest::Client,
+    /// Recent answers naming an origin, by stream.
+    cache: std::sync::Mutex<std::collections::HashMap<StreamKey, (Location, std::time::Instant)>>,
 }
 
 impl Locator {
@@ -71,13 +80,37 @@ impl Locator {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap_or_default();
-        Some(Locator { bases, client })
+        Some(Locator { bases, client, cache: Default::default() })
     }
 
     /// The origin holding `key`, by the first server that knows. `param` (the client's query,
     /// with its token) goes along: the index tells where a protected stream is only to a caller
     /// who may play it.
     pub async fn locate(&self, key: &StreamKey, param: &str) -> Option<Location> {
+        if let Some((found, at)) = self.cache().get(key)
+            && at.elapsed() < CACHE_FOR
+        {
+            return Some(found.clone());
+        }
+        let found = self.ask(key, param).await?;
+        let mut cache = self.cache();
+        if cache.len() >= CACHE_MAX {
+            cache.clear();
+        }
+        cache.insert(key.clone(), (found.clone(), std::time::Instant::now()));
+        Some(found)
+    }
+
+    /// Drops the cached answer for `key` (pulling from the origin it named failed).
+    pub fn forget(&self, key: &StreamKey) {
+        self.cache().remove(key);
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<StreamKey, (Location, std::time::Instant)>> {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    async fn ask(&self, key: &StreamKey, param: &str) -> Option<Location> {
         for base in &self.bases {
             let mut url = base.clone();
             url.set_path("/api/v1/clusters");

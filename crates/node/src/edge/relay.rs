@@ -106,6 +106,7 @@ async fn pull(ctx: Arc<NodeContext>, mut reg: Registration, key: StreamKey, para
                 Err(e) => {
                     warn!(stream = %key, %origin, "edge: origin unavailable: {e}");
                     relays.origins.mark_failed(&origin);
+                    forget_location(&ctx, &key);
                     continue;
                 }
             };
@@ -128,6 +129,7 @@ async fn pull(ctx: Arc<NodeContext>, mut reg: Registration, key: StreamKey, para
                 Err(e) => {
                     warn!(stream = %key, %origin, "edge: upstream lost, failing over: {e}");
                     relays.origins.mark_failed(&origin);
+                    forget_location(&ctx, &key);
                     backoff = Duration::from_millis(200);
                 }
             }
@@ -155,6 +157,13 @@ async fn candidates(ctx: &NodeContext, relays: &super::EdgeRelays, key: &StreamK
         list.insert(0, found.rtmp);
     }
     list
+}
+
+/// After a failed pull: the index's answer for `key` is asked afresh next time.
+fn forget_location(ctx: &NodeContext, key: &StreamKey) {
+    if let Some(index) = &ctx.locator {
+        index.forget(key);
+    }
 }
 
 /// Moves media from the upstream into the source until the upstream fails (Err) or the last

@@ -94,6 +94,10 @@ pub fn rightmost_untrusted_hop<'a>(
 /// replicas for it.
 pub const FORWARDED_KEY: &str = "ferrocast_forwarded";
 
+/// The query key (`…?ferrocast_edge_pull=1`) a Ferrocast edge adds to its upstream play, so the
+/// origin sends that internal hop each frame as it comes instead of batching it as for a viewer.
+pub const EDGE_PULL_KEY: &str = "ferrocast_edge_pull";
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -99,12 +99,24 @@ pub async fn admit(ctx: &Arc<NodeContext>, request: ViewerRequest) -> Result<Vie
     let key = info.key.clone();
     let guard = admit_client(ctx, info, &param, kick, actions).await?;
     let feed = match delivery {
-        Delivery::Frames => Some(FrameFeed::new(ctx.hub.source(&key).subscribe(), ctx.feed_policy())),
+        Delivery::Frames => Some(FrameFeed::new(ctx.hub.source(&key).subscribe(), feed_policy(ctx, &param))),
         Delivery::Segments => None,
     };
     // After subscribing, so an edge's relay sees this viewer (see `EdgeRelays::ensure`).
     ctx.pull_if_edge(&key, &param, guard.id());
     Ok(Viewer { hooks: ctx.hooks.clone(), guard, param, feed, begun: false })
+}
+
+/// How a viewer's frames are batched: by the node's merge window, except for an edge's upstream
+/// pull (its query carries `EDGE_PULL_KEY`), an internal hop that gets each frame as it comes —
+/// a window there would add to every viewer's delay behind that edge.
+pub fn feed_policy(ctx: &NodeContext, param: &str) -> crate::hub::FeedPolicy {
+    let policy = ctx.feed_policy();
+    if crate::key::query_value(param, ferrocast_cluster::EDGE_PULL_KEY).is_some() {
+        crate::hub::FeedPolicy { merge_window: std::time::Duration::ZERO, ..policy }
+    } else {
+        policy
+    }
 }
 
 /// An admitted viewer. Dropping it ends the session: the client leaves the API and, once the play
@@ -197,5 +209,23 @@ fn fields(client: &str, stream_id: &str, info: &ClientInfo, param: &str, send: u
         stream_id: Some(stream_id.to_string()),
         send_bytes: send,
         recv_bytes: recv,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::NodeConfig;
+
+    #[test]
+    fn an_edge_pull_gets_each_frame_and_a_viewer_the_merge_window() {
+        let mut config = NodeConfig::default();
+        config.media.merge_window_ms = 350;
+        let ctx = NodeContext::new(config);
+        let viewer = feed_policy(&ctx, "?token=a");
+        assert_eq!(viewer.merge_window, std::time::Duration::from_millis(350));
+        let pull = feed_policy(&ctx, "?token=a&ferrocast_edge_pull=1");
+        assert_eq!(pull.merge_window, std::time::Duration::ZERO);
+        assert_eq!(pull.play_wait, viewer.play_wait, "only the window differs");
     }
 }

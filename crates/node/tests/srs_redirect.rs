@@ -74,7 +74,11 @@ async fn an_edge_follows_an_srs_origins_redirect() {
     let (ok, errors) = decode(&format!("rtmp://{}/live/cam1?token=t1", edge.rtmp_addr), 3).await;
     assert!(ok, "the edge plays through the redirect: {errors}");
     let plays = plays.lock().unwrap().clone();
-    assert_eq!(plays.first().map(String::as_str), Some("cam1?token=t1"), "the edge asked the SRS origin first");
+    assert_eq!(
+        plays.first().map(String::as_str),
+        Some("cam1?token=t1&ferrocast_edge_pull=1"),
+        "the edge asked the SRS origin first, with the player's token"
+    );
     let pulled = stream_record(origin.api_addr, "/live/cam1").await.expect("cam1 on the origin");
     assert!(pulled["clients"].as_u64().unwrap_or(0) >= 2, "the edge's pull reached the real origin: {pulled}");
 }

@@ -95,12 +95,14 @@ async fn pull(ctx: Arc<NodeContext>, mut reg: Registration, key: StreamKey, para
     let mut idle_since: Option<Instant> = None;
     let mut backoff = Duration::from_millis(200);
     info!(stream = %key, "edge: starting upstream pull");
+    // The internal hop: the origin sends it per frame (`crate::admission::feed_policy`).
+    let pull_param = crate::key::merge_queries(&param, &format!("{}=1", ferrocast_cluster::EDGE_PULL_KEY));
     'outer: loop {
         for origin in candidates(&ctx, &relays, &key, &param).await {
             if reg.should_stop(&source, &mut idle_since, config.grace()) {
                 break 'outer;
             }
-            let url = rtmp_url(&origin, &key, &param);
+            let url = rtmp_url(&origin, &key, &pull_param);
             let mut up = match RtmpClientConn::open_following(&url, ClientMode::Play, config.connect_timeout()).await {
                 Ok(up) => up,
                 Err(e) => {

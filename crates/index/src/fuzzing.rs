@@ -81,7 +81,7 @@ fn serve_everything(dir: &Directory, config: &IndexConfig) {
         let ranking = crate::scheduler::top_edges(dir, &config.scheduler, key, Some(entry), "eu", &["us"], 3);
         drop(Arc::new(ranking));
     }
-    let _ = crate::scheduler::place_publisher(dir, dir.streams.get(WITNESS), Some("o1"), "eu", &["us"], &[1, 2]);
+    let _ = crate::scheduler::place_publisher(dir, dir.streams.get(WITNESS), Some("o1"), "eu", &["us"], &[1, 2], 4);
 }
 
 /// One DNS query through the DNS server's answer path (target `dns_query`), over UDP and over

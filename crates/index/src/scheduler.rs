@@ -217,6 +217,8 @@ pub fn origin_load(dir: &Directory, i: usize, pending: u64) -> f64 {
 /// 3. the others below full load: of the publisher's `region`, then of the `fallback` regions in
 ///    order, then of any region; within a region least loaded first, then config order;
 /// 4. full origins, in the same order.
+///
+/// Returns the best `want` of them.
 pub fn place_publisher(
     dir: &Directory,
     entry: Option<&StreamEntry>,
@@ -224,6 +226,7 @@ pub fn place_publisher(
     region: &str,
     fallback: &[impl AsRef<str>],
     pending: &[u64],
+    want: usize,
 ) -> Ranking {
     let healthy = dir.origins.iter().copied().filter(|&i| dir.nodes[i].spec.role == Role::Origin);
     let holds = |i: usize| entry.and_then(|e| e.origins.iter().position(|h| h.node == i));
@@ -242,9 +245,15 @@ pub fn place_publisher(
             (sticky, load >= 1.0, tier(i), load, dir.nodes[i].order, i)
         })
         .collect();
-    ranked.sort_by(|a, b| {
+    let order = |a: &(usize, bool, usize, f64, usize, usize), b: &(usize, bool, usize, f64, usize, usize)| {
         a.0.cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)).then(a.3.total_cmp(&b.3)).then(a.4.cmp(&b.4))
-    });
+    };
+    // Only the best `want` are ordered: a site of hundreds of origins asks for a handful.
+    if want < ranked.len() {
+        ranked.select_nth_unstable_by(want, order);
+        ranked.truncate(want);
+    }
+    ranked.sort_by(order);
     ranked.into_iter().map(|r| r.5).collect()
 }
 

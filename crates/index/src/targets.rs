@@ -63,6 +63,48 @@ pub struct NodeTargets {
     pub fields: Box<str>,
     /// What DNS answers give for the node.
     pub dns: Option<crate::dns::NodeAddress>,
+    /// Its `origin` object in `/api/v1/clusters` answers, when it has an RTMP or API host.
+    pub cluster: Option<ClusterOrigin>,
+}
+
+/// A node's `origin` object of SRS's `/api/v1/clusters` answer, rendered around the vhost (the one
+/// part that comes from the request): `{"ip":..,"port":..,"vhost":` + vhost + `,"api":..,
+/// "routers":[..],"http":..}`. Beyond SRS's fields, `http` is the node's HTTP base, for an
+/// HTTP-FLV/HLS redirect (SRS reads only what it knows).
+#[derive(Debug)]
+pub struct ClusterOrigin {
+    pub before_vhost: Box<str>,
+    pub after_vhost: Box<str>,
+}
+
+impl ClusterOrigin {
+    fn new(spec: &crate::config::NodeSpec) -> Option<ClusterOrigin> {
+        let rtmp = spec.rtmp.as_deref().and_then(|u| reqwest::Url::parse(u).ok());
+        let api = reqwest::Url::parse(&spec.api).ok();
+        let host = rtmp.as_ref().or(api.as_ref())?.host_str()?.to_string();
+        let port = rtmp.as_ref().and_then(|u| u.port()).unwrap_or(1935);
+        let api = api.as_ref().and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port_or_known_default()?)));
+        let api = api.unwrap_or_default();
+        let mut before = Vec::with_capacity(64);
+        before.extend_from_slice(b"{\"ip\":");
+        push_json_str(&mut before, &host);
+        before.extend_from_slice(format!(",\"port\":{port},\"vhost\":").as_bytes());
+        let mut after = Vec::with_capacity(96);
+        after.extend_from_slice(b",\"api\":");
+        push_json_str(&mut after, &api);
+        after.extend_from_slice(b",\"routers\":[");
+        push_json_str(&mut after, &api);
+        after.push(b']');
+        if let Some(http) = &spec.http {
+            after.extend_from_slice(b",\"http\":");
+            push_json_str(&mut after, http.trim_end_matches('/'));
+        }
+        after.push(b'}');
+        Some(ClusterOrigin {
+            before_vhost: String::from_utf8(before).ok()?.into(),
+            after_vhost: String::from_utf8(after).ok()?.into(),
+        })
+    }
 }
 
 impl NodeTargets {
@@ -78,6 +120,7 @@ impl NodeTargets {
             rtmp: Base::new(rtmp),
             fields: String::from_utf8(fields).unwrap_or_default().into(),
             dns: crate::dns::NodeAddress::of(spec),
+            cluster: (spec.role == crate::config::Role::Origin).then(|| ClusterOrigin::new(spec)).flatten(),
         }
     }
 

@@ -304,7 +304,7 @@ fn node_records(cx: &Context<'_>, target: Target<'_>, qname: &Name, qtype: Recor
             let now = crate::clock::now_ms();
             let recent = if key.is_empty() { None } else { cx.placements.recent(&key, now) };
             let pending = cx.placements.pending_by_node(dir);
-            let ranked = scheduler::place_publisher(dir, entry, recent.as_deref(), &region, fallback, &pending);
+            let ranked = scheduler::place_publisher(dir, entry, recent.as_deref(), &region, fallback, &pending, 4);
             let (records, first) = pick(&ranked);
             if let (Some(i), false) = (first, key.is_empty()) {
                 cx.placements.placed(&key, &dir.nodes[i].spec.name.as_str().into(), now);

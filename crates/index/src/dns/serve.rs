@@ -64,9 +64,8 @@ pub fn start(state: &Arc<IndexState>, listeners: DnsListeners) {
             }
         };
         let (st, limit) = (state.clone(), limit.clone());
-        let spawned = std::thread::Builder::new()
-            .name(format!("dns-udp-{n}"))
-            .spawn(move || serve_udp(&st, &socket, &limit));
+        let spawned =
+            std::thread::Builder::new().name(format!("dns-udp-{n}")).spawn(move || serve_udp(&st, &socket, &limit));
         if let Err(e) = spawned {
             tracing::error!(error = %e, "DNS: cannot start a UDP thread");
         }

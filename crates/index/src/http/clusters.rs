@@ -15,23 +15,24 @@
 //! Beyond SRS's fields, `origin.http` is the origin's HTTP base URL when the index knows it, so
 //! a Ferrocast origin can redirect an HTTP-FLV or HLS player too (SRS reads only what it knows).
 //!
-//! Any method, as SRS (its origins POST with an empty body). Where a stream of an app whose play
+//! Any method, as SRS (its origins POST with an empty body). Each origin's part of the answer is
+//! rendered once per directory build ([`crate::targets::ClusterOrigin`]), as play answers are. Where a stream of an app whose play
 //! needs a token lives is told only to callers who may see it, or to node callers (the hook
 //! receiver's `?secret=` or `--hook-allow` networks): a coworker origin is one.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::Json;
 use axum::extract::{ConnectInfo, RawQuery, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
 
 use super::percent_decode;
 use super::play::sees_stream;
+use crate::auth::Action;
 use crate::directory::{DEFAULT_VHOST, Directory, StreamEntry, stream_key};
 use crate::state::IndexState;
+use crate::targets::push_json_str;
 
 /// The query, decoded; absent keys are empty, as SRS reads them.
 #[derive(Default)]
@@ -71,19 +72,33 @@ pub async fn clusters(
 ) -> Response {
     let query = ClustersQuery::parse(q.as_deref());
     let stream = crate::srs::strip_ext(&query.stream);
-    let node_caller = st.auth.load().hook_caller(query.secret.as_deref(), peer.ip()).is_ok();
-    let may_know = node_caller || sees_stream(&st, &headers, q.as_deref(), peer, &query.app, stream).await;
+    // Open apps are told to anyone; a protected app's only to who may play it or to a node.
+    let may_know = !st.auth.load().needs_token(Action::Play, &query.app)
+        || st.auth.load().hook_caller(query.secret.as_deref(), peer.ip()).is_ok()
+        || sees_stream(&st, &headers, q.as_deref(), peer, &query.app, stream).await;
     let dir = st.directory.load();
     let origin = if may_know { locate(&dir, &query.vhost, &query.app, stream) } else { None };
     let vhost = if query.vhost.is_empty() { DEFAULT_VHOST } else { &query.vhost };
-    Json(json!({
-        "code": 0,
-        "data": {
-            "query": { "ip": query.ip, "vhost": vhost, "app": query.app, "stream": stream },
-            "origin": origin.map_or(Value::Null, |(dir, entry)| origin_json(dir, entry, vhost)),
+    let mut out = Vec::with_capacity(320);
+    out.extend_from_slice(b"{\"code\":0,\"data\":{\"query\":{\"ip\":");
+    push_json_str(&mut out, &query.ip);
+    out.extend_from_slice(b",\"vhost\":");
+    push_json_str(&mut out, vhost);
+    out.extend_from_slice(b",\"app\":");
+    push_json_str(&mut out, &query.app);
+    out.extend_from_slice(b",\"stream\":");
+    push_json_str(&mut out, stream);
+    out.extend_from_slice(b"},\"origin\":");
+    match origin.and_then(|(dir, entry)| dir.nodes[entry.origins[0].node].targets.cluster.as_ref()) {
+        Some(found) => {
+            out.extend_from_slice(found.before_vhost.as_bytes());
+            push_json_str(&mut out, vhost);
+            out.extend_from_slice(found.after_vhost.as_bytes());
         }
-    }))
-    .into_response()
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b"}}");
+    ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], out).into_response()
 }
 
 /// The stream's entry with an origin holding it: in `vhost`, else (as SRS) in the default vhost.
@@ -91,23 +106,4 @@ fn locate<'d>(dir: &'d Directory, vhost: &str, app: &str, stream: &str) -> Optio
     let found = |v: &str| dir.streams.get(stream_key(v, app, stream).as_str()).filter(|e| !e.origins.is_empty());
     let entry = if vhost.is_empty() { None } else { found(vhost) }.or_else(|| found(DEFAULT_VHOST))?;
     Some((dir, entry))
-}
-
-/// `{"ip","port","vhost","api","routers"}` of the stream's first origin (its primary).
-fn origin_json(dir: &Directory, entry: &StreamEntry, vhost: &str) -> Value {
-    let node = &dir.nodes[entry.origins[0].node];
-    let rtmp = node.spec.rtmp.as_deref().and_then(|u| reqwest::Url::parse(u).ok());
-    let api = reqwest::Url::parse(&node.spec.api).ok();
-    let host = rtmp.as_ref().or(api.as_ref()).and_then(|u| u.host_str().map(str::to_string)).unwrap_or_default();
-    let port = rtmp.as_ref().and_then(|u| u.port()).unwrap_or(1935);
-    let api = api
-        .as_ref()
-        .and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port_or_known_default()?)))
-        .unwrap_or_default();
-    let mut origin = json!({ "ip": host, "port": port, "vhost": vhost, "api": api, "routers": [api] });
-    // Beyond SRS's fields: the origin's HTTP base, for an HTTP-FLV/HLS redirect (SRS ignores it).
-    if let Some(http) = &node.spec.http {
-        origin["http"] = json!(http.trim_end_matches('/'));
-    }
-    origin
 }

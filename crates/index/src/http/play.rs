@@ -311,7 +311,8 @@ pub async fn publish(
     let recent = st.placements.recent(&key, now);
     let pending = st.placements.pending_by_node(&dir);
     let fallback = resolver.fallback_order(&region);
-    let ranked = scheduler::place_publisher(&dir, entry, recent.as_deref(), &region, fallback, &pending);
+    let want = 1 + st.config.load().scheduler.alternatives;
+    let ranked = scheduler::place_publisher(&dir, entry, recent.as_deref(), &region, fallback, &pending, want);
     let path = PlayPath { proto: Proto::Rtmp, app: &app, stream: &stream, query: &fwd };
     let mut urls = ranked.into_iter().filter_map(|i| Some((i, path.url(&dir, i)?)));
     let Some((chosen, url)) = urls.next() else {

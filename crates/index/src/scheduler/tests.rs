@@ -329,7 +329,7 @@ fn publishers_go_back_to_their_origin_else_the_primary() {
 }
 
 fn place(dir: &Directory, entry: Option<&StreamEntry>, recent: Option<&str>, region: &str) -> Ranking {
-    place_publisher(dir, entry, recent, region, &["near"], &[])
+    place_publisher(dir, entry, recent, region, &["near"], &[], usize::MAX)
 }
 
 #[test]
@@ -342,6 +342,7 @@ fn new_streams_go_to_the_least_loaded_origin_of_their_region() {
         origin("far").region("far"),
     ]);
     assert_eq!(names(&dir, &place(&dir, None, None, "eu")), ["o3", "o2", "o1", "near", "far"]);
+    assert_eq!(names(&dir, &place_publisher(&dir, None, None, "eu", &["near"], &[], 2)), ["o3", "o2"], "the best 2");
     assert_eq!(names(&dir, &place(&dir, None, None, "near"))[0], "near");
     // A region with no origin: its nearest region first, then any by load.
     assert_eq!(names(&dir, &place(&dir, None, None, "nowhere")), ["near", "o3", "far", "o2", "o1"]);
@@ -349,7 +350,7 @@ fn new_streams_go_to_the_least_loaded_origin_of_their_region() {
     let mut got: HashMap<String, usize> = HashMap::new();
     let mut pending = vec![0u64; dir.nodes.len()];
     for _ in 0..12 {
-        let first = place_publisher(&dir, None, None, "eu", &["near"], &pending)[0];
+        let first = place_publisher(&dir, None, None, "eu", &["near"], &pending, 1)[0];
         pending[first] += 1;
         *got.entry(dir.nodes[first].spec.name.clone()).or_default() += 1;
     }

@@ -88,11 +88,16 @@ impl Placements {
         *pending.per_node.entry(node.clone()).or_default() += 1;
     }
 
-    /// Placements not yet live, per node of `dir` (by index): one lookup per origin with any.
+    /// Placements not yet live, per node of `dir` (by index): one hash lookup per schedulable
+    /// origin, none when nothing is pending.
     pub fn pending_by_node(&self, dir: &Directory) -> Vec<u64> {
         let mut counts = vec![0u64; dir.nodes.len()];
-        for (node, n) in &self.pending().per_node {
-            if let Ok(i) = dir.nodes.binary_search_by(|v| v.spec.name.as_str().cmp(node)) {
+        let pending = self.pending();
+        if pending.per_node.is_empty() {
+            return counts;
+        }
+        for &i in &dir.origins {
+            if let Some(n) = pending.per_node.get(dir.nodes[i].spec.name.as_str()) {
                 counts[i] = *n;
             }
         }
@@ -178,7 +183,9 @@ mod tests {
         for (i, name) in ["o1", "o2"].into_iter().enumerate() {
             let spec: crate::config::NodeSpec =
                 format!("name={name},role=origin,api=http://127.0.0.1:1").parse().unwrap();
-            table.insert(name.into(), crate::nodes::NodeEntry::new(spec, i, None));
+            let mut e = crate::nodes::NodeEntry::new(spec, i, None);
+            e.health = crate::nodes::Health::Up;
+            table.insert(name.into(), e);
         }
         let dir = Directory::build(&table, &crate::config::IndexConfig::default(), 0);
         assert_eq!(p.pending_by_node(&dir), [0, 2], "a repeated placement counts once");

@@ -278,7 +278,9 @@ pub async fn publish(
 ) -> Response {
     let query = PlayQuery::parse(q.as_deref());
     let key = stream_key(query.vhost(), &app, &stream);
-    let sees = sees_stream(&st, &headers, q.as_deref(), peer, &app, &stream).await;
+    // Whether it is live is anyone's to know for an open app; for a protected one, the caller's.
+    let sees = !st.auth.load().needs_token(Action::Play, &app)
+        || sees_stream(&st, &headers, q.as_deref(), peer, &app, &stream).await;
     let mut fwd = query.forwarded;
     if !query.has_token && st.auth.load().needs_token(Action::Publish, &app) {
         match AdminKey::check(&st, &headers, Some(peer)).await {

@@ -22,6 +22,9 @@ use tracing::debug;
 use crate::config::{NodeConfig, Role};
 use crate::key::StreamKey;
 
+/// Largest answer read from a coworker or the index (SRS's is a few hundred bytes).
+const MAX_ANSWER_BYTES: usize = 64 * 1024;
+
 /// How long one lookup may take before the node goes on without its answer.
 pub const LOOKUP_TIMEOUT: Duration = Duration::from_millis(1000);
 
@@ -157,12 +160,18 @@ impl Locator {
 
     async fn get_json(&self, url: Url) -> Option<Value> {
         let answer = async {
-            let resp = self.client.get(url.clone()).send().await.ok()?;
+            let mut resp = self.client.get(url.clone()).send().await.ok()?;
             if !resp.status().is_success() {
                 debug!(%url, status = %resp.status(), "cluster lookup refused");
                 return None;
             }
-            resp.json::<Value>().await.ok()
+            match crate::hooks::read_bounded(&mut resp, MAX_ANSWER_BYTES).await {
+                Ok(body) => serde_json::from_slice(&body).ok(),
+                Err(e) => {
+                    tracing::warn!(%url, "cluster lookup answer refused: {e}");
+                    None
+                }
+            }
         };
         match tokio::time::timeout(LOOKUP_TIMEOUT, answer).await {
             Ok(v) => v,
@@ -227,6 +236,40 @@ mod tests {
             [("token".to_string(), "a+b".to_string()), ("n".to_string(), "1".to_string())]
         );
         assert!(query_pairs("").is_empty());
+    }
+
+    /// A coworker that answers 10 MB of JSON (or garbage) is no answer: the lookup returns none,
+    /// within its bound, and holds no more than the cap.
+    #[tokio::test]
+    async fn a_hostile_coworker_is_no_answer() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut answers = [
+                format!(
+                    "{{\"code\":0,\"data\":{{\"origin\":{{\"ip\":\"10.0.0.3\",\"port\":1935,\"pad\":\"{}\"}}}}}}",
+                    "x".repeat(10 << 20)
+                ),
+                "<html>502</html>".to_string(),
+            ]
+            .into_iter();
+            while let Ok((mut s, _)) = listener.accept().await {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let Some(body) = answers.next() else { return };
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                    body.len()
+                );
+                let _ = s.write_all(head.as_bytes()).await;
+                let _ = s.write_all(body.as_bytes()).await;
+            }
+        });
+        let locator = Locator::new(vec![Url::parse(&format!("http://{addr}")).unwrap()]).unwrap();
+        let key = StreamKey::new("", "live", "cam1");
+        assert_eq!(locator.locate(&key, "").await, None, "10 MB answer");
+        assert_eq!(locator.locate(&key, "").await, None, "not JSON");
     }
 
     #[test]

@@ -375,15 +375,7 @@ impl Hooks {
                 .await
                 .map_err(|e| Failure::Unreachable(describe(&e.without_url())))?;
             let status = answer.status().as_u16();
-            let mut bytes = Vec::new();
-            while let Some(chunk) =
-                answer.chunk().await.map_err(|e| Failure::Unreachable(describe(&e.without_url())))?
-            {
-                if bytes.len() + chunk.len() > MAX_ANSWER_BYTES {
-                    return Err(Failure::Unreachable(format!("answer larger than {MAX_ANSWER_BYTES} bytes")));
-                }
-                bytes.extend_from_slice(&chunk);
-            }
+            let bytes = read_bounded(&mut answer, MAX_ANSWER_BYTES).await.map_err(Failure::Unreachable)?;
             let text = String::from_utf8_lossy(&bytes).into_owned();
             answer_allows(status, &text).map_err(Failure::Refused)?;
             Ok(text)
@@ -427,6 +419,19 @@ pub(crate) fn redact(url: &str) -> String {
             None => url.to_owned(),
         },
     }
+}
+
+/// A peer's HTTP answer body, refused once it passes `max` bytes (counted as it arrives, whatever
+/// Content-Length says): hook services and the servers of `crate::cluster` are peers.
+pub(crate) async fn read_bounded(answer: &mut reqwest::Response, max: usize) -> Result<Vec<u8>, String> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = answer.chunk().await.map_err(|e| describe(&e.without_url()))? {
+        if bytes.len() + chunk.len() > max {
+            return Err(format!("answer larger than {max} bytes"));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
 }
 
 #[cfg(test)]

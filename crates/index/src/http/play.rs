@@ -26,6 +26,8 @@ use crate::scheduler;
 use crate::state::IndexState;
 use crate::targets::Proto;
 
+static FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+
 /// What the index reads of a play or publish query; the rest goes on to the node.
 struct PlayQuery<'q> {
     proto: Option<Cow<'q, str>>,
@@ -126,7 +128,6 @@ fn decide(st: &IndexState, req: PlayRequest<'_>, redirect: bool) -> Result<Decis
     let stream = crate::srs::strip_ext(stream);
     let vhost = query.vhost();
     let resolver = st.resolver.load();
-    static FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
     let xff = headers.get(&FORWARDED_FOR).and_then(|v| v.to_str().ok());
     let client = resolver.client_ip(peer, xff);
     let (region, source) = resolver.resolve(query.region.as_deref(), client);
@@ -306,7 +307,6 @@ pub async fn publish(
     let dir = st.directory.load();
     let entry = dir.streams.get(key.as_str());
     let resolver = st.resolver.load();
-    static FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
     let client = resolver.client_ip(peer.ip(), headers.get(&FORWARDED_FOR).and_then(|v| v.to_str().ok()));
     let (region, _) = resolver.resolve(query.region.as_deref(), client);
     let now = crate::clock::now_ms();

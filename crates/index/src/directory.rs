@@ -144,6 +144,9 @@ pub struct Directory {
     /// Every node has been polled at least once.
     pub warm: bool,
     pub built_ms: u64,
+    /// Distinct for every directory built in this process (0 for an empty default one): what a
+    /// cache of per-node numbers checks before trusting node indices.
+    pub id: u64,
 }
 
 /// SRS's name of the vhost streams are in unless a client names another.
@@ -349,7 +352,9 @@ impl Directory {
         let mut sorted: Vec<Arc<str>> = streams.keys().cloned().collect();
         sorted.sort_unstable();
         let assigned = nodes.iter().map(|_| AtomicU64::new(0)).collect();
-        Directory { nodes, streams, sorted, edges_by_region, origins, assigned, warm, built_ms: now_ms }
+        static BUILT: AtomicU64 = AtomicU64::new(1);
+        let id = BUILT.fetch_add(1, Ordering::Relaxed);
+        Directory { nodes, streams, sorted, edges_by_region, origins, assigned, warm, built_ms: now_ms, id }
     }
 
     /// Carries the assignment counts over from the directory this one replaces, for every node

@@ -38,17 +38,34 @@ type ByKey = HashMap<Arc<str>, (Arc<str>, u64), FastHash>;
 struct Pending {
     by_key: ByKey,
     per_node: HashMap<Arc<str>, u64, FastHash>,
+    /// `per_node` by node index of the directory with this id: a request copies it instead of
+    /// looking up every origin's name. Kept up to date by placements on that directory; rebuilt
+    /// when a request reads another.
+    by_index: Option<(u64, Vec<u64>)>,
 }
 
 impl Pending {
-    fn remove(&mut self, key: &str) {
-        if let Some((node, _)) = self.by_key.remove(key)
-            && let Some(n) = self.per_node.get_mut(&node)
-        {
+    /// Takes `key` out: the origin it was pending on.
+    fn remove(&mut self, key: &str) -> Option<Arc<str>> {
+        let (node, _) = self.by_key.remove(key)?;
+        if let Some(n) = self.per_node.get_mut(&node) {
             *n = n.saturating_sub(1);
             if *n == 0 {
                 self.per_node.remove(&node);
             }
+        }
+        Some(node)
+    }
+
+    /// Counts one more (`up`) or one fewer placement on node `name` in `by_index`, if that is
+    /// `dir`'s; otherwise drops it, to be rebuilt.
+    fn adjust_index(&mut self, dir: &Directory, name: &str, up: bool) {
+        let Some((id, counts)) = &mut self.by_index else { return };
+        let slot = (*id == dir.id).then(|| dir.nodes.iter().position(|n| n.spec.name.as_str() == name)).flatten();
+        match slot.and_then(|i| counts.get_mut(i)) {
+            Some(c) if up => *c += 1,
+            Some(c) => *c = c.saturating_sub(1),
+            None => self.by_index = None,
         }
     }
 }
@@ -75,32 +92,45 @@ impl Placements {
         self.pending.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A publisher of `key` was sent to origin `node` at `now_ms`: remembered, and counted as that
-    /// origin's load until the stream shows live (or `PENDING_MS` passed).
-    pub fn placed(&self, key: &str, node: &Arc<str>, now_ms: u64) {
-        self.remember(key, node, now_ms);
+    /// A publisher of `key` was sent to origin `i` of `dir` at `now_ms`: remembered, and counted
+    /// as that origin's load until the stream shows live (or `PENDING_MS` passed).
+    pub fn placed(&self, dir: &Directory, i: usize, key: &str, now_ms: u64) {
+        let node: Arc<str> = dir.nodes[i].spec.name.as_str().into();
+        self.remember(key, &node, now_ms);
         let mut pending = self.pending();
-        pending.remove(key);
+        if let Some(old) = pending.remove(key) {
+            pending.adjust_index(dir, &old, false);
+        }
         if pending.by_key.len() >= MAX_PENDING {
             return;
         }
         pending.by_key.insert(key.into(), (node.clone(), now_ms));
-        *pending.per_node.entry(node.clone()).or_default() += 1;
+        *pending.per_node.entry(node).or_default() += 1;
+        match &mut pending.by_index {
+            Some((id, counts)) if *id == dir.id && i < counts.len() => counts[i] += 1,
+            _ => pending.by_index = None,
+        }
     }
 
-    /// Placements not yet live, per node of `dir` (by index): one hash lookup per schedulable
-    /// origin, none when nothing is pending.
+    /// Placements not yet live, per node of `dir` (by index): a copy of counts kept by index,
+    /// rebuilt (one hash lookup per origin) only when `dir` is not the directory they were for.
     pub fn pending_by_node(&self, dir: &Directory) -> Vec<u64> {
-        let mut counts = vec![0u64; dir.nodes.len()];
-        let pending = self.pending();
-        if pending.per_node.is_empty() {
-            return counts;
+        let mut pending = self.pending();
+        if let Some((id, counts)) = &pending.by_index
+            && *id == dir.id
+            && dir.id != 0
+        {
+            return counts.clone();
         }
-        for &i in &dir.origins {
-            if let Some(n) = pending.per_node.get(dir.nodes[i].spec.name.as_str()) {
-                counts[i] = *n;
+        let mut counts = vec![0u64; dir.nodes.len()];
+        if !pending.per_node.is_empty() {
+            for &i in &dir.origins {
+                if let Some(n) = pending.per_node.get(dir.nodes[i].spec.name.as_str()) {
+                    counts[i] = *n;
+                }
             }
         }
+        pending.by_index = Some((dir.id, counts.clone()));
         counts
     }
 
@@ -144,6 +174,7 @@ impl Placements {
             for key in done {
                 pending.remove(&key);
             }
+            pending.by_index = None;
         }
         if !dir.warm {
             return;
@@ -175,10 +206,6 @@ mod tests {
     #[test]
     fn a_placement_is_load_until_its_stream_is_live_or_expired() {
         let p = Placements::default();
-        let o2: Arc<str> = Arc::from("o2");
-        p.placed("__defaultVhost__/live/a", &o2, 1_000);
-        p.placed("__defaultVhost__/live/b", &o2, 1_000);
-        p.placed("__defaultVhost__/live/b", &o2, 1_001);
         let mut table = crate::nodes::NodeTable::new();
         for (i, name) in ["o1", "o2"].into_iter().enumerate() {
             let spec: crate::config::NodeSpec =
@@ -188,11 +215,19 @@ mod tests {
             table.insert(name.into(), e);
         }
         let dir = Directory::build(&table, &crate::config::IndexConfig::default(), 0);
+        assert_eq!(p.pending_by_node(&dir), [0, 0]);
+        p.placed(&dir, 1, "__defaultVhost__/live/a", 1_000);
+        p.placed(&dir, 1, "__defaultVhost__/live/b", 1_000);
+        p.placed(&dir, 1, "__defaultVhost__/live/b", 1_001);
         assert_eq!(p.pending_by_node(&dir), [0, 2], "a repeated placement counts once");
-        p.observe(&dir, &dir, 1_000 + PENDING_MS);
-        assert_eq!(p.pending_by_node(&dir), [0, 1], "the older one expired at the merge");
-        p.placed("__defaultVhost__/live/b", &Arc::from("o1"), 1_000 + PENDING_MS);
-        assert_eq!(p.pending_by_node(&dir), [1, 0], "placed again elsewhere: it moves");
+        let next = Directory::build(&table, &crate::config::IndexConfig::default(), 0);
+        assert_eq!(p.pending_by_node(&next), [0, 2], "the counts are the same in the next directory");
+        p.observe(&dir, &next, 1_000 + PENDING_MS);
+        assert_eq!(p.pending_by_node(&next), [0, 1], "the older one expired at the merge");
+        p.placed(&next, 0, "__defaultVhost__/live/b", 1_000 + PENDING_MS);
+        assert_eq!(p.pending_by_node(&next), [1, 0], "placed again elsewhere: it moves");
+        p.placed(&dir, 1, "__defaultVhost__/live/c", 1_000 + PENDING_MS);
+        assert_eq!(p.pending_by_node(&next), [1, 1], "a placement read from an older directory counts too");
     }
 
     #[test]

@@ -142,10 +142,13 @@ pub fn top_edges(
         }
     });
     if ranking.len() < want {
-        // Origins: those holding the stream first, in config order.
-        let mut origins: Vec<usize> = dir.origins.clone();
-        origins.sort_by_key(|&i| !entry.is_some_and(|e| e.origins.iter().any(|h| h.node == i)));
-        ranking.extend(origins.into_iter().filter(|&i| load(dir, i, cfg, stream_kbps) < 1.0));
+        // Origins: those holding the stream first, in config order; only as many as are wanted
+        // (a site of hundreds of origins must not rank them all for each viewer).
+        let holds = |i: usize| entry.is_some_and(|e| e.origins.iter().any(|h| h.node == i));
+        let holders = dir.origins.iter().copied().filter(|&i| holds(i));
+        let others = dir.origins.iter().copied().filter(|&i| !holds(i));
+        let room = want - ranking.len();
+        ranking.extend(holders.chain(others).filter(|&i| load(dir, i, cfg, stream_kbps) < 1.0).take(room));
         // Full edges are a last resort, least loaded first.
         full.sort_by(|a, b| a.0.total_cmp(&b.0));
         ranking.extend(full.into_iter().map(|f| f.1));
@@ -234,27 +237,33 @@ pub fn place_publisher(
         let r = &*dir.nodes[i].region;
         if r == region { 0 } else { fallback.iter().position(|f| f.as_ref() == r).map_or(usize::MAX, |p| p + 1) }
     };
-    let mut ranked: Vec<(usize, bool, usize, f64, usize, usize)> = healthy
-        .map(|i| {
-            let sticky = match holds(i) {
-                Some(p) => p,
-                None if recent == Some(dir.nodes[i].spec.name.as_str()) => usize::MAX - 1,
-                None => usize::MAX,
-            };
-            let load = origin_load(dir, i, pending.get(i).copied().unwrap_or(0));
-            (sticky, load >= 1.0, tier(i), load, dir.nodes[i].order, i)
-        })
-        .collect();
-    let order = |a: &(usize, bool, usize, f64, usize, usize), b: &(usize, bool, usize, f64, usize, usize)| {
+    // (sticky, full, tier, load, config order, index): smaller is better, the index breaks no tie.
+    type Rank = (usize, bool, usize, f64, usize, usize);
+    let order = |a: &Rank, b: &Rank| {
         a.0.cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)).then(a.3.total_cmp(&b.3)).then(a.4.cmp(&b.4))
     };
-    // Only the best `want` are ordered: a site of hundreds of origins asks for a handful.
-    if want < ranked.len() {
-        ranked.select_nth_unstable_by(want, order);
-        ranked.truncate(want);
+    // Only the best `want` are kept, in order: a site of hundreds of origins asks for a handful,
+    // and this runs for every publisher.
+    let mut best: Vec<Rank> = Vec::with_capacity(want.min(dir.origins.len()) + 1);
+    if want == 0 {
+        return Ranking::new();
     }
-    ranked.sort_by(order);
-    ranked.into_iter().map(|r| r.5).collect()
+    for i in healthy {
+        let sticky = match holds(i) {
+            Some(p) => p,
+            None if recent == Some(dir.nodes[i].spec.name.as_str()) => usize::MAX - 1,
+            None => usize::MAX,
+        };
+        let load = origin_load(dir, i, pending.get(i).copied().unwrap_or(0));
+        let r: Rank = (sticky, load >= 1.0, tier(i), load, dir.nodes[i].order, i);
+        if best.len() == want && order(&r, &best[want - 1]).is_ge() {
+            continue;
+        }
+        let at = best.partition_point(|b| order(b, &r).is_le());
+        best.insert(at, r);
+        best.truncate(want);
+    }
+    best.into_iter().map(|r| r.5).collect()
 }
 
 #[cfg(test)]

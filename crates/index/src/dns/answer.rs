@@ -307,7 +307,7 @@ fn node_records(cx: &Context<'_>, target: Target<'_>, qname: &Name, qtype: Recor
             let ranked = scheduler::place_publisher(dir, entry, recent.as_deref(), &region, fallback, &pending, 4);
             let (records, first) = pick(&ranked);
             if let (Some(i), false) = (first, key.is_empty()) {
-                cx.placements.placed(&key, &dir.nodes[i].spec.name.as_str().into(), now);
+                cx.placements.placed(dir, i, &key, now);
             }
             records
         }

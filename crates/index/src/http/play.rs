@@ -10,11 +10,9 @@ use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use axum::Json;
-use axum::extract::{ConnectInfo, Path, RawPathParams, RawQuery, Request, State};
+use axum::extract::{ConnectInfo, RawPathParams, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
 
 use super::admin::{AdminKey, Refusal};
 use super::caller::Caller;
@@ -272,19 +270,19 @@ pub(super) async fn sees_stream(
 /// and the backups to move to when it fails.
 pub async fn publish(
     State(st): State<Arc<IndexState>>,
-    Path((app, stream)): Path<(String, String)>,
+    params: RawPathParams,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
+    req: Request,
 ) -> Response {
-    let query = PlayQuery::parse(q.as_deref());
-    let key = stream_key(query.vhost(), &app, &stream);
+    let [app, stream] = two_params(&params);
+    let (headers, q) = (req.headers(), req.uri().query());
+    let query = PlayQuery::parse(q);
+    let key = stream_key(query.vhost(), app, stream);
     // Whether it is live is anyone's to know for an open app; for a protected one, the caller's.
-    let sees = !st.auth.load().needs_token(Action::Play, &app)
-        || sees_stream(&st, &headers, q.as_deref(), peer, &app, &stream).await;
+    let sees = !st.auth.load().needs_token(Action::Play, app) || sees_stream(&st, headers, q, peer, app, stream).await;
     let mut fwd = query.forwarded;
-    if !query.has_token && st.auth.load().needs_token(Action::Publish, &app) {
-        match AdminKey::check(&st, &headers, Some(peer)).await {
+    if !query.has_token && st.auth.load().needs_token(Action::Publish, app) {
+        match AdminKey::check(&st, headers, Some(peer)).await {
             Ok(_) => {}
             Err(Refusal::Missing { .. }) => {
                 return error(
@@ -299,7 +297,7 @@ pub async fn publish(
             }
             Err(refused) => return refused.response(),
         }
-        fwd = match add_token(&st, fwd, Action::Publish, &app, &stream) {
+        fwd = match add_token(&st, fwd, Action::Publish, app, stream) {
             Ok(f) => f,
             Err(resp) => return *resp,
         };
@@ -314,10 +312,9 @@ pub async fn publish(
     let pending = st.placements.pending_by_node(&dir);
     let fallback = resolver.fallback_order(&region);
     let want = 1 + st.config.load().scheduler.alternatives;
-    let ranked = scheduler::place_publisher(&dir, entry, recent.as_deref(), &region, fallback, &pending, want);
-    let path = PlayPath { proto: Proto::Rtmp, app: &app, stream: &stream, query: &fwd };
-    let mut urls = ranked.into_iter().filter_map(|i| Some((i, path.url(&dir, i)?)));
-    let Some((chosen, url)) = urls.next() else {
+    let mut ranked = scheduler::place_publisher(&dir, entry, recent.as_deref(), &region, fallback, &pending, want);
+    ranked.retain(|&i| dir.nodes[i].targets.base(Proto::Rtmp).is_some());
+    let Some((&chosen, backups)) = ranked.split_first() else {
         st.metrics.unserved();
         let origins = dir.nodes.iter().filter(|n| n.spec.role == crate::config::Role::Origin).count();
         return error(
@@ -325,21 +322,11 @@ pub async fn publish(
             format!("no healthy origin to publish {key} to: {origins} origin(s) known, none up with an rtmp address"),
         );
     };
-    let n = &dir.nodes[chosen];
-    n.counters.scheduled_total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    st.placements.placed(&key, &n.spec.name.as_str().into(), now);
-    let backups: Vec<Value> = urls
-        .map(|(i, url)| json!({ "url": url, "node": dir.nodes[i].spec.name, "region": dir.nodes[i].region }))
-        .collect();
-    Json(json!({
-        "code": 0,
-        "url": url,
-        "node": n.spec.name,
-        "region": n.region,
-        "stream": { "key": key, "live": sees.then_some(entry.is_some()) },
-        "backups": backups,
-    }))
-    .into_response()
+    dir.nodes[chosen].counters.scheduled_total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    st.placements.placed(&dir, chosen, &key, now);
+    let path = PlayPath { proto: Proto::Rtmp, app, stream, query: &fwd };
+    let live = sees.then_some(entry.is_some());
+    json_response(play_answer::write_publish(&dir, chosen, backups, &path, &key, live))
 }
 
 #[cfg(test)]

@@ -53,6 +53,67 @@ pub struct Explain<'a> {
     pub source: RegionSource,
 }
 
+/// Writes `"url":"...","node":"...","region":"..."` for one node, the escaped path written once
+/// and copied for the next nodes.
+struct Choices<'a> {
+    dir: &'a Directory,
+    path: &'a PlayPath<'a>,
+    escaped: Option<std::ops::Range<usize>>,
+}
+
+impl<'a> Choices<'a> {
+    fn new(dir: &'a Directory, path: &'a PlayPath<'a>) -> Self {
+        Choices { dir, path, escaped: None }
+    }
+
+    fn push(&mut self, out: &mut Vec<u8>, i: usize) {
+        let t = &self.dir.nodes[i].targets;
+        out.extend_from_slice(b"\"url\":\"");
+        out.extend_from_slice(t.base(self.path.proto).map_or("", |b| &*b.json).as_bytes());
+        match &self.escaped {
+            Some(r) => out.extend_from_within(r.clone()),
+            None => {
+                let start = out.len();
+                self.path.parts().iter().for_each(|p| push_json_content(out, p));
+                self.escaped = Some(start..out.len());
+            }
+        }
+        out.extend_from_slice(b"\",");
+        out.extend_from_slice(t.fields.as_bytes());
+    }
+
+    /// `"name":[{choice},...]`
+    fn push_list(&mut self, out: &mut Vec<u8>, name: &str, nodes: &[usize]) {
+        out.push(b'"');
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b"\":[");
+        for (n, &i) in nodes.iter().enumerate() {
+            if n > 0 {
+                out.push(b',');
+            }
+            out.push(b'{');
+            self.push(out, i);
+            out.push(b'}');
+        }
+        out.push(b']');
+    }
+}
+
+fn capacity(path: &PlayPath<'_>, nodes: usize) -> usize {
+    let path_len: usize = path.parts().iter().map(|p| p.len()).sum();
+    240 + nodes * (path_len + 90) + path_len
+}
+
+fn push_stream(out: &mut Vec<u8>, key: &str, live: Option<bool>) {
+    out.extend_from_slice(b"\"stream\":{\"key\":");
+    push_json_str(out, key);
+    out.extend_from_slice(match live {
+        Some(true) => b",\"live\":true}",
+        Some(false) => b",\"live\":false}",
+        None => b",\"live\":null}",
+    });
+}
+
 /// The answer for node `chosen` with `alternatives` (every one serves `path.proto`).
 pub fn write(
     dir: &Directory,
@@ -61,38 +122,16 @@ pub fn write(
     path: &PlayPath<'_>,
     explain: Option<&Explain<'_>>,
 ) -> Vec<u8> {
-    let path_len: usize = path.parts().iter().map(|p| p.len()).sum();
-    let mut out = Vec::with_capacity(240 + (1 + alternatives.len()) * (path_len + 90) + path_len);
-    // The escaped path is written once; later URLs copy it from there.
-    let mut escaped: Option<std::ops::Range<usize>> = None;
-    let mut choice = |out: &mut Vec<u8>, i: usize| {
-        let t = &dir.nodes[i].targets;
-        out.extend_from_slice(b"\"url\":\"");
-        out.extend_from_slice(t.base(path.proto).map_or("", |b| &*b.json).as_bytes());
-        match &escaped {
-            Some(r) => out.extend_from_within(r.clone()),
-            None => {
-                let start = out.len();
-                path.parts().iter().for_each(|p| push_json_content(out, p));
-                escaped = Some(start..out.len());
-            }
-        }
-        out.extend_from_slice(b"\",");
-        out.extend_from_slice(t.fields.as_bytes());
-    };
+    let mut out = Vec::with_capacity(capacity(path, 1 + alternatives.len()));
+    let mut choices = Choices::new(dir, path);
     out.extend_from_slice(b"{\"code\":0,");
-    choice(&mut out, chosen);
+    choices.push(&mut out, chosen);
     out.extend_from_slice(b",\"proto\":\"");
     out.extend_from_slice(path.proto.as_str().as_bytes());
     out.push(b'"');
     if let Some(x) = explain {
-        out.extend_from_slice(b",\"stream\":{\"key\":");
-        push_json_str(&mut out, x.key);
-        out.extend_from_slice(match x.live {
-            Some(true) => b",\"live\":true}",
-            Some(false) => b",\"live\":false}",
-            None => b",\"live\":null}",
-        });
+        out.push(b',');
+        push_stream(&mut out, x.key, x.live);
         out.extend_from_slice(b",\"viewer\":{\"ip\":\"");
         push_ip(&mut out, x.ip);
         out.extend_from_slice(b"\",\"region\":");
@@ -101,16 +140,36 @@ pub fn write(
         out.extend_from_slice(x.source.as_str().as_bytes());
         out.extend_from_slice(b"\"}");
     }
-    out.extend_from_slice(b",\"alternatives\":[");
-    for (n, &i) in alternatives.iter().enumerate() {
-        if n > 0 {
-            out.push(b',');
-        }
-        out.push(b'{');
-        choice(&mut out, i);
-        out.push(b'}');
-    }
-    out.extend_from_slice(b"]}");
+    out.push(b',');
+    choices.push_list(&mut out, "alternatives", alternatives);
+    out.push(b'}');
+    out
+}
+
+/// The publish answer: origin `chosen` for a publisher of stream `key`, then the `backups` to move
+/// to when it fails (every one serves `path.proto`); `live` as for [`Explain`].
+///
+/// ```json
+/// {"code":0,"url":"rtmp://o1:1935/live/cam1","node":"o1","region":"eu",
+///  "stream":{"key":"__defaultVhost__/live/cam1","live":false},"backups":[{"url":...,"node":...,"region":...}]}
+/// ```
+pub fn write_publish(
+    dir: &Directory,
+    chosen: usize,
+    backups: &[usize],
+    path: &PlayPath<'_>,
+    key: &str,
+    live: Option<bool>,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(capacity(path, 1 + backups.len()) + key.len());
+    let mut choices = Choices::new(dir, path);
+    out.extend_from_slice(b"{\"code\":0,");
+    choices.push(&mut out, chosen);
+    out.push(b',');
+    push_stream(&mut out, key, live);
+    out.push(b',');
+    choices.push_list(&mut out, "backups", backups);
+    out.push(b'}');
     out
 }
 
@@ -149,5 +208,34 @@ mod tests {
             push_ip(&mut out, ip);
             assert_eq!(String::from_utf8(out).unwrap(), ip.to_string());
         }
+    }
+
+    #[test]
+    fn the_publish_answer_is_json_with_every_name_escaped() {
+        let mut table = crate::nodes::NodeTable::new();
+        for (i, name) in ["o\"1", "o2"].into_iter().enumerate() {
+            let spec: crate::config::NodeSpec =
+                format!("name={name},role=origin,region=eu,api=http://127.0.0.1:1,rtmp=rtmp://10.0.0.{i}:1935")
+                    .parse()
+                    .unwrap();
+            let mut e = crate::nodes::NodeEntry::new(spec, i, None);
+            e.health = crate::nodes::Health::Up;
+            table.insert(name.into(), e);
+        }
+        let dir = Directory::build(&table, &crate::config::IndexConfig::default(), 0);
+        let path = PlayPath { proto: Proto::Rtmp, app: "live", stream: "a\"b\\c", query: "?token=x" };
+        let body = write_publish(&dir, 1, &[0], &path, "__defaultVhost__/live/a\"b\\c", Some(false));
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "code": 0, "url": "rtmp://10.0.0.1:1935/live/a\"b\\c?token=x", "node": "o2", "region": "eu",
+                "stream": {"key": "__defaultVhost__/live/a\"b\\c", "live": false},
+                "backups": [{"url": "rtmp://10.0.0.0:1935/live/a\"b\\c?token=x", "node": "o\"1", "region": "eu"}],
+            })
+        );
+        let body = write_publish(&dir, 0, &[], &path, "k", None);
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!((v["stream"]["live"].is_null(), v["backups"].as_array().map(Vec::len)), (true, Some(0)));
     }
 }

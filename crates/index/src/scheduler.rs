@@ -232,6 +232,11 @@ pub fn place_publisher(
     want: usize,
 ) -> Ranking {
     let healthy = dir.origins.iter().copied().filter(|&i| dir.nodes[i].spec.role == Role::Origin);
+    // The recent origin by index, found once (nodes are sorted by name).
+    let recent = recent.and_then(|name| {
+        let named = |n: &crate::directory::NodeView| n.spec.name.as_str() == name;
+        dir.nodes.binary_search_by(|n| n.spec.name.as_str().cmp(name)).ok().or_else(|| dir.nodes.iter().position(named))
+    });
     let holds = |i: usize| entry.and_then(|e| e.origins.iter().position(|h| h.node == i));
     let tier = |i: usize| {
         let r = &*dir.nodes[i].region;
@@ -251,7 +256,7 @@ pub fn place_publisher(
     for i in healthy {
         let sticky = match holds(i) {
             Some(p) => p,
-            None if recent == Some(dir.nodes[i].spec.name.as_str()) => usize::MAX - 1,
+            None if recent == Some(i) => usize::MAX - 1,
             None => usize::MAX,
         };
         let load = origin_load(dir, i, pending.get(i).copied().unwrap_or(0));

@@ -174,6 +174,34 @@ async fn dig_gets_the_edges_of_its_region_and_of_its_stream() {
     c.index.shutdown().await;
 }
 
+/// The value of the metrics line that starts with `series`, 0 when absent.
+fn metric(metrics: &str, series: &str) -> u64 {
+    metrics.lines().find(|l| l.starts_with(series)).and_then(|l| l.rsplit(' ').next()?.parse().ok()).unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_given_again_from_the_cache_counts_again() {
+    let c = cluster(10).await;
+    let dns = c.dns;
+    let api = Api::new(&c.index);
+    let queries = "ferrocast_index_dns_queries_total{type=\"A\",rcode=\"NOERROR\"}";
+    let answers = "ferrocast_index_dns_answers_total{region=\"eu\"}";
+    let before = api.get_text("/metrics").await.unwrap().1;
+    // One dig, three identical queries (no cookie: the same bytes but the ID), milliseconds apart:
+    // the second and third are the answer cache's.
+    let got = tokio::task::spawn_blocking(move || {
+        dig(dns, &["+nocookie", "+subnet=10.1.7.0/24", ZONE, "A", ZONE, "A", ZONE, "A"])
+    })
+    .await
+    .unwrap();
+    assert_eq!(got.len(), 6, "two edges in each of three answers: {got:?}");
+    assert!(got.iter().all(|ip| ip == "127.0.0.2" || ip == "127.0.0.3"), "eu's edges: {got:?}");
+    let after = api.get_text("/metrics").await.unwrap().1;
+    assert_eq!(metric(&after, queries) - metric(&before, queries), 3, "every query counted: {after}");
+    assert_eq!(metric(&after, answers) - metric(&before, answers), 3, "every answer counted: {after}");
+    c.index.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_edge_leaves_the_answers_within_poll_and_ttl() {
     let c = cluster(1).await;

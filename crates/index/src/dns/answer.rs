@@ -9,6 +9,7 @@
 //! assignment, so a burst of answers spreads by capacity between two polls.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use hickory_proto::op::{Edns, Header, Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsCode, EdnsOption};
@@ -48,9 +49,40 @@ pub struct Context<'a> {
     pub placements: &'a crate::placements::Placements,
 }
 
+/// What an answer counted, so that the same answer given again from [`super::cache`] counts the
+/// same, and whether it may be given again at all.
+#[derive(Clone, Debug)]
+pub struct Note {
+    pub qtype: RecordType,
+    pub rcode: ResponseCode,
+    /// The node counted as assigned, and the client's region counted in the answers.
+    pub assigned: Option<(usize, Arc<str>)>,
+    /// The same query from the same address would get these bytes again while the directory and
+    /// zone are the same: no placement was made, nothing was cut for the rate limit or size.
+    pub cacheable: bool,
+}
+
+impl Default for Note {
+    fn default() -> Self {
+        Note { qtype: RecordType::Unknown(0), rcode: ResponseCode::NoError, assigned: None, cacheable: false }
+    }
+}
+
 /// The answer to `packet` from `peer`, or None for silence. `truncate`: the rate limit allows only
 /// a truncated answer (TC, no records).
 pub fn respond(cx: &Context<'_>, packet: &[u8], peer: IpAddr, transport: Transport, truncate: bool) -> Option<Vec<u8>> {
+    respond_noted(cx, packet, peer, transport, truncate, &mut Note::default())
+}
+
+/// [`respond`], saying in `note` what the answer counted.
+pub fn respond_noted(
+    cx: &Context<'_>,
+    packet: &[u8],
+    peer: IpAddr,
+    transport: Transport,
+    truncate: bool,
+    note: &mut Note,
+) -> Option<Vec<u8>> {
     let mut decoder = BinDecoder::new(packet);
     let Ok(Header { metadata, counts }) = Header::read(&mut decoder) else {
         cx.metrics.dropped("malformed");
@@ -95,7 +127,7 @@ pub fn respond(cx: &Context<'_>, packet: &[u8], peer: IpAddr, transport: Transpo
         if edns.version() > 0 {
             resp.metadata.response_code = ResponseCode::BADVERS;
             resp.set_edns(ours);
-            return finish(cx, resp, qtype, transport, udp_limit);
+            return finish(cx, resp, qtype, transport, udp_limit, note);
         }
         udp_limit = edns.max_payload().clamp(512, MAX_UDP_ANSWER);
         if let Some(EdnsOption::Subnet(s)) = edns.option(EdnsCode::Subnet) {
@@ -103,7 +135,7 @@ pub fn respond(cx: &Context<'_>, packet: &[u8], peer: IpAddr, transport: Transpo
                 let mut m = Message::error_msg(metadata.id, OpCode::Query, ResponseCode::FormErr);
                 m.add_query(query.clone());
                 m.set_edns(ours);
-                return finish(cx, m, qtype, transport, udp_limit);
+                return finish(cx, m, qtype, transport, udp_limit, note);
             }
             subnet = Some(*s);
         }
@@ -111,7 +143,7 @@ pub fn respond(cx: &Context<'_>, packet: &[u8], peer: IpAddr, transport: Transpo
     }
     if truncate {
         resp.metadata.truncation = true;
-        return finish(cx, resp, qtype, transport, udp_limit);
+        return finish(cx, resp, qtype, transport, udp_limit, note);
     }
     let target = cx.zone.classify(query.name());
     if query.query_class() != DNSClass::IN
@@ -120,13 +152,15 @@ pub fn respond(cx: &Context<'_>, packet: &[u8], peer: IpAddr, transport: Transpo
     {
         // No recursion, no other classes, no zone transfers.
         resp.metadata.response_code = ResponseCode::Refused;
-        return finish(cx, resp, qtype, transport, udp_limit);
+        return finish(cx, resp, qtype, transport, udp_limit, note);
     }
     resp.metadata.authoritative = true;
     // The address answers are placed by: the client subnet the resolver sent, else the resolver.
     let client = subnet.filter(|s| s.source_prefix() > 0).map_or(peer, |s| s.addr());
     let mut by_client = false;
     let serial = (cx.dir.built_ms / 1000) as u32;
+    // Answers that place a publisher are never given again from the cache: each is a placement.
+    note.cacheable = !matches!(target, Target::Origins(_));
     match target {
         Target::OutOfZone => {}
         Target::NoSuchName => {
@@ -161,7 +195,7 @@ pub fn respond(cx: &Context<'_>, packet: &[u8], peer: IpAddr, transport: Transpo
         Target::Apex | Target::Edges(_) | Target::Origins(_) => {
             let records = if matches!(qtype, RecordType::A | RecordType::AAAA | RecordType::CNAME | RecordType::ANY) {
                 by_client = !matches!(target, Target::Origins(_));
-                node_records(cx, target, query.name(), qtype, client)
+                node_records(cx, target, query.name(), qtype, client, note)
             } else {
                 Vec::new()
             };
@@ -178,22 +212,32 @@ pub fn respond(cx: &Context<'_>, packet: &[u8], peer: IpAddr, transport: Transpo
         let scope = if by_client && cx.resolver.places_by_address() { s.source_prefix() } else { 0 };
         edns.options_mut().insert(EdnsOption::Subnet(ClientSubnet::new(s.addr(), s.source_prefix(), scope)));
     }
-    finish(cx, resp, qtype, transport, udp_limit)
+    finish(cx, resp, qtype, transport, udp_limit, note)
 }
 
 /// Encodes `resp`; over UDP, an answer larger than the client takes goes out truncated (TC).
-fn finish(cx: &Context<'_>, resp: Message, qtype: RecordType, transport: Transport, udp_limit: u16) -> Option<Vec<u8>> {
+fn finish(
+    cx: &Context<'_>,
+    resp: Message,
+    qtype: RecordType,
+    transport: Transport,
+    udp_limit: u16,
+    note: &mut Note,
+) -> Option<Vec<u8>> {
     cx.metrics.query(qtype, resp.metadata.response_code);
+    (note.qtype, note.rcode) = (qtype, resp.metadata.response_code);
     let bytes = match resp.to_vec() {
         Ok(b) => b,
         Err(e) => {
             tracing::debug!(error = %e, "cannot encode a DNS answer");
             cx.metrics.dropped("encode");
+            note.cacheable = false;
             return None;
         }
     };
     if transport == Transport::Udp && bytes.len() > usize::from(udp_limit) {
         cx.metrics.dropped("truncated_size");
+        note.cacheable = false;
         return resp.truncate().to_vec().ok();
     }
     Some(bytes)
@@ -250,7 +294,14 @@ fn network_key(ip: IpAddr) -> String {
 /// family, best first, at most `max` — all of the best one's region and role, because resolvers
 /// rotate the records of an answer and a client may take any of them; or one CNAME when the best
 /// node is known by name.
-fn node_records(cx: &Context<'_>, target: Target<'_>, qname: &Name, qtype: RecordType, client: IpAddr) -> Vec<Record> {
+fn node_records(
+    cx: &Context<'_>,
+    target: Target<'_>,
+    qname: &Name,
+    qtype: RecordType,
+    client: IpAddr,
+    note: &mut Note,
+) -> Vec<Record> {
     let dir = cx.dir;
     // A publisher gets one origin: the stream's primary, not a rotation of backups.
     let max = if matches!(target, Target::Origins(_)) { 1 } else { cx.zone.max_records };
@@ -333,6 +384,7 @@ fn node_records(cx: &Context<'_>, target: Target<'_>, qname: &Name, qtype: Recor
             if let Some(i) = first {
                 scheduler::assign(dir, i);
                 cx.metrics.answer(&region);
+                note.assigned = Some((i, region));
             }
             records
         }

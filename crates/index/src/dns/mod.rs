@@ -8,12 +8,14 @@
 //! - [`answer`]: one query in, one answer out, from the directory in memory (no request waits on
 //!   a node). Wire format by hickory-proto; hostile packets get FORMERR/REFUSED or silence.
 //! - [`serve`]: the UDP and TCP listeners, with a per-address rate limit ([`rate_limit`]) that
-//!   answers UDP beyond it with truncation (TC), against reflection.
+//!   answers UDP beyond it with truncation (TC), against reflection, and a short-lived cache of
+//!   UDP answers per asker and question ([`cache`]).
 //!
 //! The client's region comes from the EDNS Client Subnet option when the resolver sends one, else
 //! from the resolver's address, through the same CIDR table / GeoIP / default as HTTP.
 
 pub mod answer;
+pub mod cache;
 pub mod rate_limit;
 pub mod serve;
 pub mod zone;

@@ -5,18 +5,20 @@
 //! runtime also parses node polls (a 500-stream answer is milliseconds of work in one go): as
 //! tasks, queries arriving meanwhile waited for it (a p99 of 19 ms on one core in
 //! `bench/dns.sh`); as threads, the kernel's scheduler lets a waiting query in. Each query is
-//! answered by [`answer::respond`] from the current zone, directory and config; a panic in it
-//! (a bug, never expected) costs that query only.
+//! answered by [`answer::respond`] from the current zone, directory and config, or over UDP from
+//! [`cache`] when the same asker asked the same question a moment ago; a panic in it (a bug, never
+//! expected) costs that query only.
 
 use std::net::{IpAddr, SocketAddr};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use super::answer::{self, Context, Transport};
+use super::answer::{self, Context, Note, Transport};
+use super::cache::{self, AnswerCache, Generation};
 use super::rate_limit::{RateLimit, Verdict};
 use crate::state::IndexState;
 
@@ -51,6 +53,7 @@ const UDP_WAKE: Duration = Duration::from_millis(200);
 pub fn start(state: &Arc<IndexState>, listeners: DnsListeners) {
     let cfg = state.config.load();
     let limit = Arc::new(RateLimit::new(cfg.dns.rate_limit_qps));
+    let cache = Arc::new(AnswerCache::default());
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
     if let Err(e) = listeners.udp.set_read_timeout(Some(UDP_WAKE)) {
         tracing::warn!(error = %e, "DNS: cannot set the UDP read timeout; shutdown may wait for a query");
@@ -63,9 +66,10 @@ pub fn start(state: &Arc<IndexState>, listeners: DnsListeners) {
                 break;
             }
         };
-        let (st, limit) = (state.clone(), limit.clone());
-        let spawned =
-            std::thread::Builder::new().name(format!("dns-udp-{n}")).spawn(move || serve_udp(&st, &socket, &limit));
+        let (st, limit, cache) = (state.clone(), limit.clone(), cache.clone());
+        let spawned = std::thread::Builder::new()
+            .name(format!("dns-udp-{n}"))
+            .spawn(move || serve_udp(&st, &socket, &limit, &cache));
         if let Err(e) = spawned {
             tracing::error!(error = %e, "DNS: cannot start a UDP thread");
         }
@@ -76,9 +80,35 @@ pub fn start(state: &Arc<IndexState>, listeners: DnsListeners) {
 
 /// Answers one query from the state in force, or None for silence.
 fn answer(st: &IndexState, packet: &[u8], peer: IpAddr, transport: Transport, truncate: bool) -> Option<Vec<u8>> {
+    answer_cached(st, None, packet, peer, transport, truncate)
+}
+
+/// [`answer`], given again from `cache` (with the key of the query) where it holds one for the
+/// state in force, and kept there when it may be.
+fn answer_cached(
+    st: &IndexState,
+    cache: Option<(&AnswerCache, &[u8])>,
+    packet: &[u8],
+    peer: IpAddr,
+    transport: Transport,
+    truncate: bool,
+) -> Option<Vec<u8>> {
     let zone = st.dns_zone.load();
     let zone = zone.as_ref()?;
     let dir = st.directory.load();
+    let generation = Generation { directory: dir.id, zone: Arc::as_ptr(zone) as usize };
+    let now = Instant::now();
+    let cache = cache.filter(|_| !truncate);
+    if let Some((cache, key)) = cache
+        && let Some((bytes, note)) = cache.get(generation, key, packet, now)
+    {
+        st.metrics.dns.query(note.qtype, note.rcode);
+        if let Some((i, region)) = &note.assigned {
+            crate::scheduler::assign(&dir, *i);
+            st.metrics.dns.answer(region);
+        }
+        return Some(bytes);
+    }
     let cfg = st.config.load();
     let resolver = st.resolver.load();
     let cx = Context {
@@ -89,8 +119,14 @@ fn answer(st: &IndexState, packet: &[u8], peer: IpAddr, transport: Transport, tr
         metrics: &st.metrics.dns,
         placements: &st.placements,
     };
-    match catch_unwind(AssertUnwindSafe(|| answer::respond(&cx, packet, peer, transport, truncate))) {
-        Ok(a) => a,
+    let mut note = Note::default();
+    match catch_unwind(AssertUnwindSafe(|| answer::respond_noted(&cx, packet, peer, transport, truncate, &mut note))) {
+        Ok(a) => {
+            if let (Some((cache, key)), Some(bytes)) = (cache, &a) {
+                cache.put(generation, key, bytes, &note, now);
+            }
+            a
+        }
         Err(_) => {
             st.metrics.dns.dropped("panic");
             tracing::error!(%peer, len = packet.len(), "a DNS query panicked the answer code; it got no answer");
@@ -99,9 +135,10 @@ fn answer(st: &IndexState, packet: &[u8], peer: IpAddr, transport: Transport, tr
     }
 }
 
-fn serve_udp(st: &IndexState, socket: &std::net::UdpSocket, limit: &RateLimit) {
+fn serve_udp(st: &IndexState, socket: &std::net::UdpSocket, limit: &RateLimit, cache: &AnswerCache) {
     // Queries larger than this are cut; their parse fails and they get FORMERR.
     let mut buf = vec![0u8; 4096];
+    let mut key = Vec::with_capacity(16 + cache::MAX_QUERY);
     while !st.shutdown.is_cancelled() {
         let (n, peer) = match socket.recv_from(&mut buf) {
             Ok(r) => r,
@@ -120,7 +157,9 @@ fn serve_udp(st: &IndexState, socket: &std::net::UdpSocket, limit: &RateLimit) {
         if verdict == Verdict::Truncate {
             st.metrics.dns.rate_limited();
         }
-        if let Some(out) = answer(st, &buf[..n], peer.ip(), Transport::Udp, verdict == Verdict::Truncate)
+        let packet = &buf[..n];
+        let cached = cache::key_of(&mut key, peer.ip(), packet).then_some((cache, key.as_slice()));
+        if let Some(out) = answer_cached(st, cached, packet, peer.ip(), Transport::Udp, verdict == Verdict::Truncate)
             && let Err(e) = socket.send_to(&out, peer)
         {
             tracing::debug!(%peer, error = %e, "cannot send a DNS answer");

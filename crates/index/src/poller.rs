@@ -273,8 +273,6 @@ async fn run(state: Arc<IndexState>, name: String, stop: CancellationToken) {
     if sleep_or_stop(&state, &stop, first_delay).await {
         return;
     }
-    // Once warm, each node takes a phase of its own in the interval (see below).
-    let mut spread = true;
     loop {
         // Shared mode: only the leader polls (or a replica cut off from Redis).
         if let Some(shared) = &state.replicas
@@ -321,14 +319,7 @@ async fn run(state: Arc<IndexState>, name: String, stop: CancellationToken) {
             state.mark_dirty();
         }
         let fails = applied.fails;
-        let delay = if fails == 0 && spread {
-            // Polls spread over the whole interval, not bunched in the first quarter (or all at
-            // once after the process was paused): the index's parsing is then a steady trickle
-            // instead of bursts that make its other work (DNS answers on the same core) wait.
-            spread = false;
-            let interval = cfg.interval_ms.max(1);
-            cfg.interval().saturating_sub(started.elapsed()) + Duration::from_millis(rand::random_range(0..interval))
-        } else if fails == 0 {
+        let delay = if fails == 0 {
             cfg.interval().saturating_sub(started.elapsed())
         } else if fails < cfg.down_after {
             // Confirm a failure quickly, so a dead node leaves scheduling within two intervals.
@@ -337,13 +328,9 @@ async fn run(state: Arc<IndexState>, name: String, stop: CancellationToken) {
             let exp = (fails - cfg.down_after).min(16);
             cfg.interval().saturating_mul(1 << exp).min(Duration::from_millis(cfg.backoff_max_ms.max(cfg.interval_ms)))
         };
-        let slept = Instant::now();
         if sleep_or_stop(&state, &stop, delay).await {
             return;
         }
-        // Woken far later than asked (the process was stopped, or starved): every poller woke
-        // at once, so each takes a new phase.
-        spread |= slept.elapsed() > delay + cfg.interval() / 2;
     }
 }
 

@@ -2,7 +2,10 @@
 //!
 //! `ferrocast-node` and `ferrocast-index` never import each other: they meet only on the wire,
 //! as an SRS node and the index do. What both sides must spell the same way — a node's role, the
-//! mark an origin puts on a stream it forwards — lives here once, so the two cannot drift apart.
+//! mark an origin puts on a stream it forwards, the text of `/metrics` — lives here once, so the
+//! two cannot drift apart.
+
+pub mod prometheus;
 
 use serde::{Deserialize, Serialize};
 

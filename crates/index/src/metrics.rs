@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use ferrocast_cluster::prometheus::{escape, help};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 
@@ -362,10 +363,6 @@ pub fn render_store(o: &mut String, dropped: u64) {
     let _ = writeln!(o, "ferrocast_index_history_dropped_total {dropped}");
 }
 
-fn help(o: &mut String, name: &str, kind: &str, text: &str) {
-    let _ = writeln!(o, "# HELP {name} {text}\n# TYPE {name} {kind}");
-}
-
 fn labels(n: &crate::directory::NodeView) -> String {
     format!("node=\"{}\",role=\"{}\",region=\"{}\"", escape(&n.spec.name), n.spec.role, escape(&n.region))
 }
@@ -374,9 +371,4 @@ fn node_lines(o: &mut String, dir: &Directory, name: &str, value: impl Fn(&crate
     for n in &dir.nodes {
         let _ = writeln!(o, "{name}{{{}}} {}", labels(n), value(n));
     }
-}
-
-/// Label values escape backslash, quote and newline.
-fn escape(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }

@@ -19,6 +19,8 @@ pub struct NodeContext {
     pub config: NodeConfig,
     pub hub: Arc<Hub>,
     pub registry: Arc<Registry>,
+    /// Player writes and frame waits, for `/metrics`.
+    pub delivery: crate::stats::delivery::Delivery,
     pub process: ProcessSampler,
     /// SRS `server`: stable per node (its name when given).
     pub server_id: String,
@@ -49,6 +51,7 @@ impl NodeContext {
             hooks: crate::hooks::Hooks::new(config.hooks.clone(), server_id.clone(), service_id.clone()),
             hub: Hub::new(config.media.fanout_queue, gop),
             registry: Registry::new(),
+            delivery: Default::default(),
             process: ProcessSampler::default(),
             server_id,
             service_id,

@@ -25,6 +25,7 @@ use crate::hooks::HookAction;
 use crate::hub::{FeedEnd, Publisher, frame_kind};
 use crate::key::{NameError, StreamKey, merge_queries, query_keys, vhost_from};
 use crate::net::write_all_vectored;
+use crate::stats::delivery::WriteProto;
 use crate::stats::{ClientGuard, ClientInfo, ClientKind};
 
 /// Why a connection ended, for its log line.
@@ -433,7 +434,12 @@ impl Connection {
                         }
                         bufs.extend(packets.iter().map(|p| p.rtmp(chunk_size)));
                         match tokio::time::timeout(slow, write_all_vectored(&mut self.writer, &bufs)).await {
-                            Ok(r) => traffic.add_send(r?),
+                            Ok(r) => {
+                                traffic.add_send(r?);
+                                if let Some(oldest) = packets.first() {
+                                    self.ctx.delivery.wrote(WriteProto::Rtmp, oldest.received);
+                                }
+                            }
                             Err(_) => break Some(FeedEnd::TooSlow),
                         }
                     }

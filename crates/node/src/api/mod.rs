@@ -3,6 +3,7 @@
 //! `start`/`count` paging, CORS and JSONP — so pollers written for SRS manage our nodes too.
 
 pub mod json;
+pub mod metrics;
 pub mod summaries;
 
 use std::collections::HashMap;
@@ -31,6 +32,7 @@ pub fn router(ctx: Arc<NodeContext>) -> Router {
         .route("/api/", get(api_root))
         .route("/api/v1/", get(v1_root))
         .route("/api/v1/versions", get(versions))
+        .route("/metrics", get(metrics::metrics))
         .route("/api/v1/summaries", get(summaries))
         .route("/api/v1/vhosts/", get(vhosts))
         .route("/api/v1/vhosts/{id}", get(vhost))

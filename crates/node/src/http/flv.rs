@@ -21,6 +21,7 @@ use crate::admission::{self, Delivery, Viewer, ViewerRequest};
 use crate::context::NodeContext;
 use crate::hub::{FeedEnd, Packet};
 use crate::key::{StreamKey, vhost_from};
+use crate::stats::delivery::WriteProto;
 use crate::stats::{ClientInfo, ClientKind};
 
 /// The client's address, as `crate::client_addr` decides it (forwarding headers count only from
@@ -87,7 +88,8 @@ pub async fn play(
     viewer.begin();
     info!(stream = %key, client = viewer.id(), "http-flv play started");
     let header = Bytes::copy_from_slice(&flv_header(true, true)[..]);
-    let state = FlvBody { viewer, kick: conn.kick.clone(), pending: VecDeque::from([header]), start: first.into() };
+    let state =
+        FlvBody { ctx, viewer, kick: conn.kick.clone(), pending: VecDeque::from([header]), start: first.into() };
     let stream = futures_util::stream::unfold(state, next_chunk);
     Response::builder()
         .header(header::CONTENT_TYPE, "video/x-flv")
@@ -106,6 +108,7 @@ pub async fn play(
 /// `Bytes`, small ones are gathered into chunks of at most `START_CHUNK` — so a thousand players
 /// that join at once, or never read, hold references, not copies of the cache.
 struct FlvBody {
+    ctx: Arc<NodeContext>,
     viewer: Viewer,
     kick: tokio_util::sync::CancellationToken,
     pending: VecDeque<Bytes>,
@@ -157,6 +160,10 @@ async fn next_chunk(mut s: FlvBody) -> Option<(Result<Bytes, Infallible>, FlvBod
             append(&mut out, &packets);
             let chunk = out.freeze();
             s.viewer.guard().traffic().add_send(chunk.len() as u64);
+            if let Some(oldest) = packets.first() {
+                // Handed to the HTTP stack, which asks for the next chunk once this one is written.
+                s.ctx.delivery.wrote(WriteProto::Flv, oldest.received);
+            }
             Some((Ok(chunk), s))
         }
         Err(FeedEnd::TooSlow) => {

@@ -16,13 +16,15 @@ pub struct Packet {
     /// A player that fell behind may resume here: a video keyframe, or any audio frame of a
     /// stream without video (which has no keyframes to wait for).
     pub restart: bool,
+    /// When the frame reached this node: what a player's write measures its wait from.
+    pub received: std::time::Instant,
     flv: OnceLock<Bytes>,
     rtmp: OnceLock<(u32, Bytes)>,
 }
 
 impl Packet {
     pub fn new(frame: Frame, restart: bool) -> Packet {
-        Packet { frame, restart, flv: OnceLock::new(), rtmp: OnceLock::new() }
+        Packet { frame, restart, received: std::time::Instant::now(), flv: OnceLock::new(), rtmp: OnceLock::new() }
     }
 
     /// The complete FLV tag (header, body, PreviousTagSize).

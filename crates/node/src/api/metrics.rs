@@ -1,0 +1,99 @@
+//! `GET /metrics` on the node's API port: what a Prometheus server scrapes to see one node's
+//! delivery — clients by type, bytes in and out, player writes, the batching window in force and
+//! how long frames wait in the node before the write that carries them. Behind the API token
+//! when one is configured (Prometheus sends it as a bearer token).
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use ferrocast_cluster::prometheus::{escape, help};
+
+use crate::context::NodeContext;
+use crate::stats::ClientKind;
+
+/// Every client type, so each series exists from the start (at 0).
+const KINDS: [ClientKind; 5] =
+    [ClientKind::FmlePublish, ClientKind::RtmpPlay, ClientKind::FlvPlay, ClientKind::HlsPlay, ClientKind::Forward];
+
+pub async fn metrics(State(ctx): State<Arc<NodeContext>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8"), (header::CACHE_CONTROL, "no-store")],
+        render(&ctx),
+    )
+        .into_response()
+}
+
+pub fn render(ctx: &NodeContext) -> String {
+    let mut o = String::with_capacity(4096);
+    help(&mut o, "ferrocast_node_info", "gauge", "This node: its id, role and version (always 1).");
+    let role = match ctx.config.role {
+        ferrocast_cluster::Role::Origin => "origin",
+        ferrocast_cluster::Role::Edge => "edge",
+    };
+    let _ = writeln!(
+        o,
+        "ferrocast_node_info{{server=\"{}\",role=\"{role}\",version=\"{}\"}} 1",
+        escape(&ctx.server_id),
+        env!("CARGO_PKG_VERSION")
+    );
+    help(&mut o, "ferrocast_node_uptime_seconds", "gauge", "Seconds since the node started.");
+    let _ = writeln!(o, "ferrocast_node_uptime_seconds {:.3}", ctx.started.elapsed().as_secs_f64());
+
+    let clients = ctx.registry.clients();
+    help(&mut o, "ferrocast_node_clients", "gauge", "Connected clients by SRS client type (publishers and players).");
+    for kind in KINDS {
+        let n = clients.iter().filter(|c| c.info.kind == kind).count();
+        let _ = writeln!(o, "ferrocast_node_clients{{type=\"{}\"}} {n}", kind.srs_name());
+    }
+    let with_media = |s: &Arc<crate::stats::StreamStat>| {
+        let m = s.media();
+        m.video.is_some() || m.audio.is_some()
+    };
+    let streams = ctx.registry.streams().iter().filter(|s| with_media(s)).count();
+    help(&mut o, "ferrocast_node_streams", "gauge", "Streams with media on this node (published here or pulled).");
+    let _ = writeln!(o, "ferrocast_node_streams {streams}");
+
+    let (mut recv, mut sent) = (0u64, 0u64);
+    for v in ctx.registry.vhosts() {
+        recv = recv.saturating_add(v.traffic.recv_bytes());
+        sent = sent.saturating_add(v.traffic.send_bytes());
+    }
+    help(
+        &mut o,
+        "ferrocast_node_received_bytes_total",
+        "counter",
+        "Bytes received from clients (publishers, players).",
+    );
+    let _ = writeln!(o, "ferrocast_node_received_bytes_total {recv}");
+    help(&mut o, "ferrocast_node_sent_bytes_total", "counter", "Bytes sent to clients (players, pulls, forwards).");
+    let _ = writeln!(o, "ferrocast_node_sent_bytes_total {sent}");
+
+    let d = ctx.delivery.snapshot();
+    help(&mut o, "ferrocast_node_player_writes_total", "counter", "Writes of frames to players, by protocol.");
+    for (proto, n) in d.writes {
+        let _ = writeln!(o, "ferrocast_node_player_writes_total{{proto=\"{}\"}} {n}", proto.as_str());
+    }
+    help(
+        &mut o,
+        "ferrocast_node_merge_window_seconds",
+        "gauge",
+        "The batching window of player writes (--merge-window-ms): frames arriving within it leave in one write.",
+    );
+    let _ = writeln!(o, "ferrocast_node_merge_window_seconds {}", ctx.config.media.merge_window().as_secs_f64());
+    help(
+        &mut o,
+        "ferrocast_node_frame_wait_seconds",
+        "histogram",
+        "Per player write: how long its oldest frame waited in the node, from arrival to the write.",
+    );
+    for (le, n) in &d.buckets {
+        let le = if le.is_infinite() { "+Inf".to_string() } else { le.to_string() };
+        let _ = writeln!(o, "ferrocast_node_frame_wait_seconds_bucket{{le=\"{le}\"}} {n}");
+    }
+    let _ = writeln!(o, "ferrocast_node_frame_wait_seconds_sum {:.6}", d.sum_seconds);
+    let _ = writeln!(o, "ferrocast_node_frame_wait_seconds_count {}", d.count);
+    o
+}

@@ -1,0 +1,105 @@
+//! A node's `/metrics`, scraped the way Prometheus does while FFmpeg publishes and players watch
+//! over RTMP and HTTP-FLV: every line parses, the clients are counted by type, and player writes
+//! and frame waits are counted.
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use common::*;
+
+/// The samples of a Prometheus text page, `name{labels}` → value; panics on a line that is not
+/// the exposition format.
+fn parse(page: &str) -> HashMap<String, f64> {
+    let mut samples = HashMap::new();
+    for line in page.lines().filter(|l| !l.is_empty()) {
+        if let Some(comment) = line.strip_prefix("# ") {
+            assert!(comment.starts_with("HELP ") || comment.starts_with("TYPE "), "odd comment: {line}");
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("no value: {line}"));
+        let value: f64 = value.parse().unwrap_or_else(|_| panic!("not a number: {line}"));
+        let name = series.split('{').next().unwrap();
+        assert!(name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'), "bad name: {line}");
+        assert!(samples.insert(series.to_string(), value).is_none(), "series twice: {line}");
+    }
+    samples
+}
+
+async fn scrape(api: std::net::SocketAddr) -> HashMap<String, f64> {
+    let resp = authed().get(format!("http://{api}/metrics")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let kind = resp.headers()[reqwest::header::CONTENT_TYPE].to_str().unwrap().to_string();
+    assert!(kind.starts_with("text/plain"), "{kind}");
+    parse(&resp.text().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_clients_bytes_writes_and_frame_waits() {
+    let node = start_node().await;
+    let (rtmp, http, api) = (node.rtmp_addr, node.http_addr, node.api_addr);
+    let before = scrape(api).await;
+    assert_eq!(before["ferrocast_node_clients{type=\"flv-play\"}"], 0.0);
+    assert_eq!(before["ferrocast_node_frame_wait_seconds_count"], 0.0);
+    assert_eq!(before["ferrocast_node_merge_window_seconds"], node.ctx.config.media.merge_window().as_secs_f64());
+
+    let _publisher = publish_fixture(&format!("rtmp://{rtmp}/live/m"));
+    wait_published(api, "/live/m").await;
+    let mut flv = reqwest::get(format!("http://{http}/live/m.flv")).await.unwrap();
+    assert_eq!(flv.status(), 200);
+    let rtmp_player = tokio::spawn(rtmp_play(rtmp, "live/m", Duration::from_secs(3)));
+    // Read the FLV player for a while: the start, then live batches.
+    let mut got = 0usize;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    while tokio::time::Instant::now() < deadline {
+        match tokio::time::timeout_at(deadline, flv.chunk()).await {
+            Ok(Ok(Some(c))) => got += c.len(),
+            _ => break,
+        }
+    }
+    assert!(got > 10_000, "the FLV player got {got} bytes");
+    let during = scrape(api).await;
+    assert_eq!(during["ferrocast_node_clients{type=\"fmle-publish\"}"], 1.0);
+    assert_eq!(during["ferrocast_node_clients{type=\"flv-play\"}"], 1.0);
+    assert_eq!(during["ferrocast_node_streams"], 1.0);
+    assert!(during["ferrocast_node_received_bytes_total"] > 10_000.0, "{during:?}");
+    assert!(during["ferrocast_node_sent_bytes_total"] >= got as f64, "{during:?}");
+    assert!(during["ferrocast_node_player_writes_total{proto=\"flv\"}"] > 0.0, "{during:?}");
+    let played = rtmp_player.await.unwrap();
+    assert!(played.media > 10, "{played:?}");
+    let after = scrape(api).await;
+    assert!(after["ferrocast_node_player_writes_total{proto=\"rtmp\"}"] > 0.0, "{after:?}");
+    // The histogram: one observation per write, buckets cumulative, ending at the count.
+    let count = after["ferrocast_node_frame_wait_seconds_count"];
+    let writes = after["ferrocast_node_player_writes_total{proto=\"flv\"}"]
+        + after["ferrocast_node_player_writes_total{proto=\"rtmp\"}"];
+    assert_eq!(count, writes);
+    assert_eq!(after["ferrocast_node_frame_wait_seconds_bucket{le=\"+Inf\"}"], count);
+    assert!(
+        after["ferrocast_node_frame_wait_seconds_bucket{le=\"0.001\"}"]
+            <= after["ferrocast_node_frame_wait_seconds_bucket{le=\"2.5\"}"]
+    );
+    let mean = after["ferrocast_node_frame_wait_seconds_sum"] / count;
+    assert!(mean < 2.0, "frames wait under the merge window plus the start's backlog on average: {mean}");
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_need_the_api_token_when_one_is_set() {
+    let mut config = loopback_config();
+    config.api_token = Some("s3cret-token".into());
+    let node = start_with(config).await;
+    let plain = reqwest::get(format!("http://{}/metrics", node.api_addr)).await.unwrap();
+    assert_eq!(plain.status(), 401);
+    let body = plain.text().await.unwrap();
+    assert!(!body.contains("s3cret"), "the token is never echoed: {body}");
+    let ok = reqwest::Client::new()
+        .get(format!("http://{}/metrics", node.api_addr))
+        .bearer_auth("s3cret-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    node.shutdown().await;
+}

@@ -13,11 +13,13 @@
 //! - **Around**: [`store`] (SQLite: history, keys, revocations), [`metrics`] (the one Prometheus
 //!   renderer), [`origin_replicas`] (`on_forward`: each replicated stream's primary origin),
 //!   [`index_replicas`] (several index servers sharing state through Redis), [`supervisor`]
-//!   (background tasks restarted after a panic), [`clock`].
+//!   (background tasks restarted after a panic), [`background`] (the lower-priority thread polls
+//!   and merges run on), [`clock`].
 //!
 //! [`RunningIndex::start`] wires the tasks together; [`reload`] applies a new configuration.
 
 pub mod auth;
+pub mod background;
 pub mod clock;
 pub mod config;
 pub mod directory;
@@ -67,11 +69,15 @@ pub enum StartError {
 /// Starts the index's background work: a poller for every node in the table, the merge task,
 /// the viewer-count flush, the janitor and, in shared mode, the replica tasks.
 fn start_tasks(state: &Arc<IndexState>, sessions: history::Sessions) {
+    match background::start(state.shutdown.clone()) {
+        Ok(rt) => drop(state.background.set(rt)),
+        Err(e) => tracing::warn!(error = %e, "no background thread: polls and merges run beside requests"),
+    }
     poller::start(state, state.all_nodes());
     // The sessions restored at start-up; a merge task restarted after a panic reads them again.
     let first = Arc::new(std::sync::Mutex::new(Some(sessions)));
     let st = state.clone();
-    supervise(state, "merge", move || {
+    supervise_background(state, "merge", move || {
         let (st, first) = (st.clone(), first.clone());
         async move {
             let taken = first.lock().unwrap_or_else(|p| p.into_inner()).take();
@@ -101,7 +107,17 @@ where
     F: FnMut() -> Fut + Send + 'static,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
-    supervisor::spawn(&state.tasks, &state.shutdown, &state.metrics.task_restarts, task, make);
+    supervisor::spawn(&state.tasks, &state.shutdown, &state.metrics.task_restarts, task, None, make);
+}
+
+/// [`supervise`] on the background runtime ([`background`]) when it runs.
+pub(crate) fn supervise_background<F, Fut>(state: &IndexState, task: &'static str, make: F)
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let on = state.background.get().cloned();
+    supervisor::spawn(&state.tasks, &state.shutdown, &state.metrics.task_restarts, task, on, make);
 }
 
 /// Once a second: forgets self-registered nodes whose heartbeats stopped, and revocations that

@@ -240,7 +240,7 @@ fn describe(e: &(dyn std::error::Error + 'static)) -> String {
 pub fn start(state: &Arc<IndexState>, nodes: impl IntoIterator<Item = PollerHandle>) {
     for PollerHandle { name, stop } in nodes {
         let st = state.clone();
-        crate::supervise(state, "poller", move || run(st.clone(), name.clone(), stop.clone()));
+        crate::supervise_background(state, "poller", move || run(st.clone(), name.clone(), stop.clone()));
     }
 }
 

@@ -53,6 +53,8 @@ pub struct IndexState {
     pub poll_permits: tokio::sync::Semaphore,
     pub shutdown: CancellationToken,
     pub tasks: TaskTracker,
+    /// The runtime of polls and merges ([`crate::background`]), once the index's tasks started.
+    pub background: std::sync::OnceLock<tokio::runtime::Handle>,
     pub started: Instant,
     nodes: Mutex<NodeTable>,
     dirty: Notify,
@@ -100,6 +102,7 @@ impl IndexState {
             poll_permits,
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
+            background: std::sync::OnceLock::new(),
             started: Instant::now(),
             nodes: Mutex::new(table),
             dirty: Notify::new(),

@@ -34,13 +34,14 @@ impl Restarts {
     }
 }
 
-/// Runs `make()`'s future on `tasks`, and again whenever it panics, until it returns or `stop` is
-/// cancelled.
+/// Runs `make()`'s future on `tasks` (on the runtime `on`, else the current one), and again
+/// whenever it panics, until it returns or `stop` is cancelled.
 pub fn spawn<F, Fut>(
     tasks: &TaskTracker,
     stop: &CancellationToken,
     restarts: &std::sync::Arc<Restarts>,
     task: &'static str,
+    on: Option<tokio::runtime::Handle>,
     mut make: F,
 ) where
     F: FnMut() -> Fut + Send + 'static,
@@ -49,7 +50,10 @@ pub fn spawn<F, Fut>(
     let (inner, stop, restarts) = (tasks.clone(), stop.clone(), restarts.clone());
     tasks.spawn(async move {
         loop {
-            let run = inner.spawn(make());
+            let run = match &on {
+                Some(rt) => inner.spawn_on(make(), rt),
+                None => inner.spawn(make()),
+            };
             match run.await {
                 Ok(()) => return,
                 Err(e) if e.is_panic() => {
@@ -81,7 +85,7 @@ mod tests {
         let (done_tx, done_rx) = tokio::sync::oneshot::channel();
         let done_tx = Arc::new(Mutex::new(Some(done_tx)));
         let r = runs.clone();
-        spawn(&tasks, &stop, &restarts, "flaky", move || {
+        spawn(&tasks, &stop, &restarts, "flaky", None, move || {
             let (r, done_tx) = (r.clone(), done_tx.clone());
             async move {
                 if r.fetch_add(1, Ordering::Relaxed) < 2 {

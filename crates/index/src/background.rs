@@ -1,0 +1,68 @@
+//! The index's background runtime: node polls and directory merges run on a thread of their own,
+//! at a lower scheduling priority (nice +[`NICE`]) than the request paths — HTTP on the main
+//! runtime, DNS on its own threads.
+//!
+//! Parsing a large cluster's poll answers and rebuilding the directory are milliseconds of CPU at
+//! a time. On a core shared with them, a request that arrived meanwhile waited: the kernel lets a
+//! woken thread of equal priority in only at its next tick (4 ms on common kernels), which was the
+//! whole p99 of DNS answers in `bench/dns.sh`. At a lower priority the background work is
+//! preempted at once. On a saturated core the polls are what slows down — each still takes
+//! milliseconds, far under its timeout, so nodes are not marked down — never the answers.
+
+use std::time::Duration;
+
+use tokio::runtime::Handle;
+use tokio_util::sync::CancellationToken;
+
+/// How much lower than the rest of the process the background thread runs (`nice`). At +10 it
+/// gets about a tenth of a core that requests saturate.
+pub const NICE: i32 = 10;
+
+/// Starts the background thread and its runtime; it runs until `shutdown`.
+pub fn start(shutdown: CancellationToken) -> std::io::Result<Handle> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new().name("index-background".into()).spawn(move || {
+        lower_priority();
+        let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(rt) => rt,
+            Err(e) => {
+                let _ = tx.send(Err(e));
+                return;
+            }
+        };
+        let _ = tx.send(Ok(rt.handle().clone()));
+        rt.block_on(shutdown.cancelled());
+        // The polls and the merge return at the shutdown signal; what has not is dropped.
+        rt.shutdown_timeout(Duration::from_secs(1));
+    })?;
+    rx.recv().map_err(|_| std::io::Error::other("the background thread ended before it started"))?
+}
+
+fn lower_priority() {
+    let tid = rustix::thread::gettid();
+    let current = rustix::process::getpriority_process(Some(tid)).unwrap_or(0);
+    if let Err(e) = rustix::process::setpriority_process(Some(tid), current.saturating_add(NICE)) {
+        tracing::warn!(error = %e, "cannot lower the priority of the index's background thread; polls compete with requests");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_background_thread_runs_tasks_at_a_lower_priority_until_shutdown() {
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let handle = super::start(shutdown.clone()).unwrap();
+        let (ours, theirs) = handle.block_on(async {
+            tokio::task::spawn(async {
+                let tid = rustix::thread::gettid();
+                (std::thread::current().name().map(String::from), rustix::process::getpriority_process(Some(tid)))
+            })
+            .await
+            .unwrap()
+        });
+        assert_eq!(ours.as_deref(), Some("index-background"));
+        let main = rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap();
+        assert_eq!(theirs.unwrap(), (main + super::NICE).min(19));
+        shutdown.cancel();
+    }
+}

@@ -46,7 +46,7 @@ ECS="8:000118000a0100"
 log "starting 200 virtual nodes and the index"
 taskset -c 1 "$FAKE" --nodes 200 --streams 500 --origins 20 --regions 4 --config "$WORK/index.toml" \
   2> "$WORK/fake.log" & FAKE_PID=$!; PIDS+=($FAKE_PID)
-sleep 2
+for _ in $(seq 100); do [ -s "$WORK/index.toml" ] && break; sleep 0.1; done  # the fake cluster writes the config once it listens
 HTTP_PORT=$(free_port)
 INDEX_DNS=$(free_port)
 taskset -c 0 "$FERROCAST" index --config "$WORK/index.toml" --listen "127.0.0.1:$HTTP_PORT" --db "$WORK/index.db" \

@@ -61,7 +61,7 @@ done
 log "200 origins x 500 streams"
 taskset -c 1 "$FAKE" --nodes 201 --streams 500 --origins 200 --regions 1 --config "$WORK/index.toml" \
   2> "$WORK/fake.log" & PIDS+=($!)
-sleep 2
+for _ in $(seq 100); do [ -s "$WORK/index.toml" ] && break; sleep 0.1; done  # the fake cluster writes the config once it listens
 PORT=$(free_port)
 taskset -c 0 "$FERROCAST" index --config "$WORK/index.toml" --listen "127.0.0.1:$PORT" --db "$WORK/index.db" \
   2> "$WORK/index.log" & INDEX=$!; PIDS+=($INDEX)

@@ -30,8 +30,11 @@ pub const PENDING_MS: u64 = 10_000;
 /// Most pending placements kept (the oldest go first).
 const MAX_PENDING: usize = 10_000;
 
-/// Stream key → (origin name, when, ms).
-type ByKey = HashMap<Arc<str>, (Arc<str>, u64), FastHash>;
+/// Stream key → (origin name, when, ms). The keys are whatever names publishers ask for (the
+/// publish route is open for open apps), so the map's hasher is keyed per process: with the
+/// directory's fixed [`FastHash`], names crafted offline to collide would make every lookup a
+/// scan of the map, under the lock every publish answer takes.
+type ByKey = HashMap<Arc<str>, (Arc<str>, u64), std::hash::RandomState>;
 
 /// Placements whose streams are not live yet, and their count per origin (what a request reads).
 #[derive(Default)]
@@ -228,6 +231,43 @@ mod tests {
         assert_eq!(p.pending_by_node(&next), [1, 0], "placed again elsewhere: it moves");
         p.placed(&dir, 1, "__defaultVhost__/live/c", 1_000 + PENDING_MS);
         assert_eq!(p.pending_by_node(&next), [1, 1], "a placement read from an older directory counts too");
+    }
+
+    #[test]
+    fn names_crafted_to_collide_in_the_fast_hash_do_not_collide_here() {
+        use std::hash::BuildHasher;
+        // The attack: FastHash is fixed, so anyone can solve for names with one hash value. For a
+        // key of five 8-byte words, the last word is chosen so the state after it is a target.
+        const K: u64 = 0x9E37_79B9_7F4A_7C15;
+        let k_inv = (0..6).fold(1u64, |x, _| x.wrapping_mul(2u64.wrapping_sub(K.wrapping_mul(x))));
+        assert_eq!(K.wrapping_mul(k_inv), 1);
+        let step = |s: u64, w: u64| (s ^ w).wrapping_mul(K).rotate_left(29);
+        let prefix = "__defaultVhost__/live/ab";
+        let target = 0x1234_5678_9abc_def0u64;
+        let mut names = Vec::new();
+        let mut free = 0u64;
+        while names.len() < 16 {
+            free += 1;
+            let mut word = *b"AAAAAAAA";
+            for (i, b) in word.iter_mut().enumerate() {
+                *b = b'A' + ((free >> (5 * i)) & 31) as u8;
+            }
+            let mut s = 0xcbf2_9ce4_8422_2325u64;
+            for c in prefix.as_bytes().chunks(8).chain([&word[..]]) {
+                s = step(s, u64::from_le_bytes(c.try_into().unwrap()));
+            }
+            let last = (s ^ target.rotate_right(29).wrapping_mul(k_inv)).to_le_bytes();
+            if last.iter().all(|b| b.is_ascii_alphanumeric()) {
+                let tail = std::str::from_utf8(&last).unwrap();
+                names.push(format!("{prefix}{}{tail}", std::str::from_utf8(&word).unwrap()));
+            }
+        }
+        let fast: std::collections::HashSet<u64> = names.iter().map(|n| FastHash.hash_one(n.as_str())).collect();
+        assert_eq!(fast.len(), 1, "{} names, one FastHash value: the attack input is real", names.len());
+        let p = Placements::default();
+        let ours: std::collections::HashSet<u64> =
+            names.iter().map(|n| p.last().by_key.hasher().hash_one(n.as_str())).collect();
+        assert_eq!(ours.len(), names.len(), "the placements map's hasher spreads them");
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The index's background runtime: node polls and directory merges run on a thread of their own,
+//! The index's background runtime: node polls and directory merges run on threads of their own,
 //! at a lower scheduling priority (nice +[`NICE`]) than the request paths — HTTP on the main
 //! runtime, DNS on its own threads.
 //!
@@ -14,16 +14,25 @@ use std::time::Duration;
 use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
 
-/// How much lower than the rest of the process the background thread runs (`nice`). At +10 it
-/// gets about a tenth of a core that requests saturate.
+/// How much lower than the rest of the process the background threads run (`nice`). At +10 they
+/// get about a tenth of a core that requests saturate.
 pub const NICE: i32 = 10;
 
-/// Starts the background thread and its runtime; it runs until `shutdown`.
+/// Starts the background runtime, one worker per CPU (polls of many nodes parse in parallel, as
+/// they did on the main runtime), each at the lower priority; it runs until `shutdown`.
 pub fn start(shutdown: CancellationToken) -> std::io::Result<Handle> {
     let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::Builder::new().name("index-background".into()).spawn(move || {
-        lower_priority();
-        let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // The runtime is built and dropped on a thread of its own: a runtime may not be dropped
+    // inside another's tasks.
+    std::thread::Builder::new().name("index-bg-keeper".into()).spawn(move || {
+        let built = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .thread_name("index-background")
+            .on_thread_start(lower_priority)
+            .enable_all()
+            .build();
+        let rt = match built {
             Ok(rt) => rt,
             Err(e) => {
                 let _ = tx.send(Err(e));

@@ -410,6 +410,7 @@ impl Connection {
         let kick = viewer.guard().kick_token().clone();
         let slow = self.ctx.config.media.slow_player_drop();
         let traffic = viewer.guard().traffic().clone();
+        let joined = std::time::Instant::now();
         let end = loop {
             tokio::select! {
                 _ = kick.cancelled() => break None,
@@ -436,7 +437,9 @@ impl Connection {
                         match tokio::time::timeout(slow, write_all_vectored(&mut self.writer, &bufs)).await {
                             Ok(r) => {
                                 traffic.add_send(r?);
-                                if let Some(oldest) = packets.first() {
+                                // The start (metadata, sequence headers, the GOP cache) was
+                                // received before this player came: its age is no wait.
+                                if let Some(oldest) = packets.first().filter(|p| p.received >= joined) {
                                     self.ctx.delivery.wrote(WriteProto::Rtmp, oldest.received);
                                 }
                             }

@@ -31,11 +31,11 @@ pub const MAX_ENTRIES: usize = 4096;
 /// Largest query kept (an ordinary query with EDNS and a client subnet is under 100 bytes).
 pub const MAX_QUERY: usize = 512;
 
-/// What the answers were computed from: the directory's id and the zone's address.
+/// What the answers were computed from: the directory's and the zone's ids.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
 pub struct Generation {
     pub directory: u64,
-    pub zone: usize,
+    pub zone: u64,
 }
 
 struct Cached {

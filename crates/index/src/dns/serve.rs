@@ -96,7 +96,7 @@ fn answer_cached(
     let zone = st.dns_zone.load();
     let zone = zone.as_ref()?;
     let dir = st.directory.load();
-    let generation = Generation { directory: dir.id, zone: Arc::as_ptr(zone) as usize };
+    let generation = Generation { directory: dir.id, zone: zone.id };
     let now = Instant::now();
     let cache = cache.filter(|_| !truncate);
     if let Some((cache, key)) = cache

@@ -30,6 +30,8 @@ pub struct NameServer {
 /// The zone, built from `[dns]` once per (re)load.
 #[derive(Debug)]
 pub struct Zone {
+    /// Distinct for every zone built in this process: what cached answers were made under.
+    pub id: u64,
     /// Lower case, fully qualified.
     pub apex: Name,
     apex_labels: usize,
@@ -142,7 +144,9 @@ impl Zone {
             }
             None => Name::from_ascii("hostmaster").and_then(|n| n.append_domain(&apex)).map_err(|e| e.to_string())?,
         };
+        static BUILT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Ok(Zone {
+            id: BUILT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             apex_labels: usize::from(apex.num_labels()),
             apex,
             aliases,

@@ -56,11 +56,7 @@ pub fn render(ctx: &NodeContext) -> String {
     help(&mut o, "ferrocast_node_streams", "gauge", "Streams with media on this node (published here or pulled).");
     let _ = writeln!(o, "ferrocast_node_streams {streams}");
 
-    let (mut recv, mut sent) = (0u64, 0u64);
-    for v in ctx.registry.vhosts() {
-        recv = recv.saturating_add(v.traffic.recv_bytes());
-        sent = sent.saturating_add(v.traffic.send_bytes());
-    }
+    let (recv, sent) = ctx.registry.byte_totals();
     help(
         &mut o,
         "ferrocast_node_received_bytes_total",

@@ -164,6 +164,8 @@ pub struct ClientStat {
 #[derive(Default)]
 struct Inner {
     vhosts: BTreeMap<String, Arc<VhostStat>>,
+    /// Bytes (received, sent) of vhosts no longer listed, so node totals never go back.
+    retired: (u64, u64),
     streams: BTreeMap<StreamKey, Arc<StreamStat>>,
     clients: BTreeMap<String, Arc<ClientStat>>,
 }
@@ -237,8 +239,13 @@ impl Registry {
             let vhost = &stream.vhost;
             let first = StreamKey { vhost: vhost.name.clone(), app: String::new(), stream: String::new() };
             let has_streams = inner.streams.range(first..).next().is_some_and(|(k, _)| k.vhost == vhost.name);
-            if vhost.name != crate::key::DEFAULT_VHOST && !has_streams && vhost.clients.load(Ordering::Relaxed) == 0 {
-                inner.vhosts.remove(&vhost.name);
+            if vhost.name != crate::key::DEFAULT_VHOST
+                && !has_streams
+                && vhost.clients.load(Ordering::Relaxed) == 0
+                && let Some(gone) = inner.vhosts.remove(&vhost.name)
+            {
+                inner.retired.0 = inner.retired.0.saturating_add(gone.traffic.recv_bytes());
+                inner.retired.1 = inner.retired.1.saturating_add(gone.traffic.send_bytes());
             }
         }
     }
@@ -323,6 +330,15 @@ impl Registry {
             stream.set_publisher(false, &client.id);
         }
         Self::drop_stream_if_unused(&mut inner, stream);
+    }
+
+    /// Bytes (received, sent) of every client since the node started: the vhosts listed now and
+    /// those that were.
+    pub fn byte_totals(&self) -> (u64, u64) {
+        let inner = self.lock();
+        inner.vhosts.values().fold(inner.retired, |(r, s), v| {
+            (r.saturating_add(v.traffic.recv_bytes()), s.saturating_add(v.traffic.send_bytes()))
+        })
     }
 
     pub fn vhosts(&self) -> Vec<Arc<VhostStat>> {
@@ -481,8 +497,11 @@ mod tests {
             r.try_add_client(named("v1"), CancellationToken::new(), r.reserve_ids(&StreamKey::new("v1", "live", "s")));
         let a = a.unwrap();
         assert_eq!(r.vhosts().len(), 1);
+        a.traffic().add_send(1000);
+        a.traffic().add_recv(10);
         drop(a);
         assert!(r.vhosts().is_empty(), "a named vhost goes with its last stream");
+        assert_eq!(r.byte_totals(), (10, 1000), "its bytes stay in the node's totals");
         let guards: Vec<_> = (0..MAX_VHOSTS)
             .map(|i| {
                 let i = named(&format!("v{i}"));

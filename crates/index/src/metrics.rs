@@ -35,6 +35,8 @@ pub struct Metrics {
     decisions: RwLock<HashMap<&'static str, ByRegion, FastHash>>,
     /// Play requests nothing could serve.
     unserved: AtomicU64,
+    /// Poll timeouts not counted against their node: the index itself lagged.
+    polls_inconclusive: AtomicU64,
     /// Background tasks restarted after a panic.
     pub task_restarts: Arc<crate::supervisor::Restarts>,
     /// The DNS server's counters.
@@ -183,6 +185,11 @@ impl Metrics {
         by_region.entry(key).or_default().fetch_add(1, Ordering::Relaxed);
     }
 
+    /// A poll timed out while the index was starved of CPU (see `poller`).
+    pub fn poll_inconclusive(&self) {
+        self.polls_inconclusive.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub fn unserved(&self) {
         self.unserved.fetch_add(1, Ordering::Relaxed);
     }
@@ -234,6 +241,14 @@ impl Metrics {
                 c.load(Ordering::Relaxed)
             );
         }
+        help(
+            o,
+            "ferrocast_index_poll_inconclusive_total",
+            "counter",
+            "Poll timeouts not held against their node because the index itself lagged (its timer fired far too late).",
+        );
+        let _ =
+            writeln!(o, "ferrocast_index_poll_inconclusive_total {}", self.polls_inconclusive.load(Ordering::Relaxed));
         help(o, "ferrocast_index_scheduler_unserved_total", "counter", "Play or publish requests with no node.");
         let _ = writeln!(o, "ferrocast_index_scheduler_unserved_total {}", self.unserved.load(Ordering::Relaxed));
         help(o, "ferrocast_index_poll_duration_seconds", "histogram", "Duration of node polls.");

@@ -296,13 +296,32 @@ async fn run(state: Arc<IndexState>, name: String, stop: CancellationToken) {
         };
         let started = Instant::now();
         // A poll in flight (up to `timeout_ms`) must not hold up shutdown or a node's removal.
-        let result = tokio::select! {
+        let outcome = tokio::select! {
             _ = stop.cancelled() => return,
             _ = state.shutdown.cancelled() => return,
-            r = tokio::time::timeout(cfg.timeout(), poll_node(&state.http, &spec, &cfg, prev.as_deref())) => match r {
-                Ok(r) => r,
-                Err(_) => Err(format!("no complete answer within {} ms", cfg.timeout_ms)),
-            },
+            r = tokio::time::timeout(cfg.timeout(), poll_node(&state.http, &spec, &cfg, prev.as_deref())) => r,
+        };
+        let result = match outcome {
+            Ok(r) => r,
+            Err(_) => {
+                let late = started.elapsed().saturating_sub(cfg.timeout());
+                if late > lag_limit(&cfg) {
+                    // The timeout itself fired far too late: the index was starved (its background
+                    // threads run below requests), so the node's silence says nothing of the node.
+                    state.metrics.poll_inconclusive();
+                    tracing::warn!(
+                        node = %name,
+                        late_ms = late.as_millis() as u64,
+                        "a poll timed out while the index itself lagged; not counted against the node"
+                    );
+                    drop(permit);
+                    if sleep_or_stop(&state, &stop, cfg.interval() / 10).await {
+                        return;
+                    }
+                    continue;
+                }
+                Err(format!("no complete answer within {} ms", cfg.timeout_ms))
+            }
         };
         drop(permit);
         if state.replicas.as_ref().is_some_and(|sh| !sh.polling()) {
@@ -332,6 +351,12 @@ async fn run(state: Arc<IndexState>, name: String, stop: CancellationToken) {
             return;
         }
     }
+}
+
+/// How late a poll's timeout may fire before the index, not the node, is taken to be slow: a
+/// quarter of the timeout, at least 250 ms.
+fn lag_limit(cfg: &crate::config::PollConfig) -> Duration {
+    (cfg.timeout() / 4).max(Duration::from_millis(250))
 }
 
 /// Sleeps; true when the poller must stop instead.

@@ -509,3 +509,57 @@ async fn reload_adds_a_node_and_refuses_a_bad_config() {
     .await;
     idx.shutdown().await;
 }
+
+/// The index's polls run below its requests in priority (`ferrocast_index::background`): on a
+/// starved index a poll's timeout fires late, and that says nothing of the node. Here the
+/// background runtime is stalled outright while a poll hangs: the late timeout is not held against
+/// the node, which never goes down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poll_that_timed_out_while_the_index_was_starved_is_not_held_against_the_node() {
+    let origin = FakeNode::start(Docs::captured("origin")).await;
+    let db = tempfile::tempdir().unwrap();
+    let mut cfg = config(&db.path().join("index.db"), vec![origin.spec("origin", Role::Origin)]);
+    cfg.poll.timeout_ms = 1000;
+    cfg.poll.down_after = 1;
+    let idx = RunningIndex::start(cfg, None).await.unwrap();
+    let api = Api::new(&idx);
+    eventually(DEADLINE, "the origin up", async || {
+        let n = api.node("origin").await?;
+        check(n["health"] == "up", || n.to_string())
+    })
+    .await;
+
+    // A poll in flight that will get no answer...
+    origin.set(Mode::Hang).await;
+    eventually(DEADLINE, "a poll hanging", async || check(origin.hung() > 0, || "no hung request yet".into())).await;
+    // ...and every thread of the background runtime busy for longer than its timeout and more.
+    let rt = idx.state.background.get().expect("the background runtime").clone();
+    let workers = rt.metrics().num_workers();
+    let all_busy = Arc::new(std::sync::Barrier::new(workers));
+    let stalls: Vec<_> = (0..workers)
+        .map(|_| {
+            let all_busy = all_busy.clone();
+            rt.spawn(async move {
+                all_busy.wait();
+                std::thread::sleep(Duration::from_millis(2500));
+            })
+        })
+        .collect();
+    origin.set(Mode::Normal).await;
+    for s in stalls {
+        s.await.unwrap();
+    }
+    eventually(DEADLINE, "the late timeout counted as the index's lag", async || {
+        let (_, m) = api.get_text("/metrics").await?;
+        check(m.lines().any(|l| l.starts_with("ferrocast_index_poll_inconclusive_total ") && !l.ends_with(" 0")), || m)
+    })
+    .await;
+    // The next polls answer; the node was never failed or marked down.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let n = api.node("origin").await.unwrap();
+    assert_eq!((n["fails"].as_u64(), n["health"].as_str()), (Some(0), Some("up")), "{n}");
+    let (_, m) = api.get_text("/metrics").await.unwrap();
+    let errors = m.lines().find(|l| l.starts_with("ferrocast_index_node_poll_errors_total{node=\"origin\"")).unwrap();
+    assert!(errors.ends_with(" 0"), "{errors}");
+    idx.shutdown().await;
+}

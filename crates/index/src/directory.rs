@@ -382,7 +382,12 @@ impl Directory {
     }
 
     pub fn node(&self, name: &str) -> Option<&NodeView> {
-        self.nodes.binary_search_by(|n| n.spec.name.as_str().cmp(name)).ok().map(|i| &self.nodes[i])
+        self.index_of(name).map(|i| &self.nodes[i])
+    }
+
+    /// The index of node `name` (nodes are sorted by name).
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.nodes.binary_search_by(|n| n.spec.name.as_str().cmp(name)).ok()
     }
 
     /// Live streams in key order.

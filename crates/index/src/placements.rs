@@ -60,13 +60,11 @@ impl Pending {
         Some(node)
     }
 
-    /// Counts one more (`up`) or one fewer placement on node `name` in `by_index`, if that is
-    /// `dir`'s; otherwise drops it, to be rebuilt.
-    fn adjust_index(&mut self, dir: &Directory, name: &str, up: bool) {
+    /// Counts one placement fewer on node `name` in `by_index`, if that is `dir`'s; otherwise
+    /// drops it, to be rebuilt.
+    fn uncount_index(&mut self, dir: &Directory, name: &str) {
         let Some((id, counts)) = &mut self.by_index else { return };
-        let slot = (*id == dir.id).then(|| dir.nodes.iter().position(|n| n.spec.name.as_str() == name)).flatten();
-        match slot.and_then(|i| counts.get_mut(i)) {
-            Some(c) if up => *c += 1,
+        match (*id == dir.id).then(|| dir.index_of(name)).flatten().and_then(|i| counts.get_mut(i)) {
             Some(c) => *c = c.saturating_sub(1),
             None => self.by_index = None,
         }
@@ -102,7 +100,7 @@ impl Placements {
         self.remember(key, &node, now_ms);
         let mut pending = self.pending();
         if let Some(old) = pending.remove(key) {
-            pending.adjust_index(dir, &old, false);
+            pending.uncount_index(dir, &old);
         }
         if pending.by_key.len() >= MAX_PENDING {
             return;

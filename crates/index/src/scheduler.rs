@@ -232,11 +232,8 @@ pub fn place_publisher(
     want: usize,
 ) -> Ranking {
     let healthy = dir.origins.iter().copied().filter(|&i| dir.nodes[i].spec.role == Role::Origin);
-    // The recent origin by index, found once (nodes are sorted by name).
-    let recent = recent.and_then(|name| {
-        let named = |n: &crate::directory::NodeView| n.spec.name.as_str() == name;
-        dir.nodes.binary_search_by(|n| n.spec.name.as_str().cmp(name)).ok().or_else(|| dir.nodes.iter().position(named))
-    });
+    // The recent origin by index, found once.
+    let recent = recent.and_then(|name| dir.index_of(name));
     let holds = |i: usize| entry.and_then(|e| e.origins.iter().position(|h| h.node == i));
     let tier = |i: usize| {
         let r = &*dir.nodes[i].region;
@@ -249,10 +246,10 @@ pub fn place_publisher(
     };
     // Only the best `want` are kept, in order: a site of hundreds of origins asks for a handful,
     // and this runs for every publisher.
-    let mut best: Vec<Rank> = Vec::with_capacity(want.min(dir.origins.len()) + 1);
     if want == 0 {
         return Ranking::new();
     }
+    let mut best: Vec<Rank> = Vec::with_capacity(want.min(dir.origins.len()) + 1);
     for i in healthy {
         let sticky = match holds(i) {
             Some(p) => p,

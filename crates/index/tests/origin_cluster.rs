@@ -110,3 +110,25 @@ async fn clusters_answers_as_srs_does() {
     assert_eq!(missing["data"]["query"]["vhost"], "__defaultVhost__");
     index.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publisher_gets_an_origin_with_an_rtmp_address_even_behind_better_ones_without() {
+    let db = tempfile::tempdir().unwrap();
+    let mut fakes = Vec::new();
+    for _ in 0..6 {
+        fakes.push(FakeNode::start(Docs::generated("none", 0)).await);
+    }
+    // The first five in config order (all idle, so ranked first) have no RTMP address.
+    let mut nodes: Vec<NodeSpec> =
+        (0..5).map(|i| NodeSpec { rtmp: None, ..origin(&fakes[i], &format!("o{i}"), "10.0.0.1", "eu") }).collect();
+    nodes.push(origin(&fakes[5], "o5", "10.0.0.5", "eu"));
+    let mut cfg = config(&db.path().join("index.db"), nodes);
+    cfg.regions.default = "eu".into();
+    let index = RunningIndex::start(cfg, None).await.unwrap();
+    let api = Api::new(&index);
+    all_up(&api, 6).await;
+    let v = api.get_ok("/api/v1/publish/live/cam9").await.unwrap();
+    assert_eq!((v["node"].as_str(), v["url"].as_str()), (Some("o5"), Some("rtmp://10.0.0.5:19350/live/cam9")), "{v}");
+    assert_eq!(v["backups"], json!([]), "no other origin can take RTMP: {v}");
+    index.shutdown().await;
+}

@@ -22,9 +22,6 @@ use tracing::debug;
 use crate::config::{NodeConfig, Role};
 use crate::key::StreamKey;
 
-/// Largest answer read from a coworker or the index (SRS's is a few hundred bytes).
-const MAX_ANSWER_BYTES: usize = 64 * 1024;
-
 /// How long one lookup may take before the node goes on without its answer.
 pub const LOOKUP_TIMEOUT: Duration = Duration::from_millis(1000);
 
@@ -165,7 +162,8 @@ impl Locator {
                 debug!(%url, status = %resp.status(), "cluster lookup refused");
                 return None;
             }
-            match crate::hooks::read_bounded(&mut resp, MAX_ANSWER_BYTES).await {
+            // The same bound as hook answers (SRS's answer is a few hundred bytes).
+            match crate::hooks::read_bounded(&mut resp, crate::hooks::MAX_ANSWER_BYTES).await {
                 Ok(body) => serde_json::from_slice(&body).ok(),
                 Err(e) => {
                     tracing::warn!(%url, "cluster lookup answer refused: {e}");

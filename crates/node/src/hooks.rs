@@ -29,7 +29,7 @@ pub use wire::{answer_allows, body, forward_urls};
 /// Default per-call timeout.
 pub const DEFAULT_TIMEOUT_MS: u64 = 3000;
 /// Answers longer than this are not hook answers; the call fails as if the service sent garbage.
-const MAX_ANSWER_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_ANSWER_BYTES: usize = 64 * 1024;
 /// Notifications in flight at once; more wait their turn (a mass disconnect must not open
 /// thousands of sockets toward the hook service).
 const MAX_NOTIFY_IN_FLIGHT: usize = 64;

@@ -29,6 +29,9 @@ use crate::scheduler;
 /// size: no IP fragmentation on common paths).
 pub const MAX_UDP_ANSWER: u16 = 1232;
 
+/// Origins ranked for a publisher's answer before looking at all of them (an answer names one).
+const PUBLISH_CANDIDATES: usize = 4;
+
 /// Additional records a query may carry (EDNS, a cookie, a TSIG...): more is no honest query.
 const MAX_QUERY_RECORDS: u16 = 8;
 
@@ -355,8 +358,14 @@ fn node_records(
             let now = crate::clock::now_ms();
             let recent = if key.is_empty() { None } else { cx.placements.recent(&key, now) };
             let pending = cx.placements.pending_by_node(dir);
-            let ranked = scheduler::place_publisher(dir, entry, recent.as_deref(), &region, fallback, &pending, 4);
-            let (records, first) = pick(&ranked);
+            let place =
+                |want| scheduler::place_publisher(dir, entry, recent.as_deref(), &region, fallback, &pending, want);
+            let ranked = place(PUBLISH_CANDIDATES);
+            let (mut records, mut first) = pick(&ranked);
+            if records.is_empty() && ranked.len() == PUBLISH_CANDIDATES {
+                // None of the best has an address of this family: look further.
+                (records, first) = pick(&place(usize::MAX));
+            }
             if let (Some(i), false) = (first, key.is_empty()) {
                 cx.placements.placed(dir, i, &key, now);
             }

@@ -78,14 +78,10 @@ pub fn start(state: &Arc<IndexState>, listeners: DnsListeners) {
     state.tasks.spawn(serve_tcp(state.clone(), listeners.tcp, permits));
 }
 
-/// Answers one query from the state in force, or None for silence.
-fn answer(st: &IndexState, packet: &[u8], peer: IpAddr, transport: Transport, truncate: bool) -> Option<Vec<u8>> {
-    answer_cached(st, None, packet, peer, transport, truncate)
-}
-
-/// [`answer`], given again from `cache` (with the key of the query) where it holds one for the
-/// state in force, and kept there when it may be.
-fn answer_cached(
+/// Answers one query from the state in force, or None for silence: given again from `cache`
+/// (with the key of the query) where it holds one for the state in force, and kept there when it
+/// may be.
+fn answer(
     st: &IndexState,
     cache: Option<(&AnswerCache, &[u8])>,
     packet: &[u8],
@@ -159,7 +155,7 @@ fn serve_udp(st: &IndexState, socket: &std::net::UdpSocket, limit: &RateLimit, c
         }
         let packet = &buf[..n];
         let cached = cache::key_of(&mut key, peer.ip(), packet).then_some((cache, key.as_slice()));
-        if let Some(out) = answer_cached(st, cached, packet, peer.ip(), Transport::Udp, verdict == Verdict::Truncate)
+        if let Some(out) = answer(st, cached, packet, peer.ip(), Transport::Udp, verdict == Verdict::Truncate)
             && let Err(e) = socket.send_to(&out, peer)
         {
             tracing::debug!(%peer, error = %e, "cannot send a DNS answer");
@@ -211,7 +207,7 @@ async fn tcp_connection(st: &IndexState, mut stream: TcpStream, peer: IpAddr, id
         if !matches!(tokio::time::timeout(idle, stream.read_exact(&mut buf)).await, Ok(Ok(_))) {
             return;
         }
-        let Some(out) = answer(st, &buf, peer, Transport::Tcp, false) else { return };
+        let Some(out) = answer(st, None, &buf, peer, Transport::Tcp, false) else { return };
         let Ok(n) = u16::try_from(out.len()) else { return };
         let mut framed = Vec::with_capacity(out.len() + 2);
         framed.extend_from_slice(&n.to_be_bytes());

@@ -24,8 +24,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 
 use super::percent_decode;
 use super::play::sees_stream;
@@ -98,7 +98,7 @@ pub async fn clusters(
         None => out.extend_from_slice(b"null"),
     }
     out.extend_from_slice(b"}}");
-    ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], out).into_response()
+    super::play::json_response(out)
 }
 
 /// The stream's entry with an origin holding it: in `vhost`, else (as SRS) in the default vhost.

@@ -176,7 +176,7 @@ fn decide(st: &IndexState, req: PlayRequest<'_>, redirect: bool) -> Result<Decis
     Ok(Decision { body, url })
 }
 
-fn json_response(body: Vec<u8>) -> Response {
+pub(super) fn json_response(body: Vec<u8>) -> Response {
     ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
 }
 
@@ -312,8 +312,17 @@ pub async fn publish(
     let pending = st.placements.pending_by_node(&dir);
     let fallback = resolver.fallback_order(&region);
     let want = 1 + st.config.load().scheduler.alternatives;
-    let mut ranked = scheduler::place_publisher(&dir, entry, recent.as_deref(), &region, fallback, &pending, want);
-    ranked.retain(|&i| dir.nodes[i].targets.base(Proto::Rtmp).is_some());
+    let place = |want| scheduler::place_publisher(&dir, entry, recent.as_deref(), &region, fallback, &pending, want);
+    let serves = |i: &usize| dir.nodes[*i].targets.base(Proto::Rtmp).is_some();
+    let mut ranked = place(want);
+    let found = ranked.len();
+    ranked.retain(serves);
+    if ranked.len() < found {
+        // Some of the best have no RTMP address: look further.
+        ranked = place(usize::MAX);
+        ranked.retain(serves);
+        ranked.truncate(want);
+    }
     let Some((&chosen, backups)) = ranked.split_first() else {
         st.metrics.unserved();
         let origins = dir.nodes.iter().filter(|n| n.spec.role == crate::config::Role::Origin).count();

@@ -29,14 +29,11 @@ pub async fn metrics(State(ctx): State<Arc<NodeContext>>) -> Response {
 pub fn render(ctx: &NodeContext) -> String {
     let mut o = String::with_capacity(4096);
     help(&mut o, "ferrocast_node_info", "gauge", "This node: its id, role and version (always 1).");
-    let role = match ctx.config.role {
-        ferrocast_cluster::Role::Origin => "origin",
-        ferrocast_cluster::Role::Edge => "edge",
-    };
     let _ = writeln!(
         o,
-        "ferrocast_node_info{{server=\"{}\",role=\"{role}\",version=\"{}\"}} 1",
+        "ferrocast_node_info{{server=\"{}\",role=\"{}\",version=\"{}\"}} 1",
         escape(&ctx.server_id),
+        ctx.config.role,
         env!("CARGO_PKG_VERSION")
     );
     help(&mut o, "ferrocast_node_uptime_seconds", "gauge", "Seconds since the node started.");
@@ -68,7 +65,12 @@ pub fn render(ctx: &NodeContext) -> String {
     let _ = writeln!(o, "ferrocast_node_sent_bytes_total {sent}");
 
     let d = ctx.delivery.snapshot();
-    help(&mut o, "ferrocast_node_player_writes_total", "counter", "Writes of frames to players, by protocol.");
+    help(
+        &mut o,
+        "ferrocast_node_player_writes_total",
+        "counter",
+        "Writes of live frames to players, by protocol (each player's start, sent as it joins, is not counted).",
+    );
     for (proto, n) in d.writes {
         let _ = writeln!(o, "ferrocast_node_player_writes_total{{proto=\"{}\"}} {n}", proto.as_str());
     }

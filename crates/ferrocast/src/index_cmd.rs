@@ -352,8 +352,12 @@ pub fn run(mut args: IndexArgs) -> anyhow::Result<()> {
         LogFormat::Text => ferrocast_node::LogFormat::Text,
         LogFormat::Json => ferrocast_node::LogFormat::Json,
     });
-    let runtime =
-        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
+    // Request threads (HTTP, DNS over TCP) run at once when woken: see `short_slice`.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .on_thread_start(ferrocast_index::short_slice::request_or_log)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let reload_args = args.clone();
         let loader: ferrocast_index::ConfigLoader =

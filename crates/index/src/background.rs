@@ -3,11 +3,11 @@
 //! runtime, DNS on its own threads.
 //!
 //! Parsing a large cluster's poll answers and rebuilding the directory are milliseconds of CPU at
-//! a time. On a core shared with them, a request that arrived meanwhile waited: the kernel lets a
-//! woken thread of equal priority in only at its next tick (4 ms on common kernels), which was the
-//! whole p99 of DNS answers in `bench/dns.sh`. At a lower priority the background work is
-//! preempted at once. On a saturated core the polls are what slows down — each still takes
-//! milliseconds, far under its timeout, so nodes are not marked down — never the answers.
+//! a time. At a lower priority that work gets about a tenth of a core that requests saturate, so
+//! requests keep their throughput; that a request does not wait behind it for the rest of its
+//! slice is the request threads' own [`crate::short_slice`]. On a saturated core the polls are
+//! what slows down; a poll timeout that then fires late is not held against the node (see
+//! [`crate::poller`]).
 
 use std::time::Duration;
 

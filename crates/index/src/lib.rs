@@ -14,7 +14,7 @@
 //!   renderer), [`origin_replicas`] (`on_forward`: each replicated stream's primary origin),
 //!   [`index_replicas`] (several index servers sharing state through Redis), [`supervisor`]
 //!   (background tasks restarted after a panic), [`background`] (the lower-priority thread polls
-//!   and merges run on), [`clock`].
+//!   and merges run on), [`short_slice`] (request threads run at once when woken), [`clock`].
 //!
 //! [`RunningIndex::start`] wires the tasks together; [`reload`] applies a new configuration.
 
@@ -38,6 +38,7 @@ pub mod placements;
 pub mod poller;
 pub mod region;
 pub mod scheduler;
+pub mod short_slice;
 pub mod srs;
 pub mod state;
 pub mod store;

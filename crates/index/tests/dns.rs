@@ -175,6 +175,39 @@ async fn dig_gets_the_edges_of_its_region_and_of_its_stream() {
 }
 
 /// The value of the metrics line that starts with `series`, 0 when absent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_udp_threads_ask_for_a_short_scheduler_slice() {
+    // Without it a query waited behind a poll's parse for the rest of the poll's slice (the p99 of
+    // bench/dns.sh, 2 ms). Threads of other tests' clusters are here too: all must have it.
+    let _c = cluster(10).await;
+    // (name, slice) of each UDP thread of this process.
+    let udp_threads = || -> Vec<(String, Option<u64>)> {
+        let tasks = std::fs::read_dir("/proc/self/task").unwrap().flatten();
+        tasks
+            .filter_map(|task| {
+                let comm = std::fs::read_to_string(task.path().join("comm")).ok()?;
+                let tid = task.file_name().to_string_lossy().to_string();
+                comm.starts_with("dns-udp").then(|| {
+                    (comm.trim().to_string(), ferrocast_index::short_slice::reported_slice(&format!("self/task/{tid}")))
+                })
+            })
+            .collect()
+    };
+    let want =
+        ferrocast_index::short_slice::kernel_has_short_slices().then_some(ferrocast_index::short_slice::SLICE_NS);
+    // A thread asks as it starts: give the newest a moment.
+    let deadline = Instant::now() + DEADLINE;
+    let mut threads = udp_threads();
+    while Instant::now() < deadline && (threads.is_empty() || want.is_some() && threads.iter().any(|t| t.1 != want)) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        threads = udp_threads();
+    }
+    assert!(!threads.is_empty(), "no DNS UDP thread found");
+    if want.is_some() {
+        assert!(threads.iter().all(|t| t.1 == want), "{threads:?}");
+    }
+}
+
 fn metric(metrics: &str, series: &str) -> u64 {
     metrics.lines().find(|l| l.starts_with(series)).and_then(|l| l.rsplit(' ').next()?.parse().ok()).unwrap_or(0)
 }

@@ -4,7 +4,8 @@
 //! UDP answers run on their own OS threads, not as tasks of the async runtime, because the
 //! runtime also parses node polls (a 500-stream answer is milliseconds of work in one go): as
 //! tasks, queries arriving meanwhile waited for it (a p99 of 19 ms on one core in
-//! `bench/dns.sh`); as threads, the kernel's scheduler lets a waiting query in. Each query is
+//! `bench/dns.sh`); as threads with a short scheduler slice ([`crate::short_slice`]), the
+//! kernel lets a waiting query in at once. Each query is
 //! answered by [`answer::respond`] from the current zone, directory and config, or over UDP from
 //! [`cache`] when the same asker asked the same question a moment ago; a panic in it (a bug, never
 //! expected) costs that query only.
@@ -132,6 +133,7 @@ fn answer(
 }
 
 fn serve_udp(st: &IndexState, socket: &std::net::UdpSocket, limit: &RateLimit, cache: &AnswerCache) {
+    crate::short_slice::request_or_log();
     // Queries larger than this are cut; their parse fails and they get FORMERR.
     let mut buf = vec![0u8; 4096];
     let mut key = Vec::with_capacity(16 + cache::MAX_QUERY);

@@ -37,8 +37,10 @@ pub struct IndexArgs {
     /// HTTP listen address of the index API [default: 0.0.0.0:8000].
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
-    /// SQLite file for the history of streams and nodes and the admin API keys [default: ferrocast-index.db].
-    #[arg(long, value_name = "FILE")]
+    /// Where the history of streams and nodes, the admin API keys and token revocations live: a
+    /// SQLite file (one index) or a PostgreSQL URL `postgres://user:password@host/db`, shared by
+    /// several index replicas [default: ferrocast-index.db].
+    #[arg(long, value_name = "FILE|URL", env = "FERROCAST_DB", hide_env_values = true)]
     pub db: Option<PathBuf>,
     /// Days of history kept (ended stream sessions, node state changes); older rows are forgotten
     /// hourly; 0 keeps everything [default: 30].

@@ -308,7 +308,8 @@ impl std::str::FromStr for LogFormat {
 pub struct IndexConfig {
     /// HTTP listen address of the index API.
     pub listen: SocketAddr,
-    /// SQLite file with the history of streams and nodes.
+    /// The database with the history of streams and nodes, admin keys and token revocations: a
+    /// SQLite file, or a `postgres://` URL shared by several index replicas.
     pub db: PathBuf,
     /// Days of history kept: ended stream sessions and node state changes older than this are
     /// forgotten (hourly). 0 keeps everything.

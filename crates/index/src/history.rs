@@ -39,31 +39,38 @@ impl Sessions {
     }
 
     /// Compares the new directory with the open sessions: starts, ends and updates sessions in the
-    /// store and fills each entry's `live_since_ms` and `peak_viewers`. Sessions of streams not in
-    /// the directory end only once every node was polled (a restarted index must not end streams
-    /// of nodes it has not read yet).
-    pub fn observe(&mut self, dir: &mut Directory, store: &Store, now_ms: u64) {
+    /// store (when given: a follower sharing its database with the leader keeps count without
+    /// writing) and fills each entry's `live_since_ms` and `peak_viewers`. Sessions of streams not
+    /// in the directory end only once every node was polled (a restarted index must not end
+    /// streams of nodes it has not read yet).
+    pub fn observe(&mut self, dir: &mut Directory, store: Option<&Store>, now_ms: u64) {
         for (key, entry) in dir.streams.iter_mut() {
             let node = entry.origins.first().or(entry.edges.first()).map(|h| dir.nodes[h.node].spec.name.as_str());
             let node = node.unwrap_or("");
             match self.open.get_mut(key) {
                 Some(open) => {
                     if open.node != node && !entry.origins.is_empty() {
-                        store.session_node(key, node);
+                        if let Some(store) = store {
+                            store.session_node(key, node);
+                        }
                         open.node = node.to_string();
                     }
                     if entry.viewers > open.peak {
                         open.peak = entry.viewers;
-                        store.session_peak(key, entry.viewers);
+                        if let Some(store) = store {
+                            store.session_peak(key, entry.viewers);
+                        }
                     }
                     entry.live_since_ms = open.since_ms;
                     entry.peak_viewers = open.peak;
                 }
                 None => {
                     tracing::info!(stream = %key, node, "stream live");
-                    store.session_started(key, node, now_ms as i64);
-                    if entry.viewers > 0 {
-                        store.session_peak(key, entry.viewers);
+                    if let Some(store) = store {
+                        store.session_started(key, node, now_ms as i64);
+                        if entry.viewers > 0 {
+                            store.session_peak(key, entry.viewers);
+                        }
                     }
                     self.open
                         .insert(key.clone(), Open { node: node.to_string(), since_ms: now_ms, peak: entry.viewers });
@@ -75,7 +82,9 @@ impl Sessions {
                 let live = dir.streams.contains_key(key);
                 if !live {
                     tracing::info!(stream = %key, "stream ended");
-                    store.session_ended(key, now_ms as i64);
+                    if let Some(store) = store {
+                        store.session_ended(key, now_ms as i64);
+                    }
                 }
                 live
             });

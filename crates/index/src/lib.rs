@@ -134,7 +134,8 @@ async fn janitor(state: Arc<IndexState>) {
                 poller::stop(state.forget_silent());
                 state.revoked.prune(auth::now_secs());
                 let days = u64::from(state.config.load().history_days);
-                if days > 0 && pruned.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
+                // With a database shared by replicas, the one recording history prunes it.
+                if days > 0 && state.records_history() && pruned.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
                     let before = clock::now_ms().saturating_sub(days.saturating_mul(86_400_000));
                     state.store.prune(i64::try_from(before).unwrap_or(i64::MAX));
                     pruned = Some(std::time::Instant::now());

@@ -48,7 +48,7 @@ pub fn step(state: &IndexState, sessions: &mut Sessions) {
     let prev = state.directory.load_full();
     dir.carry_assignments(&prev);
     state.placements.observe(&prev, &dir, now);
-    sessions.observe(&mut dir, &state.store, now);
+    sessions.observe(&mut dir, state.records_history().then_some(&state.store), now);
     state.directory.store(Arc::new(dir));
     match state.replicas.as_deref() {
         // Index replicas decide what a merge announces (a follower's changes are the leader's).

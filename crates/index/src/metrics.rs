@@ -368,14 +368,39 @@ pub fn render_replicas(o: &mut String, replicas: Option<&Replicas>) {
 }
 
 /// The history store's lines.
-pub fn render_store(o: &mut String, dropped: u64) {
-    help(
-        o,
-        "ferrocast_index_history_dropped_total",
-        "counter",
-        "History writes dropped because the store's queue was full.",
-    );
-    let _ = writeln!(o, "ferrocast_index_history_dropped_total {dropped}");
+pub fn render_store(o: &mut String, store: &crate::store::Store) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let h = store.health();
+    let lines: [(&str, &str, &str, u64); 4] = [
+        (
+            "ferrocast_index_history_dropped_total",
+            "counter",
+            "History writes dropped because the store's queue was full.",
+            h.dropped.load(Relaxed),
+        ),
+        (
+            "ferrocast_index_store_up",
+            "gauge",
+            "1 while the index's database (SQLite or PostgreSQL) answers, 0 while writes queue for it.",
+            u64::from(!h.down.load(Relaxed)),
+        ),
+        (
+            "ferrocast_index_store_pending_writes",
+            "gauge",
+            "History writes waiting for the database.",
+            h.pending.load(Relaxed),
+        ),
+        (
+            "ferrocast_index_store_retries_total",
+            "counter",
+            "Batches of writes the database did not take, kept and retried.",
+            h.retries.load(Relaxed),
+        ),
+    ];
+    for (name, kind, text, value) in lines {
+        help(o, name, kind, text);
+        let _ = writeln!(o, "{name}{{backend=\"{}\"}} {value}", store.kind());
+    }
 }
 
 fn labels(n: &crate::directory::NodeView) -> String {

@@ -25,15 +25,30 @@ type PrimaryMap = HashMap<Arc<str>, (Arc<str>, u64)>;
 #[derive(Default)]
 pub struct Primaries {
     map: Mutex<PrimaryMap>,
+    /// To the other index replicas (shared mode).
+    pub outbox: crate::index_replicas::origins::Outbox,
 }
 
 impl Primaries {
+    /// `node` is the stream's primary (its `on_forward`); the other index replicas are told.
     pub fn set(&self, key: &str, node: &str, now_ms: u64) {
+        self.set_quietly(key, node, now_ms);
+        self.outbox.send(crate::index_replicas::origins::Kind::Primary, key, node);
+    }
+
+    /// [`Primaries::set`] as another replica told it.
+    pub fn set_quietly(&self, key: &str, node: &str, now_ms: u64) {
         self.lock().insert(key.into(), (node.into(), now_ms));
     }
 
     /// The publisher left `node`: it is no longer the stream's primary.
     pub fn unpublished(&self, key: &str, node: &str) {
+        self.unpublished_quietly(key, node);
+        self.outbox.send(crate::index_replicas::origins::Kind::Unpublished, key, node);
+    }
+
+    /// [`Primaries::unpublished`] as another replica told it.
+    pub fn unpublished_quietly(&self, key: &str, node: &str) {
         let mut map = self.lock();
         if map.get(key).is_some_and(|(n, _)| &**n == node) {
             map.remove(key);

@@ -82,6 +82,8 @@ struct LastOrigins {
 pub struct Placements {
     last: Mutex<LastOrigins>,
     pending: Mutex<Pending>,
+    /// To the other index replicas (shared mode).
+    pub outbox: crate::index_replicas::origins::Outbox,
 }
 
 impl Placements {
@@ -95,7 +97,14 @@ impl Placements {
 
     /// A publisher of `key` was sent to origin `i` of `dir` at `now_ms`: remembered, and counted
     /// as that origin's load until the stream shows live (or `PENDING_MS` passed).
+    /// The other index replicas are told.
     pub fn placed(&self, dir: &Directory, i: usize, key: &str, now_ms: u64) {
+        self.placed_quietly(dir, i, key, now_ms);
+        self.outbox.send(crate::index_replicas::origins::Kind::Placed, key, &dir.nodes[i].spec.name);
+    }
+
+    /// [`Placements::placed`] as another replica told it.
+    pub fn placed_quietly(&self, dir: &Directory, i: usize, key: &str, now_ms: u64) {
         let node: Arc<str> = dir.nodes[i].spec.name.as_str().into();
         self.remember(key, &node, now_ms);
         let mut pending = self.pending();

@@ -65,6 +65,17 @@ pub struct IndexState {
 }
 
 impl IndexState {
+    /// Whether this process records in the history what its directory shows (sessions, node
+    /// changes) and prunes it: always, unless its database is shared with other index replicas
+    /// (PostgreSQL) — then only the leader does, so each event is one row for the cluster. While
+    /// Redis is down every replica polls on its own and records (rows may then repeat).
+    pub fn records_history(&self) -> bool {
+        match self.replicas.as_deref() {
+            Some(r) if self.store.is_shared() => r.role() != crate::index_replicas::Role::Follower,
+            _ => true,
+        }
+    }
+
     pub fn new(config: IndexConfig, store: Store, loader: Option<ConfigLoader>) -> Result<Arc<IndexState>, String> {
         let resolver = RegionResolver::new(&config.regions).map_err(|e| e.to_string())?;
         let zone = dns_zone(&config)?;

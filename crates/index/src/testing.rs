@@ -3,12 +3,16 @@
 //!
 //! [`RedisServer`] is a real `redis-server` for tests: started on a free loopback port with no
 //! persistence, killed on drop, stoppable and restartable on the same port. Nothing is mocked:
-//! `scripts/test` installs Debian's `redis-server` when it is missing.
+//! `scripts/test` installs Debian's `redis-server` when it is missing. [`PostgresServer`] is the
+//! same for PostgreSQL.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+mod postgres;
+pub use postgres::PostgresServer;
 
 pub struct RedisServer {
     pub port: u16,

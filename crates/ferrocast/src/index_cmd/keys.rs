@@ -40,8 +40,9 @@ pub enum KeysCommand {
 #[derive(Args, Debug, Clone, Default)]
 #[group(multiple = false)]
 pub struct DbArgs {
-    /// The index's SQLite database [default: ferrocast-index.db, as `ferrocast index`].
-    #[arg(long, value_name = "FILE")]
+    /// The index's database: its SQLite file or PostgreSQL URL [default: ferrocast-index.db, as
+    /// `ferrocast index`].
+    #[arg(long, value_name = "FILE|URL", env = "FERROCAST_DB", hide_env_values = true)]
     pub db: Option<PathBuf>,
     /// The index's TOML config: its `db` key names the database.
     #[arg(long, value_name = "FILE")]
@@ -63,7 +64,8 @@ impl DbArgs {
 
 /// Opens the database; `list` and `revoke` never create one where none is.
 fn open(path: &Path, create: bool) -> anyhow::Result<Store> {
-    if !create && !path.exists() {
+    let is_url = path.to_str().is_some_and(ferrocast_index::store::postgres::is_url);
+    if !create && !is_url && !path.exists() {
         bail!("there is no index database at {}: pass the index's --db FILE or --config index.toml", path.display());
     }
     Ok(Store::open(path)?)

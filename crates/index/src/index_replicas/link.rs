@@ -1,5 +1,5 @@
 //! The subscriber: one pub/sub connection per replica to the cluster's channels (node records,
-//! events, assignments, heartbeats, revocations), reconnected with backoff when it drops, and
+//! events, assignments, heartbeats, revocations, origins), reconnected with backoff when it drops, and
 //! pinged so a connection that silently died is noticed. After every (re)connect a follower
 //! fetches all node records: what was announced while it was away is not replayed.
 
@@ -22,6 +22,7 @@ pub(super) async fn run(state: Arc<IndexState>, sh: Arc<Replicas>) {
         sh.keys.ch_assign.clone(),
         sh.keys.ch_register.clone(),
         sh.keys.ch_revoke.clone(),
+        sh.keys.ch_origins.clone(),
     ];
     while !state.shutdown.is_cancelled() {
         let connected = tokio::time::timeout(connect_timeout, async {
@@ -50,6 +51,7 @@ pub(super) async fn run(state: Arc<IndexState>, sh: Arc<Replicas>) {
         // Whatever was announced while not subscribed is fetched whole.
         sh.resync.notify_one();
         super::revocations::revoke_sync(&state, &sh);
+        super::origins::sync(&state, &sh);
         let (mut sink, mut stream) = ps.split();
         let mut ping = tokio::time::interval(PING_EVERY);
         ping.tick().await;
@@ -93,6 +95,8 @@ fn dispatch(state: &Arc<IndexState>, sh: &Arc<Replicas>, channel: &str, payload:
         super::heartbeats::heartbeat_in(state, sh, payload);
     } else if channel == k.ch_revoke {
         super::revocations::revoke_in(state, sh, payload);
+    } else if channel == k.ch_origins {
+        super::origins::received(state, sh, payload);
     }
 }
 

@@ -22,7 +22,12 @@
 //! - **Heartbeats** (`heartbeats`): a node's registration reaches one replica through the load
 //!   balancer; it is passed on so every replica (and whichever becomes leader) knows the node.
 //! - **Token revocations** (`revocations`, [`crate::auth::revoked`]): kept in each replica's
-//!   SQLite and in a Redis hash, announced on a channel.
+//!   database and in a Redis hash, announced on a channel.
+//! - **Origins** ([`origins`]): the primary origins learnt from `on_forward` and the origins
+//!   publishers were sent to, so every replica answers a publisher the same way.
+//! - **History and admin keys** are not in Redis: with `--db postgres://...` every replica uses the
+//!   same database; the leader records the history (`IndexState::records_history`), and keys
+//!   created or revoked on any replica hold on all within a second ([`crate::store`]).
 //!
 //! Redis down: nothing on the request path waits on Redis, so replicas keep answering from the
 //! directory they have. A replica that cannot reach Redis for a lease polls the nodes itself
@@ -36,6 +41,7 @@ mod heartbeats;
 pub mod lease;
 mod link;
 pub mod node_records;
+pub mod origins;
 pub mod relay;
 mod revocations;
 
@@ -94,12 +100,15 @@ pub struct Keys {
     pub bodies: String,
     /// Hash: revoked token signature → expiry (unix s).
     pub revoked: String,
+    /// Hash: stream key → its primary origin and since when (`node<TAB>ms`).
+    pub primaries: String,
     /// Channel: names of node records the leader just wrote.
     pub ch_nodes: String,
     pub ch_events: String,
     pub ch_assign: String,
     pub ch_register: String,
     pub ch_revoke: String,
+    pub ch_origins: String,
 }
 
 impl Keys {
@@ -111,11 +120,13 @@ impl Keys {
             nodes: k("nodes"),
             bodies: k("bodies"),
             revoked: k("revoked"),
+            primaries: k("primaries"),
             ch_nodes: k("ch:nodes"),
             ch_events: k("ch:events"),
             ch_assign: k("ch:assign"),
             ch_register: k("ch:register"),
             ch_revoke: k("ch:revoke"),
+            ch_origins: k("ch:origins"),
         }
     }
 }
@@ -164,6 +175,8 @@ pub struct Replicas {
     pub(crate) fetch: Notify,
     relay_rx: Mutex<Option<mpsc::Receiver<Relayed>>>,
     relay_tx: mpsc::Sender<Relayed>,
+    origins_rx: Mutex<Option<mpsc::Receiver<origins::Note>>>,
+    origins_tx: mpsc::Sender<origins::Note>,
     /// Heartbeats passed on, by node: the spec and when (passed on again when it changed or after
     /// a quarter of `poll.forget_registered_ms`).
     heartbeats: Mutex<HashMap<String, (NodeSpec, Instant)>>,
@@ -182,6 +195,7 @@ impl Replicas {
         let lease = config.shared.lease();
         let conn = connection(&client, lease).map_err(|e| format!("redis {}: {e}", redact_url(url)))?;
         let (relay_tx, relay_rx) = mpsc::channel(RELAY_QUEUE);
+        let (origins_tx, origins_rx) = mpsc::channel(origins::QUEUE);
         let (heartbeat_tx, heartbeat_rx) = mpsc::unbounded_channel();
         let id = format!("{:016x}", rand::random::<u64>());
         Ok(Some(Arc::new(Replicas {
@@ -203,6 +217,8 @@ impl Replicas {
             fetch: Notify::new(),
             relay_rx: Mutex::new(Some(relay_rx)),
             relay_tx,
+            origins_rx: Mutex::new(Some(origins_rx)),
+            origins_tx,
             heartbeats: Mutex::new(HashMap::new()),
             heartbeat_tx,
             heartbeat_rx: Mutex::new(Some(heartbeat_rx)),
@@ -243,6 +259,11 @@ impl Replicas {
         crate::supervise(state, "node_records_reader", move || node_records::reader::fetcher(st.clone(), sh.clone()));
         if let Some(rx) = lock(&self.relay_rx).take() {
             tasks.spawn(relay::sender(state.clone(), self.clone(), rx));
+        }
+        if let Some(rx) = lock(&self.origins_rx).take() {
+            state.primaries.outbox.connect(self.origins_tx.clone());
+            state.placements.outbox.connect(self.origins_tx.clone());
+            tasks.spawn(origins::sender(state.clone(), self.clone(), rx));
         }
         if let Some(rx) = lock(&self.heartbeat_rx).take() {
             tasks.spawn(heartbeats::sender(state.clone(), self.clone(), rx));

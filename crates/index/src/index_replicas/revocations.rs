@@ -59,11 +59,15 @@ impl Replicas {
     }
 }
 
-/// Adds revocations to this replica's list and its SQLite.
+/// Adds revocations to this replica's list and its own database.
 fn revoke_local(state: &IndexState, list: Vec<(String, u64)>) {
     let now = crate::clock::now_ms() as i64;
     for (sig, expires) in list {
-        if crate::auth::revoked::signature(&format!(".{sig}")).is_some() && state.revoked.insert(&sig, expires) {
+        // A shared database (PostgreSQL) has it already from the replica that revoked it.
+        if crate::auth::revoked::signature(&format!(".{sig}")).is_some()
+            && state.revoked.insert(&sig, expires)
+            && !state.store.is_shared()
+        {
             state.store.token_revoked(&sig, expires, now);
         }
     }

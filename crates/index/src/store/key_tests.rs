@@ -1,24 +1,16 @@
-//! Tests of the admin API keys against real SQLite files: what `ferrocast index keys` and the
-//! admin routes rely on.
+//! Tests of the admin API keys, each against a real SQLite file and a real PostgreSQL database:
+//! what `ferrocast index keys` and the admin routes rely on.
 
+use super::test_db::{Db, on_both};
 use super::*;
 
-fn temp_store() -> (tempfile::TempDir, PathBuf, Store) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("index.db");
-    let store = Store::open(&path).expect("open store");
-    (dir, path, store)
+/// The stored hash of key `id`, as the database has it.
+async fn stored_hash(store: &Store, id: &str) -> String {
+    store.ask(|reply| Ask::KeyHash(id.to_string(), reply)).await.unwrap().unwrap().expect("the key's row").1
 }
 
-/// The stored hash of key `id`, read straight from the file.
-fn stored_hash(path: &Path, id: &str) -> String {
-    let conn = Connection::open(path).unwrap();
-    conn.query_row("SELECT hash FROM api_keys WHERE id = ?1", [id], |r| r.get(0)).unwrap()
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_created_key_verifies_and_only_its_hash_is_stored() {
-    let (_dir, path, store) = temp_store();
+async fn a_created_key_verifies_and_only_its_hash_is_stored(db: Db) {
+    let store = db.open();
     let (id, key) = store.create_key("ci deploy").await.unwrap();
     assert!(key.starts_with(&format!("fc_{id}_")), "{key}");
     assert_eq!(parse_key(&key).map(|(i, _)| i), Some(id.as_str()));
@@ -29,15 +21,14 @@ async fn a_created_key_verifies_and_only_its_hash_is_stored() {
     assert!(info.last_used_ms.is_some());
 
     store.flush().await.unwrap();
-    let hash = stored_hash(&path, &id);
+    let hash = stored_hash(&store, &id).await;
     let secret = parse_key(&key).unwrap().1;
     assert!(hash.starts_with("$argon2id$"), "{hash}");
     assert!(hash != key && !hash.contains(secret), "the hash gives the key away: {hash}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn wrong_and_malformed_keys_are_refused() {
-    let (_dir, _path, store) = temp_store();
+async fn wrong_and_malformed_keys_are_refused(db: Db) {
+    let store = db.open();
     let (id, key) = store.create_key("admin").await.unwrap();
     let secret = parse_key(&key).unwrap().1;
     // Same id, another secret of the right shape.
@@ -55,9 +46,8 @@ async fn wrong_and_malformed_keys_are_refused() {
     assert!(store.verify_key(&key).await.unwrap().is_some());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn revoking_refuses_the_key_and_empties_the_cache() {
-    let (_dir, _path, store) = temp_store();
+async fn revoking_refuses_the_key_and_empties_the_cache(db: Db) {
+    let store = db.open();
     let (id, key) = store.create_key("admin").await.unwrap();
     let (_, other) = store.create_key("other").await.unwrap();
     assert!(store.verify_key(&key).await.unwrap().is_some());
@@ -76,9 +66,8 @@ async fn revoking_refuses_the_key_and_empties_the_cache() {
     assert_eq!(store.revoke_key("000000000000").await.unwrap(), None);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn keys_are_listed_without_secrets_and_survive_a_reopen() {
-    let (_dir, path, store) = temp_store();
+async fn keys_are_listed_without_secrets_and_survive_a_reopen(db: Db) {
+    let store = db.open();
     let (a, key_a) = store.create_key("first").await.unwrap();
     let (b, key_b) = store.create_key("second").await.unwrap();
     store.revoke_key(&b).await.unwrap();
@@ -95,15 +84,14 @@ async fn keys_are_listed_without_secrets_and_survive_a_reopen() {
     }
     drop(store);
 
-    let store = Store::open(&path).unwrap();
+    let store = db.open();
     assert_eq!(store.list_keys().await.unwrap().len(), 2);
     assert_eq!(store.verify_key(&key_a).await.unwrap().map(|k| k.id), Some(a));
     assert_eq!(store.verify_key(&key_b).await.unwrap(), None, "still revoked");
 }
 
-#[tokio::test]
-async fn names_are_checked() {
-    let store = Store::open_in_memory().unwrap();
+async fn names_are_checked(db: Db) {
+    let store = db.open();
     for bad in ["", "   ", "a\nb", &"x".repeat(65)] {
         assert!(matches!(store.create_key(bad).await, Err(StoreError::BadKeyName(_))), "{bad:?}");
     }
@@ -123,12 +111,11 @@ fn a_version_1_file_gains_the_key_table() {
     let conn = Connection::open(&path).unwrap();
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
     let keys: i64 = conn.query_row("SELECT count(*) FROM api_keys", [], |r| r.get(0)).unwrap();
-    assert_eq!((version, keys), (super::worker::MIGRATIONS.len() as i64, 0));
+    assert_eq!((version, keys), (super::sqlite::MIGRATIONS.len() as i64, 0));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_key_in_use_does_not_queue_behind_guesses() {
-    let (_dir, _path, store) = temp_store();
+async fn a_key_in_use_does_not_queue_behind_guesses(db: Db) {
+    let store = db.open();
     let (id, key) = store.create_key("ops").await.unwrap();
     store.verify_key(&key).await.unwrap().expect("the key verifies");
     // Its minute of trust is over: it is hashed again, while guesses hold every place of theirs.
@@ -141,3 +128,12 @@ async fn a_key_in_use_does_not_queue_behind_guesses() {
     assert!(parse_key(&guess).is_some(), "a well-formed guess");
     assert!(store.verify_key(&guess).await.unwrap().is_none(), "a guess of the same id is still refused");
 }
+
+on_both!(
+    a_created_key_verifies_and_only_its_hash_is_stored,
+    wrong_and_malformed_keys_are_refused,
+    revoking_refuses_the_key_and_empties_the_cache,
+    keys_are_listed_without_secrets_and_survive_a_reopen,
+    names_are_checked,
+    a_key_in_use_does_not_queue_behind_guesses
+);

@@ -125,7 +125,7 @@ impl KeyCache {
         }
     }
 
-    fn clear(&self) {
+    pub(super) fn clear(&self) {
         let mut inner = self.lock();
         inner.verified.clear();
         inner.generation += 1;
@@ -194,7 +194,7 @@ impl Store {
 
     /// Every key, revoked ones too, oldest first.
     pub async fn list_keys(&self) -> Result<Vec<KeyInfo>, StoreError> {
-        Ok(self.ask(Ask::Keys).await??)
+        self.ask(Ask::Keys).await?
     }
 
     /// Revokes key `id` (at once for this process; another process that verified it within

@@ -1,13 +1,16 @@
 //! The index server's memory across restarts: stream sessions (what was published, on which
 //! origin, from when to when, with how many viewers at peak), node state changes and the admin
-//! API keys ([`keys`]) and revoked tokens, kept in one SQLite file.
+//! API keys ([`keys`]) and revoked tokens — in one SQLite file ([`sqlite`], one index) or in a
+//! PostgreSQL database ([`postgres`], shared by several index replicas). `--db` chooses: a path,
+//! or a `postgres://` URL.
 //!
-//! SQLite calls block, and nothing on the index's request path may wait on I/O, so one dedicated
-//! thread ("index-store") owns the only connection. Writes are queued to it and forgotten: a write
-//! that fails is logged, never returned. Reads and [`Store::flush`] are answered over a oneshot.
-//! The thread commits whatever writes are queued together in one transaction (each write in its
-//! own savepoint, so one bad write spoils nothing else), so a burst of peak-viewer updates costs one
-//! commit. The thread exits once the last [`Store`] clone is dropped and the queue is drained.
+//! Database calls block, and nothing on the index's request path may wait on I/O, so one
+//! dedicated thread ("index-store", [`worker`]) owns the connections. Writes are queued to it and
+//! forgotten: a write the database rejects is logged, never returned; a database that cannot be
+//! reached keeps them queued and retried. Reads and [`Store::flush`] are answered over a oneshot.
+//! The thread commits whatever writes are queued together in one transaction, so a burst of
+//! peak-viewer updates costs one commit. The thread exits once the last [`Store`] clone is dropped
+//! and the queue is drained.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, mpsc};
@@ -22,11 +25,16 @@ use worker::{Ask, Cmd, Write};
 #[cfg(test)]
 mod key_tests;
 pub mod keys;
+pub mod postgres;
+mod sqlite;
+#[cfg(test)]
+mod test_db;
 #[cfg(test)]
 mod tests;
 mod worker;
 
 pub use keys::{KeyInfo, parse_key};
+pub use worker::Health;
 
 /// Writes and requests waiting for the index-store thread, at most; beyond it writes are dropped
 /// (counted) rather than held in memory without bound.
@@ -41,10 +49,12 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Clone, Debug)]
 pub struct Store {
     queue: mpsc::SyncSender<Cmd>,
-    /// Writes dropped because the queue was full.
-    dropped: Arc<std::sync::atomic::AtomicU64>,
+    /// Whether the database is reachable, writes waiting and dropped.
+    health: Arc<Health>,
     /// API keys verified lately, shared by every clone.
     keys: Arc<KeyCache>,
+    /// "sqlite" or "postgres".
+    kind: &'static str,
 }
 
 /// Why the history database could not be opened or read.
@@ -69,6 +79,12 @@ pub enum StoreError {
     Spawn(std::io::Error),
     #[error("the index database failed: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("the index database (PostgreSQL) failed: {0}")]
+    Postgres(String),
+    #[error("cannot use the PostgreSQL database {url}: {reason}")]
+    PostgresOpen { url: String, reason: String },
+    #[error("the index database is unavailable: {0}")]
+    Unavailable(String),
     #[error(
         "an API key name must be 1 to {max} characters without control characters, got {0:?}",
         max = keys::MAX_NAME_LEN
@@ -133,9 +149,18 @@ pub struct History {
 }
 
 impl Store {
-    /// Opens (creating if needed) the history file at `path`, in WAL mode, and brings its schema
-    /// up to date.
+    /// Opens the database `--db` names: a `postgres://` (or `postgresql://`) URL, else a SQLite
+    /// file at that path, created if needed. Its schema is brought up to date.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        if let Some(url) = path.to_str().filter(|p| postgres::is_url(p)) {
+            let url = url.to_string();
+            return Store::start_thread(move || postgres::Postgres::connect(&url), "postgres");
+        }
+        Store::open_sqlite(path)
+    }
+
+    /// Opens (creating if needed) the SQLite file at `path`, in WAL mode.
+    fn open_sqlite(path: &Path) -> Result<Store, StoreError> {
         let open_err = |source| StoreError::Open { path: path.to_owned(), source };
         let conn = Connection::open(path).map_err(open_err)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
@@ -151,16 +176,53 @@ impl Store {
     }
 
     fn start(mut conn: Connection, path: &Path) -> Result<Store, StoreError> {
-        worker::migrate(&mut conn, path)?;
+        sqlite::migrate(&mut conn, path)?;
         // 5 write statements + 1 open-sessions query + up to 12 history shapes + 6 key
-        // statements, all kept prepared.
+        // statements + the revocation mark, all kept prepared.
         conn.set_prepared_statement_cache_capacity(40);
+        Store::start_thread(move || Ok(sqlite::Sqlite(conn)), "sqlite")
+    }
+
+    /// Starts the "index-store" thread, which opens the database with `open` (connections are
+    /// made on the thread that uses them) and reports how that went before it serves.
+    fn start_thread<B: worker::Backend>(
+        open: impl FnOnce() -> Result<B, StoreError> + Send + 'static,
+        kind: &'static str,
+    ) -> Result<Store, StoreError> {
         let (queue, commands) = mpsc::sync_channel(QUEUE);
+        let health = Arc::new(Health::default());
+        let keys = Arc::new(KeyCache::new());
+        let (h, k) = (health.clone(), keys.clone());
+        let (opened_tx, opened) = mpsc::sync_channel(1);
         std::thread::Builder::new()
             .name("index-store".into())
-            .spawn(move || worker::run(conn, commands))
+            .spawn(move || match open() {
+                Ok(db) => {
+                    let _ = opened_tx.send(Ok(()));
+                    worker::run(db, commands, h, k);
+                }
+                Err(e) => {
+                    let _ = opened_tx.send(Err(e));
+                }
+            })
             .map_err(StoreError::Spawn)?;
-        Ok(Store { queue, dropped: Arc::default(), keys: Arc::new(KeyCache::new()) })
+        opened.recv().map_err(|_| StoreError::Closed)??;
+        Ok(Store { queue, health, keys, kind })
+    }
+
+    /// "sqlite" or "postgres".
+    pub fn kind(&self) -> &'static str {
+        self.kind
+    }
+
+    /// Whether several index processes may share this database (PostgreSQL).
+    pub fn is_shared(&self) -> bool {
+        self.kind == "postgres"
+    }
+
+    /// Whether the database is reachable, and the writes waiting for it.
+    pub fn health(&self) -> &Health {
+        &self.health
     }
 
     /// A stream session began: key is "vhost/app/stream" (e.g. "__defaultVhost__/live/cam1"),
@@ -205,7 +267,7 @@ impl Store {
 
     /// Writes dropped so far because the queue was full.
     pub fn dropped(&self) -> u64 {
-        self.dropped.load(std::sync::atomic::Ordering::Relaxed)
+        self.health.dropped.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Forgets ended sessions and node events from before `before_ms` (history retention).
@@ -215,22 +277,23 @@ impl Store {
 
     /// Revoked token signatures still unexpired at `now` (unix s), with their expiry.
     pub async fn revoked_tokens(&self, now: u64) -> Result<Vec<(String, u64)>, StoreError> {
-        self.ask(|reply| Ask::RevokedTokens(now, reply)).await?.map_err(StoreError::from)
+        self.ask(|reply| Ask::RevokedTokens(now, reply)).await?
     }
 
     /// Sessions still open (unpublished_ms NULL), e.g. after a restart of the index; oldest first.
     pub async fn open_sessions(&self) -> Result<Vec<Session>, StoreError> {
-        self.ask(Ask::OpenSessions).await?.map_err(StoreError::from)
+        self.ask(Ask::OpenSessions).await?
     }
 
     /// Newest first.
     pub async fn history(&self, q: HistoryQuery) -> Result<History, StoreError> {
-        self.ask(|reply| Ask::History(q, reply)).await?.map_err(StoreError::from)
+        self.ask(|reply| Ask::History(q, reply)).await?
     }
 
-    /// Waits until every write queued before this call is on disk (used by tests and at shutdown).
+    /// Waits until every write queued before this call is in the database (used by tests and at
+    /// shutdown); an error while the database cannot be reached.
     pub async fn flush(&self) -> Result<(), StoreError> {
-        self.ask(Ask::Flush).await
+        self.ask(Ask::Flush).await?
     }
 
     /// Queues a write; never waits. A full queue (the disk is far behind) drops it, counted.
@@ -238,10 +301,7 @@ impl Store {
         match self.queue.try_send(Cmd::Write(write)) {
             Ok(()) => true,
             Err(mpsc::TrySendError::Full(_)) => {
-                let n = self.dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if n.is_power_of_two() {
-                    tracing::warn!(dropped = n + 1, "history write dropped: the index-store queue is full");
-                }
+                self.health.drop_one("the index-store queue is full");
                 false
             }
             Err(mpsc::TrySendError::Disconnected(_)) => {
@@ -253,7 +313,10 @@ impl Store {
 
     /// Queues a request and waits for its answer; while the queue is full it waits for room
     /// (without blocking the runtime).
-    async fn ask<T>(&self, ask: impl FnOnce(oneshot::Sender<T>) -> Ask) -> Result<T, StoreError> {
+    async fn ask<T>(
+        &self,
+        ask: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Ask,
+    ) -> Result<Result<T, StoreError>, StoreError> {
         let (reply, answer) = oneshot::channel();
         let mut cmd = Cmd::Ask(ask(reply));
         loop {

@@ -1,17 +1,11 @@
-//! Tests of the history store against real SQLite files in a temporary directory.
+//! Tests of the history store, each against a real SQLite file and a real PostgreSQL database.
 
+use super::test_db::{Db, on_both};
 use super::*;
 
 const CAM1: &str = "__defaultVhost__/live/cam1";
 const CAM10: &str = "__defaultVhost__/live/cam10";
 const OTHER: &str = "__defaultVhost__/other/x";
-
-fn temp_store() -> (tempfile::TempDir, PathBuf, Store) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("history.db");
-    let store = Store::open(&path).expect("open store");
-    (dir, path, store)
-}
 
 async fn all(store: &Store) -> History {
     store.flush().await.expect("flush");
@@ -28,9 +22,8 @@ fn streams(h: &History) -> Vec<&str> {
     h.sessions.iter().map(|s| s.stream.as_str()).collect()
 }
 
-#[tokio::test]
-async fn sessions_round_trip() {
-    let (_dir, _path, store) = temp_store();
+async fn sessions_round_trip(db: Db) {
+    let store = db.open();
     store.session_started(CAM1, "o1", 1_000);
     store.session_node(CAM1, "o2");
     let h = all(&store).await;
@@ -48,9 +41,8 @@ async fn sessions_round_trip() {
     assert_eq!(store.open_sessions().await.unwrap(), h.sessions);
 }
 
-#[tokio::test]
-async fn peak_only_rises() {
-    let (_dir, _path, store) = temp_store();
+async fn peak_only_rises(db: Db) {
+    let store = db.open();
     store.session_peak(CAM1, 50); // no open session: nothing to raise
     store.session_started(CAM1, "o1", 1_000);
     store.session_peak(CAM1, 10);
@@ -67,9 +59,8 @@ async fn peak_only_rises() {
     assert_eq!(peaks, vec![3, i64::MAX as u64]);
 }
 
-#[tokio::test]
-async fn ended_closes_the_open_session() {
-    let (_dir, _path, store) = temp_store();
+async fn ended_closes_the_open_session(db: Db) {
+    let store = db.open();
     store.session_started(CAM1, "o1", 1_000);
     store.session_started(OTHER, "o1", 1_500);
     store.session_ended(CAM1, 2_000);
@@ -82,9 +73,8 @@ async fn ended_closes_the_open_session() {
     assert_eq!(open.iter().map(|s| s.stream.as_str()).collect::<Vec<_>>(), vec![OTHER]);
 }
 
-#[tokio::test]
-async fn a_second_start_closes_the_first() {
-    let (_dir, _path, store) = temp_store();
+async fn a_second_start_closes_the_first(db: Db) {
+    let store = db.open();
     store.session_started(CAM1, "o1", 1_000);
     store.session_started(CAM1, "o2", 5_000);
     let h = all(&store).await;
@@ -95,9 +85,8 @@ async fn a_second_start_closes_the_first() {
     assert_eq!(open, vec![h.sessions[0].clone()]);
 }
 
-#[tokio::test]
-async fn history_survives_a_restart() {
-    let (_dir, path, store) = temp_store();
+async fn history_survives_a_restart(db: Db) {
+    let store = db.open();
     store.session_started(CAM1, "o1", 1_000);
     store.session_peak(CAM1, 7);
     store.session_started(OTHER, "o2", 2_000);
@@ -109,7 +98,7 @@ async fn history_survives_a_restart() {
     drop(store);
     drop(clone);
 
-    let store = Store::open(&path).expect("reopen");
+    let store = db.open();
     assert_eq!(store.history(HistoryQuery::default()).await.unwrap(), before);
     assert_eq!(store.open_sessions().await.unwrap(), open_before);
     assert_eq!(open_before.len(), 1);
@@ -120,9 +109,8 @@ async fn history_survives_a_restart() {
     assert_eq!(store.open_sessions().await.unwrap().len(), 1);
 }
 
-#[tokio::test]
-async fn history_filters_by_stream_node_since_and_limit() {
-    let store = Store::open_in_memory().unwrap();
+async fn history_filters_by_stream_node_since_and_limit(db: Db) {
+    let store = db.open();
     store.session_started(CAM1, "o1", 1_000);
     store.session_started(CAM10, "o2", 2_000);
     store.session_started(OTHER, "o1", 3_000);
@@ -165,9 +153,8 @@ async fn history_filters_by_stream_node_since_and_limit() {
     assert_eq!((streams(&h), h.node_events.len()), (vec![OTHER], 1));
 }
 
-#[tokio::test]
-async fn limit_defaults_to_100_and_caps_at_1000() {
-    let store = Store::open_in_memory().unwrap();
+async fn limit_defaults_to_100_and_caps_at_1000(db: Db) {
+    let store = db.open();
     for i in 0..1_001 {
         store.node_changed("o1", "up", "down", i, "flap");
     }
@@ -195,13 +182,12 @@ fn a_newer_schema_is_refused() {
     let path = dir.path().join("history.db");
     Connection::open(&path).unwrap().pragma_update(None, "user_version", 99).unwrap();
     let err = Store::open(&path).expect_err("open must fail");
-    let known = super::worker::MIGRATIONS.len() as i64;
+    let known = super::sqlite::MIGRATIONS.len() as i64;
     assert!(matches!(err, StoreError::TooNew { found: 99, known: k, .. } if k == known), "{err:?}");
 }
 
-#[tokio::test]
-async fn history_serializes_as_json() {
-    let store = Store::open_in_memory().unwrap();
+async fn history_serializes_as_json(db: Db) {
+    let store = db.open();
     store.session_started(CAM1, "", 1_000);
     store.node_changed("o1", "up", "down", 2_000, "timeout");
     let json = serde_json::to_value(all(&store).await).unwrap();
@@ -211,9 +197,8 @@ async fn history_serializes_as_json() {
     assert_eq!(json["node_events"][0]["to"], "down");
 }
 
-#[tokio::test]
-async fn retention_forgets_old_ended_sessions_and_node_events_only() {
-    let (_dir, _path, store) = temp_store();
+async fn retention_forgets_old_ended_sessions_and_node_events_only(db: Db) {
+    let store = db.open();
     store.session_started(CAM1, "o1", 1_000);
     store.session_ended(CAM1, 2_000);
     store.session_started(CAM10, "o1", 1_500);
@@ -228,3 +213,15 @@ async fn retention_forgets_old_ended_sessions_and_node_events_only() {
     assert_eq!(kept, [CAM10, OTHER], "an open session stays however old; an ended one after the cut stays");
     assert_eq!(h.node_events.iter().map(|e| e.reason.as_str()).collect::<Vec<_>>(), ["new"]);
 }
+
+on_both!(
+    sessions_round_trip,
+    peak_only_rises,
+    ended_closes_the_open_session,
+    a_second_start_closes_the_first,
+    history_survives_a_restart,
+    history_filters_by_stream_node_since_and_limit,
+    limit_defaults_to_100_and_caps_at_1000,
+    history_serializes_as_json,
+    retention_forgets_old_ended_sessions_and_node_events_only
+);

@@ -1,69 +1,30 @@
-//! The "index-store" thread: the one owner of the SQLite connection. It applies queued writes in
-//! batched transactions, answers reads, and keeps the schema: everything that touches SQL is here,
-//! so the [`Store`](super::Store) handle stays a thin, non-blocking queue.
+//! The "index-store" thread: the one owner of the database connection(s). It applies queued
+//! writes in batched transactions, answers reads, and notices keys revoked by other processes.
+//! What SQL it speaks is its [`Backend`]'s: SQLite ([`super::sqlite`]) or PostgreSQL
+//! ([`super::postgres`]), so the [`Store`](super::Store) handle stays a thin, non-blocking queue.
+//!
+//! A database that cannot be reached (PostgreSQL stopped, a network cut) loses nothing: the batch
+//! that failed is kept and retried with a growing pause (0.25 s to 5 s), writes keep queueing
+//! behind it up to the store's bound (beyond it they are dropped, counted), and reads are refused
+//! at once with [`StoreError::Unavailable`] instead of hanging. [`Health`] tells `/readyz` and the
+//! metrics.
 
-use std::path::Path;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
+use std::time::{Duration, Instant};
 
-use rusqlite::types::ToSql;
-use rusqlite::{Connection, Row, params};
 use tokio::sync::oneshot;
 
-use super::{History, HistoryQuery, KeyInfo, NodeEvent, Session, StoreError};
+use super::keys::KeyCache;
+use super::{History, HistoryQuery, KeyInfo, Session, StoreError};
 
-/// `MIGRATIONS[i]` takes a database from `PRAGMA user_version` `i` to `i + 1`; a new schema
-/// version is a new entry, never an edit of an old one.
-pub(super) const MIGRATIONS: &[&str] = &[
-    "
-    CREATE TABLE sessions (
-        id             INTEGER PRIMARY KEY,
-        stream         TEXT    NOT NULL,
-        node           TEXT    NOT NULL,
-        published_ms   INTEGER NOT NULL,
-        unpublished_ms INTEGER,
-        peak_viewers   INTEGER NOT NULL DEFAULT 0
-    );
-    CREATE INDEX sessions_stream_published ON sessions (stream, published_ms);
-    -- One open session per stream key, enforced by the database itself.
-    CREATE UNIQUE INDEX sessions_open ON sessions (stream) WHERE unpublished_ms IS NULL;
-    CREATE TABLE node_events (
-        id         INTEGER PRIMARY KEY,
-        node       TEXT    NOT NULL,
-        from_state TEXT    NOT NULL,
-        to_state   TEXT    NOT NULL,
-        at_ms      INTEGER NOT NULL,
-        reason     TEXT    NOT NULL
-    );
-    CREATE INDEX node_events_node_at ON node_events (node, at_ms);
-",
-    "
-    CREATE TABLE api_keys (
-        id           TEXT    PRIMARY KEY,
-        name         TEXT    NOT NULL,
-        hash         TEXT    NOT NULL, -- argon2id PHC string of the key's secret
-        created_ms   INTEGER NOT NULL,
-        revoked_ms   INTEGER NULL,
-        last_used_ms INTEGER NULL
-    );
-",
-    "
-    CREATE TABLE revoked_tokens (
-        signature  TEXT    PRIMARY KEY, -- the token's last part
-        expires    INTEGER NOT NULL,    -- unix s; the row is useless after it
-        revoked_ms INTEGER NOT NULL
-    );
-",
-];
-
-/// Writes committed together at most; past this the thread commits and takes the rest next.
+/// Writes committed together at most while the database keeps up.
 const MAX_BATCH: usize = 1024;
-const DEFAULT_LIMIT: u32 = 100;
-const MAX_LIMIT: u32 = 1000;
-
-const SESSION_COLUMNS: &str = "id, stream, node, published_ms, unpublished_ms, peak_viewers";
-const EVENT_COLUMNS: &str = "id, node, from_state, to_state, at_ms, reason";
-const KEY_COLUMNS: &str = "id, name, created_ms, revoked_ms, last_used_ms";
-const CLOSE_OPEN: &str = "UPDATE sessions SET unpublished_ms = ?2 WHERE stream = ?1 AND unpublished_ms IS NULL";
+/// How often the thread asks the database whether API keys were revoked (by another replica or
+/// `ferrocast index keys revoke`): a revoked key is refused everywhere within about this.
+pub(super) const CHECK_EVERY: Duration = Duration::from_millis(500);
+const FIRST_RETRY: Duration = Duration::from_millis(250);
+const LAST_RETRY: Duration = Duration::from_secs(5);
 
 /// What a [`Store`](super::Store) sends the thread.
 pub(super) enum Cmd {
@@ -121,272 +82,188 @@ pub(super) struct NewKeyRow {
     pub created_ms: i64,
 }
 
+type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+
 /// A request with an answer; queued writes before it are committed first.
 pub(super) enum Ask {
-    OpenSessions(oneshot::Sender<rusqlite::Result<Vec<Session>>>),
-    History(HistoryQuery, oneshot::Sender<rusqlite::Result<History>>),
-    Flush(oneshot::Sender<()>),
-    CreateKey(NewKeyRow, oneshot::Sender<rusqlite::Result<()>>),
-    Keys(oneshot::Sender<rusqlite::Result<Vec<KeyInfo>>>),
+    OpenSessions(Reply<Vec<Session>>),
+    History(HistoryQuery, Reply<History>),
+    /// Answered once every write queued before it is in the database.
+    Flush(Reply<()>),
+    CreateKey(NewKeyRow, Reply<()>),
+    Keys(Reply<Vec<KeyInfo>>),
     /// A key's record and hash, by id.
-    KeyHash(String, oneshot::Sender<rusqlite::Result<Option<(KeyInfo, String)>>>),
+    KeyHash(String, Reply<Option<(KeyInfo, String)>>),
     /// Revokes the key with this id at this time (unless revoked before); its record after.
-    RevokeKey(String, i64, oneshot::Sender<rusqlite::Result<Option<KeyInfo>>>),
+    RevokeKey(String, i64, Reply<Option<KeyInfo>>),
     /// Revoked token signatures that expire after this time (unix s), with their expiry.
-    RevokedTokens(u64, oneshot::Sender<rusqlite::Result<Vec<(String, u64)>>>),
+    RevokedTokens(u64, Reply<Vec<(String, u64)>>),
 }
 
-/// Runs every migration the file has not seen yet, each in its own transaction.
-pub(super) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
-    let schema_err = |source| StoreError::Schema { path: path.to_owned(), source };
-    let known = MIGRATIONS.len() as i64;
-    let found: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0)).map_err(schema_err)?;
-    if found > known {
-        return Err(StoreError::TooNew { path: path.to_owned(), found, known });
+impl Ask {
+    /// Answers with an error (the database is unreachable). A caller that stopped waiting is
+    /// no error.
+    fn refuse(self, e: StoreError) {
+        let _ = match self {
+            Ask::OpenSessions(r) => r.send(Err(e)).is_ok(),
+            Ask::History(_, r) => r.send(Err(e)).is_ok(),
+            Ask::Flush(r) => r.send(Err(e)).is_ok(),
+            Ask::CreateKey(_, r) => r.send(Err(e)).is_ok(),
+            Ask::Keys(r) => r.send(Err(e)).is_ok(),
+            Ask::KeyHash(_, r) => r.send(Err(e)).is_ok(),
+            Ask::RevokeKey(_, _, r) => r.send(Err(e)).is_ok(),
+            Ask::RevokedTokens(_, r) => r.send(Err(e)).is_ok(),
+        };
     }
-    for (version, sql) in (1..).zip(MIGRATIONS).skip(usize::try_from(found).unwrap_or(0)) {
-        let tx = conn.transaction().map_err(schema_err)?;
-        tx.execute_batch(sql).map_err(schema_err)?;
-        tx.pragma_update(None, "user_version", version).map_err(schema_err)?;
-        tx.commit().map_err(schema_err)?;
-        tracing::info!(path = %path.display(), version, "history database schema migrated");
-    }
-    Ok(())
 }
 
-/// The body of the "index-store" thread: ends when every `Store` is gone and the queue is empty.
-pub(super) fn run(mut conn: Connection, commands: mpsc::Receiver<Cmd>) {
-    let mut batch = Vec::new();
-    while let Ok(first) = commands.recv() {
-        let mut next = Some(first);
+/// One database: what the thread needs of it.
+pub(super) trait Backend {
+    /// Applies `batch` in order, in one transaction; a write the database rejects is logged and
+    /// skipped. `Err` only when the database could not be reached or the transaction failed:
+    /// then nothing is applied and the batch is retried later.
+    fn commit(&mut self, batch: &[Write]) -> Result<(), StoreError>;
+    /// Answers `ask` (its reply carries any error).
+    fn answer(&mut self, ask: Ask);
+    /// A value that changes whenever an API key is revoked, by any process sharing the database.
+    fn revocation_mark(&mut self) -> Result<(i64, i64), StoreError>;
+}
+
+/// What the thread tells the rest of the index.
+#[derive(Debug, Default)]
+pub struct Health {
+    /// False while the database cannot be reached.
+    pub down: AtomicBool,
+    /// Writes waiting for the database (queued on the thread, not yet committed).
+    pub pending: AtomicU64,
+    /// Writes dropped because the queue was full.
+    pub dropped: AtomicU64,
+    /// Batches that failed and were kept for a retry.
+    pub retries: AtomicU64,
+}
+
+impl Health {
+    pub(super) fn drop_one(&self, why: &str) {
+        let n = self.dropped.fetch_add(1, Ordering::Relaxed);
+        if n.is_power_of_two() {
+            tracing::warn!(dropped = n + 1, "history write dropped: {why}");
+        }
+    }
+}
+
+/// The body of the "index-store" thread: ends when every `Store` is gone and the queue is empty
+/// (or, with the database down then, after one last attempt).
+pub(super) fn run(mut db: impl Backend, commands: mpsc::Receiver<Cmd>, health: Arc<Health>, keys: Arc<KeyCache>) {
+    let mut w = Worker { batch: Vec::new(), retry_at: None, backoff: FIRST_RETRY, health, bound: super::QUEUE };
+    let mut mark = db.revocation_mark().ok();
+    let mut next_check = Instant::now() + CHECK_EVERY;
+    loop {
+        let now = Instant::now();
+        let until = w.retry_at.map_or(next_check, |t| t.min(next_check));
+        let mut next = match commands.recv_timeout(until.saturating_duration_since(now)) {
+            Ok(cmd) => Some(cmd),
+            Err(mpsc::RecvTimeoutError::Timeout) => None,
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        };
         while let Some(cmd) = next {
             match cmd {
-                Cmd::Write(write) => batch.push(write),
+                Cmd::Write(write) => w.push(write),
                 Cmd::Ask(ask) => {
-                    commit(&mut conn, std::mem::take(&mut batch));
-                    answer(&conn, ask);
+                    if w.retry_at.is_none() {
+                        w.commit(&mut db);
+                    }
+                    match w.retry_at {
+                        None => db.answer(ask),
+                        Some(_) => ask.refuse(StoreError::Unavailable(
+                            "the database cannot be reached; writes are queued and retried".into(),
+                        )),
+                    }
                 }
             }
-            next = if batch.len() < MAX_BATCH { commands.try_recv().ok() } else { None };
+            next = if w.batch.len() < MAX_BATCH { commands.try_recv().ok() } else { None };
         }
-        commit(&mut conn, std::mem::take(&mut batch));
+        let now = Instant::now();
+        if w.retry_at.is_none_or(|t| now >= t) {
+            w.commit(&mut db);
+        }
+        if now >= next_check {
+            next_check = now + CHECK_EVERY;
+            match db.revocation_mark() {
+                Ok(m) => {
+                    if mark.is_some_and(|old| old != m) {
+                        tracing::info!("an API key was revoked elsewhere: verified keys are checked again");
+                        keys.clear();
+                    }
+                    mark = Some(m);
+                    // Reachable again: retry the kept batch now.
+                    if w.batch.is_empty() {
+                        w.reachable();
+                    } else if w.retry_at.is_some() {
+                        w.commit(&mut db);
+                    }
+                }
+                Err(e) => w.failed(&e),
+            }
+        }
+    }
+    w.commit(&mut db);
+    if !w.batch.is_empty() {
+        tracing::warn!(lost = w.batch.len(), "history writes lost at shutdown: the database cannot be reached");
     }
     tracing::debug!("index-store thread exiting: every Store handle is gone");
 }
 
-/// Applies `batch` in one transaction, each write in a savepoint; failures are logged.
-fn commit(conn: &mut Connection, batch: Vec<Write>) {
-    if batch.is_empty() {
-        return;
+struct Worker {
+    /// Writes not yet in the database, oldest first.
+    batch: Vec<Write>,
+    /// Set while the database is unreachable: when to try again.
+    retry_at: Option<Instant>,
+    backoff: Duration,
+    health: Arc<Health>,
+    /// Writes kept at most while the database is unreachable.
+    bound: usize,
+}
+
+impl Worker {
+    fn push(&mut self, write: Write) {
+        if self.batch.len() >= self.bound {
+            self.health.drop_one("the database has been unreachable for too long and the queue is full");
+            return;
+        }
+        self.batch.push(write);
+        self.health.pending.store(self.batch.len() as u64, Ordering::Relaxed);
     }
-    let count = batch.len();
-    let result = (|| {
-        let mut tx = conn.transaction()?;
-        for write in batch {
-            let savepoint = tx.savepoint()?;
-            match apply(&savepoint, &write) {
-                Ok(()) => savepoint.commit()?,
-                Err(error) => tracing::warn!(%error, ?write, "history write failed; skipped"),
+
+    fn commit(&mut self, db: &mut impl Backend) {
+        if self.batch.is_empty() {
+            return;
+        }
+        match db.commit(&self.batch) {
+            Ok(()) => {
+                self.batch.clear();
+                self.health.pending.store(0, Ordering::Relaxed);
+                self.reachable();
+            }
+            Err(e) => {
+                self.health.retries.fetch_add(1, Ordering::Relaxed);
+                self.failed(&e);
             }
         }
-        tx.commit()
-    })();
-    if let Err(error) = result {
-        tracing::warn!(%error, count, "history writes lost: the transaction failed");
     }
-}
 
-fn apply(db: &Connection, write: &Write) -> rusqlite::Result<()> {
-    match write {
-        Write::SessionStarted { key, node, at_ms } => {
-            db.prepare_cached(CLOSE_OPEN)?.execute(params![key, at_ms])?;
-            db.prepare_cached("INSERT INTO sessions (stream, node, published_ms) VALUES (?1, ?2, ?3)")?
-                .execute(params![key, node, at_ms])?;
+    fn reachable(&mut self) {
+        if self.retry_at.take().is_some() {
+            tracing::info!("the history database is reachable again; queued writes are in");
         }
-        Write::SessionPeak { key, viewers } => {
-            let viewers = i64::try_from(*viewers).unwrap_or(i64::MAX);
-            db.prepare_cached(
-                "UPDATE sessions SET peak_viewers = ?2 \
-                 WHERE stream = ?1 AND unpublished_ms IS NULL AND peak_viewers < ?2",
-            )?
-            .execute(params![key, viewers])?;
-        }
-        Write::SessionNode { key, node } => {
-            db.prepare_cached("UPDATE sessions SET node = ?2 WHERE stream = ?1 AND unpublished_ms IS NULL")?
-                .execute(params![key, node])?;
-        }
-        Write::SessionEnded { key, at_ms } => {
-            db.prepare_cached(CLOSE_OPEN)?.execute(params![key, at_ms])?;
-        }
-        Write::NodeChanged { node, from, to, at_ms, reason } => {
-            db.prepare_cached(
-                "INSERT INTO node_events (node, from_state, to_state, at_ms, reason) \
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?
-            .execute(params![node, from, to, at_ms, reason])?;
-        }
-        Write::KeyUsed { id, at_ms } => {
-            db.prepare_cached("UPDATE api_keys SET last_used_ms = ?2 WHERE id = ?1")?.execute(params![id, at_ms])?;
-        }
-        Write::TokenRevoked { signature, expires, at_ms } => {
-            let expires = i64::try_from(*expires).unwrap_or(i64::MAX);
-            db.prepare_cached(
-                "INSERT INTO revoked_tokens (signature, expires, revoked_ms) VALUES (?1, ?2, ?3) \
-                 ON CONFLICT (signature) DO UPDATE SET expires = max(expires, excluded.expires)",
-            )?
-            .execute(params![signature, expires, at_ms])?;
-            // Expired revocations protect nothing.
-            db.prepare_cached("DELETE FROM revoked_tokens WHERE expires < ?1")?.execute(params![at_ms / 1000])?;
-        }
-        Write::Prune { before_ms } => {
-            db.prepare_cached("DELETE FROM sessions WHERE unpublished_ms IS NOT NULL AND unpublished_ms < ?1")?
-                .execute(params![before_ms])?;
-            db.prepare_cached("DELETE FROM node_events WHERE at_ms < ?1")?.execute(params![before_ms])?;
-        }
+        self.health.down.store(false, Ordering::Relaxed);
+        self.backoff = FIRST_RETRY;
     }
-    Ok(())
-}
 
-fn answer(db: &Connection, ask: Ask) {
-    // A caller that stopped waiting (dropped its future) is no error.
-    match ask {
-        Ask::OpenSessions(reply) => {
-            let sql = format!(
-                "SELECT {SESSION_COLUMNS} FROM sessions \
-                 WHERE unpublished_ms IS NULL ORDER BY published_ms, id"
-            );
-            let _ = reply.send(select(db, &sql, &[], session_row));
+    fn failed(&mut self, e: &StoreError) {
+        if !self.health.down.swap(true, Ordering::Relaxed) {
+            tracing::warn!(error = %e, queued = self.batch.len(), "the history database cannot be reached; writes queue and are retried");
         }
-        Ask::History(q, reply) => {
-            let _ = reply.send(history(db, &q));
-        }
-        Ask::Flush(reply) => {
-            let _ = reply.send(());
-        }
-        Ask::CreateKey(row, reply) => {
-            let insert = db
-                .prepare_cached("INSERT INTO api_keys (id, name, hash, created_ms) VALUES (?1, ?2, ?3, ?4)")
-                .and_then(|mut s| s.execute(params![row.id, row.name, row.hash, row.created_ms]));
-            let _ = reply.send(insert.map(drop));
-        }
-        Ask::Keys(reply) => {
-            let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_ms, id");
-            let _ = reply.send(select(db, &sql, &[], key_row));
-        }
-        Ask::KeyHash(id, reply) => {
-            let _ = reply.send(key_with_hash(db, &id));
-        }
-        Ask::RevokeKey(id, at_ms, reply) => {
-            let revoked = db
-                .prepare_cached("UPDATE api_keys SET revoked_ms = COALESCE(revoked_ms, ?2) WHERE id = ?1")
-                .and_then(|mut s| s.execute(params![id, at_ms]))
-                .and_then(|_| key_with_hash(db, &id))
-                .map(|found| found.map(|(info, _)| info));
-            let _ = reply.send(revoked);
-        }
-        Ask::RevokedTokens(after, reply) => {
-            let after = i64::try_from(after).unwrap_or(i64::MAX);
-            let rows = db.prepare_cached("SELECT signature, expires FROM revoked_tokens WHERE expires > ?1").and_then(
-                |mut s| {
-                    s.query_map([after], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?.max(0) as u64)))?
-                        .collect::<rusqlite::Result<Vec<_>>>()
-                },
-            );
-            let _ = reply.send(rows);
-        }
+        self.retry_at = Some(Instant::now() + self.backoff);
+        self.backoff = (self.backoff * 2).min(LAST_RETRY);
     }
-}
-
-fn key_with_hash(db: &Connection, id: &str) -> rusqlite::Result<Option<(KeyInfo, String)>> {
-    let sql = format!("SELECT {KEY_COLUMNS}, hash FROM api_keys WHERE id = ?1");
-    let mut statement = db.prepare_cached(&sql)?;
-    let mut rows = statement.query_map([id], |row| Ok((key_row(row)?, row.get(5)?)))?;
-    rows.next().transpose()
-}
-
-/// Builds the SQL from the filters present, so each shape is its own cached statement and can
-/// use the (stream, published_ms) and (node, at_ms) indexes.
-fn history(db: &Connection, q: &HistoryQuery) -> rusqlite::Result<History> {
-    let limit = i64::from(q.limit.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT));
-    let stream = q.stream.as_deref().map(|s| s.trim_end_matches('/')).filter(|s| !s.is_empty());
-    // Everything under "a/b" sorts in ["a/b/", "a/b0"): '0' is the byte after '/'.
-    let (under, past) = stream.map(|s| (format!("{s}/"), format!("{s}0"))).unzip();
-
-    let mut where_s = String::new();
-    let mut where_e = String::new();
-    let mut args_s: Vec<(&str, &dyn ToSql)> = vec![(":limit", &limit)];
-    let mut args_e: Vec<(&str, &dyn ToSql)> = vec![(":limit", &limit)];
-    if let (Some(stream), Some(under), Some(past)) = (&stream, &under, &past) {
-        where_s.push_str(" AND (stream = :stream OR (stream >= :under AND stream < :past))");
-        args_s.push((":stream", stream));
-        args_s.push((":under", under));
-        args_s.push((":past", past));
-    }
-    if let Some(node) = &q.node {
-        where_s.push_str(" AND node = :node");
-        where_e.push_str(" AND node = :node");
-        args_s.push((":node", node));
-        args_e.push((":node", node));
-    }
-    if let Some(since) = &q.since_ms {
-        where_s.push_str(" AND published_ms >= :since");
-        where_e.push_str(" AND at_ms >= :since");
-        args_s.push((":since", since));
-        args_e.push((":since", since));
-    }
-    let sessions = format!(
-        "SELECT {SESSION_COLUMNS} FROM sessions WHERE 1{where_s} \
-         ORDER BY published_ms DESC, id DESC LIMIT :limit"
-    );
-    let events = format!(
-        "SELECT {EVENT_COLUMNS} FROM node_events WHERE 1{where_e} \
-         ORDER BY at_ms DESC, id DESC LIMIT :limit"
-    );
-    Ok(History {
-        sessions: select(db, &sessions, &args_s, session_row)?,
-        node_events: select(db, &events, &args_e, event_row)?,
-    })
-}
-
-fn select<T>(
-    db: &Connection,
-    sql: &str,
-    args: &[(&str, &dyn ToSql)],
-    row: fn(&Row<'_>) -> rusqlite::Result<T>,
-) -> rusqlite::Result<Vec<T>> {
-    let mut statement = db.prepare_cached(sql)?;
-    let rows = statement.query_map(args, row)?;
-    rows.collect()
-}
-
-fn session_row(row: &Row<'_>) -> rusqlite::Result<Session> {
-    Ok(Session {
-        id: row.get(0)?,
-        stream: row.get(1)?,
-        node: row.get(2)?,
-        published_ms: row.get(3)?,
-        unpublished_ms: row.get(4)?,
-        peak_viewers: u64::try_from(row.get::<_, i64>(5)?).unwrap_or(0),
-    })
-}
-
-fn event_row(row: &Row<'_>) -> rusqlite::Result<NodeEvent> {
-    Ok(NodeEvent {
-        id: row.get(0)?,
-        node: row.get(1)?,
-        from: row.get(2)?,
-        to: row.get(3)?,
-        at_ms: row.get(4)?,
-        reason: row.get(5)?,
-    })
-}
-
-fn key_row(row: &Row<'_>) -> rusqlite::Result<KeyInfo> {
-    Ok(KeyInfo {
-        id: row.get(0)?,
-        name: row.get(1)?,
-        created_ms: row.get(2)?,
-        revoked_ms: row.get(3)?,
-        last_used_ms: row.get(4)?,
-    })
 }

@@ -258,9 +258,12 @@ fn apply(
     crate::poller::stop(stop);
     crate::poller::start(state, spawn);
     let now = crate::clock::now_ms() as i64;
-    for c in changes {
-        // The history of every replica records node changes; their events come from the leader.
-        state.store.node_changed(&c.node, c.from.as_str(), c.to.as_str(), now, &c.reason);
+    // A replica with a history of its own records the leader's node changes in it; one sharing
+    // the leader's database (PostgreSQL) leaves that to the leader. Events come from the leader.
+    if !state.store.is_shared() {
+        for c in changes {
+            state.store.node_changed(&c.node, c.from.as_str(), c.to.as_str(), now, &c.reason);
+        }
     }
     if urgent {
         state.mark_urgent();

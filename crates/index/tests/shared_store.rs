@@ -227,3 +227,30 @@ async fn postgres_stopped_and_restarted_fails_no_play_answer_and_loses_no_histor
     assert!(during_outage >= 10, "only {during_outage} play answers while PostgreSQL was away");
     idx.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_index_started_while_postgres_is_down_schedules_and_catches_up() {
+    let mut pg = PostgresServer::start();
+    let db = pg.new_database();
+    tokio::task::block_in_place(|| pg.stop());
+    let origin = FakeNode::start(Docs::captured("origin")).await;
+    let edge = FakeNode::start(Docs::captured("edge1")).await;
+    let nodes = vec![origin.spec("origin", Role::Origin), edge.spec("edge1", Role::Edge)];
+    let cfg = IndexConfig { db: db.into(), ..config(std::path::Path::new("unused"), nodes) };
+    let idx = RunningIndex::start(cfg, None).await.expect("a replica starts while its database is down");
+    let api = Api::new(&idx);
+    eventually(DEADLINE, "it schedules viewers and says its store is down", async || {
+        let (status, r) = api.get("/readyz").await?;
+        check(status == 200 && r["store"]["state"] == "down", || format!("{status} {r}"))?;
+        let (status, v) = api.get("/api/v1/play/live/cam1?proto=flv").await?;
+        check(status == 200 && v["node"] == "edge1", || format!("{status} {v}"))
+    })
+    .await;
+    tokio::task::block_in_place(|| pg.restart());
+    eventually(DEADLINE, "the schema is made and the session written once the database answers", async || {
+        let h = api.get_ok("/api/v1/history").await?;
+        check(h["sessions"].as_array().is_some_and(|s| s.iter().any(|s| s["stream"] == CAM1)), || h.to_string())
+    })
+    .await;
+    idx.shutdown().await;
+}

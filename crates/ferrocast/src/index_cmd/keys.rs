@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use ferrocast_index::auth::token::utc;
-use ferrocast_index::store::keys::CACHE_TTL;
 use ferrocast_index::store::{KeyInfo, Store};
 
 /// What `ferrocast index keys` does.
@@ -62,11 +61,17 @@ impl DbArgs {
     }
 }
 
+/// The database as messages name it: a file's path, or a PostgreSQL URL without its password.
+fn shown(path: &Path) -> String {
+    let text = path.display().to_string();
+    if ferrocast_index::store::postgres::is_url(&text) { ferrocast_index::store::postgres::redact(&text) } else { text }
+}
+
 /// Opens the database; `list` and `revoke` never create one where none is.
 fn open(path: &Path, create: bool) -> anyhow::Result<Store> {
     let is_url = path.to_str().is_some_and(ferrocast_index::store::postgres::is_url);
     if !create && !is_url && !path.exists() {
-        bail!("there is no index database at {}: pass the index's --db FILE or --config index.toml", path.display());
+        bail!("there is no index database at {}: pass the index's --db FILE or --config index.toml", shown(path));
     }
     Ok(Store::open(path)?)
 }
@@ -92,7 +97,7 @@ async fn create(path: &Path, name: &str) -> anyhow::Result<()> {
         "Created admin API key {id} ({name:?}) in {}.\n\
          Copy it now: it cannot be shown again (only an argon2 hash of it is stored).\n\
          Admin clients send it as `Authorization: Bearer <key>` or `X-Api-Key: <key>`.",
-        path.display()
+        shown(path)
     );
     Ok(())
 }
@@ -121,7 +126,7 @@ fn table(keys: &[KeyInfo]) -> String {
 async fn list(path: &Path) -> anyhow::Result<()> {
     let keys = open(path, false)?.list_keys().await?;
     if keys.is_empty() {
-        eprintln!("No API keys in {} yet: create one with `ferrocast index keys create --name NAME`.", path.display());
+        eprintln!("No API keys in {} yet: create one with `ferrocast index keys create --name NAME`.", shown(path));
         return Ok(());
     }
     print!("{}", table(&keys));
@@ -132,7 +137,7 @@ async fn revoke(path: &Path, id: &str) -> anyhow::Result<()> {
     let store = open(path, false)?;
     let before = store.list_keys().await?;
     let Some(info) = store.revoke_key(id).await? else {
-        bail!("no API key with id {id:?} in {}: `ferrocast index keys list` shows the ids", path.display());
+        bail!("no API key with id {id:?} in {}: `ferrocast index keys list` shows the ids", shown(path));
     };
     store.flush().await?;
     let revoked_at = when(info.revoked_ms, "-");
@@ -140,10 +145,9 @@ async fn revoke(path: &Path, id: &str) -> anyhow::Result<()> {
         println!("API key {id} ({:?}) was already revoked at {revoked_at}.", info.name);
     } else {
         println!(
-            "Revoked API key {id} ({:?}) at {revoked_at}. A running index server that checked it in the last \
-             {} s may accept it until then.",
+            "Revoked API key {id} ({:?}) at {revoked_at}. Index servers on this database refuse it within {} ms.",
             info.name,
-            CACHE_TTL.as_secs()
+            2 * ferrocast_index::store::REVOCATION_CHECK.as_millis()
         );
     }
     Ok(())

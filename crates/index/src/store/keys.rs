@@ -5,7 +5,8 @@
 //!
 //! argon2 is slow on purpose (tens of ms and ~19 MiB per check), so a key that verified is
 //! remembered for [`CACHE_TTL`] under the SHA-256 of what was presented, and an admin client pays
-//! the hash once a minute, not per request. Revoking a key empties that memory. Hashing runs on
+//! the hash once a minute, not per request. Revoking a key empties that memory, in every process
+//! on the database (each notices revocations within [`super::REVOCATION_CHECK`]). Hashing runs on
 //! tokio's blocking pool, at most [`MAX_HASHING`] at once, so a flood of wrong keys costs bounded
 //! memory and never stalls the request path or the store thread. One of those places is kept for
 //! keys that verified within [`KNOWN_TTL`] (by the SHA-256 of what was presented): an admin whose
@@ -197,9 +198,10 @@ impl Store {
         self.ask(Ask::Keys).await?
     }
 
-    /// Revokes key `id` (at once for this process; another process that verified it within
-    /// [`CACHE_TTL`] may still accept it until then). `None` when no key has that id; a key
-    /// revoked before keeps its first revocation time.
+    /// Revokes key `id`: at once for this process; another process on the same database (an index
+    /// replica, or the index a `ferrocast index keys revoke` ran beside) forgets what it verified
+    /// within [`super::REVOCATION_CHECK`]. `None` when no key has that id; a key revoked before
+    /// keeps its first revocation time.
     pub async fn revoke_key(&self, id: &str) -> Result<Option<KeyInfo>, StoreError> {
         let info = self.ask(|reply| Ask::RevokeKey(id.to_string(), now_ms(), reply)).await??;
         // After the database says revoked: a verification racing with this one is either

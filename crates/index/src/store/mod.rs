@@ -34,7 +34,7 @@ mod tests;
 mod worker;
 
 pub use keys::{KeyInfo, parse_key};
-pub use worker::Health;
+pub use worker::{CHECK_EVERY as REVOCATION_CHECK, Health};
 
 /// Writes and requests waiting for the index-store thread, at most; beyond it writes are dropped
 /// (counted) rather than held in memory without bound.

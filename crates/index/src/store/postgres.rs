@@ -95,6 +95,9 @@ pub fn redact(url: &str) -> String {
 pub struct Postgres {
     rt: tokio::runtime::Runtime,
     pool: Pool,
+    /// Whether the schema is known to be up to date (false while the database was unreachable
+    /// since the start).
+    migrated: bool,
 }
 
 fn unreachable(e: impl std::fmt::Display) -> StoreError {
@@ -111,8 +114,11 @@ fn classify(e: tokio_postgres::Error) -> StoreError {
 }
 
 impl Postgres {
-    /// Connects to `url` and brings the schema up to date: an unreachable database or a bad URL
-    /// is an error at start, so a typo does not start an index that never keeps history.
+    /// Connects to `url` and brings the schema up to date. A bad URL, refused credentials or a
+    /// schema this version does not know are errors at start (a typo must not start an index that
+    /// never keeps history); a database that cannot be reached is not: the index starts, says so
+    /// (`/readyz`, metrics, a warning) and migrates once it answers, as a replica restarted during
+    /// a database outage must still schedule.
     pub fn connect(url: &str) -> Result<Postgres, StoreError> {
         let open_err = |reason: String| StoreError::PostgresOpen { url: redact(url), reason };
         let mut config: tokio_postgres::Config = url.parse().map_err(|e| open_err(format!("{e}")))?;
@@ -135,9 +141,24 @@ impl Postgres {
                 .build()
                 .map_err(|e| open_err(e.to_string()))?
         };
-        let db = Postgres { rt, pool };
-        db.migrate().map_err(|e| open_err(e.to_string()))?;
-        Ok(db)
+        let mut db = Postgres { rt, pool, migrated: false };
+        match db.ensure_schema() {
+            Ok(()) => Ok(db),
+            Err(StoreError::Unavailable(e)) => {
+                tracing::warn!(db = %redact(url), error = %e, "the history database cannot be reached; starting without it, writes queue until it answers");
+                Ok(db)
+            }
+            Err(e) => Err(open_err(e.to_string())),
+        }
+    }
+
+    /// Migrates the schema once, on the first call that reaches the database.
+    fn ensure_schema(&mut self) -> Result<(), StoreError> {
+        if !self.migrated {
+            self.migrate()?;
+            self.migrated = true;
+        }
+        Ok(())
     }
 
     /// Runs `f` with a pooled client, within [`CALL_TIMEOUT`].
@@ -186,41 +207,47 @@ impl Postgres {
 }
 
 impl Backend for Postgres {
-    /// The batch in one transaction, one statement after another. Should the database reject a
-    /// write, the transaction is rolled back and the batch applied again with each write in a
-    /// savepoint, so that write alone is skipped.
+    /// The batch in one transaction, its statements pipelined (sent together, in order, without
+    /// waiting for each answer: one round trip for the batch instead of one per write). Should
+    /// the database reject a write, the transaction is rolled back and the batch applied again
+    /// write by write, each in a savepoint, so that write alone is skipped.
     fn commit(&mut self, batch: &[Write]) -> Result<(), StoreError> {
+        self.ensure_schema()?;
         self.call(async |client| {
             let tx = client.transaction().await.map_err(classify)?;
-            let mut rejected = None;
-            for write in batch {
-                if let Err(e) = apply(&tx, write).await {
-                    match e.as_db_error() {
-                        Some(_) => {
-                            rejected = Some(classify(e));
-                            break;
-                        }
-                        None => return Err(unreachable(e)),
-                    }
+            let calls: Vec<_> = batch.iter().flat_map(statements).collect();
+            let mut prepared = std::collections::HashMap::new();
+            for (sql, _) in &calls {
+                if !prepared.contains_key(sql) {
+                    prepared.insert(*sql, tx.prepare_cached(sql).await.map_err(classify)?);
                 }
             }
-            match rejected {
-                None => return tx.commit().await.map_err(classify_commit),
-                Some(e) => {
-                    tracing::debug!(error = %e, "a history write was rejected; applying the batch write by write")
+            let sent = calls.iter().map(|(sql, params)| tx.execute_raw(&prepared[sql], refs(params)));
+            match futures_util::future::try_join_all(sent).await {
+                Ok(_) => return tx.commit().await.map_err(classify_commit),
+                Err(e) if e.as_db_error().is_some() => {
+                    tracing::debug!(error = %classify(e), "a history write was rejected; applying the batch write by write");
                 }
+                Err(e) => return Err(unreachable(e)),
             }
             tx.rollback().await.map_err(classify)?;
             let mut tx = client.transaction().await.map_err(classify)?;
             for write in batch {
                 let savepoint = tx.savepoint("one_write").await.map_err(classify)?;
-                match apply(&savepoint, write).await {
-                    Ok(()) => savepoint.commit().await.map_err(classify)?,
-                    Err(e) if e.as_db_error().is_some() => {
+                let mut failed = None;
+                for (sql, params) in statements(write) {
+                    if let Err(e) = savepoint.execute_raw(sql, refs(&params)).await {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+                match failed {
+                    None => savepoint.commit().await.map_err(classify)?,
+                    Some(e) if e.as_db_error().is_some() => {
                         tracing::warn!(error = %classify(e), ?write, "history write failed; skipped");
                         savepoint.rollback().await.map_err(classify)?;
                     }
-                    Err(e) => return Err(unreachable(e)),
+                    Some(e) => return Err(unreachable(e)),
                 }
             }
             tx.commit().await.map_err(classify_commit)
@@ -228,6 +255,9 @@ impl Backend for Postgres {
     }
 
     fn answer(&mut self, ask: Ask) {
+        if let Err(e) = self.ensure_schema() {
+            return ask.refuse(e);
+        }
         match ask {
             Ask::OpenSessions(reply) => {
                 let sql = format!(
@@ -287,6 +317,7 @@ impl Backend for Postgres {
     }
 
     fn revocation_mark(&mut self) -> Result<(i64, i64), StoreError> {
+        self.ensure_schema()?;
         self.call(async |c| {
             let row = c
                 .query_one("SELECT COUNT(revoked_ms), COALESCE(MAX(revoked_ms), 0)::BIGINT FROM api_keys", &[])
@@ -302,56 +333,52 @@ fn classify_commit(e: tokio_postgres::Error) -> StoreError {
     unreachable(e)
 }
 
-async fn apply(db: &impl GenericClient, write: &Write) -> Result<(), tokio_postgres::Error> {
+/// A statement's parameter: borrowed from the write, or a number computed from it.
+type Param<'a> = Box<dyn ToSql + Sync + Send + 'a>;
+
+fn refs<'a>(params: &'a [Param<'_>]) -> impl ExactSizeIterator<Item = &'a (dyn ToSql + Sync)> {
+    params.iter().map(|p| &**p as &(dyn ToSql + Sync))
+}
+
+/// The statements that apply `write`, in order, with their parameters.
+fn statements(write: &Write) -> Vec<(&'static str, Vec<Param<'_>>)> {
+    fn p<'a, T: ToSql + Sync + Send + 'a>(v: T) -> Param<'a> {
+        Box::new(v)
+    }
     match write {
-        Write::SessionStarted { key, node, at_ms } => {
-            db.execute(CLOSE_OPEN, &[key, at_ms]).await?;
-            db.execute("INSERT INTO sessions (stream, node, published_ms) VALUES ($1, $2, $3)", &[key, node, at_ms])
-                .await?;
-        }
-        Write::SessionPeak { key, viewers } => {
-            let viewers = i64::try_from(*viewers).unwrap_or(i64::MAX);
-            db.execute(
-                "UPDATE sessions SET peak_viewers = $2 \
-                 WHERE stream = $1 AND unpublished_ms IS NULL AND peak_viewers < $2",
-                &[key, &viewers],
-            )
-            .await?;
-        }
+        Write::SessionStarted { key, node, at_ms } => vec![
+            (CLOSE_OPEN, vec![p(key), p(at_ms)]),
+            ("INSERT INTO sessions (stream, node, published_ms) VALUES ($1, $2, $3)", vec![p(key), p(node), p(at_ms)]),
+        ],
+        Write::SessionPeak { key, viewers } => vec![(
+            "UPDATE sessions SET peak_viewers = $2 WHERE stream = $1 AND unpublished_ms IS NULL AND peak_viewers < $2",
+            vec![p(key), p(i64::try_from(*viewers).unwrap_or(i64::MAX))],
+        )],
         Write::SessionNode { key, node } => {
-            db.execute("UPDATE sessions SET node = $2 WHERE stream = $1 AND unpublished_ms IS NULL", &[key, node])
-                .await?;
+            vec![("UPDATE sessions SET node = $2 WHERE stream = $1 AND unpublished_ms IS NULL", vec![p(key), p(node)])]
         }
-        Write::SessionEnded { key, at_ms } => {
-            db.execute(CLOSE_OPEN, &[key, at_ms]).await?;
-        }
-        Write::NodeChanged { node, from, to, at_ms, reason } => {
-            db.execute(
-                "INSERT INTO node_events (node, from_state, to_state, at_ms, reason) VALUES ($1, $2, $3, $4, $5)",
-                &[node, from, to, at_ms, reason],
-            )
-            .await?;
-        }
+        Write::SessionEnded { key, at_ms } => vec![(CLOSE_OPEN, vec![p(key), p(at_ms)])],
+        Write::NodeChanged { node, from, to, at_ms, reason } => vec![(
+            "INSERT INTO node_events (node, from_state, to_state, at_ms, reason) VALUES ($1, $2, $3, $4, $5)",
+            vec![p(node), p(from), p(to), p(at_ms), p(reason)],
+        )],
         Write::KeyUsed { id, at_ms } => {
-            db.execute("UPDATE api_keys SET last_used_ms = $2 WHERE id = $1", &[id, at_ms]).await?;
+            vec![("UPDATE api_keys SET last_used_ms = $2 WHERE id = $1", vec![p(id), p(at_ms)])]
         }
-        Write::TokenRevoked { signature, expires, at_ms } => {
-            let expires = i64::try_from(*expires).unwrap_or(i64::MAX);
-            db.execute(
+        Write::TokenRevoked { signature, expires, at_ms } => vec![
+            (
                 "INSERT INTO revoked_tokens (signature, expires, revoked_ms) VALUES ($1, $2, $3) \
                  ON CONFLICT (signature) DO UPDATE SET expires = GREATEST(revoked_tokens.expires, excluded.expires)",
-                &[signature, &expires, at_ms],
-            )
-            .await?;
-            db.execute("DELETE FROM revoked_tokens WHERE expires < $1", &[&(at_ms / 1000)]).await?;
-        }
-        Write::Prune { before_ms } => {
-            db.execute("DELETE FROM sessions WHERE unpublished_ms IS NOT NULL AND unpublished_ms < $1", &[before_ms])
-                .await?;
-            db.execute("DELETE FROM node_events WHERE at_ms < $1", &[before_ms]).await?;
-        }
+                vec![p(signature), p(i64::try_from(*expires).unwrap_or(i64::MAX)), p(at_ms)],
+            ),
+            // Expired revocations protect nothing.
+            ("DELETE FROM revoked_tokens WHERE expires < $1", vec![p(at_ms / 1000)]),
+        ],
+        Write::Prune { before_ms } => vec![
+            ("DELETE FROM sessions WHERE unpublished_ms IS NOT NULL AND unpublished_ms < $1", vec![p(before_ms)]),
+            ("DELETE FROM node_events WHERE at_ms < $1", vec![p(before_ms)]),
+        ],
     }
-    Ok(())
 }
 
 async fn rows<T>(

@@ -214,7 +214,20 @@ async fn retention_forgets_old_ended_sessions_and_node_events_only(db: Db) {
     assert_eq!(h.node_events.iter().map(|e| e.reason.as_str()).collect::<Vec<_>>(), ["new"]);
 }
 
+/// A write the database refuses (PostgreSQL takes no NUL in text; SQLite does) costs only itself:
+/// the writes queued with it in the same transaction land.
+async fn a_refused_write_spoils_no_other(db: Db) {
+    let store = db.open();
+    store.node_changed("a", "up", "down", 1, "fine");
+    store.node_changed("b", "up", "down", 2, "nul \0 inside");
+    store.node_changed("c", "up", "down", 3, "fine");
+    let nodes: Vec<String> = all(&store).await.node_events.into_iter().map(|e| e.node).collect();
+    assert!(nodes.contains(&"a".to_string()) && nodes.contains(&"c".to_string()), "{nodes:?}");
+    assert!(!store.health().down.load(std::sync::atomic::Ordering::Relaxed), "a refused write is no outage");
+}
+
 on_both!(
+    a_refused_write_spoils_no_other,
     sessions_round_trip,
     peak_only_rises,
     ended_closes_the_open_session,

@@ -22,7 +22,7 @@ use super::{History, HistoryQuery, KeyInfo, Session, StoreError};
 const MAX_BATCH: usize = 1024;
 /// How often the thread asks the database whether API keys were revoked (by another replica or
 /// `ferrocast index keys revoke`): a revoked key is refused everywhere within about this.
-pub(super) const CHECK_EVERY: Duration = Duration::from_millis(500);
+pub const CHECK_EVERY: Duration = Duration::from_millis(500);
 const FIRST_RETRY: Duration = Duration::from_millis(250);
 const LAST_RETRY: Duration = Duration::from_secs(5);
 
@@ -103,7 +103,7 @@ pub(super) enum Ask {
 impl Ask {
     /// Answers with an error (the database is unreachable). A caller that stopped waiting is
     /// no error.
-    fn refuse(self, e: StoreError) {
+    pub(super) fn refuse(self, e: StoreError) {
         let _ = match self {
             Ask::OpenSessions(r) => r.send(Err(e)).is_ok(),
             Ask::History(_, r) => r.send(Err(e)).is_ok(),
@@ -155,7 +155,13 @@ impl Health {
 /// (or, with the database down then, after one last attempt).
 pub(super) fn run(mut db: impl Backend, commands: mpsc::Receiver<Cmd>, health: Arc<Health>, keys: Arc<KeyCache>) {
     let mut w = Worker { batch: Vec::new(), retry_at: None, backoff: FIRST_RETRY, health, bound: super::QUEUE };
-    let mut mark = db.revocation_mark().ok();
+    let mut mark = match db.revocation_mark() {
+        Ok(m) => Some(m),
+        Err(e) => {
+            w.failed(&e);
+            None
+        }
+    };
     let mut next_check = Instant::now() + CHECK_EVERY;
     loop {
         let now = Instant::now();

@@ -121,6 +121,14 @@ where
     supervisor::spawn(&state.tasks, &state.shutdown, &state.metrics.task_restarts, task, on, make);
 }
 
+/// Adds the store's unexpired revoked tokens to the index's list.
+async fn load_revoked(state: &IndexState) -> Result<(), store::StoreError> {
+    for (sig, expires) in state.store.revoked_tokens(auth::now_secs()).await? {
+        state.revoked.insert(&sig, expires);
+    }
+    Ok(())
+}
+
 /// Once a second: forgets self-registered nodes whose heartbeats stopped, and revocations that
 /// expired; once an hour, history older than `history_days`.
 async fn janitor(state: Arc<IndexState>) {
@@ -182,13 +190,19 @@ impl RunningIndex {
         let sessions = history::Sessions::restore(&store).await;
         let nodes = config.nodes.len();
         let state = IndexState::new(config, store, loader).map_err(StartError::Config)?;
-        match state.store.revoked_tokens(auth::now_secs()).await {
-            Ok(list) => {
-                for (sig, expires) in list {
-                    state.revoked.insert(&sig, expires);
+        // The revoked tokens; should the database not answer yet, read again every second until
+        // it does (a revoked token must not play again because the index restarted meanwhile).
+        if let Err(e) = load_revoked(&state).await {
+            tracing::warn!("cannot read the revoked tokens yet ({e}); retrying every second");
+            let st = state.clone();
+            state.tasks.spawn(async move {
+                while !st.shutdown.is_cancelled() {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    if load_revoked(&st).await.is_ok() {
+                        return;
+                    }
                 }
-            }
-            Err(e) => tracing::warn!("cannot read the revoked tokens: {e}"),
+            });
         }
         start_tasks(&state, sessions);
         let limits = state.config.load().http.clone();

@@ -59,8 +59,12 @@ async fn publish_origin(idx: &RunningIndex) -> Result<String, String> {
 }
 
 fn on_forward(tc_url: &str) -> Value {
+    hook("on_forward", tc_url)
+}
+
+fn hook(action: &str, tc_url: &str) -> Value {
     json!({
-        "action": "on_forward", "server_id": "", "service_id": "584128l7", "client_id": "s20rw848",
+        "action": action, "server_id": "", "service_id": "584128l7", "client_id": "s20rw848",
         "ip": "127.0.0.1", "vhost": "__defaultVhost__", "app": "live", "tcUrl": tc_url, "stream": "cam1",
         "param": "",
     })
@@ -132,6 +136,23 @@ async fn three_replicas_on_one_postgres_agree_on_history_keys_and_origins() {
         Ok(())
     })
     .await;
+    // The primary is kept in Redis for replicas that start later; an unpublish from another origin
+    // leaves it, one from o2 removes it (and o2 is told again, as its on_forward would).
+    let mut conn = redis::Client::open(redis.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let primary = async |conn: &mut redis::aio::MultiplexedConnection| -> Option<String> {
+        redis::cmd("HGET").arg("pgtest:primaries").arg(CAM1).query_async(conn).await.unwrap()
+    };
+    assert!(primary(&mut conn).await.is_some_and(|p| p.starts_with("o2\t")), "{:?}", primary(&mut conn).await);
+    apis[0].post("/api/v1/hooks", hook("on_unpublish", "rtmp://o1.test/live").to_string()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(primary(&mut conn).await.is_some(), "an unpublish from o1 does not remove o2");
+    apis[0].post("/api/v1/hooks", hook("on_unpublish", "rtmp://o2.test/live").to_string()).await.unwrap();
+    eventually(DEADLINE, "o2's unpublish removes it", async || {
+        check(primary(&mut conn).await.is_none(), || "still there".into())
+    })
+    .await;
+    apis[1].post("/api/v1/hooks", on_forward("rtmp://o2.test/live").to_string()).await.unwrap();
+
     // o2 dies: every replica names o1, and the history of each says so once.
     f2.set(Mode::Refuse).await;
     eventually(DEADLINE, "every replica names o1 after the failover", async || {

@@ -63,8 +63,7 @@ impl DbArgs {
 
 /// The database as messages name it: a file's path, or a PostgreSQL URL without its password.
 fn shown(path: &Path) -> String {
-    let text = path.display().to_string();
-    if ferrocast_index::store::postgres::is_url(&text) { ferrocast_index::store::postgres::redact(&text) } else { text }
+    ferrocast_index::store::postgres::shown(&path.display().to_string())
 }
 
 /// Opens the database; `list` and `revoke` never create one where none is.

@@ -278,7 +278,10 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
             ferrocast_index::StartError::Bind { cause, .. } => {
                 port_taken(&layout, layout.port(INDEX), "the index server", &cause)
             }
-            other => anyhow!("cannot start the index server (database {}): {other}", db.display()),
+            other => anyhow!(
+                "cannot start the index server (database {}): {other}",
+                ferrocast_index::store::postgres::shown(&db.display().to_string())
+            ),
         })?;
 
     let state = index.state.clone();

@@ -32,6 +32,13 @@ const MAX_KEY: usize = 1024;
 /// an `on_unpublish` reaching any replica).
 const PRIMARY_TTL_MS: u64 = 24 * 3600 * 1000;
 
+/// KEYS: the primaries hash. ARGV: stream key, origin. Removes the field if it names that origin.
+const UNSET_PRIMARY: &str = r#"
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if v and string.sub(v, 1, #ARGV[2] + 1) == ARGV[2] .. '\t' then redis.call('HDEL', KEYS[1], ARGV[1]) end
+return 1
+"#;
+
 /// What a replica learnt about a stream's origin.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Kind {
@@ -90,8 +97,14 @@ pub(super) async fn sender(state: Arc<IndexState>, sh: Arc<Replicas>, mut rx: mp
         let mut pipe = redis::pipe();
         for (kind, key, node) in &batch {
             match kind {
-                Kind::Primary => drop(pipe.hset(&sh.keys.primaries, key, format!("{node}\t{now}")).ignore()),
-                Kind::Unpublished => drop(pipe.hdel(&sh.keys.primaries, key).ignore()),
+                Kind::Primary => {
+                    pipe.hset(&sh.keys.primaries, key, format!("{node}\t{now}")).ignore();
+                }
+                // Only if that origin is still the primary: a late unpublish must not remove a
+                // newer primary another replica set.
+                Kind::Unpublished => {
+                    pipe.cmd("EVAL").arg(UNSET_PRIMARY).arg(1).arg(&sh.keys.primaries).arg(key).arg(node).ignore();
+                }
                 Kind::Placed => {}
             }
         }

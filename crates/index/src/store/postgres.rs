@@ -29,7 +29,8 @@ const POOL_SIZE: usize = 4;
 const MIGRATION_LOCK: i64 = 0x6665_7272_6f63;
 
 /// `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`; a new version is a new entry.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
     CREATE TABLE sessions (
         id             BIGSERIAL PRIMARY KEY,
         stream         TEXT COLLATE \"C\" NOT NULL,
@@ -62,7 +63,16 @@ const MIGRATIONS: &[&str] = &["
         expires    BIGINT NOT NULL,
         revoked_ms BIGINT NOT NULL
     );
-"];
+",
+    "
+    -- Batches committed, by id: a batch whose COMMIT had no answer is retried with its id, and
+    -- found here if it was in fact applied, so nothing is written twice.
+    CREATE TABLE applied_batches (
+        id    BIGINT PRIMARY KEY,
+        at_ms BIGINT NOT NULL
+    );
+",
+];
 
 const SESSION_COLUMNS: &str = "id, stream, node, published_ms, unpublished_ms, peak_viewers";
 const EVENT_COLUMNS: &str = "id, node, from_state, to_state, at_ms, reason";
@@ -74,21 +84,32 @@ pub fn is_url(db: &str) -> bool {
     db.starts_with("postgres://") || db.starts_with("postgresql://")
 }
 
-/// `url` without its password, for logs and errors.
+/// `url` without its password, for logs and errors: the user stays, the password and the query
+/// (which may hold `password=`) go. Credentials end at the first `@`, as the driver reads them.
 pub fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
-    let (authority, tail) = rest.split_once('/').map_or((rest, None), |(a, t)| (a, Some(t)));
-    let authority = match authority.rsplit_once('@') {
-        Some((user, host)) => match user.split_once(':') {
-            Some((name, _password)) => format!("{name}:***@{host}"),
-            None => format!("{user}@{host}"),
-        },
-        None => authority.to_string(),
+    let Some((scheme, rest)) = url.split_once("://") else { return "(a database URL)".to_string() };
+    // An '@' after a '?' is in the query, not after credentials.
+    let (user, rest) = match rest.split_once('@').filter(|(credentials, _)| !credentials.contains('?')) {
+        Some((credentials, host)) => (credentials.split(':').next().map(|u| format!("{u}@")), host),
+        None => (None, rest),
     };
-    match tail {
-        Some(t) => format!("{scheme}://{authority}/{}", t.split('?').next().unwrap_or("")),
-        None => format!("{scheme}://{authority}"),
+    let rest = rest.split('?').next().unwrap_or("");
+    let (host, db) = rest.split_once('/').map_or((rest, None), |(h, d)| (h, Some(d)));
+    let password = if user.is_some() && url[scheme.len() + 3..].split('@').next().is_some_and(|c| c.contains(':')) {
+        ":***"
+    } else {
+        ""
+    };
+    let user = user.map(|u| format!("{}{password}@", u.trim_end_matches('@'))).unwrap_or_default();
+    match db {
+        Some(db) => format!("{scheme}://{user}{host}/{db}"),
+        None => format!("{scheme}://{user}{host}"),
     }
+}
+
+/// `db` (a `--db` value) as messages may show it: a path as it is, a URL without its password.
+pub fn shown(db: &str) -> String {
+    if is_url(db) { redact(db) } else { db.to_string() }
 }
 
 /// A pool of connections and the runtime its calls run on.
@@ -104,18 +125,26 @@ fn unreachable(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
 
-/// An error of a statement the database answered (the write is at fault) or of the connection
-/// (the database is).
+/// An error the database answered (its SQLSTATE and message) or of the connection.
 fn classify(e: tokio_postgres::Error) -> StoreError {
     match e.as_db_error() {
         Some(db) => StoreError::Postgres(format!("{}: {}", db.code().code(), db.message())),
-        None => unreachable(e),
+        None => {
+            unreachable(format!("{e}{}", std::error::Error::source(&e).map(|c| format!(": {c}")).unwrap_or_default()))
+        }
     }
 }
 
+/// Whether the write itself is at fault (data it carries, a constraint it breaks: SQLSTATE classes
+/// 22 and 23), so it is skipped; anything else (a read-only standby, a full disk, a deadlock) is
+/// the database's state, and the batch is retried.
+fn write_fault(e: &tokio_postgres::Error) -> bool {
+    e.as_db_error().is_some_and(|db| matches!(&db.code().code()[..2], "22" | "23"))
+}
+
 impl Postgres {
-    /// Connects to `url` and brings the schema up to date. A bad URL, refused credentials or a
-    /// schema this version does not know are errors at start (a typo must not start an index that
+    /// Connects to `url` and brings the schema up to date. A bad URL, refused credentials, a
+    /// missing database or a schema this version does not know are errors at start (a typo must not start an index that
     /// never keeps history); a database that cannot be reached is not: the index starts, says so
     /// (`/readyz`, metrics, a warning) and migrates once it answers, as a replica restarted during
     /// a database outage must still schedule.
@@ -126,6 +155,10 @@ impl Postgres {
             config.connect_timeout(Duration::from_secs(3));
         }
         config.application_name("ferrocast-index");
+        // A statement the deadline gave up on must not keep running on a pooled connection.
+        let timeout = format!("-c statement_timeout={}", CALL_TIMEOUT.as_millis());
+        let options = config.get_options().map_or(timeout.clone(), |o| format!("{o} {timeout}"));
+        config.options(options);
         let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -168,7 +201,11 @@ impl Postgres {
     ) -> Result<T, StoreError> {
         self.rt.block_on(async {
             let work = async {
-                let mut client = self.pool.get().await.map_err(unreachable)?;
+                let mut client = self.pool.get().await.map_err(|e| match e {
+                    // The server answered: wrong password, no such role or database.
+                    deadpool_postgres::PoolError::Backend(e) if e.as_db_error().is_some() => classify(e),
+                    e => unreachable(e),
+                })?;
                 f(&mut client).await
             };
             tokio::time::timeout(CALL_TIMEOUT, work).await.map_err(|_| unreachable("no answer within 5 s"))?
@@ -211,10 +248,16 @@ impl Backend for Postgres {
     /// waiting for each answer: one round trip for the batch instead of one per write). Should
     /// the database reject a write, the transaction is rolled back and the batch applied again
     /// write by write, each in a savepoint, so that write alone is skipped.
-    fn commit(&mut self, batch: &[Write]) -> Result<(), StoreError> {
+    fn commit(&mut self, batch: &[Write], id: u64) -> Result<(), StoreError> {
         self.ensure_schema()?;
+        let id = id as i64;
+        let now = i64::try_from(crate::clock::now_ms()).unwrap_or(i64::MAX);
         self.call(async |client| {
             let tx = client.transaction().await.map_err(classify)?;
+            if !claim(&tx, id, now).await? {
+                tracing::info!(batch = id, "a batch retried after an unanswered COMMIT was applied already");
+                return Ok(());
+            }
             let calls: Vec<_> = batch.iter().flat_map(statements).collect();
             let mut prepared = std::collections::HashMap::new();
             for (sql, _) in &calls {
@@ -224,14 +267,15 @@ impl Backend for Postgres {
             }
             let sent = calls.iter().map(|(sql, params)| tx.execute_raw(&prepared[sql], refs(params)));
             match futures_util::future::try_join_all(sent).await {
-                Ok(_) => return tx.commit().await.map_err(classify_commit),
-                Err(e) if e.as_db_error().is_some() => {
-                    tracing::debug!(error = %classify(e), "a history write was rejected; applying the batch write by write");
+                Ok(_) => return tx.commit().await.map_err(classify),
+                Err(e) if write_fault(&e) => {
+                    tracing::debug!(error = %classify(e), "a history write was refused; applying the batch write by write");
                 }
-                Err(e) => return Err(unreachable(e)),
+                Err(e) => return Err(unavailable_or(e)),
             }
             tx.rollback().await.map_err(classify)?;
             let mut tx = client.transaction().await.map_err(classify)?;
+            claim(&tx, id, now).await?;
             for write in batch {
                 let savepoint = tx.savepoint("one_write").await.map_err(classify)?;
                 let mut failed = None;
@@ -243,14 +287,14 @@ impl Backend for Postgres {
                 }
                 match failed {
                     None => savepoint.commit().await.map_err(classify)?,
-                    Some(e) if e.as_db_error().is_some() => {
-                        tracing::warn!(error = %classify(e), ?write, "history write failed; skipped");
+                    Some(e) if write_fault(&e) => {
+                        tracing::warn!(error = %classify(e), ?write, "history write refused by the database; skipped");
                         savepoint.rollback().await.map_err(classify)?;
                     }
-                    Some(e) => return Err(unreachable(e)),
+                    Some(e) => return Err(unavailable_or(e)),
                 }
             }
-            tx.commit().await.map_err(classify_commit)
+            tx.commit().await.map_err(classify)
         })
     }
 
@@ -328,9 +372,25 @@ impl Backend for Postgres {
     }
 }
 
-/// A failed COMMIT is the connection's fault or a conflict: either way the batch is retried.
-fn classify_commit(e: tokio_postgres::Error) -> StoreError {
-    unreachable(e)
+/// An error that is not the write's fault: the batch is to be retried.
+fn unavailable_or(e: tokio_postgres::Error) -> StoreError {
+    match classify(e) {
+        StoreError::Postgres(m) => StoreError::Unavailable(m),
+        other => other,
+    }
+}
+
+/// Records batch `id` in this transaction; false when it is there already (applied before).
+/// Ids older than a day are forgotten on the way.
+async fn claim(tx: &deadpool_postgres::Transaction<'_>, id: i64, now: i64) -> Result<bool, StoreError> {
+    let fresh = tx
+        .execute("INSERT INTO applied_batches (id, at_ms) VALUES ($1, $2) ON CONFLICT DO NOTHING", &[&id, &now])
+        .await
+        .map_err(classify)?;
+    if fresh == 1 && id % 1024 == 0 {
+        tx.execute("DELETE FROM applied_batches WHERE at_ms < $1", &[&(now - 86_400_000)]).await.map_err(classify)?;
+    }
+    Ok(fresh == 1)
 }
 
 /// A statement's parameter: borrowed from the write, or a number computed from it.
@@ -469,12 +529,58 @@ fn key_row(row: &Row) -> KeyInfo {
 
 #[cfg(test)]
 mod tests {
+    use super::super::worker::{Ask, Backend, Write};
+
+    /// A batch retried after a COMMIT whose answer was lost (its id is in the database) is not
+    /// applied twice; a batch with another id is.
+    #[test]
+    fn a_batch_is_applied_once_by_its_id() {
+        let url = crate::testing::PostgresServer::shared().new_database();
+        let mut db = super::Postgres::connect(&url).unwrap();
+        let batch = [Write::NodeChanged {
+            node: "e1".into(),
+            from: "up".into(),
+            to: "down".into(),
+            at_ms: 1,
+            reason: "test".into(),
+        }];
+        db.commit(&batch, 7).unwrap();
+        db.commit(&batch, 7).unwrap();
+        db.commit(&batch, 8).unwrap();
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        db.answer(Ask::History(super::HistoryQuery::default(), reply));
+        let history = answer.blocking_recv().unwrap().unwrap();
+        assert_eq!(history.node_events.len(), 2, "{history:?}");
+    }
+
+    #[test]
+    fn a_missing_database_or_a_bad_url_is_an_error_at_start() {
+        let server = crate::testing::PostgresServer::shared();
+        let missing = server.url("no_such_database");
+        let e = super::Postgres::connect(&missing).err().expect("an error").to_string();
+        assert!(e.contains("no_such_database") && e.contains("3D000"), "{e}");
+        let e = super::Postgres::connect("postgres://u:secret@h:notaport/db").err().expect("an error").to_string();
+        assert!(!e.contains("secret"), "{e}");
+    }
+
     #[test]
     fn urls_are_told_from_paths_and_lose_their_password_in_logs() {
         assert!(super::is_url("postgres://u@h/db") && super::is_url("postgresql://h/db"));
         assert!(!super::is_url("/var/lib/ferrocast/index.db") && !super::is_url("postgres.db"));
-        assert_eq!(super::redact("postgres://u:secret@h:5432/db?sslmode=disable"), "postgres://u:***@h:5432/db");
-        assert_eq!(super::redact("postgres://u@h/db"), "postgres://u@h/db");
-        assert_eq!(super::redact("postgresql://h"), "postgresql://h");
+        let cases = [
+            ("postgres://u:secret@h:5432/db?sslmode=disable", "postgres://u:***@h:5432/db"),
+            ("postgres://u@h/db", "postgres://u@h/db"),
+            ("postgresql://h", "postgresql://h"),
+            ("postgres://u:secret@h?password=x", "postgres://u:***@h"),
+            ("postgres://h?password=secret", "postgres://h"),
+            ("postgres://h/db?user=u&password=secret", "postgres://h/db"),
+            ("postgres://u:pa/ss:secret@h/db", "postgres://u:***@h/db"),
+            ("postgres:///db?host=/run/postgresql&password=secret", "postgres:///db"),
+            ("postgres://h/db?password=sec@ret", "postgres://h/db"),
+        ];
+        for (url, shown) in cases {
+            assert_eq!(super::redact(url), shown, "{url}");
+            assert!(!["secret", "sec", "ss"].iter().any(|p| super::redact(url).contains(p)), "{url}");
+        }
     }
 }

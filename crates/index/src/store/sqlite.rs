@@ -83,8 +83,9 @@ pub(super) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreErr
 pub(super) struct Sqlite(pub Connection);
 
 impl Backend for Sqlite {
-    /// Each write in its own savepoint, so one bad write spoils nothing else.
-    fn commit(&mut self, batch: &[Write]) -> Result<(), StoreError> {
+    /// Each write in its own savepoint, so one bad write spoils nothing else. (A local COMMIT
+    /// always answers: the batch id is not needed.)
+    fn commit(&mut self, batch: &[Write], _id: u64) -> Result<(), StoreError> {
         let mut tx = self.0.transaction()?;
         for write in batch {
             let savepoint = tx.savepoint()?;

@@ -120,9 +120,10 @@ impl Ask {
 /// One database: what the thread needs of it.
 pub(super) trait Backend {
     /// Applies `batch` in order, in one transaction; a write the database rejects is logged and
-    /// skipped. `Err` only when the database could not be reached or the transaction failed:
-    /// then nothing is applied and the batch is retried later.
-    fn commit(&mut self, batch: &[Write]) -> Result<(), StoreError>;
+    /// skipped. `Err` when the database could not be reached or the transaction failed: the same
+    /// batch is retried later with the same `id`, which a backend whose COMMIT can go unanswered
+    /// (PostgreSQL) records in the transaction, so a batch applied already is not applied again.
+    fn commit(&mut self, batch: &[Write], id: u64) -> Result<(), StoreError>;
     /// Answers `ask` (its reply carries any error).
     fn answer(&mut self, ask: Ask);
     /// A value that changes whenever an API key is revoked, by any process sharing the database.
@@ -154,7 +155,8 @@ impl Health {
 /// The body of the "index-store" thread: ends when every `Store` is gone and the queue is empty
 /// (or, with the database down then, after one last attempt).
 pub(super) fn run(mut db: impl Backend, commands: mpsc::Receiver<Cmd>, health: Arc<Health>, keys: Arc<KeyCache>) {
-    let mut w = Worker { batch: Vec::new(), retry_at: None, backoff: FIRST_RETRY, health, bound: super::QUEUE };
+    let mut w =
+        Worker { batch: Vec::new(), head: None, retry_at: None, backoff: FIRST_RETRY, health, bound: super::QUEUE };
     let mut mark = match db.revocation_mark() {
         Ok(m) => Some(m),
         Err(e) => {
@@ -222,6 +224,9 @@ pub(super) fn run(mut db: impl Backend, commands: mpsc::Receiver<Cmd>, health: A
 struct Worker {
     /// Writes not yet in the database, oldest first.
     batch: Vec<Write>,
+    /// The id and length of the first chunk of `batch`, once a commit of it failed: retried as
+    /// it was.
+    head: Option<(u64, usize)>,
     /// Set while the database is unreachable: when to try again.
     retry_at: Option<Instant>,
     backoff: Duration,
@@ -240,21 +245,29 @@ impl Worker {
         self.health.pending.store(self.batch.len() as u64, Ordering::Relaxed);
     }
 
+    /// Commits `batch` in chunks of at most [`MAX_BATCH`] (each within the database's deadline,
+    /// however many writes queued during an outage), stopping at the first that fails.
     fn commit(&mut self, db: &mut impl Backend) {
         if self.batch.is_empty() {
             return;
         }
-        match db.commit(&self.batch) {
-            Ok(()) => {
-                self.batch.clear();
-                self.health.pending.store(0, Ordering::Relaxed);
-                self.reachable();
-            }
-            Err(e) => {
-                self.health.retries.fetch_add(1, Ordering::Relaxed);
-                self.failed(&e);
+        while !self.batch.is_empty() {
+            let (id, n) = self.head.unwrap_or_else(|| (rand::random::<u64>() >> 1, self.batch.len().min(MAX_BATCH)));
+            match db.commit(&self.batch[..n], id) {
+                Ok(()) => {
+                    self.batch.drain(..n);
+                    self.head = None;
+                    self.health.pending.store(self.batch.len() as u64, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    self.head = Some((id, n));
+                    self.health.retries.fetch_add(1, Ordering::Relaxed);
+                    self.failed(&e);
+                    return;
+                }
             }
         }
+        self.reachable();
     }
 
     fn reachable(&mut self) {

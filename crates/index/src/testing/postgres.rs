@@ -145,16 +145,19 @@ impl PostgresServer {
         argv.extend(server.get_args().map(|a| a.to_string_lossy().to_string()));
         // The watcher: the server in the background; once this test process is gone (or the
         // watcher is told to stop with SIGTERM), a fast shutdown.
-        let script = r#"parent=$1; shift
+        // (The data of a server outliving the test process, the shared one, goes with it.)
+        let script = r#"parent=$1; data=$2; shift 2
 "$@" & child=$!
 trap 'kill -INT $child 2>/dev/null; wait $child; exit 0' TERM
 while [ -d /proc/$parent ] && kill -0 $child 2>/dev/null; do sleep 0.5 & wait $!; done
-kill -INT $child 2>/dev/null; wait $child"#;
+kill -INT $child 2>/dev/null; wait $child
+[ -d /proc/$parent ] || rm -rf "$data""#;
         let child = Command::new("sh")
             .arg("-c")
             .arg(script)
             .arg("watcher")
             .arg(std::process::id().to_string())
+            .arg(self.data.parent().unwrap_or(&self.data))
             .args(&argv)
             .stdout(Stdio::null())
             .stderr(Stdio::null())

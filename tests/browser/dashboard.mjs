@@ -1,7 +1,10 @@
 // Opens the index's dashboard in headless Chromium, says READY once the page has drawn, then waits
 // until the streams table lists <stream> and the event feed shows its stream_published event,
 // clicks the stream, waits until the page's player has played 3 s of it (the <video>'s currentTime),
-// and saves a screenshot. Prints JSON: { listed, event, played, player, screenshot, errors }.
+// then until the charts of the last 15 minutes draw <stream> among the streams and at least one node
+// (a sample every 10 s), and saves a screenshot.
+// Prints JSON: { listed, event, played, player, charts, screenshot, errors }, where charts maps each
+// chart to the series it draws and its number of points.
 //   node dashboard.mjs <dashboard-url> <app/stream> <screenshot.png> [seconds]
 import { chromium } from 'playwright-core';
 
@@ -42,9 +45,19 @@ try {
       played = await tab.evaluate(() => document.getElementById('player').currentTime);
     }
   }
+  const readCharts = () => tab.evaluate(() => Object.fromEntries(Object.entries(window.charts || {})
+    .map(([id, c]) => [id, { series: c.series, points: c.points, canvas: !!document.querySelector('#' + id + ' canvas') }])));
+  let charts = await readCharts();
+  while (Date.now() < deadline) {
+    const streams = charts['chart-stream-viewers'];
+    const nodes = charts['chart-node-viewers'];
+    if (streams && streams.series.includes(stream) && nodes && nodes.series.length > 0) break;
+    await tab.waitForTimeout(500);
+    charts = await readCharts();
+  }
   const player = await tab.evaluate(() => document.getElementById('player-status').textContent);
   await tab.screenshot({ path: shot, fullPage: true });
-  console.log(JSON.stringify({ listed, event, played, player, screenshot: shot, errors }));
+  console.log(JSON.stringify({ listed, event, played, player, charts, screenshot: shot, errors }));
 } finally {
   await browser.close();
 }

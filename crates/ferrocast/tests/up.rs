@@ -111,7 +111,7 @@ async fn up_serves_the_demo_stream_with_tokens_and_stops_on_ctrl_c() {
     // The dashboard in headless Chromium: FFmpeg publishes to the printed publish URL while the
     // page is open; the streams table lists live/mine, the feed shows its stream_published, and a
     // click on the stream plays it in the page's player (hls.js from the binary, URL from the
-    // scheduler, video from an edge).
+    // scheduler, video from an edge); the charts (uPlot from the binary) draw the nodes and it.
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/browser/dashboard.mjs");
     let shot = format!("{}/dashboard.png", env!("CARGO_TARGET_TMPDIR"));
     let mut browser = tokio::process::Command::new("node")
@@ -134,6 +134,16 @@ async fn up_serves_the_demo_stream_with_tokens_and_stops_on_ctrl_c() {
     assert_eq!(report["event"], true, "{report}");
     assert!(report["played"].as_f64().unwrap_or(0.0) >= 3.0, "the player did not play 3 s: {report}");
     assert_eq!(report["errors"], serde_json::json!([]), "{report}");
+    // The charts of the last 15 minutes draw each node and the stream, on a canvas each.
+    let charts = &report["charts"];
+    for id in ["chart-node-viewers", "chart-node-kbps", "chart-stream-viewers", "chart-stream-kbps"] {
+        assert_eq!(charts[id]["canvas"], true, "{id}: {report}");
+        assert!(charts[id]["points"].as_u64().unwrap_or(0) >= 1, "{id}: {report}");
+    }
+    let node_series = charts["chart-node-viewers"]["series"].as_array().map_or(0, Vec::len);
+    assert!(node_series >= 3, "an origin and two edges at least: {report}");
+    let streams = &charts["chart-stream-viewers"]["series"];
+    assert!(streams.as_array().is_some_and(|s| s.iter().any(|s| s == "live/mine")), "{report}");
 
     // Ctrl-C stops everything and exits 0.
     let pid = child.id().expect("running").to_string();

@@ -41,6 +41,7 @@ pub mod scheduler;
 pub mod short_slice;
 pub mod srs;
 pub mod state;
+pub mod stats_history;
 pub mod store;
 pub mod supervisor;
 pub mod targets;
@@ -130,15 +131,24 @@ async fn load_revoked(state: &IndexState) -> Result<(), store::StoreError> {
 }
 
 /// Once a second: forgets self-registered nodes whose heartbeats stopped, and revocations that
-/// expired; once an hour, history older than `history_days`.
+/// expired; every 10 s, a sample for the dashboard's charts; once an hour, history older than
+/// `history_days`.
 async fn janitor(state: Arc<IndexState>) {
     const PRUNE_EVERY: Duration = Duration::from_secs(3600);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut pruned: Option<std::time::Instant> = None;
+    // The charts' samples: every 10 s, and at once when the first full view of the cluster is in.
+    let (mut sampled, mut warm_sampled): (Option<std::time::Instant>, bool) = (None, false);
     loop {
         tokio::select! {
             _ = state.shutdown.cancelled() => return,
             _ = tick.tick() => {
+                let dir = state.directory.load();
+                if sampled.is_none_or(|t| t.elapsed() >= stats_history::EVERY) || (dir.warm && !warm_sampled) {
+                    state.stats_history.record(&dir, clock::now_ms());
+                    sampled = Some(std::time::Instant::now());
+                    warm_sampled |= dir.warm;
+                }
                 poller::stop(state.forget_silent());
                 state.revoked.prune(auth::now_secs());
                 let days = u64::from(state.config.load().history_days);

@@ -43,6 +43,8 @@ pub struct IndexState {
     pub primaries: crate::origin_replicas::Primaries,
     /// The origin of each stream that ended within the last minute (publisher stickiness).
     pub placements: crate::placements::Placements,
+    /// The last 15 minutes of load, for the dashboard's charts.
+    pub stats_history: crate::stats_history::StatsHistory,
     /// Shared mode (several replicas through Redis); None for a single index.
     pub replicas: Option<Arc<crate::index_replicas::Replicas>>,
     /// Token signatures an admin revoked, checked by the hook receiver.
@@ -109,6 +111,7 @@ impl IndexState {
             events: crate::events::Bus::new(EVENT_BUFFER),
             primaries: crate::origin_replicas::Primaries::default(),
             placements: crate::placements::Placements::default(),
+            stats_history: crate::stats_history::StatsHistory::default(),
             http,
             poll_permits,
             shutdown: CancellationToken::new(),

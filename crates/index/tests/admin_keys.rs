@@ -199,6 +199,20 @@ async fn stream_lists_keep_to_what_the_play_token_may_play() {
     let (status, v) = call(&idx, "GET", "/api/v1/streams", Cred::Bearer("fc_000000000000_nope")).await;
     assert!(status == 401 && error_of(&v).contains("revoked"), "a wrong key is refused, not ignored: {v}");
 
+    // The charts' history: nodes for all, the stream for whoever may see it.
+    let history = eventually(DEADLINE, "a sample with cam1", async || {
+        let (status, v) = call(&idx, "GET", "/api/v1/stats/history", Cred::ApiKey(&key)).await;
+        check(status == 200 && v["streams"]["live/cam1"]["viewers"].as_array().is_some(), || v.to_string())?;
+        Ok(v)
+    })
+    .await;
+    let points = history["times"].as_array().map_or(0, Vec::len);
+    assert!(points >= 1 && history["nodes"]["origin"]["viewers"].as_array().map(Vec::len) == Some(points), "{history}");
+    let anonymous = call(&idx, "GET", "/api/v1/stats/history", Cred::None).await.1;
+    assert!(anonymous["nodes"]["origin"].is_object() && anonymous["streams"] == json!({}), "{anonymous}");
+    let with_token = call(&idx, "GET", &format!("/api/v1/stats/history?token={mine}"), Cred::None).await.1;
+    assert!(with_token["streams"]["live/cam1"].is_object(), "{with_token}");
+
     // Apps whose play is open are visible to all.
     next.lock().unwrap().auth.apps = vec!["live=play:open".parse().unwrap()];
     idx.state.reload().unwrap();

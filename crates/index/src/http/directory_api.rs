@@ -74,6 +74,12 @@ pub async fn nodes(State(st): State<Arc<IndexState>>, caller: Caller) -> Respons
     Json(json!({ "code": 0, "nodes": nodes })).into_response()
 }
 
+/// The last 15 minutes of viewers and bitrate per node, and per stream the caller may see.
+pub async fn stats_history(State(st): State<Arc<IndexState>>, caller: Caller) -> Response {
+    let auth = st.auth.load();
+    Json(st.stats_history.series(|app, stream| caller.may_see(&auth, app, stream))).into_response()
+}
+
 pub async fn node(State(st): State<Arc<IndexState>>, caller: Caller, Path(name): Path<String>) -> Response {
     let dir = st.directory.load();
     let cap = st.config.load().scheduler.default_max_viewers;

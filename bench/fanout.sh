@@ -8,8 +8,10 @@
 #
 # The node is pinned to CPU 0; the publisher (ffmpeg) and ferrocast-loadgen share CPU 1. For each
 # scenario the script samples the node's CPU time (utime+stime from /proc/PID/stat) over the
-# steady state (from 2 s after the ramp ends to 1 s before the players stop) and its peak RSS
-# (VmRSS), then waits until the node is back to one client (the publisher): players that left
+# steady state (from 2 s after the ramp ends to 1 s before the players stop), its peak RSS
+# (VmRSS), and from the node's /metrics over the same span its player writes per second and how
+# long frames waited in it before their write (p50/p95 of ferrocast_node_frame_wait_seconds: the
+# latency the write window adds), then waits until the node is back to one client (the publisher): players that left
 # were all cleaned up. The results are appended to bench/RESULTS.md as a markdown section.
 #
 # Environment:
@@ -192,9 +194,11 @@ run_load() {
     [ "${r:-0}" -gt "$rss" ] && rss=$r
     if [ -z "$t0" ] && [ "$t" -ge "$steady_from" ]; then
       t0=$t c0=$(cpu_ticks "$NODE_PID")
+      curl -s --max-time 2 "$API/metrics" >"$WORK/$name.metrics0" || true
     fi
     if [ -n "$t0" ] && [ -z "$t1" ] && [ "$t" -ge "$steady_to" ]; then
       t1=$t c1=$(cpu_ticks "$NODE_PID")
+      curl -s --max-time 2 "$API/metrics" >"$WORK/$name.metrics1" || true
     fi
     sleep 0.25
   done
@@ -207,6 +211,34 @@ run_load() {
     CPU_PCT="n/a"
   fi
   RSS_MIB=$(python3 -c "print(round($rss / 1024, 1))")
+  # Frame wait p50/p95 (ms) and player writes per second over the steady state, from /metrics.
+  WAIT_WRITES=$(python3 - "$WORK/$name.metrics0" "$WORK/$name.metrics1" "${t0:-0}" "${t1:-0}" <<'PY'
+import re, sys
+def read(path):
+    buckets, writes = {}, 0.0
+    try:
+        for line in open(path):
+            m = re.match(r'ferrocast_node_frame_wait_seconds_bucket\{le="([^"]+)"\} (\S+)', line)
+            if m:
+                buckets[float("inf") if m.group(1) == "+Inf" else float(m.group(1))] = float(m.group(2))
+            elif line.startswith("ferrocast_node_player_writes_total"):
+                writes += float(line.split()[-1])
+    except OSError:
+        pass
+    return buckets, writes
+(b0, w0), (b1, w1) = read(sys.argv[1]), read(sys.argv[2])
+secs = (int(sys.argv[4]) - int(sys.argv[3])) / 1000
+delta = sorted((le, b1.get(le, 0) - b0.get(le, 0)) for le in b1)
+total = delta[-1][1] if delta else 0
+def q(f):
+    for le, n in delta:
+        if total and n >= f * total:
+            return "<=%g" % (le * 1000) if le != float("inf") else ">max"
+    return "n/a"
+rate = round((w1 - w0) / secs) if secs > 0 else "n/a"
+print("%s/%s %s" % (q(0.5), q(0.95), rate))
+PY
+)
 }
 
 # Reads fields from a loadgen JSON report: json_get FILE EXPR (a python expression over r).
@@ -226,7 +258,8 @@ KF='"%s/%s" % ((r["first_keyframe_ms"] or {}).get("p50", "-"), (r["first_keyfram
 # add_row NAME PLAYERS: a table row from $WORK/NAME.json and the last CPU_PCT / RSS_MIB.
 add_row() {
   local f="$WORK/$1.json"
-  ROWS+=("| $1 | $2 | $(json_get "$f" 'r["connected"]') | $(json_get "$f" 'r["healthy"]') | $(json_get "$f" "$KF") | $(json_get "$f" 'r["throughput_mbps"]') | $CPU_PCT | $RSS_MIB |")
+  read -r WAIT WRITES <<<"$WAIT_WRITES"
+  ROWS+=("| $1 | $2 | $(json_get "$f" 'r["connected"]') | $(json_get "$f" 'r["healthy"]') | $(json_get "$f" "$KF") | $(json_get "$f" 'r["throughput_mbps"]') | $CPU_PCT | $RSS_MIB | $WAIT | $WRITES |")
   local failures
   failures=$(json_get "$f" '", ".join("%s %d" % kv for kv in r["failures"].items()) or "none"')
   [ "$failures" != none ] && NOTES+=("$1: failed players: $failures")
@@ -269,8 +302,8 @@ done
   echo "- publisher: \`$FFMPEG_CMD\`"
   for c in "${COMMANDS[@]}"; do echo "- players: \`$c\`"; done
   echo
-  echo "| scenario | players | connected | healthy | first-keyframe p50/p99 ms | throughput Mbit/s | node CPU % of one core | node RSS MiB |"
-  echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+  echo "| scenario | players | connected | healthy | first-keyframe p50/p99 ms | throughput Mbit/s | node CPU % of one core | node RSS MiB | frame wait in node p50/p95 ms | player writes/s |"
+  echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
   for row in "${ROWS[@]}"; do echo "$row"; done
   echo
   for note in "${NOTES[@]}"; do echo "- $note"; done

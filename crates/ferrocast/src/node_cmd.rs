@@ -136,9 +136,16 @@ pub struct NodeArgs {
     /// Outgoing RTMP chunk size [default: 60000].
     #[arg(long, value_name = "BYTES")]
     pub chunk_size: Option<u32>,
-    /// Merge window for player writes in ms; 0 sends each frame at once (more CPU) [default: 350].
+    /// Pins a fixed merge window for player writes, in ms: frames arriving within it leave in one
+    /// write; 0 sends each frame at once (more CPU). Unset, the window adapts to the load: each
+    /// frame at once while the node has few players, growing with their number (1 ms per 10
+    /// players) up to --max-merge-window-ms, so thousands of players still cost few writes
+    /// [default: adaptive].
     #[arg(long, value_name = "MS")]
     pub merge_window_ms: Option<u64>,
+    /// The largest window the adaptive write policy uses, in ms [default: 350].
+    #[arg(long, value_name = "MS")]
+    pub max_merge_window_ms: Option<u64>,
     /// How long a player waits for a publisher, in ms [default: 30000].
     #[arg(long, value_name = "MS")]
     pub play_wait_ms: Option<u64>,
@@ -226,10 +233,13 @@ impl NodeArgs {
         if self.api_token_file.is_some() {
             c.api_token_file = self.api_token_file;
         }
+        if self.merge_window_ms.is_some() {
+            c.media.merge_window_ms = self.merge_window_ms;
+        }
         set!(
             role => role, rtmp => rtmp, http => http, api => api, log_format => log_format,
             index_interval_ms => index_interval_ms,
-            chunk_size => media.chunk_size, merge_window_ms => media.merge_window_ms,
+            chunk_size => media.chunk_size, max_merge_window_ms => media.max_merge_window_ms,
             play_wait_ms => media.play_wait_ms, slow_player_drop_ms => media.slow_player_drop_ms,
             fanout_queue => media.fanout_queue, gop_max_frames => media.gop_max_frames,
             gop_max_bytes => media.gop_max_bytes, max_message_size => media.max_message_size,
@@ -328,7 +338,7 @@ mod tests {
         let c = args.into_config().unwrap();
         assert_eq!(c.name.as_deref(), Some("o1"));
         assert_eq!(c.rtmp.port(), 0);
-        assert_eq!(c.media.merge_window_ms, 100);
+        assert_eq!(c.media.merge_window_ms, Some(100));
         assert_eq!(c.media.play_wait_ms, 7);
         assert_eq!(c.index.as_deref(), Some("http://10.0.0.8:8000"));
         assert_eq!(c.index_interval_ms, 500, "the file's interval stays");

@@ -220,7 +220,7 @@ mod tests {
     #[test]
     fn an_edge_pull_gets_each_frame_and_a_viewer_the_merge_window() {
         let mut config = NodeConfig::default();
-        config.media.merge_window_ms = 350;
+        config.media.merge_window_ms = Some(350);
         let ctx = NodeContext::new(config);
         let viewer = feed_policy(&ctx, "?token=a");
         assert_eq!(viewer.merge_window, std::time::Duration::from_millis(350));

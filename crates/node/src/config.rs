@@ -173,9 +173,13 @@ impl Default for EdgeConfig {
 pub struct MediaConfig {
     /// Outgoing RTMP chunk size (SRS uses 60000).
     pub chunk_size: u32,
-    /// Merge window for player writes, in milliseconds: frames ready within this window go out in
-    /// one vectored write. 0 writes every frame at once (lowest latency, most CPU).
-    pub merge_window_ms: u64,
+    /// A fixed merge window for player writes, in milliseconds: frames ready within it go out in
+    /// one vectored write; 0 writes every frame at once (lowest latency, most CPU). Unset (the
+    /// default): adaptive, see [`crate::hub::WriteLoad`] — per frame while the node has few
+    /// players, a window growing with their number up to `max_merge_window_ms`.
+    pub merge_window_ms: Option<u64>,
+    /// The largest window the adaptive policy uses, in ms (SRS's fixed default).
+    pub max_merge_window_ms: u64,
     /// How long a player may wait for a publisher that has not started (or has left), in ms.
     pub play_wait_ms: u64,
     /// A player that stays behind the live edge this long is disconnected, in ms.
@@ -230,7 +234,8 @@ impl Default for MediaConfig {
     fn default() -> Self {
         MediaConfig {
             chunk_size: 60_000,
-            merge_window_ms: 350,
+            merge_window_ms: None,
+            max_merge_window_ms: 350,
             play_wait_ms: 30_000,
             slow_player_drop_ms: 10_000,
             fanout_queue: 1024,
@@ -322,8 +327,13 @@ impl NodeConfig {
 }
 
 impl MediaConfig {
+    /// The fixed window, or the adaptive policy's largest.
     pub fn merge_window(&self) -> Duration {
-        Duration::from_millis(self.merge_window_ms)
+        Duration::from_millis(self.merge_window_ms.unwrap_or(self.max_merge_window_ms))
+    }
+    /// Whether the window adapts to the node's load (no fixed `merge_window_ms`).
+    pub fn adaptive_window(&self) -> bool {
+        self.merge_window_ms.is_none()
     }
     pub fn play_wait(&self) -> Duration {
         Duration::from_millis(self.play_wait_ms)

@@ -21,6 +21,8 @@ pub struct NodeContext {
     pub registry: Arc<Registry>,
     /// Player writes and frame waits, for `/metrics`.
     pub delivery: crate::stats::delivery::Delivery,
+    /// The players whose write window adapts to the load (the default write policy).
+    pub write_load: Arc<crate::hub::WriteLoad>,
     pub process: ProcessSampler,
     /// SRS `server`: stable per node (its name when given).
     pub server_id: String,
@@ -60,6 +62,7 @@ impl NodeContext {
             shutdown: CancellationToken::new(),
             edge: (config.role == Role::Edge).then(|| EdgeRelays::new(config.origins.clone(), config.edge.clone())),
             forwards: TaskTracker::new(),
+            write_load: Arc::default(),
             locator: crate::cluster::Locator::coworkers(&config).or_else(|| crate::cluster::Locator::index(&config)),
             config,
         })
@@ -69,6 +72,7 @@ impl NodeContext {
         let m = &self.config.media;
         FeedPolicy {
             merge_window: m.merge_window(),
+            adaptive: m.adaptive_window().then(|| self.write_load.clone()),
             play_wait: m.play_wait(),
             slow_drop: m.slow_player_drop(),
             max_batch: 256,

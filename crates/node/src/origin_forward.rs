@@ -189,7 +189,7 @@ async fn run(ctx: Arc<NodeContext>, source: Arc<Source>, url: String, stop: Canc
             Ok(mut up) => {
                 log.connected(&key, &dest.shown);
                 backoff = FIRST_RETRY;
-                let feed = FrameFeed::new(source.subscribe(), policy);
+                let feed = FrameFeed::new(source.subscribe(), policy.clone());
                 let traffic = guard.traffic();
                 let io = |sent, received| {
                     traffic.add_send(sent);

@@ -108,3 +108,32 @@ async fn metrics_need_the_api_token_when_one_is_set() {
     assert_eq!(ok.status(), 200);
     node.shutdown().await;
 }
+
+/// The default write policy adapts to the load: with one player the node has no window and
+/// writes each frame as it comes, where a fixed 350 ms window (SRS's) would hold frames for up to
+/// that long. Read from the node's own histogram of frame waits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_few_players_the_adaptive_policy_writes_each_frame_at_once() {
+    let mut config = loopback_config();
+    config.media.merge_window_ms = None;
+    config.media.max_merge_window_ms = 350;
+    let node = start_with(config).await;
+    let (rtmp, http, api) = (node.rtmp_addr, node.http_addr, node.api_addr);
+    let _publisher = publish_fixture(&format!("rtmp://{rtmp}/live/a"));
+    wait_published(api, "/live/a").await;
+    let mut flv = reqwest::get(format!("http://{http}/live/a.flv")).await.unwrap();
+    assert_eq!(flv.status(), 200);
+    let during = {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+        while let Ok(Ok(Some(_))) = tokio::time::timeout_at(deadline, flv.chunk()).await {}
+        scrape(api).await
+    };
+    assert_eq!(during["ferrocast_node_clients{type=\"flv-play\"}"], 1.0);
+    assert!(during["ferrocast_node_merge_window_seconds"] < 0.001, "one player, no window: {during:?}");
+    let count = during["ferrocast_node_frame_wait_seconds_count"];
+    let quick = during["ferrocast_node_frame_wait_seconds_bucket{le=\"0.05\"}"];
+    assert!(count >= 20.0, "a write per frame or so in 3 s: {count}");
+    // Generous for a busy test machine; a 350 ms window would put most writes past 250 ms.
+    assert!(quick >= 0.9 * count, "{quick} of {count} writes within 50 ms: {during:?}");
+    node.shutdown().await;
+}

@@ -50,7 +50,7 @@ pub async fn run(ctx: Arc<NodeContext>, source: Arc<Source>, param: String, stop
                 }
             };
             info!(stream = %key, %origin, "edge: pushing the publisher up to the origin");
-            let feed = FrameFeed::new(source.subscribe(), policy);
+            let feed = FrameFeed::new(source.subscribe(), policy.clone());
             match up.push_feed(feed, &stop, ctx.config.media.slow_player_drop(), |_, _| {}).await {
                 Ok(()) => {
                     up.close().await;

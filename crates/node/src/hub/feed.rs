@@ -3,11 +3,16 @@
 //! Everything that consumes a source pulls from a `FrameFeed` — the player writers (RTMP,
 //! HTTP-FLV), the HLS segmenter, an origin's forwarders and an edge's push up — so the rules live
 //! in one place: the start snapshot goes out at once; after that, frames that arrive within the
-//! merge window leave together in one vectored write; a player that falls behind the fan-out
-//! queue skips to the next keyframe, and one that stays behind is dropped; a player waits a
-//! bounded time for a publisher that has not started or has left.
+//! merge window leave together in one vectored write (and whatever arrived while the previous
+//! write was in flight leaves with the next); a player that falls behind the fan-out queue skips
+//! to the next keyframe, and one that stays behind is dropped; a player waits a bounded time for
+//! a publisher that has not started or has left.
+//!
+//! The window is fixed (`--merge-window-ms`; 0 for the internal hops: an edge's pull, forwards,
+//! an edge's push up) or adapts to the node's load ([`WriteLoad`], the default for players).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
@@ -16,10 +21,57 @@ use tokio::time::Instant;
 use super::packet::Packet;
 use super::source::{SourceEvent, Subscription};
 
+/// The adaptive write policy's measure of load: the players of the node whose window adapts.
+///
+/// Each player's window is its share of a budget of writes: with `P` players the window is
+/// `P / WRITES_PER_SECOND` seconds (1 ms per 10 players), at most the configured largest. So one
+/// player gets each frame as it comes (a window of 0.1 ms is under a frame's interval), 100
+/// players 10 ms, 1,000 players 100 ms, and from 3,500 players on SRS's 350 ms: the writes per
+/// second of the node stay near the budget however many players there are, and latency is spent
+/// only where it buys CPU.
+#[derive(Debug, Default)]
+pub struct WriteLoad {
+    players: AtomicUsize,
+}
+
+/// The adaptive policy's budget of player writes per second for the node.
+pub const WRITES_PER_SECOND: u64 = 10_000;
+
+impl WriteLoad {
+    /// The window now, at most `max`.
+    pub fn window(&self, max: Duration) -> Duration {
+        let players = self.players.load(Ordering::Relaxed) as u64;
+        Duration::from_micros(players.saturating_mul(1_000_000) / WRITES_PER_SECOND).min(max)
+    }
+
+    pub fn players(&self) -> usize {
+        self.players.load(Ordering::Relaxed)
+    }
+}
+
+/// Counts one player in a [`WriteLoad`] while it lives.
+struct Counted(Arc<WriteLoad>);
+
+impl Counted {
+    fn new(load: Arc<WriteLoad>) -> Counted {
+        load.players.fetch_add(1, Ordering::Relaxed);
+        Counted(load)
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.players.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// How long to wait, what to do when behind.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct FeedPolicy {
+    /// The fixed window, or with `adaptive` the largest.
     pub merge_window: Duration,
+    /// The node's load, when the window adapts to it.
+    pub adaptive: Option<Arc<WriteLoad>>,
     pub play_wait: Duration,
     pub slow_drop: Duration,
     /// Most packets handed out in one batch.
@@ -54,6 +106,8 @@ pub struct FrameFeed {
     /// How many times the publisher left (a consumer that must mark the break, like the HLS
     /// segmenter, compares this between batches).
     pub restarts: u64,
+    /// This feed counted in the node's load, when its window adapts.
+    _counted: Option<Counted>,
 }
 
 impl FrameFeed {
@@ -61,6 +115,7 @@ impl FrameFeed {
         let start = std::mem::take(&mut sub.start);
         let now = Instant::now();
         let waiting_since = (!sub.publishing).then_some(now);
+        let counted = policy.adaptive.clone().filter(|_| !policy.merge_window.is_zero()).map(Counted::new);
         FrameFeed {
             sub,
             policy,
@@ -71,6 +126,15 @@ impl FrameFeed {
             last_batch: now,
             skipped: 0,
             restarts: 0,
+            _counted: counted,
+        }
+    }
+
+    /// The window before the next batch: fixed, or as the node's load makes it.
+    pub fn window(&self) -> Duration {
+        match &self.policy.adaptive {
+            Some(load) => load.window(self.policy.merge_window),
+            None => self.policy.merge_window,
         }
     }
 
@@ -83,7 +147,10 @@ impl FrameFeed {
             self.last_batch = Instant::now();
             return Ok(std::mem::take(&mut self.start));
         }
-        tokio::time::sleep_until(self.last_batch + self.policy.merge_window).await;
+        let window = self.window();
+        if !window.is_zero() {
+            tokio::time::sleep_until(self.last_batch + window).await;
+        }
         let mut batch = Vec::new();
         loop {
             self.drain(&mut batch)?;
@@ -173,6 +240,7 @@ mod tests {
     fn policy() -> FeedPolicy {
         FeedPolicy {
             merge_window: Duration::from_millis(0),
+            adaptive: None,
             play_wait: Duration::from_millis(200),
             slow_drop: Duration::from_secs(10),
             max_batch: 256,
@@ -181,6 +249,28 @@ mod tests {
 
     fn video(ts: u32, key: bool) -> Frame {
         Frame::new(FrameKind::Video, ts, Bytes::from(vec![if key { 0x17 } else { 0x27 }, 1, 0, 0, 0, 7]))
+    }
+
+    #[test]
+    fn the_adaptive_window_grows_with_the_players_up_to_its_largest() {
+        let load = Arc::new(WriteLoad::default());
+        let max = Duration::from_millis(350);
+        let s = Source::new(StreamKey::new("", "live", "x"), 16, GopLimits::default());
+        let adaptive = FeedPolicy { merge_window: max, adaptive: Some(load.clone()), ..policy() };
+        let one = FrameFeed::new(s.subscribe(), adaptive.clone());
+        assert!(one.window() < Duration::from_millis(1), "one player: every frame at once ({:?})", one.window());
+        let more: Vec<_> = (0..999).map(|_| FrameFeed::new(s.subscribe(), adaptive.clone())).collect();
+        assert_eq!((load.players(), one.window()), (1000, Duration::from_millis(100)));
+        // An internal hop (no window) is not a player and waits for nothing.
+        let hop = FrameFeed::new(s.subscribe(), FeedPolicy { merge_window: Duration::ZERO, ..adaptive.clone() });
+        assert_eq!((load.players(), hop.window()), (1000, Duration::ZERO));
+        let crowd: Vec<_> = (0..5000).map(|_| FrameFeed::new(s.subscribe(), adaptive.clone())).collect();
+        assert_eq!(one.window(), max, "capped");
+        drop((more, crowd, hop));
+        assert_eq!(load.players(), 1, "players that left no longer count");
+        // A fixed window is what it says.
+        let fixed = FrameFeed::new(s.subscribe(), FeedPolicy { merge_window: max, adaptive: None, ..policy() });
+        assert_eq!(fixed.window(), max);
     }
 
     #[tokio::test]

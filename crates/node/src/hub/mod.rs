@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 use ferrocast_media::GopLimits;
 
-pub use feed::{FeedEnd, FeedPolicy, FrameFeed};
+pub use feed::{FeedEnd, FeedPolicy, FrameFeed, WriteLoad};
 pub use packet::{Packet, frame_kind, rtmp_kind};
 pub use source::{PublishError, Publisher, Source, SourceEvent, Subscription};
 

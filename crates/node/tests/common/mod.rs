@@ -30,7 +30,7 @@ pub fn loopback_config() -> NodeConfig {
         api: "127.0.0.1:0".parse().unwrap(),
         ..NodeConfig::default()
     };
-    c.media.merge_window_ms = 50;
+    c.media.merge_window_ms = Some(50);
     c.media.play_wait_ms = 3_000;
     c
 }

@@ -122,4 +122,25 @@ mod tests {
         assert!(!table.contains_key("huge"), "over the cap: ignored");
         assert!(table.contains_key("small"), "a message within the cap is taken");
     }
+
+    #[tokio::test]
+    async fn origin_notes_that_name_no_known_origin_or_do_not_parse_create_nothing() {
+        let config = IndexConfig { redis: Some("redis://127.0.0.1:1/0".into()), ..IndexConfig::default() };
+        let state = IndexState::new(config, crate::store::Store::open_in_memory().unwrap(), None).unwrap();
+        let sh = state.replicas.clone().unwrap();
+        let key = "__defaultVhost__/live/cam1";
+        let huge = "k".repeat(1 << 20);
+        let notes = |d: serde_json::Value| serde_json::json!({ "r": "another-replica", "d": d }).to_string();
+        for payload in [
+            b"not json".to_vec(),
+            br#"{"r":"x","d":[["q","a","b"]]}"#.to_vec(),
+            notes(serde_json::json!([["p", key, "nowhere"], ["o", key, "nowhere"]])).into_bytes(),
+            notes(serde_json::json!([["p", huge, "nowhere"]])).into_bytes(),
+            notes(serde_json::Value::Array(vec![serde_json::json!(["o", key, "nowhere"]); 10_000])).into_bytes(),
+        ] {
+            dispatch(&state, &sh, &sh.keys.ch_origins, &payload);
+        }
+        assert_eq!(state.primaries.get(key), None, "no primary for a node the directory does not list");
+        assert_eq!(state.placements.recent(key, crate::clock::now_ms()), None, "no placement either");
+    }
 }

@@ -507,14 +507,27 @@ impl IndexConfig {
     }
 }
 
-/// A Redis URL for logs and messages: its password replaced by `***`.
+/// A database URL (Redis, PostgreSQL) for logs and messages, without its password: the user
+/// stays, the password and the query (which may hold `password=`) go. Credentials end at the
+/// first `@`, as the drivers read them.
 pub fn redact_url(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => match rest.rsplit_once('@') {
-            Some((_, host)) => format!("{scheme}://***@{host}"),
-            None => url.to_string(),
-        },
-        None => url.to_string(),
+    let Some((scheme, rest)) = url.split_once("://") else { return "(a database URL)".to_string() };
+    // An '@' after a '?' is in the query, not after credentials.
+    let (user, rest) = match rest.split_once('@').filter(|(credentials, _)| !credentials.contains('?')) {
+        Some((credentials, host)) => (credentials.split(':').next().map(|u| format!("{u}@")), host),
+        None => (None, rest),
+    };
+    let rest = rest.split('?').next().unwrap_or("");
+    let (host, db) = rest.split_once('/').map_or((rest, None), |(h, d)| (h, Some(d)));
+    let password = if user.is_some() && url[scheme.len() + 3..].split('@').next().is_some_and(|c| c.contains(':')) {
+        ":***"
+    } else {
+        ""
+    };
+    let user = user.map(|u| format!("{}{password}@", u.trim_end_matches('@'))).unwrap_or_default();
+    match db {
+        Some(db) => format!("{scheme}://{user}{host}/{db}"),
+        None => format!("{scheme}://{user}{host}"),
     }
 }
 

@@ -84,28 +84,7 @@ pub fn is_url(db: &str) -> bool {
     db.starts_with("postgres://") || db.starts_with("postgresql://")
 }
 
-/// `url` without its password, for logs and errors: the user stays, the password and the query
-/// (which may hold `password=`) go. Credentials end at the first `@`, as the driver reads them.
-pub fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return "(a database URL)".to_string() };
-    // An '@' after a '?' is in the query, not after credentials.
-    let (user, rest) = match rest.split_once('@').filter(|(credentials, _)| !credentials.contains('?')) {
-        Some((credentials, host)) => (credentials.split(':').next().map(|u| format!("{u}@")), host),
-        None => (None, rest),
-    };
-    let rest = rest.split('?').next().unwrap_or("");
-    let (host, db) = rest.split_once('/').map_or((rest, None), |(h, d)| (h, Some(d)));
-    let password = if user.is_some() && url[scheme.len() + 3..].split('@').next().is_some_and(|c| c.contains(':')) {
-        ":***"
-    } else {
-        ""
-    };
-    let user = user.map(|u| format!("{}{password}@", u.trim_end_matches('@'))).unwrap_or_default();
-    match db {
-        Some(db) => format!("{scheme}://{user}{host}/{db}"),
-        None => format!("{scheme}://{user}{host}"),
-    }
-}
+pub use crate::config::redact_url as redact;
 
 /// `db` (a `--db` value) as messages may show it: a path as it is, a URL without its password.
 pub fn shown(db: &str) -> String {

@@ -80,9 +80,7 @@ pub fn render(ctx: &NodeContext) -> String {
         "gauge",
         "The batching window of player writes now: frames arriving within it leave in one write (fixed with --merge-window-ms, else adapting to the players).",
     );
-    let m = &ctx.config.media;
-    let window = if m.adaptive_window() { ctx.write_load.window(m.merge_window()) } else { m.merge_window() };
-    let _ = writeln!(o, "ferrocast_node_merge_window_seconds {}", window.as_secs_f64());
+    let _ = writeln!(o, "ferrocast_node_merge_window_seconds {}", ctx.feed_policy().window().as_secs_f64());
     help(
         &mut o,
         "ferrocast_node_frame_wait_seconds",

@@ -20,8 +20,8 @@ pub fn summaries(ctx: &NodeContext) -> Value {
     let swap_free = meminfo.get("SwapFree");
     let [l1, l5, l15] = loadavg();
     let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
-    let (recv, send) =
-        ctx.registry.vhosts().iter().fold((0, 0), |(r, s), v| (r + v.traffic.recv_bytes(), s + v.traffic.send_bytes()));
+    // The node's totals, the bytes of vhosts that left included (as `/metrics` counts them).
+    let (recv, send) = ctx.registry.byte_totals();
     let data = json!({
         "ok": mem_total > 0,
         "now_ms": now_ms(),

@@ -78,6 +78,16 @@ pub struct FeedPolicy {
     pub max_batch: usize,
 }
 
+impl FeedPolicy {
+    /// The window now: fixed, or as the node's load makes it.
+    pub fn window(&self) -> Duration {
+        match &self.adaptive {
+            Some(load) => load.window(self.merge_window),
+            None => self.merge_window,
+        }
+    }
+}
+
 /// Why a feed ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FeedEnd {
@@ -132,10 +142,7 @@ impl FrameFeed {
 
     /// The window before the next batch: fixed, or as the node's load makes it.
     pub fn window(&self) -> Duration {
-        match &self.policy.adaptive {
-            Some(load) => load.window(self.policy.merge_window),
-            None => self.policy.merge_window,
-        }
+        self.policy.window()
     }
 
     /// The next packets to write. Never returns an empty batch.

@@ -138,9 +138,9 @@ pub struct NodeArgs {
     pub chunk_size: Option<u32>,
     /// Pins a fixed merge window for player writes, in ms: frames arriving within it leave in one
     /// write; 0 sends each frame at once (more CPU). Unset, the window adapts to the load: each
-    /// frame at once while the node has few players, growing with their number (1 ms per 10
-    /// players) up to --max-merge-window-ms, so thousands of players still cost few writes
-    /// [default: adaptive].
+    /// frame at once while the node has few players, growing with their number (1 ms per 8
+    /// players: 125 ms at 1,000) up to --max-merge-window-ms, so thousands of players still cost
+    /// few writes [default: adaptive].
     #[arg(long, value_name = "MS")]
     pub merge_window_ms: Option<u64>,
     /// The largest window the adaptive write policy uses, in ms [default: 350].

@@ -17,6 +17,13 @@ accepted), healthy (stayed until the end with a delivery rate at least 90% of th
 failed (per reason), with first-byte and first-keyframe latency percentiles measured from the
 start of each player's connect. Progress goes to stderr every 2 s; the report to stdout.
 
+With --reference ADDR the report adds delivery latency per video frame (p50/p95/p99/max ms):
+from the publisher's copy arriving on ADDR to a player receiving the same frame. Publish with
+FFmpeg's tee muxer, e.g.
+  ffmpeg -re -i in.flv -map 0 -c copy -f tee \
+    '[f=flv:flush_packets=1]rtmp://127.0.0.1/live/demo|[f=flv:flush_packets=1]tcp://127.0.0.1:9000'
+and start the load generator first with --reference 127.0.0.1:9000.
+
 Only loopback targets (127.0.0.0/8, ::1) are allowed unless --allow-remote is given. Large runs
 need a file-descriptor limit above --players: run `ulimit -n 65535` first.
 
@@ -43,6 +50,12 @@ pub struct Args {
     /// Print the report as one JSON object on stdout instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Measure delivery latency per video frame: listen on ADDR for the publisher's own copy of
+    /// the stream (FLV over TCP, e.g. from FFmpeg's tee muxer), wait for it to connect, then start
+    /// the players. Each video frame a player receives is matched with the copy and timed.
+    /// HTTP-FLV players only.
+    #[arg(long, value_name = "ADDR")]
+    pub reference: Option<std::net::SocketAddr>,
     /// Allow a target that is not a loopback address. Only use it against servers you run and
     /// are allowed to load-test.
     #[arg(long)]
@@ -71,6 +84,10 @@ mod tests {
     fn limits_are_enforced() {
         let ok = parse(&["--players", "20000", "--ramp", "0.5", "--duration", "10"]).unwrap();
         assert_eq!((ok.players, ok.ramp, ok.duration, ok.json, ok.allow_remote), (20000, 0.5, 10, false, false));
+        assert_eq!(ok.reference, None);
+        let timed = parse(&["--players", "1", "--ramp", "1", "--duration", "1", "--reference", "127.0.0.1:9000"]);
+        assert_eq!(timed.unwrap().reference, Some("127.0.0.1:9000".parse().unwrap()));
+        assert!(parse(&["--players", "1", "--ramp", "1", "--duration", "1", "--reference", "nowhere"]).is_err());
         assert!(parse(&["--players", "20001", "--ramp", "1", "--duration", "10"]).is_err());
         assert!(parse(&["--players", "0", "--ramp", "1", "--duration", "10"]).is_err());
         assert!(parse(&["--players", "1", "--ramp", "1"]).is_err(), "duration is required");

@@ -18,6 +18,9 @@ const FILE_HEADER: usize = 9;
 const TAG_HEADER: usize = 11;
 /// Sanity cap on the file header's data offset.
 const MAX_DATA_OFFSET: u32 = 1024;
+/// A video frame's fingerprint covers its size and at most this many first body bytes (the
+/// codec header, composition time and slice header: enough to tell frames apart).
+const FINGERPRINT_BYTES: usize = 256;
 
 /// Why the stream is not valid FLV.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -90,6 +93,27 @@ pub struct FlvCounter {
     prefix: [u8; 2],
     prefix_len: usize,
     counts: FlvCounts,
+    /// Fingerprints of completed video frames, when asked for ([`Self::with_fingerprints`]).
+    fingerprints: Option<Fingerprints>,
+}
+
+/// The fingerprint of the video body being read, and those of the frames completed since the
+/// caller last took them.
+#[derive(Clone, Debug, Default)]
+struct Fingerprints {
+    hash: u64,
+    hashed: usize,
+    done: Vec<u64>,
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
+fn fnv(mut hash: u64, bytes: &[u8]) -> u64 {
+    for &b in bytes {
+        hash = (hash ^ u64::from(b)).wrapping_mul(FNV_PRIME);
+    }
+    hash
 }
 
 impl Default for FlvCounter {
@@ -107,6 +131,20 @@ impl FlvCounter {
             prefix: [0; 2],
             prefix_len: 0,
             counts: FlvCounts::default(),
+            fingerprints: None,
+        }
+    }
+
+    /// A counter that also fingerprints each video frame (not sequence headers), so the same
+    /// frame can be recognised in two streams: the publisher's and a player's.
+    pub fn with_fingerprints() -> Self {
+        Self { fingerprints: Some(Fingerprints::default()), ..Self::new() }
+    }
+
+    /// Hands over the fingerprints of the video frames completed since the last call, in order.
+    pub fn take_fingerprints(&mut self, mut each: impl FnMut(u64)) {
+        if let Some(f) = &mut self.fingerprints {
+            f.done.drain(..).for_each(&mut each);
         }
     }
 
@@ -153,6 +191,14 @@ impl FlvCounter {
                         let take = n.min(2 - self.prefix_len);
                         self.prefix[self.prefix_len..self.prefix_len + take].copy_from_slice(&input[..take]);
                         self.prefix_len += take;
+                    }
+                    if tag_type == TAG_VIDEO
+                        && let Some(f) = &mut self.fingerprints
+                        && f.hashed < FINGERPRINT_BYTES
+                    {
+                        let take = n.min(FINGERPRINT_BYTES - f.hashed);
+                        f.hash = fnv(f.hash, &input[..take]);
+                        f.hashed += take;
                     }
                     input = &input[n..];
                     let left = left - n as u32;
@@ -201,6 +247,9 @@ impl FlvCounter {
         }
         let size = u32::from_be_bytes([0, self.fixed[1], self.fixed[2], self.fixed[3]]);
         self.prefix_len = 0;
+        if let Some(f) = &mut self.fingerprints {
+            (f.hash, f.hashed) = (fnv(FNV_OFFSET, &size.to_be_bytes()), 0);
+        }
         if size == 0 {
             self.tag_done(tag_type, 0);
         } else {
@@ -216,13 +265,29 @@ impl FlvCounter {
             TAG_AUDIO => c.audio += 1,
             TAG_VIDEO => {
                 c.video += 1;
-                if is_video_keyframe(&self.prefix[..self.prefix_len]) {
+                let prefix = &self.prefix[..self.prefix_len];
+                if is_video_keyframe(prefix) {
                     c.keyframes += 1;
+                }
+                if let Some(f) = &mut self.fingerprints
+                    && !is_sequence_header(prefix)
+                {
+                    f.done.push(f.hash);
                 }
             }
             _ => c.script += 1,
         }
         self.state = State::BackPointer { expected: Some(TAG_HEADER as u32 + size) };
+    }
+}
+
+/// A video tag that carries decoder configuration rather than a frame (AVC/HEVC packet type 0,
+/// or an enhanced-RTMP sequence start).
+fn is_sequence_header(prefix: &[u8]) -> bool {
+    match prefix {
+        [first, ..] if first & 0x80 != 0 => first & 0x0F == 0,
+        [_, packet_type, ..] => *packet_type == 0,
+        _ => false,
     }
 }
 
@@ -336,5 +401,30 @@ mod tests {
         let mut s = b"FLV\x01\x05\x00\x00\x00\x09\x00\x00\x00\x00".to_vec();
         s.extend(tag(7, &[1, 2]));
         assert_eq!(FlvCounter::new().feed(&s), Err(FlvError::TagType(7)));
+    }
+
+    #[test]
+    fn fingerprints_tell_frames_apart_in_any_split_and_skip_sequence_headers() {
+        let s = stream();
+        let mut whole = FlvCounter::with_fingerprints();
+        whole.feed(&s).unwrap();
+        let mut expected = Vec::new();
+        whole.take_fingerprints(|f| expected.push(f));
+        assert_eq!(expected.len(), 3, "three frames, the sequence header is not one");
+        assert_ne!(expected[0], expected[2], "two keyframes of one size but other bytes differ");
+        let mut again = Vec::new();
+        whole.take_fingerprints(|f| again.push(f));
+        assert!(again.is_empty(), "taken once");
+        for split in 0..=s.len() {
+            let mut c = FlvCounter::with_fingerprints();
+            c.feed(&s[..split]).unwrap();
+            c.feed(&s[split..]).unwrap();
+            let mut got = Vec::new();
+            c.take_fingerprints(|f| got.push(f));
+            assert_eq!(got, expected, "split {split}");
+        }
+        let mut plain = FlvCounter::new();
+        plain.feed(&s).unwrap();
+        plain.take_fingerprints(|_| panic!("no fingerprints unless asked"));
     }
 }

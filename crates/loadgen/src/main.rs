@@ -10,6 +10,7 @@ mod flv;
 mod http_body;
 mod http_head;
 mod keyframe;
+mod latency;
 mod live;
 mod meter;
 mod outcome;
@@ -31,6 +32,7 @@ use std::time::Duration;
 use clap::Parser;
 
 use crate::cli::Args;
+use crate::latency::Reference;
 use crate::player_http::HttpPlay;
 use crate::player_rtmp::RtmpPlay;
 use crate::swarm::{Plan, Play};
@@ -60,8 +62,18 @@ fn main() -> ExitCode {
 async fn run(args: Args) -> anyhow::Result<()> {
     let target = Target::parse(&args.url)?;
     let addr = target.resolve(args.allow_remote).await?;
+    let reference = match (args.reference, target.protocol) {
+        (None, _) => None,
+        (Some(listen), Protocol::HttpFlv) => {
+            let reference = tokio::task::spawn_blocking(move || Reference::accept(listen)).await??;
+            // Let the server take the publisher's first frames before the players ask for them.
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            Some(reference)
+        }
+        (Some(_), Protocol::Rtmp) => anyhow::bail!("--reference measures HTTP-FLV players only"),
+    };
     let play = match target.protocol {
-        Protocol::HttpFlv => Play::Http(Arc::new(HttpPlay::new(&target, addr))),
+        Protocol::HttpFlv => Play::Http(Arc::new(HttpPlay::new(&target, addr, reference.clone()))),
         Protocol::Rtmp => Play::Rtmp(Arc::new(RtmpPlay::new(&target.url, addr)?)),
     };
     let plan = Plan {
@@ -86,7 +98,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         plan.ramp_per_s,
         args.duration
     );
-    let summary = swarm::run(plan).await;
+    let mut summary = swarm::run(plan).await;
+    summary.delivery_latency_ms = reference.and_then(|r| r.stats());
     if args.json {
         println!("{}", render::json(&summary));
     } else {

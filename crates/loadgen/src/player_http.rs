@@ -14,6 +14,7 @@ use crate::connect::connect;
 use crate::flv::FlvCounter;
 use crate::http_body::BodyDecoder;
 use crate::http_head::HeadParser;
+use crate::latency::{PlayerClock, Reference};
 use crate::live::Live;
 use crate::meter::Meter;
 use crate::outcome::{Fail, FailReason, PlayerReport};
@@ -28,16 +29,18 @@ pub struct HttpPlay {
     pub addr: SocketAddr,
     /// The whole request, built once.
     pub request: Vec<u8>,
+    /// The publisher's copy, when delivery latency is measured.
+    pub reference: Option<Arc<Reference>>,
 }
 
 impl HttpPlay {
-    pub fn new(target: &Target, addr: SocketAddr) -> Self {
+    pub fn new(target: &Target, addr: SocketAddr, reference: Option<Arc<Reference>>) -> Self {
         let request = format!(
             "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: ferrocast-loadgen\r\nAccept: */*\r\nConnection: close\r\n\r\n",
             target.path,
             target.host_header()
         );
-        Self { addr, request: request.into_bytes() }
+        Self { addr, request: request.into_bytes(), reference }
     }
 }
 
@@ -49,12 +52,13 @@ pub async fn run(play: Arc<HttpPlay>, live: Arc<Live>, stop: CancellationToken) 
 }
 
 async fn drive(play: &HttpPlay, meter: &mut Meter, stop: &CancellationToken) -> Result<(), Fail> {
+    let mut clock = PlayerClock::new();
     let mut stream = connect(play.addr, stop).await?;
     stream.write_all(&play.request).await.map_err(|e| Fail::new(FailReason::Io(e.kind()), e))?;
     let mut buf = vec![0u8; READ_BUF];
     let mut head = Some(HeadParser::new());
     let mut body = BodyDecoder::identity(None);
-    let mut flv = FlvCounter::new();
+    let mut flv = if play.reference.is_some() { FlvCounter::with_fingerprints() } else { FlvCounter::new() };
     loop {
         let n = tokio::select! {
             biased;
@@ -87,6 +91,9 @@ async fn drive(play: &HttpPlay, meter: &mut Meter, stop: &CancellationToken) -> 
         while let Some(data) = body.next_data(&mut input).map_err(|e| Fail::new(FailReason::BadHttp, e))? {
             media = true;
             flv.feed(data).map_err(|e| Fail::new(FailReason::BadFlv, e))?;
+        }
+        if let Some(reference) = &play.reference {
+            flv.take_fingerprints(|id| reference.delivered(id, &mut clock));
         }
         let after = flv.counts();
         meter.on_read(n, media);

@@ -34,6 +34,13 @@ pub fn table(s: &Summary) -> String {
     let _ = writeln!(out, "latency ms          {:>9} {:>9} {:>9} {:>9}", "p50", "p90", "p99", "max");
     latency_row(&mut out, "first byte", s.first_byte_ms.as_ref());
     latency_row(&mut out, "first keyframe", s.first_keyframe_ms.as_ref());
+    if let Some(l) = &s.delivery_latency_ms {
+        let _ = writeln!(
+            out,
+            "latency   publisher to player, per video frame: p50 {:.1} ms, p95 {:.1}, p99 {:.1}, max {:.1} ({} frames, {} unmatched)",
+            l.p50, l.p95, l.p99, l.max, l.frames, l.unmatched
+        );
+    }
     match &s.delivery_kbps {
         Some(d) => {
             let _ = writeln!(

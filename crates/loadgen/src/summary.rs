@@ -12,6 +12,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use crate::latency::LatencyStats;
 use crate::outcome::PlayerReport;
 
 /// A player is healthy at this fraction of the median delivery rate or better.
@@ -69,6 +70,8 @@ pub struct Summary {
     pub total_bytes: u64,
     pub total_frames: u64,
     pub total_keyframes: u64,
+    /// Per video frame, publisher to player (`--reference` only).
+    pub delivery_latency_ms: Option<LatencyStats>,
 }
 
 /// The median of `values` (unsorted), or `None` when empty.
@@ -163,6 +166,7 @@ pub fn summarize(run: RunInfo, reports: &[PlayerReport]) -> Summary {
         total_bytes,
         total_frames,
         total_keyframes: reports.iter().map(|r| r.keyframes).sum(),
+        delivery_latency_ms: None,
         run,
     }
 }

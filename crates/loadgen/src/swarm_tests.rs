@@ -78,7 +78,7 @@ async fn plan_for(listener: &TcpListener, players: usize, ramp: f64, secs: f64) 
     let target = Target::parse(&format!("http://{addr}/live/test.flv")).unwrap();
     let resolved = target.resolve(false).await.unwrap();
     Plan {
-        play: Play::Http(Arc::new(HttpPlay::new(&target, resolved))),
+        play: Play::Http(Arc::new(HttpPlay::new(&target, resolved, None))),
         target,
         players,
         ramp_per_s: ramp,

@@ -1,10 +1,10 @@
 //! HTTP-FLV players: `GET /{app}/{stream}.flv`.
 //!
-//! The response is the FLV header followed by the tags each frame carries pre-encoded, one body
-//! chunk per merge window. A player that arrives before the publisher waits (bounded by the play
+//! The response is the FLV header followed by the tags each frame carries pre-encoded, one write
+//! per batch of the player's feed (see `hub::feed` for the write window), the frames shared
+//! rather than copied (`flv_chunks`). A player that arrives before the publisher waits (bounded by the play
 //! wait); if no publisher comes, it gets a 404 rather than an empty stream.
 
-use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::sync::Arc;
 
@@ -12,14 +12,15 @@ use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use ferrocast_media::flv::flv_header;
 use tracing::{info, warn};
 
+use super::flv_chunks::TagChunks;
 use super::serve::ConnInfo;
 use crate::admission::{self, Delivery, Viewer, ViewerRequest};
 use crate::context::NodeContext;
-use crate::hub::{FeedEnd, Packet};
+use crate::hub::FeedEnd;
 use crate::key::{StreamKey, vhost_from};
 use crate::stats::delivery::WriteProto;
 use crate::stats::{ClientInfo, ClientKind};
@@ -88,8 +89,7 @@ pub async fn play(
     viewer.begin();
     info!(stream = %key, client = viewer.id(), "http-flv play started");
     let header = Bytes::copy_from_slice(&flv_header(true, true)[..]);
-    let state =
-        FlvBody { ctx, viewer, kick: conn.kick.clone(), pending: VecDeque::from([header]), start: first.into() };
+    let state = FlvBody { ctx, viewer, pending: Some(header), chunks: TagChunks::start(first) };
     let stream = futures_util::stream::unfold(state, next_chunk);
     Response::builder()
         .header(header::CONTENT_TYPE, "video/x-flv")
@@ -100,70 +100,31 @@ pub async fn play(
 }
 
 /// The response body's state. However the play ends (stream end, kick, client gone), dropping it
-/// drops the viewer, and the hook service hears `on_stop`.
-///
-/// The first response is the stream's start (metadata, sequence headers, the GOP cache: up to
-/// `gop_max_bytes`). It is not copied into one buffer per player: `start` holds the shared packets
-/// and each body chunk is made as hyper asks for it — a large tag goes out as the packet's own
-/// `Bytes`, small ones are gathered into chunks of at most `START_CHUNK` — so a thousand players
-/// that join at once, or never read, hold references, not copies of the cache.
+/// drops the viewer, and the hook service hears `on_stop`. A kick (API `DELETE` of the client)
+/// closes the connection in `serve`, which drops the body: the body does not watch for it.
 struct FlvBody {
     ctx: Arc<NodeContext>,
     viewer: Viewer,
-    kick: tokio_util::sync::CancellationToken,
-    pending: VecDeque<Bytes>,
-    start: VecDeque<Arc<Packet>>,
-}
-
-/// Small tags of the start are gathered into chunks up to this size; larger tags go out shared.
-const START_CHUNK: usize = 64 * 1024;
-
-impl FlvBody {
-    /// The next chunk of the start, if any is left.
-    fn take_start_chunk(&mut self) -> Option<Bytes> {
-        let first = self.start.pop_front()?.flv();
-        if first.len() >= START_CHUNK {
-            return Some(first);
-        }
-        let mut out = BytesMut::with_capacity(START_CHUNK);
-        out.extend_from_slice(&first);
-        while let Some(next) = self.start.front() {
-            let tag = next.flv();
-            if out.len() + tag.len() > START_CHUNK {
-                break;
-            }
-            out.extend_from_slice(&tag);
-            self.start.pop_front();
-        }
-        Some(out.freeze())
-    }
-}
-
-fn append(out: &mut BytesMut, packets: &[Arc<Packet>]) {
-    let tags: Vec<Bytes> = packets.iter().map(|p| p.flv()).collect();
-    out.reserve(tags.iter().map(Bytes::len).sum());
-    tags.iter().for_each(|t| out.extend_from_slice(t));
+    /// The FLV header, before any tag.
+    pending: Option<Bytes>,
+    /// The tags still to send, without copies (see [`TagChunks`]).
+    chunks: TagChunks,
 }
 
 async fn next_chunk(mut s: FlvBody) -> Option<(Result<Bytes, Infallible>, FlvBody)> {
-    if let Some(chunk) = s.pending.pop_front().or_else(|| s.take_start_chunk()) {
+    if let Some(chunk) = s.pending.take().or_else(|| s.chunks.next_chunk()) {
         s.viewer.guard().traffic().add_send(chunk.len() as u64);
         return Some((Ok(chunk), s));
     }
-    let batch = tokio::select! {
-        b = s.viewer.next_batch() => b,
-        _ = s.kick.cancelled() => Err(FeedEnd::Closed),
-    };
-    match batch {
+    match s.viewer.next_batch().await {
         Ok(packets) => {
-            let mut out = BytesMut::new();
-            append(&mut out, &packets);
-            let chunk = out.freeze();
-            s.viewer.guard().traffic().add_send(chunk.len() as u64);
             if let Some(oldest) = packets.first() {
-                // Handed to the HTTP stack, which asks for the next chunk once this one is written.
+                // Handed to the HTTP stack, which asks for the next batch once this one is written.
                 s.ctx.delivery.wrote(WriteProto::Flv, oldest.received);
             }
+            s.chunks.push_batch(packets);
+            let chunk = s.chunks.next_chunk()?;
+            s.viewer.guard().traffic().add_send(chunk.len() as u64);
             Some((Ok(chunk), s))
         }
         Err(FeedEnd::TooSlow) => {

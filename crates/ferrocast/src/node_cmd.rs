@@ -120,6 +120,10 @@ pub struct NodeArgs {
     /// HLS target segment duration in ms; cuts happen at keyframes [default: 2000].
     #[arg(long, value_name = "MS")]
     pub hls_fragment_ms: Option<u32>,
+    /// LL-HLS part target in ms (`/{app}/{stream}/index.m3u8`): parts end before they exceed it,
+    /// and players hold back three of them [default: 300].
+    #[arg(long, value_name = "MS")]
+    pub hls_part_ms: Option<u32>,
     /// HLS segments in the live playlist, kept in memory [default: 6].
     #[arg(long, value_name = "N")]
     pub hls_window: Option<usize>,
@@ -248,7 +252,7 @@ impl NodeArgs {
             setup_timeout_ms => media.setup_timeout_ms,
             edge_grace_ms => edge.grace_ms, upstream_timeout_ms => edge.upstream_timeout_ms,
             connect_timeout_ms => edge.connect_timeout_ms, origin_retry_ms => edge.origin_retry_ms,
-            hls_fragment_ms => hls.fragment_ms, hls_window => hls.window, hls_idle_ms => hls.idle_ms,
+            hls_fragment_ms => hls.fragment_ms, hls_part_ms => hls.part_ms, hls_window => hls.window, hls_idle_ms => hls.idle_ms,
             hls_viewer_timeout_ms => hls.viewer_timeout_ms, hls_max_segment_bytes => hls.max_segment_bytes,
         );
         if !self.coworkers.is_empty() {

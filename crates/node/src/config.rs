@@ -108,6 +108,8 @@ impl ForwardConfig {
 pub struct HlsConfig {
     /// Target segment duration in ms; segments are cut at the first keyframe past it.
     pub fragment_ms: u32,
+    /// LL-HLS part target in ms (`EXT-X-PART-INF:PART-TARGET`): parts end before they exceed it.
+    pub part_ms: u32,
     /// Segments in the live playlist (and kept in memory).
     pub window: usize,
     /// Stop segmenting a stream that has had no publisher this long, in ms.
@@ -123,6 +125,7 @@ impl Default for HlsConfig {
     fn default() -> Self {
         HlsConfig {
             fragment_ms: 2_000,
+            part_ms: 300,
             window: 6,
             idle_ms: 30_000,
             viewer_timeout_ms: 20_000,
@@ -284,6 +287,13 @@ impl NodeConfig {
         }
         if self.index_interval_ms == 0 {
             return Err("index_interval_ms must be at least 1 (the default is 2000)".into());
+        }
+        let hls = &self.hls;
+        if !(50..=hls.fragment_ms.max(50)).contains(&hls.part_ms) {
+            return Err(format!(
+                "hls_part_ms {} is out of range: use 50 to hls_fragment_ms ({}); 200 to 500 suits most players",
+                hls.part_ms, hls.fragment_ms
+            ));
         }
         if !(128..=0x7fff_ffff).contains(&self.media.chunk_size) {
             return Err(format!("chunk_size {} is out of range: use 128 to 2147483647", self.media.chunk_size));

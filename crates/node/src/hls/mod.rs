@@ -1,10 +1,13 @@
-//! HLS on a node: every published stream is cut into in-memory MPEG-TS segments as it arrives,
-//! so the first playlist is ready one segment after the publish starts, and players fetch
-//! `/{app}/{stream}.m3u8` and `/{app}/{stream}-{seq}.ts` from memory. Nothing touches the disk.
+//! HLS on a node: every published stream is cut as it arrives into in-memory MPEG-TS segments
+//! (`/{app}/{stream}.m3u8`, `/{app}/{stream}-{seq}.ts`: the first playlist is ready one segment
+//! after the publish starts) and into Low-Latency HLS fMP4 parts and segments
+//! (`/{app}/{stream}/index.m3u8`, whose blocking reloads list each part as it is cut). Nothing
+//! touches the disk.
 //!
 //! Viewers are sessions (see `sessions`). An origin segments every published stream; an edge
 //! segments a stream while it has HLS viewers (their request starts the pull).
 
+mod parts;
 mod segmenter;
 mod sessions;
 
@@ -14,6 +17,7 @@ use std::time::Duration;
 
 use tracing::{debug, info};
 
+pub use parts::{LlSegment, Part, PartSegmenter, Progress, Readiness};
 pub use segmenter::{Segment, Segmenter};
 pub use sessions::HlsSessions;
 
@@ -35,6 +39,29 @@ pub struct HlsStreams {
 
 struct HlsStream {
     segmenter: Arc<Mutex<Segmenter>>,
+    ll: Arc<LlStream>,
+}
+
+/// A stream's LL-HLS side: its parts, and their progress for blocking playlist requests.
+pub struct LlStream {
+    pub parts: Mutex<PartSegmenter>,
+    pub progress: tokio::sync::watch::Sender<Progress>,
+}
+
+impl LlStream {
+    fn new(cfg: &crate::config::HlsConfig) -> LlStream {
+        let parts = PartSegmenter::new(cfg.part_ms, cfg.fragment_ms, cfg.window, cfg.max_segment_bytes);
+        LlStream { parts: Mutex::new(parts), progress: tokio::sync::watch::Sender::new(Progress::default()) }
+    }
+
+    /// Runs `f` on the segmenter and tells waiting requests when a part was cut.
+    fn update(&self, f: impl FnOnce(&mut PartSegmenter)) {
+        let mut parts = self.parts.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut parts);
+        let now = parts.progress();
+        drop(parts);
+        self.progress.send_if_modified(|p| std::mem::replace(p, now) != now);
+    }
 }
 
 impl HlsStreams {
@@ -52,8 +79,9 @@ impl HlsStreams {
         }
         let cfg = &ctx.config.hls;
         let segmenter = Arc::new(Mutex::new(Segmenter::new(cfg.fragment_ms, cfg.window, cfg.max_segment_bytes)));
-        streams.insert(source.key().clone(), HlsStream { segmenter: segmenter.clone() });
-        tokio::spawn(run(ctx.clone(), source.clone(), segmenter));
+        let ll = Arc::new(LlStream::new(cfg));
+        streams.insert(source.key().clone(), HlsStream { segmenter: segmenter.clone(), ll: ll.clone() });
+        tokio::spawn(run(ctx.clone(), source.clone(), segmenter, ll));
     }
 
     fn stopped(&self, key: &StreamKey) {
@@ -73,10 +101,15 @@ impl HlsStreams {
     pub fn get(&self, key: &StreamKey) -> Option<Arc<Mutex<Segmenter>>> {
         self.streams.lock().unwrap_or_else(|e| e.into_inner()).get(key).map(|s| s.segmenter.clone())
     }
+
+    /// The LL-HLS parts of `key`, while it is being segmented here.
+    pub fn get_ll(&self, key: &StreamKey) -> Option<Arc<LlStream>> {
+        self.streams.lock().unwrap_or_else(|e| e.into_inner()).get(key).map(|s| s.ll.clone())
+    }
 }
 
 /// Feeds the segmenter until the stream has had no publisher for the idle time (or shutdown).
-async fn run(ctx: Arc<NodeContext>, source: Arc<Source>, segmenter: Arc<Mutex<Segmenter>>) {
+async fn run(ctx: Arc<NodeContext>, source: Arc<Source>, segmenter: Arc<Mutex<Segmenter>>, ll: Arc<LlStream>) {
     let key = source.key().clone();
     let policy = FeedPolicy {
         merge_window: Duration::ZERO,
@@ -109,19 +142,29 @@ async fn run(ctx: Arc<NodeContext>, source: Arc<Source>, segmenter: Arc<Mutex<Se
             }
         }
         let Some(batch) = batch else { continue };
-        let mut seg = segmenter.lock().unwrap_or_else(|e| e.into_inner());
-        if feed.restarts != restarts {
-            restarts = feed.restarts;
-            seg.restart();
-        }
-        match batch {
-            Ok(packets) => packets.iter().for_each(|p| seg.push(&p.frame)),
+        let restarted = feed.restarts != restarts;
+        restarts = feed.restarts;
+        let packets = match batch {
+            Ok(packets) => packets,
             Err(end) => {
                 debug!(stream = %key, ?end, "hls: segmenter stops");
                 break;
             }
+        };
+        let mut seg = segmenter.lock().unwrap_or_else(|e| e.into_inner());
+        if restarted {
+            seg.restart();
         }
+        packets.iter().for_each(|p| seg.push(&p.frame));
+        drop(seg);
+        ll.update(|parts| {
+            if restarted {
+                parts.restart();
+            }
+            packets.iter().for_each(|p| parts.push(&p.frame));
+        });
     }
     segmenter.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    ll.update(PartSegmenter::clear);
     ctx.hls.stopped(&key);
 }

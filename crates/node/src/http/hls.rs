@@ -19,7 +19,7 @@ use crate::context::NodeContext;
 use crate::key::{StreamKey, vhost_from};
 use crate::stats::{ClientInfo, ClientKind};
 
-fn not_found(what: &str) -> Response {
+pub fn not_found(what: &str) -> Response {
     (StatusCode::NOT_FOUND, format!("{what}\n")).into_response()
 }
 
@@ -41,27 +41,39 @@ fn split_session(query: &str) -> (Option<String>, String) {
     (id, if rest.is_empty() { String::new() } else { format!("?{}", rest.join("&")) })
 }
 
-/// The live playlist. Before the first segment of a just-started stream exists, waits up to two
-/// segment durations for it. The first request of a viewer opens its session (after `on_play`).
-pub async fn playlist(
-    ctx: Arc<NodeContext>,
+/// The answer to a request that is refused (boxed: a `Response` is large).
+pub type Refusal = Box<Response>;
+
+/// A viewer admitted to a stream's HLS: its stream, its session id (`hls_ctx`), its address, and
+/// the query (token) its URIs carry.
+pub struct Admitted {
+    pub key: StreamKey,
+    pub id: String,
+    pub ip: String,
+    pub param: String,
+}
+
+/// The admission every HLS playlist request goes through (TS and LL-HLS alike): the viewer's
+/// session if it has one (by `hls_ctx`, or by address, stream and query), else `on_play` and a
+/// new session, kept only once the stream has something to play (`ready`). Before that exists
+/// (a just-started stream) it waits up to two segment durations, on an edge plus the time to
+/// reach the origin. `path` is the playlist's path, for an origin cluster's redirect.
+pub async fn admit_viewer(
+    ctx: &Arc<NodeContext>,
     conn: &ConnInfo,
     headers: &HeaderMap,
-    app: &str,
-    name: &str,
+    (app, name, path): (&str, &str, &str),
     query: &str,
-) -> Response {
+    ready: impl Fn(&StreamKey) -> bool,
+) -> Result<Admitted, Refusal> {
     let (session, param) = split_session(query);
-    let key = match StreamKey::parse(&vhost_from(&param), app, name) {
-        Ok(key) => key,
-        Err(e) => return super::bad_name(e),
-    };
+    let key = StreamKey::parse(&vhost_from(&param), app, name).map_err(|e| Box::new(super::bad_name(e)))?;
     if session.is_none()
-        && let Some(to) = super::redirect_elsewhere(&ctx, &key, &format!("/{app}/{name}.m3u8"), &param).await
+        && let Some(to) = super::redirect_elsewhere(ctx, &key, path, &param).await
     {
-        return to;
+        return Err(Box::new(to));
     }
-    let ip = client_ip(&ctx, headers, conn);
+    let ip = client_ip(ctx, headers, conn);
     let sessions = &ctx.hls.sessions;
     let existing = session.filter(|id| sessions.touch(id, &key, &ip, 0)).or_else(|| sessions.find(&ip, &key, &param));
     // A new viewer is admitted (checked by on_play) now, kept only if the stream exists.
@@ -70,6 +82,7 @@ pub async fn playlist(
         let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
         let info = ClientInfo {
             key: key.clone(),
+            // As SRS names an HLS client (both variants): the API may show it as the stream's name.
             name: format!("{name}.m3u8"),
             kind: ClientKind::HlsPlay,
             ip: ip.clone(),
@@ -79,31 +92,28 @@ pub async fn playlist(
         };
         let request =
             ViewerRequest { info, param: param.clone(), kick: CancellationToken::new(), delivery: Delivery::Segments };
-        match admission::admit(&ctx, request).await {
+        match admission::admit(ctx, request).await {
             Ok(viewer) => new_viewer = Some(viewer),
             Err(refused) => {
                 let e = refused.reason;
                 warn!(stream = %key, client = refused.client, "hls play refused at admission: {e}");
-                return (StatusCode::FORBIDDEN, format!("play refused: {e}\n")).into_response();
+                return Err(Box::new((StatusCode::FORBIDDEN, format!("play refused: {e}\n")).into_response()));
             }
         }
     }
     let mut wait = Duration::from_millis(u64::from(ctx.config.hls.fragment_ms) * 2);
     if let Some(edge) = &ctx.edge {
         // On an edge the viewer's admission started the pull; segmenting goes with it.
-        ctx.hls.ensure(&ctx, &ctx.hub.source(&key));
+        ctx.hls.ensure(ctx, &ctx.hub.source(&key));
         wait += edge.config.connect_timeout();
     }
     let deadline = tokio::time::Instant::now() + wait;
-    let segmenter = loop {
-        if let Some(s) = ctx.hls.get(&key).filter(|s| s.lock().unwrap_or_else(|e| e.into_inner()).has_segments()) {
-            break s;
-        }
+    while !ready(&key) {
         if tokio::time::Instant::now() >= deadline {
-            return not_found(&format!("stream {key} has no HLS segments (is it being published?)"));
+            return Err(Box::new(not_found(&format!("stream {key} has no HLS segments (is it being published?)"))));
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let id = match (existing, new_viewer) {
         (Some(id), _) => id,
         (None, Some(mut viewer)) => {
@@ -113,18 +123,66 @@ pub async fn playlist(
                 Some(id) => id,
                 None => {
                     warn!(stream = %key, "hls viewer refused: the session table is full");
-                    return (StatusCode::SERVICE_UNAVAILABLE, "too many HLS viewers on this node\n").into_response();
+                    let full = (StatusCode::SERVICE_UNAVAILABLE, "too many HLS viewers on this node\n");
+                    return Err(Box::new(full.into_response()));
                 }
             }
         }
-        (None, None) => return not_found("no session"),
+        (None, None) => return Err(Box::new(not_found("no session"))),
     };
-    let sep = if param.is_empty() { "?" } else { "&" };
+    Ok(Admitted { key, id, ip, param })
+}
+
+/// The session a segment (or part, or init segment) request names: its `hls_ctx` must be a
+/// session admitted (by `on_play`) for this stream from this address. Anything else is a 403,
+/// whether or not the resource exists, so resource names reveal nothing either.
+pub fn session_of(
+    ctx: &NodeContext,
+    conn: &ConnInfo,
+    headers: &HeaderMap,
+    app: &str,
+    name: &str,
+    query: &str,
+) -> Result<Admitted, Refusal> {
+    let (session, param) = split_session(query);
+    let key = StreamKey::parse(&vhost_from(&param), app, name).map_err(|e| Box::new(super::bad_name(e)))?;
+    let ip = client_ip(ctx, headers, conn);
+    let Some(id) = session.filter(|id| ctx.hls.sessions.touch(id, &key, &ip, 0)) else {
+        warn!(stream = %key, %ip, "hls segment refused: no session admitted for this stream from this address");
+        let refused = (StatusCode::FORBIDDEN, "segments need the hls_ctx of a playlist this address was given\n");
+        return Err(Box::new(refused.into_response()));
+    };
+    Ok(Admitted { key, id, ip, param })
+}
+
+/// The URI of `file` for an admitted viewer: its query (token) and its `hls_ctx`.
+pub fn viewer_uri(v: &Admitted, file: &str) -> String {
+    let sep = if v.param.is_empty() { "?" } else { "&" };
+    format!("{file}{}{sep}hls_ctx={}", v.param, v.id)
+}
+
+/// The live playlist, `{stream}.m3u8`.
+pub async fn playlist(
+    ctx: Arc<NodeContext>,
+    conn: &ConnInfo,
+    headers: &HeaderMap,
+    app: &str,
+    name: &str,
+    query: &str,
+) -> Response {
+    let ready =
+        |key: &StreamKey| ctx.hls.get(key).is_some_and(|s| s.lock().unwrap_or_else(|e| e.into_inner()).has_segments());
+    let path = format!("/{app}/{name}.m3u8");
+    let v = match admit_viewer(&ctx, conn, headers, (app, name, &path), query, ready).await {
+        Ok(v) => v,
+        Err(response) => return *response,
+    };
     // The name is escaped: whatever it holds, it stays one URI on one line.
-    let stream = crate::key::escape_segment(&key.stream);
-    let uri = |seq: u64| format!("{stream}-{seq}.ts{param}{sep}hls_ctx={id}");
-    let text = segmenter.lock().unwrap_or_else(|e| e.into_inner()).playlist(uri).unwrap_or_default();
-    sessions.touch(&id, &key, &ip, text.len() as u64);
+    let stream = crate::key::escape_segment(&v.key.stream);
+    let uri = |seq: u64| viewer_uri(&v, &format!("{stream}-{seq}.ts"));
+    let segmenter = ctx.hls.get(&v.key);
+    let text = segmenter.and_then(|s| s.lock().unwrap_or_else(|e| e.into_inner()).playlist(uri)).unwrap_or_default();
+    ctx.hls.sessions.touch(&v.id, &v.key, &v.ip, text.len() as u64);
     (
         [
             (header::CONTENT_TYPE, "application/vnd.apple.mpegurl"),
@@ -136,9 +194,7 @@ pub async fn playlist(
         .into_response()
 }
 
-/// One segment, `{stream}-{seq}.ts`, served only to a session admitted (by `on_play`) for this
-/// stream from this address: its `hls_ctx` must name it. Anything else is a 403, whether or not
-/// the segment exists, so segment numbers reveal nothing either.
+/// One segment, `{stream}-{seq}.ts`, for an admitted session (see [`session_of`]).
 pub async fn segment(
     ctx: Arc<NodeContext>,
     conn: &ConnInfo,
@@ -151,25 +207,18 @@ pub async fn segment(
         return not_found("not a segment name: expected {stream}-{seq}.ts");
     };
     let Ok(seq) = seq.parse::<u64>() else { return not_found("not a segment number") };
-    let (session, param) = split_session(query);
-    let key = match StreamKey::parse(&vhost_from(&param), app, name) {
-        Ok(key) => key,
-        Err(e) => return super::bad_name(e),
+    let v = match session_of(&ctx, conn, headers, app, name, query) {
+        Ok(v) => v,
+        Err(response) => return *response,
     };
-    let ip = client_ip(&ctx, headers, conn);
-    let Some(id) = session.filter(|id| ctx.hls.sessions.touch(id, &key, &ip, 0)) else {
-        warn!(stream = %key, %ip, "hls segment refused: no session admitted for this stream from this address");
-        return (StatusCode::FORBIDDEN, "segments need the hls_ctx of a playlist this address was given\n")
-            .into_response();
-    };
-    let found = ctx.hls.get(&key).and_then(|s| s.lock().unwrap_or_else(|e| e.into_inner()).segment(seq));
+    let found = ctx.hls.get(&v.key).and_then(|s| s.lock().unwrap_or_else(|e| e.into_inner()).segment(seq));
     match found {
         Some(seg) => {
-            ctx.hls.sessions.touch(&id, &key, &ip, seg.data.len() as u64);
+            ctx.hls.sessions.touch(&v.id, &v.key, &v.ip, seg.data.len() as u64);
             ([(header::CONTENT_TYPE, "video/mp2t"), (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")], seg.data.clone())
                 .into_response()
         }
-        None => not_found(&format!("segment {seq} of {key} is not in the live window")),
+        None => not_found(&format!("segment {seq} of {} is not in the live window", v.key)),
     }
 }
 

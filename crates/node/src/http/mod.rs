@@ -1,9 +1,10 @@
-//! The node's HTTP side: the media port (HTTP-FLV, HLS, and `/api/v1/versions` as SRS mounts it
-//! there for health checks) and the shared accept loop.
+//! The node's HTTP side: the media port (HTTP-FLV, HLS, LL-HLS, and `/api/v1/versions` as SRS
+//! mounts it there for health checks) and the shared accept loop.
 
 pub mod flv;
 mod flv_chunks;
 pub mod hls;
+mod llhls;
 pub mod serve;
 
 use std::sync::Arc;
@@ -20,6 +21,7 @@ pub fn media_router(ctx: Arc<NodeContext>) -> Router {
     Router::new()
         .route("/api/v1/versions", get(crate::api::versions))
         .route("/{app}/{file}", get(media))
+        .route("/{app}/{stream}/{file}", get(ll_hls))
         .with_state(ctx)
 }
 
@@ -47,6 +49,18 @@ pub async fn redirect_elsewhere(
     let mut resp = (axum::http::StatusCode::FOUND, format!("{location}\n")).into_response();
     resp.headers_mut().insert(axum::http::header::LOCATION, value);
     Some(resp)
+}
+
+/// `/{app}/{stream}/{file}`: Low-Latency HLS (fMP4).
+async fn ll_hls(
+    State(ctx): State<Arc<NodeContext>>,
+    conn: axum::Extension<serve::ConnInfo>,
+    Path((app, stream, file)): Path<(String, String, String)>,
+    RawQuery(query): RawQuery,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let q = query.as_deref().map(|q| format!("?{q}")).unwrap_or_default();
+    llhls::serve(ctx, &conn, &headers, (&app, &stream, &file), &q).await
 }
 
 /// `/{app}/{file}`: by extension, an HTTP-FLV play, an HLS playlist or an HLS segment.

@@ -1,5 +1,7 @@
 // Plays an HLS URL with hls.js in headless Chromium and prints what the <video> did, as JSON:
-//   node hls_play.mjs <playlist-url> <seconds>
+//   node hls_play.mjs <playlist-url> <seconds> [low-latency]
+// With `low-latency`, hls.js runs with lowLatencyMode (LL-HLS parts, blocking reloads) and the
+// report adds its live latency (hls.latency, seconds behind the live edge) once a second.
 // The page is served from a local loopback server of this script (hls.js from node_modules);
 // Chromium is Debian's /usr/bin/chromium (CHROMIUM overrides), driven by playwright-core.
 import http from 'node:http';
@@ -8,9 +10,9 @@ import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 
-const [url, seconds = '8'] = process.argv.slice(2);
-if (!url) {
-  console.error('usage: node hls_play.mjs <playlist-url> <seconds>');
+const [url, seconds = '8', mode = ''] = process.argv.slice(2);
+if (!url || (mode && mode !== 'low-latency')) {
+  console.error('usage: node hls_play.mjs <playlist-url> <seconds> [low-latency]');
   process.exit(2);
 }
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -21,7 +23,8 @@ const page = `<!doctype html><html><body>
 <script>
   window.errors = [];
   const video = document.getElementById('v');
-  const hls = new Hls();
+  const hls = new Hls({ lowLatencyMode: ${mode === 'low-latency'} });
+  window.hls = hls;
   hls.on(Hls.Events.ERROR, (_, d) => { if (d.fatal) window.errors.push(d.type + ': ' + d.details); });
   hls.loadSource(${JSON.stringify(url)});
   hls.attachMedia(video);
@@ -46,12 +49,16 @@ try {
   const tab = await browser.newPage();
   await tab.goto(`http://127.0.0.1:${server.address().port}/`);
   const samples = [];
+  const latency = [];
   for (let i = 0; i < Number(seconds); i++) {
     await tab.waitForTimeout(1000);
     samples.push(await tab.evaluate(() => document.getElementById('v').currentTime));
+    latency.push(await tab.evaluate(() => window.hls.latency));
   }
   const errors = await tab.evaluate(() => window.errors);
-  console.log(JSON.stringify({ samples, errors }));
+  const parts = await tab.evaluate(() => !!(window.hls.levels[0] && window.hls.levels[0].details &&
+    window.hls.levels[0].details.partList && window.hls.levels[0].details.partList.length));
+  console.log(JSON.stringify({ samples, latency, parts, errors }));
 } finally {
   await browser.close();
   server.close();

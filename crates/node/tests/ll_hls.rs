@@ -1,7 +1,7 @@
 //! Low-Latency HLS (fMP4 parts): real FFmpeg publishes; ffprobe and ffmpeg read
-//! `/{app}/{stream}/index.m3u8` from an origin and from a cold edge; blocking playlist reloads
-//! and preload-hinted parts return when the part is cut, a request too far ahead is a 400 and a
-//! part that left the window is a 404.
+//! `/{app}/{stream}/index.m3u8` from an origin and from a cold edge, H.264 and H.265; blocking
+//! playlist reloads and preload-hinted parts return when the part is cut, a request too far ahead
+//! is a 400 and a part that left the window is a 404.
 
 mod common;
 
@@ -119,5 +119,108 @@ async fn blocking_reloads_wait_for_the_part_and_old_parts_are_gone() {
     .expect("the window slides");
     assert_eq!(get(node.http_addr, &format!("live/ll/0.0.m4s?{query}")).await.status(), 404);
     assert_eq!(get(node.http_addr, &format!("live/ll/0.m4s?{query}")).await.status(), 404);
+    node.shutdown().await;
+}
+
+/// A clip FFmpeg encodes as H.265 + AAC (fragmented MP4: FFmpeg 5.1 cannot write HEVC into
+/// FLV), turned into the FLV frames an enhanced-RTMP encoder (OBS 30, FFmpeg 6.1+) publishes:
+/// the `hvc1` sequence start with the clip's own hvcC, coded frames with their composition
+/// offsets, and AAC as usual.
+fn hevc_clip(secs: u32) -> Vec<ferrocast_media::Frame> {
+    use ferrocast_media::{Frame, FrameKind};
+    use mp4_atom::{Any, Atom, Codec, Decode};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hevc.mp4");
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100", "-t", &secs.to_string()])
+        .args(["-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "keyint=25:min-keyint=25:log-level=error"])
+        .args(["-pix_fmt", "yuv420p", "-c:a", "aac", "-movflags", "frag_keyframe+empty_moov+default_base_moof"])
+        .arg(&path)
+        .status()
+        .expect("ffmpeg runs");
+    assert!(status.success(), "ffmpeg could not encode the H.265 clip");
+    let bytes = std::fs::read(&path).unwrap();
+    let mut frames = vec![];
+    let mut timescale = std::collections::HashMap::new();
+    let mut video_track = 0;
+    let mut input = &bytes[..];
+    let mut moof = None;
+    while !input.is_empty() {
+        let at = bytes.len() - input.len();
+        match Any::decode(&mut input).expect("FFmpeg's MP4 parses") {
+            Any::Moov(moov) => {
+                for trak in &moov.trak {
+                    timescale.insert(trak.tkhd.track_id, u64::from(trak.mdia.mdhd.timescale));
+                    let mut record = vec![];
+                    match &trak.mdia.minf.stbl.stsd.codecs[0] {
+                        Codec::Hev1(h) => h.hvcc.encode_body(&mut record).unwrap(),
+                        Codec::Hvc1(h) => h.hvcc.encode_body(&mut record).unwrap(),
+                        Codec::Mp4a(a) => {
+                            let asc = a.esds.es_desc.dec_config.dec_specific.as_ref().unwrap().raw.clone();
+                            frames.push(Frame::new(FrameKind::Audio, 0, [&[0xaf, 0][..], &asc].concat().into()));
+                            continue;
+                        }
+                        other => panic!("unexpected codec {other:?}"),
+                    }
+                    video_track = trak.tkhd.track_id;
+                    let header = [&[0x90][..], b"hvc1", &record].concat();
+                    frames.insert(0, Frame::new(FrameKind::Video, 0, header.into()));
+                }
+            }
+            Any::Moof(m) => moof = Some((at, m)),
+            Any::Mdat(_) => {
+                let (base, m) = moof.take().expect("a moof before each mdat");
+                for traf in &m.traf {
+                    let track = traf.tfhd.track_id;
+                    let scale = timescale[&track];
+                    let mut dts = traf.tfdt.as_ref().unwrap().base_media_decode_time;
+                    for trun in &traf.trun {
+                        let mut offset = base + trun.data_offset.unwrap() as usize;
+                        for s in trun.samples.iter() {
+                            let size = s.size.or(traf.tfhd.default_sample_size).unwrap() as usize;
+                            let data = &bytes[offset..offset + size];
+                            offset += size;
+                            let ms = (dts * 1000 / scale) as u32;
+                            dts += u64::from(s.duration.or(traf.tfhd.default_sample_duration).unwrap());
+                            let frame = if track == video_track {
+                                let flags = s.flags.or(trun.samples.get(0).and_then(|e| e.flags)).unwrap_or(0);
+                                let key = flags & 0x0001_0000 == 0; // not sample_is_non_sync_sample
+                                let cts = (s.cts.unwrap_or(0) * 1000 / scale as i64) as i32;
+                                let head = [if key { 0x91 } else { 0xa1 }];
+                                let body = [&head[..], b"hvc1", &cts.to_be_bytes()[1..], data].concat();
+                                Frame::new(FrameKind::Video, ms, body.into())
+                            } else {
+                                Frame::new(FrameKind::Audio, ms, [&[0xaf, 1][..], data].concat().into())
+                            };
+                            frames.push(frame);
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let headers = frames.iter().take_while(|f| f.sequence_header).count();
+    frames[headers..].sort_by_key(|f| f.timestamp);
+    frames
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h265_over_enhanced_rtmp_plays_as_ll_hls() {
+    let node = start_node().await;
+    let frames = hevc_clip(12);
+    assert!(frames[2].is_video_keyframe(), "the clip starts with a keyframe");
+    publish_frames(node.rtmp_addr, "live/hevc", &frames).await;
+    let text = eventually(Duration::from_secs(20), || playlist(node.http_addr, "live/hevc/index.m3u8"))
+        .await
+        .expect("a playlist");
+    assert!(text.contains("#EXTINF:"), "{text}");
+    let url = format!("http://{}/live/hevc/index.m3u8", node.http_addr);
+    let probe = ffprobe(&url).await;
+    eprintln!("ffprobe of the H.265 LL-HLS stream: {probe}");
+    assert!(probe.contains("hevc,video,320,240") && probe.contains("aac,audio"), "{probe}");
+    let (ok, stderr) = decode(&url, 3).await;
+    assert!(ok && stderr.trim().is_empty(), "decoding H.265 LL-HLS printed errors: {stderr}");
     node.shutdown().await;
 }

@@ -135,6 +135,20 @@ async fn the_index_lists_a_live_stream_once_with_its_origin_edges_viewers_and_co
         .expect("ffprobe runs");
     let codecs = String::from_utf8_lossy(&probe.stdout);
     assert!(codecs.contains("h264") && codecs.contains("aac"), "ffprobe through the index: {codecs:?}");
+
+    // Low-Latency HLS is scheduled the same way: the answer names the edge's LL-HLS playlist,
+    // and ffprobe follows the redirect to it (the edge cuts the parts from the frames it pulls).
+    let ll = get_json(&format!("{idx}/api/v1/play/live/demo?proto=llhls&region=eu")).await;
+    assert_eq!((ll["node"].as_str(), ll["proto"].as_str()), (Some("e1"), Some("llhls")), "{ll}");
+    assert_eq!(ll["url"], format!("http://{}/live/demo/index.m3u8", edges[0].http));
+    let probe = Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "stream=codec_name", "-of", "csv=p=0"])
+        .arg(format!("{idx}/play/live/demo/index.m3u8?region=eu"))
+        .output()
+        .await
+        .expect("ffprobe runs");
+    let codecs = String::from_utf8_lossy(&probe.stdout);
+    assert!(codecs.contains("h264") && codecs.contains("aac"), "LL-HLS through the index: {codecs:?}");
     for (task, _) in players {
         task.abort();
     }

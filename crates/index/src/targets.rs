@@ -7,6 +7,8 @@
 pub enum Proto {
     Flv,
     Hls,
+    /// Low-Latency HLS (fMP4 parts): `/{app}/{stream}/index.m3u8` on a Ferrocast node.
+    LlHls,
     Rtmp,
 }
 
@@ -15,6 +17,7 @@ impl Proto {
         match s {
             "flv" | "http-flv" => Some(Proto::Flv),
             "hls" | "m3u8" => Some(Proto::Hls),
+            "llhls" | "ll-hls" => Some(Proto::LlHls),
             "rtmp" => Some(Proto::Rtmp),
             _ => None,
         }
@@ -24,6 +27,7 @@ impl Proto {
         match self {
             Proto::Flv => "flv",
             Proto::Hls => "hls",
+            Proto::LlHls => "llhls",
             Proto::Rtmp => "rtmp",
         }
     }
@@ -33,6 +37,7 @@ impl Proto {
         match self {
             Proto::Flv => ".flv",
             Proto::Hls => ".m3u8",
+            Proto::LlHls => "/index.m3u8",
             Proto::Rtmp => "",
         }
     }
@@ -127,7 +132,7 @@ impl NodeTargets {
     /// The base URL viewers of `proto` use on this node, if it serves that protocol.
     pub fn base(&self, proto: Proto) -> Option<&Base> {
         match proto {
-            Proto::Flv | Proto::Hls => self.http.as_ref(),
+            Proto::Flv | Proto::Hls | Proto::LlHls => self.http.as_ref(),
             Proto::Rtmp => self.rtmp.as_ref(),
         }
     }
@@ -185,6 +190,8 @@ mod tests {
         let t = NodeTargets::new(&spec, "eu");
         assert_eq!(&*t.base(Proto::Flv).unwrap().raw, "http://h:8080");
         assert_eq!(&*t.base(Proto::Hls).unwrap().raw, "http://h:8080");
+        assert_eq!(&*t.base(Proto::LlHls).unwrap().raw, "http://h:8080");
+        assert_eq!((Proto::parse("llhls"), Proto::LlHls.extension()), (Some(Proto::LlHls), "/index.m3u8"));
         assert!(t.base(Proto::Rtmp).is_none());
         let fields: serde_json::Value = serde_json::from_str(&format!("{{{}}}", t.fields)).unwrap();
         assert_eq!(fields, serde_json::json!({"node": "e\"1", "region": "eu"}));

@@ -187,7 +187,7 @@ fn two_params(params: &RawPathParams) -> [&str; 2] {
     [values.next().unwrap_or(""), values.next().unwrap_or("")]
 }
 
-/// `GET /api/v1/play/{app}/{stream}?proto=flv|rtmp|hls[&region=R]`.
+/// `GET /api/v1/play/{app}/{stream}?proto=flv|rtmp|hls|llhls[&region=R]`.
 pub async fn play_json(
     State(st): State<Arc<IndexState>>,
     params: RawPathParams,
@@ -201,7 +201,7 @@ pub async fn play_json(
         None => Proto::Flv,
         Some(p) => match Proto::parse(p) {
             Some(p) => p,
-            None => return error(StatusCode::BAD_REQUEST, format!("unknown proto {p:?}: use flv, hls or rtmp")),
+            None => return error(StatusCode::BAD_REQUEST, format!("unknown proto {p:?}: use flv, hls, llhls or rtmp")),
         },
     };
     let sees = query.explain && sees_stream(&st, headers, req.uri().query(), peer, app, stream).await;
@@ -221,7 +221,6 @@ pub async fn play_redirect(
     req: Request,
 ) -> Response {
     let [app, file] = two_params(&params);
-    let headers = req.headers();
     let (stream, proto) = if let Some(s) = file.strip_suffix(".flv") {
         (s, Proto::Flv)
     } else if let Some(s) = file.strip_suffix(".m3u8") {
@@ -229,10 +228,26 @@ pub async fn play_redirect(
     } else {
         (file, Proto::Rtmp)
     };
+    redirect(&st, app, stream, proto, peer, req).await
+}
+
+/// `GET /play/{app}/{stream}/index.m3u8`: 302 to the chosen edge's Low-Latency HLS playlist.
+pub async fn play_redirect_ll(
+    State(st): State<Arc<IndexState>>,
+    params: RawPathParams,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
+    let [app, stream] = two_params(&params);
+    redirect(&st, app, stream, Proto::LlHls, peer, req).await
+}
+
+async fn redirect(st: &IndexState, app: &str, stream: &str, proto: Proto, peer: SocketAddr, req: Request) -> Response {
+    let headers = req.headers();
     let query = PlayQuery::parse(req.uri().query());
-    let sees = query.explain && sees_stream(&st, headers, req.uri().query(), peer, app, stream).await;
+    let sees = query.explain && sees_stream(st, headers, req.uri().query(), peer, app, stream).await;
     let req = PlayRequest { app, stream, proto, query, peer: peer.ip(), headers, sees };
-    let d = match decide(&st, req, proto != Proto::Rtmp) {
+    let d = match decide(st, req, proto != Proto::Rtmp) {
         Ok(d) => d,
         Err(resp) => return *resp,
     };

@@ -104,6 +104,10 @@ async fn up_serves_the_demo_stream_with_tokens_and_stops_on_ctrl_c() {
         let forged = format!("{bare}?token=up.cGxheXw5OTk5OTk5OTk5fHxsaXZlLyo.AAAAAAAAAAAAAAAAAAAAAA");
         assert_eq!(reqwest::get(&forged).await.unwrap().status(), 403, "{forged}");
         assert_eq!(probe(bare).await, "", "ffprobe of {bare} must fail");
+        // Low-Latency HLS on the same edge: the same admission.
+        let ll = format!("{}/index.m3u8", bare.trim_end_matches(".flv"));
+        assert_eq!(reqwest::get(&ll).await.unwrap().status(), 403, "{ll}");
+        assert_eq!(reqwest::get(format!("{ll}?token=up.AAAA.BBBB")).await.unwrap().status(), 403, "{ll}");
     }
     let codecs = probe(&row("edge-us-flv")).await;
     assert!(codecs.contains("h264") && codecs.contains("aac"), "edge-us-flv: {codecs:?}");
@@ -133,6 +137,8 @@ async fn up_serves_the_demo_stream_with_tokens_and_stops_on_ctrl_c() {
     assert_eq!(report["listed"], true, "{report}");
     assert_eq!(report["event"], true, "{report}");
     assert!(report["played"].as_f64().unwrap_or(0.0) >= 3.0, "the player did not play 3 s: {report}");
+    let player = report["player"].as_str().unwrap_or_default();
+    assert!(player.ends_with("(Low-Latency HLS)"), "the page plays LL-HLS: {report}");
     assert_eq!(report["errors"], serde_json::json!([]), "{report}");
     // The charts of the last 15 minutes draw each node and the stream, on a canvas each.
     let charts = &report["charts"];

@@ -30,11 +30,13 @@ need a file-descriptor limit above --players: run `ulimit -n 65535` first.
 Example:
   ferrocast-loadgen --url http://127.0.0.1:8080/live/demo.flv --players 1000 --ramp 200 --duration 60";
 
-/// Swarms of HTTP-FLV or RTMP players against one stream, for benchmarks.
+/// Swarms of HTTP-FLV, RTMP or Low-Latency HLS players against one stream, for benchmarks.
 #[derive(Parser, Debug, Clone)]
 #[command(name = "ferrocast-loadgen", version, about, after_help = AFTER_HELP)]
 pub struct Args {
-    /// Stream to play: http://host:port/app/stream.flv (HTTP-FLV) or rtmp://host:port/app/stream (RTMP).
+    /// Stream to play: http://host:port/app/stream.flv (HTTP-FLV), rtmp://host:port/app/stream
+    /// (RTMP) or http://host:port/app/stream/index.m3u8 (Low-Latency HLS: each viewer fetches the
+    /// preload-hinted part and the blocking playlist reload, as hls.js in low-latency mode).
     #[arg(long, value_name = "URL")]
     pub url: String,
     /// Number of players, 1 to 20000.

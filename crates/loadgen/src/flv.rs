@@ -281,6 +281,20 @@ impl FlvCounter {
     }
 }
 
+/// The fingerprint [`FlvCounter::with_fingerprints`] gives the video tag whose body is `parts`
+/// concatenated (for a frame rebuilt from elsewhere, e.g. an fMP4 sample and its FLV header).
+pub fn fingerprint(parts: &[&[u8]]) -> u64 {
+    let size = parts.iter().map(|p| p.len()).sum::<usize>() as u32;
+    let mut hash = fnv(FNV_OFFSET, &size.to_be_bytes());
+    let mut left = FINGERPRINT_BYTES;
+    for p in parts {
+        let take = left.min(p.len());
+        hash = fnv(hash, &p[..take]);
+        left -= take;
+    }
+    hash
+}
+
 /// A video tag that carries decoder configuration rather than a frame (AVC/HEVC packet type 0,
 /// or an enhanced-RTMP sequence start).
 fn is_sequence_header(prefix: &[u8]) -> bool {
@@ -423,6 +437,9 @@ mod tests {
             c.take_fingerprints(|f| got.push(f));
             assert_eq!(got, expected, "split {split}");
         }
+        // A frame rebuilt from pieces fingerprints as the tag did (frame 3 is the inter frame).
+        let inter = [0x27u8, 0x01, 0, 0, 0, 0, 0, 0, 2, 0x41, 1];
+        assert_eq!(fingerprint(&[&inter[..5], &inter[5..]]), expected[1]);
         let mut plain = FlvCounter::new();
         plain.feed(&s).unwrap();
         plain.take_fingerprints(|_| panic!("no fingerprints unless asked"));

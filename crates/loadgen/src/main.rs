@@ -15,6 +15,7 @@ mod live;
 mod meter;
 mod outcome;
 mod player_http;
+mod player_llhls;
 mod player_rtmp;
 mod render;
 mod summary;
@@ -34,6 +35,7 @@ use clap::Parser;
 use crate::cli::Args;
 use crate::latency::Reference;
 use crate::player_http::HttpPlay;
+use crate::player_llhls::LlHlsPlay;
 use crate::player_rtmp::RtmpPlay;
 use crate::swarm::{Plan, Play};
 use crate::target::{Protocol, Target};
@@ -64,16 +66,17 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let addr = target.resolve(args.allow_remote).await?;
     let reference = match (args.reference, target.protocol) {
         (None, _) => None,
-        (Some(listen), Protocol::HttpFlv) => {
+        (Some(listen), Protocol::HttpFlv | Protocol::LlHls) => {
             let reference = tokio::task::spawn_blocking(move || Reference::accept(listen)).await??;
             // Let the server take the publisher's first frames before the players ask for them.
             tokio::time::sleep(Duration::from_secs(1)).await;
             Some(reference)
         }
-        (Some(_), Protocol::Rtmp) => anyhow::bail!("--reference measures HTTP-FLV players only"),
+        (Some(_), Protocol::Rtmp) => anyhow::bail!("--reference measures HTTP-FLV and LL-HLS players only"),
     };
     let play = match target.protocol {
         Protocol::HttpFlv => Play::Http(Arc::new(HttpPlay::new(&target, addr, reference.clone()))),
+        Protocol::LlHls => Play::LlHls(Arc::new(LlHlsPlay::new(&target, addr, reference.clone()))),
         Protocol::Rtmp => Play::Rtmp(Arc::new(RtmpPlay::new(&target.url, addr)?)),
     };
     let plan = Plan {

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::live::{Live, progress};
 use crate::outcome::{Fail, FailReason, PlayerReport};
 use crate::player_http::{self, HttpPlay};
+use crate::player_llhls::{self, LlHlsPlay};
 use crate::player_rtmp::{self, RtmpPlay};
 use crate::summary::{RunInfo, Summary, summarize};
 use crate::target::Target;
@@ -26,6 +27,7 @@ pub const GRACE: Duration = Duration::from_secs(3);
 pub enum Play {
     Http(Arc<HttpPlay>),
     Rtmp(Arc<RtmpPlay>),
+    LlHls(Arc<LlHlsPlay>),
 }
 
 /// A validated run.
@@ -75,6 +77,7 @@ pub async fn run(plan: Plan) -> Summary {
         match &plan.play {
             Play::Http(play) => players.spawn(player_http::run(play.clone(), live, stop)),
             Play::Rtmp(play) => players.spawn(player_rtmp::run(play.clone(), live, stop)),
+            Play::LlHls(play) => players.spawn(player_llhls::run(play.clone(), live, stop)),
         };
     }
     let started = players.len();

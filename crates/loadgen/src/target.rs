@@ -16,6 +16,8 @@ pub enum Protocol {
     HttpFlv,
     /// `rtmp://host:port/app/stream`
     Rtmp,
+    /// `http://host:port/app/stream/index.m3u8` (Low-Latency HLS)
+    LlHls,
 }
 
 impl Protocol {
@@ -24,6 +26,7 @@ impl Protocol {
         match self {
             Self::HttpFlv => "http-flv",
             Self::Rtmp => "rtmp",
+            Self::LlHls => "ll-hls",
         }
     }
 }
@@ -67,6 +70,10 @@ impl Target {
         if protocol == Protocol::Rtmp && path.trim_matches('/').split('/').filter(|s| !s.is_empty()).count() < 2 {
             bail!("an RTMP URL needs an app and a stream: rtmp://host:port/app/stream");
         }
+        let protocol = match protocol {
+            Protocol::HttpFlv if path.split('?').next().is_some_and(|p| p.ends_with("/index.m3u8")) => Protocol::LlHls,
+            other => other,
+        };
         Ok(Self { protocol, url: url.to_string(), host: host.to_string(), port, path: path.to_string() })
     }
 
@@ -165,6 +172,8 @@ mod tests {
 
     #[test]
     fn parses_urls() {
+        let ll = Target::parse("http://127.0.0.1:8080/live/demo/index.m3u8?token=1").unwrap();
+        assert_eq!((ll.protocol, ll.path.as_str()), (Protocol::LlHls, "/live/demo/index.m3u8?token=1"));
         let t = Target::parse("http://127.0.0.1:8080/live/demo.flv?token=1").unwrap();
         assert_eq!(t.protocol, Protocol::HttpFlv);
         assert_eq!((t.host.as_str(), t.port, t.path.as_str()), ("127.0.0.1", 8080, "/live/demo.flv?token=1"));

@@ -1,0 +1,208 @@
+//! One Low-Latency HLS viewer, fetching as hls.js does in low-latency mode, without decoding:
+//! the playlist, the init segment once, then for each part the preload-hinted part (which the
+//! server answers when it is cut) and the playlist reload (`_HLS_msn`, `_HLS_part`) that lists it
+//! and hints the next one. One keep-alive connection.
+//!
+//! Each part's samples are counted from its `moof`; with `--reference`, each H.264 video sample
+//! is fingerprinted as the FLV tag it came from (the tag header is rebuilt from the sample's flags
+//! and composition offset), so the delivery latency is the publisher → part-in-hand time.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use mp4_atom::{Decode, Moof};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
+
+use crate::connect::connect;
+use crate::flv::fingerprint;
+use crate::http_body::BodyDecoder;
+use crate::http_head::HeadParser;
+use crate::latency::{PlayerClock, Reference};
+use crate::live::Live;
+use crate::meter::Meter;
+use crate::outcome::{Fail, FailReason, PlayerReport};
+use crate::target::Target;
+
+/// The largest response a viewer reads (a part or a playlist).
+const MAX_BODY: usize = 16 << 20;
+const VIDEO_TRACK: u32 = 1;
+
+/// What every LL-HLS viewer of a run shares.
+#[derive(Debug)]
+pub struct LlHlsPlay {
+    pub addr: SocketAddr,
+    host: String,
+    /// The stream's directory, `/app/stream/`.
+    base: String,
+    /// The URL's own query, without its `?` (a token).
+    query: String,
+    pub reference: Option<Arc<Reference>>,
+}
+
+impl LlHlsPlay {
+    pub fn new(target: &Target, addr: SocketAddr, reference: Option<Arc<Reference>>) -> Self {
+        let (path, query) = target.path.split_once('?').unwrap_or((&target.path, ""));
+        let base = path.trim_end_matches("index.m3u8").to_string();
+        Self { addr, host: target.host_header(), base, query: query.to_string(), reference }
+    }
+}
+
+/// Plays until `stop` fires or the viewer fails.
+pub async fn run(play: Arc<LlHlsPlay>, live: Arc<Live>, stop: CancellationToken) -> PlayerReport {
+    let mut meter = Meter::start(live);
+    let result = tokio::select! {
+        biased;
+        _ = stop.cancelled() => if meter.is_connected() { Ok(()) } else { Err(FailReason::NotConnectedInTime.into()) },
+        r = drive(&play, &mut meter, &stop) => r,
+    };
+    meter.finish(result.err())
+}
+
+struct Conn {
+    stream: TcpStream,
+    host: String,
+    buf: Vec<u8>,
+}
+
+impl Conn {
+    /// `GET path`: the status and the whole body.
+    async fn get(&mut self, path: &str) -> Result<(u16, Vec<u8>), Fail> {
+        let io = |e: std::io::Error| Fail::new(FailReason::Io(e.kind()), e);
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {}\r\nUser-Agent: ferrocast-loadgen\r\n\r\n", self.host);
+        self.stream.write_all(request.as_bytes()).await.map_err(io)?;
+        let mut head = HeadParser::new();
+        let (response, mut input) = loop {
+            let n = self.stream.read(&mut self.buf).await.map_err(io)?;
+            if n == 0 {
+                return Err(Fail::new(FailReason::ClosedEarly, "the server closed the connection"));
+            }
+            if let Some((response, used)) = head.feed(&self.buf[..n]).map_err(|e| Fail::new(FailReason::BadHttp, e))? {
+                break (response, self.buf[used..n].to_vec());
+            }
+        };
+        let mut decoder =
+            if response.chunked { BodyDecoder::chunked() } else { BodyDecoder::identity(response.content_length) };
+        let mut body = Vec::new();
+        loop {
+            let mut slice = &input[..];
+            while let Some(data) = decoder.next_data(&mut slice).map_err(|e| Fail::new(FailReason::BadHttp, e))? {
+                body.extend_from_slice(data);
+            }
+            if decoder.is_done() {
+                return Ok((response.status, body));
+            }
+            if body.len() > MAX_BODY {
+                return Err(Fail::new(FailReason::BadHttp, "a response larger than 16 MiB"));
+            }
+            let n = self.stream.read(&mut self.buf).await.map_err(io)?;
+            if n == 0 {
+                return Err(Fail::new(FailReason::ClosedEarly, "the server closed the connection mid-response"));
+            }
+            input = self.buf[..n].to_vec();
+        }
+    }
+}
+
+/// The playlist's init segment URI and preload hint (`msn`, `part`, URI), each relative.
+fn parse_playlist(text: &str) -> Option<(String, (u64, u32, String))> {
+    let init = text.lines().find_map(|l| l.strip_prefix("#EXT-X-MAP:URI=\""))?.trim_end_matches('"').to_string();
+    let hint = text.lines().find_map(|l| l.strip_prefix("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\""))?;
+    let hint = hint.trim_end_matches('"').to_string();
+    let (msn, part) = hint.split('?').next()?.strip_suffix(".m4s")?.split_once('.')?;
+    Some((init, (msn.parse().ok()?, part.parse().ok()?, hint)))
+}
+
+/// The viewer's query (token and `hls_ctx`) from a URI the playlist gave it.
+fn query_of(uri: &str) -> &str {
+    uri.split_once('?').map_or("", |(_, q)| q)
+}
+
+async fn drive(play: &LlHlsPlay, meter: &mut Meter, stop: &CancellationToken) -> Result<(), Fail> {
+    let mut clock = PlayerClock::new();
+    let stream = connect(play.addr, stop).await?;
+    let mut conn = Conn { stream, host: play.host.clone(), buf: vec![0; 64 * 1024] };
+    let q = if play.query.is_empty() { String::new() } else { format!("?{}", play.query) };
+    let (status, body) = conn.get(&format!("{}index.m3u8{q}", play.base)).await?;
+    if status != 200 {
+        return Err(Fail::new(FailReason::HttpStatus(status), format!("HTTP {status}")));
+    }
+    let bad = || Fail::new(FailReason::BadHttp, "the playlist has no EXT-X-MAP or EXT-X-PRELOAD-HINT");
+    let (init, mut hint) = parse_playlist(&String::from_utf8_lossy(&body)).ok_or_else(bad)?;
+    meter.connected();
+    meter.on_read(body.len(), false);
+    let (status, data) = conn.get(&format!("{}{init}", play.base)).await?;
+    if status != 200 {
+        return Err(Fail::new(FailReason::HttpStatus(status), format!("init segment: HTTP {status}")));
+    }
+    meter.on_read(data.len(), false);
+    loop {
+        let (msn, part, uri) = &hint;
+        let (status, data) = conn.get(&format!("{}{uri}", play.base)).await?;
+        let reload = match status {
+            200 => {
+                meter.on_read(data.len(), true);
+                let (frames, keyframes) = count_samples(&data, play.reference.as_deref(), &mut clock);
+                meter.on_frames(frames, keyframes);
+                // The playlist that lists this part (at once): its hint is the part after it.
+                format!("{}index.m3u8?_HLS_msn={msn}&_HLS_part={part}&{}", play.base, query_of(uri))
+            }
+            // The segment ended before the hinted part: read the playlist as it is now.
+            404 => format!("{}index.m3u8?{}", play.base, query_of(uri)),
+            other => return Err(Fail::new(FailReason::HttpStatus(other), format!("part {msn}.{part}: HTTP {other}"))),
+        };
+        let (status, body) = conn.get(&reload).await?;
+        if status != 200 {
+            return Err(Fail::new(FailReason::HttpStatus(status), format!("playlist reload: HTTP {status}")));
+        }
+        meter.on_read(body.len(), false);
+        hint = parse_playlist(&String::from_utf8_lossy(&body)).ok_or_else(bad)?.1;
+    }
+}
+
+/// Counts a part's samples (frames, keyframes) from its `moof`, and with a reference, times its
+/// H.264 video samples.
+fn count_samples(data: &[u8], reference: Option<&Reference>, clock: &mut PlayerClock) -> (u64, u64) {
+    let mut input = data;
+    let Ok(moof) = Moof::decode(&mut input) else { return (0, 0) };
+    let (mut frames, mut keyframes) = (0, 0);
+    for traf in &moof.traf {
+        for trun in &traf.trun {
+            let mut at = trun.data_offset.unwrap_or(0).max(0) as usize;
+            for s in trun.samples.iter() {
+                let size = s.size.unwrap_or(0) as usize;
+                frames += 1;
+                let key = s.flags.is_some_and(|f| f & 0x0001_0000 == 0);
+                if traf.tfhd.track_id == VIDEO_TRACK {
+                    keyframes += u64::from(key);
+                    if let (Some(reference), Some(sample)) = (reference, data.get(at..at + size)) {
+                        let cts = s.cts.unwrap_or(0) as i32;
+                        let header = [if key { 0x17 } else { 0x27 }, 1, (cts >> 16) as u8, (cts >> 8) as u8, cts as u8];
+                        reference.delivered(fingerprint(&[&header, sample]), clock);
+                    }
+                }
+                at += size;
+            }
+        }
+    }
+    (frames, keyframes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hint_and_the_init_segment_are_read_from_the_playlist() {
+        let text = "#EXTM3U\n#EXT-X-MAP:URI=\"init-2.mp4?t=1&hls_ctx=ab\"\n#EXT-X-PART:DURATION=0.280,URI=\"3.0.m4s?t=1&hls_ctx=ab\"\n\
+                    #EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"3.1.m4s?t=1&hls_ctx=ab\"\n";
+        let (init, (msn, part, uri)) = parse_playlist(text).unwrap();
+        assert_eq!(
+            (init.as_str(), msn, part, uri.as_str()),
+            ("init-2.mp4?t=1&hls_ctx=ab", 3, 1, "3.1.m4s?t=1&hls_ctx=ab")
+        );
+        assert_eq!(query_of(&uri), "t=1&hls_ctx=ab");
+        assert!(parse_playlist("#EXTM3U\n").is_none());
+    }
+}

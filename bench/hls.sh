@@ -8,7 +8,7 @@
 # stream for DURATION seconds (default 40); the node runs pinned to CPU 0, everything else on
 # CPU 1.
 #
-# LL-HLS: for each count in LL_VIEWERS (default "100 1000"), ferrocast-loadgen's LL-HLS viewers
+# LL-HLS: for each count in LL_VIEWERS (default "100 1000"; empty for none), ferrocast-loadgen's LL-HLS viewers
 # (each: the preload-hinted part, answered when it is cut, then the playlist reload that lists it,
 # as hls.js in low-latency mode) watch a fresh stream for DURATION seconds. FFmpeg publishes
 # through its tee muxer to the node and to the load generator's --reference socket, so each
@@ -17,7 +17,7 @@
 # Appends the results to bench/RESULTS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-RUNS=${RUNS:-5} VIEWERS=${VIEWERS:-100} DURATION=${DURATION:-40} LL_VIEWERS=${LL_VIEWERS:-"100 1000"}
+RUNS=${RUNS:-5} VIEWERS=${VIEWERS:-100} DURATION=${DURATION:-40} LL_VIEWERS=${LL_VIEWERS-"100 1000"}
 RESULTS=${RESULTS:-bench/RESULTS.md}
 [ -n "${SKIP_BUILD:-}" ] || cargo build --release -p ferrocast -p ferrocast-loadgen
 ulimit -n 65535 2>/dev/null || ulimit -n "$(ulimit -Hn)"

@@ -125,7 +125,8 @@ async fn blocking_reloads_wait_for_the_part_and_old_parts_are_gone() {
 /// A clip FFmpeg encodes as H.265 + AAC (fragmented MP4: FFmpeg 5.1 cannot write HEVC into
 /// FLV), turned into the FLV frames an enhanced-RTMP encoder (OBS 30, FFmpeg 6.1+) publishes:
 /// the `hvc1` sequence start with the clip's own hvcC, coded frames with their composition
-/// offsets, and AAC as usual.
+/// offsets, and AAC as usual. Closed GOPs, as live encoders send: a player that joins at an
+/// open GOP's CRA keyframe drops its leading pictures, and FFmpeg says so on stderr.
 fn hevc_clip(secs: u32) -> Vec<ferrocast_media::Frame> {
     use ferrocast_media::{Frame, FrameKind};
     use mp4_atom::{Any, Atom, Codec, Decode};
@@ -134,7 +135,14 @@ fn hevc_clip(secs: u32) -> Vec<ferrocast_media::Frame> {
     let status = std::process::Command::new("ffmpeg")
         .args(["-nostdin", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25"])
         .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100", "-t", &secs.to_string()])
-        .args(["-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "keyint=25:min-keyint=25:log-level=error"])
+        .args([
+            "-c:v",
+            "libx265",
+            "-preset",
+            "ultrafast",
+            "-x265-params",
+            "keyint=25:min-keyint=25:no-open-gop=1:log-level=error",
+        ])
         .args(["-pix_fmt", "yuv420p", "-c:a", "aac", "-movflags", "frag_keyframe+empty_moov+default_base_moof"])
         .arg(&path)
         .status()
@@ -143,6 +151,7 @@ fn hevc_clip(secs: u32) -> Vec<ferrocast_media::Frame> {
     let bytes = std::fs::read(&path).unwrap();
     let mut frames = vec![];
     let mut timescale = std::collections::HashMap::new();
+    let mut trex_flags = std::collections::HashMap::new();
     let mut video_track = 0;
     let mut input = &bytes[..];
     let mut moof = None;
@@ -150,6 +159,9 @@ fn hevc_clip(secs: u32) -> Vec<ferrocast_media::Frame> {
         let at = bytes.len() - input.len();
         match Any::decode(&mut input).expect("FFmpeg's MP4 parses") {
             Any::Moov(moov) => {
+                for trex in moov.mvex.iter().flat_map(|m| &m.trex) {
+                    trex_flags.insert(trex.track_id, trex.default_sample_flags);
+                }
                 for trak in &moov.trak {
                     timescale.insert(trak.tkhd.track_id, u64::from(trak.mdia.mdhd.timescale));
                     let mut record = vec![];
@@ -184,7 +196,7 @@ fn hevc_clip(secs: u32) -> Vec<ferrocast_media::Frame> {
                             let ms = (dts * 1000 / scale) as u32;
                             dts += u64::from(s.duration.or(traf.tfhd.default_sample_duration).unwrap());
                             let frame = if track == video_track {
-                                let flags = s.flags.or(trun.samples.get(0).and_then(|e| e.flags)).unwrap_or(0);
+                                let flags = s.flags.or(traf.tfhd.default_sample_flags).unwrap_or(trex_flags[&track]);
                                 let key = flags & 0x0001_0000 == 0; // not sample_is_non_sync_sample
                                 let cts = (s.cts.unwrap_or(0) * 1000 / scale as i64) as i32;
                                 let head = [if key { 0x91 } else { 0xa1 }];
@@ -206,21 +218,42 @@ fn hevc_clip(secs: u32) -> Vec<ferrocast_media::Frame> {
     frames
 }
 
+/// Publishes `frames` at their pace (a live encoder), in a task that lives as long as the test.
+fn publish_paced(rtmp: std::net::SocketAddr, path: &str, frames: Vec<ferrocast_media::Frame>) {
+    use ferrocast_node::rtmp_client::RtmpClientConn;
+    let url = format!("rtmp://{rtmp}/{path}");
+    tokio::spawn(async move {
+        let mode = ferrocast_rtmp::ClientMode::Publish;
+        let mut up = RtmpClientConn::open(&url, mode, Duration::from_secs(5)).await.expect("publish starts");
+        let start = tokio::time::Instant::now();
+        for f in frames {
+            tokio::time::sleep_until(start + Duration::from_millis(u64::from(f.timestamp))).await;
+            up.send_media(ferrocast_node::hub::rtmp_kind(f.kind), f.timestamp, &f.payload);
+            up.flush().await.expect("the node takes the frames");
+        }
+        std::future::pending::<()>().await;
+    });
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn h265_over_enhanced_rtmp_plays_as_ll_hls() {
-    let node = start_node().await;
-    let frames = hevc_clip(12);
+async fn h265_over_enhanced_rtmp_plays_as_ll_hls_from_an_origin_and_a_cold_edge() {
+    let origin = start_node().await;
+    let frames = hevc_clip(20);
     assert!(frames[2].is_video_keyframe(), "the clip starts with a keyframe");
-    publish_frames(node.rtmp_addr, "live/hevc", &frames).await;
-    let text = eventually(Duration::from_secs(20), || playlist(node.http_addr, "live/hevc/index.m3u8"))
+    publish_paced(origin.rtmp_addr, "live/hevc", frames);
+    let text = eventually(Duration::from_secs(20), || playlist(origin.http_addr, "live/hevc/index.m3u8"))
         .await
         .expect("a playlist");
     assert!(text.contains("#EXTINF:"), "{text}");
-    let url = format!("http://{}/live/hevc/index.m3u8", node.http_addr);
-    let probe = ffprobe(&url).await;
-    eprintln!("ffprobe of the H.265 LL-HLS stream: {probe}");
-    assert!(probe.contains("hevc,video,320,240") && probe.contains("aac,audio"), "{probe}");
-    let (ok, stderr) = decode(&url, 3).await;
-    assert!(ok && stderr.trim().is_empty(), "decoding H.265 LL-HLS printed errors: {stderr}");
-    node.shutdown().await;
+    let edge = start_with(edge_config(&[origin.rtmp_addr.to_string()])).await;
+    for node in [&origin, &edge] {
+        let url = format!("http://{}/live/hevc/index.m3u8", node.http_addr);
+        let probe = ffprobe(&url).await;
+        eprintln!("ffprobe of the H.265 LL-HLS stream: {probe}");
+        assert!(probe.contains("hevc,video,320,240") && probe.contains("aac,audio"), "{url}: {probe}");
+        let (ok, stderr) = decode(&url, 3).await;
+        assert!(ok && stderr.trim().is_empty(), "decoding H.265 LL-HLS from {url} printed errors: {stderr}");
+    }
+    edge.shutdown().await;
+    origin.shutdown().await;
 }

@@ -443,6 +443,21 @@ mod tests {
     }
 
     #[test]
+    fn an_av1_sequence_start_makes_an_av01_track() {
+        // E-RTMP: sequence start of `av01`, then an av1C record (main profile, level 4.0, 8 bit,
+        // 4:2:0) with no config OBUs.
+        let header = [&[0x90u8][..], b"av01", &[0x81, 0x08, 0x0c, 0x00]].concat();
+        let mut tracks = Tracks::default();
+        assert!(tracks.configure(&Frame::new(FrameKind::Video, 0, Bytes::from(header))).unwrap());
+        assert_eq!(tracks.codecs(), "av01.0.08M.08");
+        let init = tracks.init_segment().unwrap();
+        let mut input = &init[..];
+        Ftyp::decode(&mut input).unwrap();
+        let moov = Moov::decode(&mut input).unwrap();
+        assert!(matches!(moov.trak[0].mdia.minf.stbl.stsd.codecs[0], mp4_atom::Codec::Av01(_)));
+    }
+
+    #[test]
     fn hostile_sequence_headers_are_errors_not_panics() {
         let mut tracks = Tracks::default();
         let bad_avc = Frame::new(FrameKind::Video, 0, Bytes::from_static(&[0x17, 0, 0, 0, 0, 1, 0x64]));

@@ -55,7 +55,7 @@ pub struct Args {
     /// Measure delivery latency per video frame: listen on ADDR for the publisher's own copy of
     /// the stream (FLV over TCP, e.g. from FFmpeg's tee muxer), wait for it to connect, then start
     /// the players. Each video frame a player receives is matched with the copy and timed.
-    /// HTTP-FLV players only.
+    /// HTTP-FLV and LL-HLS players (H.264).
     #[arg(long, value_name = "ADDR")]
     pub reference: Option<std::net::SocketAddr>,
     /// Allow a target that is not a loopback address. Only use it against servers you run and

@@ -1,7 +1,9 @@
 //! One Low-Latency HLS viewer, fetching as hls.js does in low-latency mode, without decoding:
 //! the playlist, the init segment once, then for each part the preload-hinted part (which the
 //! server answers when it is cut) and the playlist reload (`_HLS_msn`, `_HLS_part`) that lists it
-//! and hints the next one. One keep-alive connection.
+//! and hints the next one. Like hls.js, it reloads the playlist URL it was given (without the
+//! `hls_ctx` the playlist's URIs carry: the node finds the session by address, stream and query).
+//! One keep-alive connection.
 //!
 //! Each part's samples are counted from its `moof`; with `--reference`, each H.264 video sample
 //! is fingerprinted as the FLV tag it came from (the tag header is rebuilt from the sample's flags
@@ -114,16 +116,12 @@ fn parse_playlist(text: &str) -> Option<(String, (u64, u32, String))> {
     Some((init, (msn.parse().ok()?, part.parse().ok()?, hint)))
 }
 
-/// The viewer's query (token and `hls_ctx`) from a URI the playlist gave it.
-fn query_of(uri: &str) -> &str {
-    uri.split_once('?').map_or("", |(_, q)| q)
-}
-
 async fn drive(play: &LlHlsPlay, meter: &mut Meter, stop: &CancellationToken) -> Result<(), Fail> {
     let mut clock = PlayerClock::new();
     let stream = connect(play.addr, stop).await?;
     let mut conn = Conn { stream, host: play.host.clone(), buf: vec![0; 64 * 1024] };
     let q = if play.query.is_empty() { String::new() } else { format!("?{}", play.query) };
+    let own = if play.query.is_empty() { String::new() } else { format!("{}&", play.query) };
     let (status, body) = conn.get(&format!("{}index.m3u8{q}", play.base)).await?;
     if status != 200 {
         return Err(Fail::new(FailReason::HttpStatus(status), format!("HTTP {status}")));
@@ -146,10 +144,10 @@ async fn drive(play: &LlHlsPlay, meter: &mut Meter, stop: &CancellationToken) ->
                 let (frames, keyframes) = count_samples(&data, play.reference.as_deref(), &mut clock);
                 meter.on_frames(frames, keyframes);
                 // The playlist that lists this part (at once): its hint is the part after it.
-                format!("{}index.m3u8?_HLS_msn={msn}&_HLS_part={part}&{}", play.base, query_of(uri))
+                format!("{}index.m3u8?{}_HLS_msn={msn}&_HLS_part={part}", play.base, own)
             }
             // The segment ended before the hinted part: read the playlist as it is now.
-            404 => format!("{}index.m3u8?{}", play.base, query_of(uri)),
+            404 => format!("{}index.m3u8{q}", play.base),
             other => return Err(Fail::new(FailReason::HttpStatus(other), format!("part {msn}.{part}: HTTP {other}"))),
         };
         let (status, body) = conn.get(&reload).await?;
@@ -202,7 +200,6 @@ mod tests {
             (init.as_str(), msn, part, uri.as_str()),
             ("init-2.mp4?t=1&hls_ctx=ab", 3, 1, "3.1.m4s?t=1&hls_ctx=ab")
         );
-        assert_eq!(query_of(&uri), "t=1&hls_ctx=ab");
         assert!(parse_playlist("#EXTM3U\n").is_none());
     }
 }

@@ -117,7 +117,8 @@ pub struct HlsConfig {
     /// An HLS viewer that fetched nothing for this long has left, in ms.
     pub viewer_timeout_ms: u64,
     /// A segment is closed at this size (or at 10 target durations) even without a keyframe;
-    /// frames until the next keyframe are dropped. Bounds memory per stream to window x this.
+    /// frames until the next keyframe are dropped. Bounds memory per stream to about
+    /// 2 x window x this (the TS and the LL-HLS windows).
     pub max_segment_bytes: usize,
 }
 

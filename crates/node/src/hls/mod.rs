@@ -118,6 +118,9 @@ async fn run(ctx: Arc<NodeContext>, source: Arc<Source>, segmenter: Arc<Mutex<Se
     };
     let mut feed = FrameFeed::new(source.subscribe(), policy);
     drop(source);
+    // However the task ends (even by a panic in a segmenter), the stream's entry goes: a stuck
+    // entry would freeze its windows and hold one of the MAX_HLS_STREAMS places for good.
+    let _entry = Entry { ctx: ctx.clone(), key: key.clone() };
     let mut restarts = 0;
     let url = key.url();
     let viewer_timeout = Duration::from_millis(ctx.config.hls.viewer_timeout_ms);
@@ -166,5 +169,16 @@ async fn run(ctx: Arc<NodeContext>, source: Arc<Source>, segmenter: Arc<Mutex<Se
     }
     segmenter.lock().unwrap_or_else(|e| e.into_inner()).clear();
     ll.update(PartSegmenter::clear);
-    ctx.hls.stopped(&key);
+}
+
+/// Removes a stream's entry from the table when its segmenter task ends.
+struct Entry {
+    ctx: Arc<NodeContext>,
+    key: StreamKey,
+}
+
+impl Drop for Entry {
+    fn drop(&mut self) {
+        self.ctx.hls.stopped(&self.key);
+    }
 }

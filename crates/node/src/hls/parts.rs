@@ -8,7 +8,7 @@
 //! segment target ends the segment too, and the part it starts is `INDEPENDENT`. The frames are
 //! held until the next one of their track arrives, which gives each sample its duration.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -61,14 +61,18 @@ pub enum Readiness {
     Ready,
     /// It is coming: wait.
     Wait,
-    /// More than two segments ahead of the playlist: 400, per RFC 8216bis.
+    /// More than two segments (or three target durations of parts) ahead of the playlist: 400,
+    /// per RFC 8216bis.
     TooFar,
 }
 
 pub struct PartSegmenter {
     tracks: Tracks,
-    init: Option<Bytes>,
+    /// Init segments by version: the current one and those the window's segments still need.
+    inits: BTreeMap<u32, Bytes>,
     init_version: u32,
+    /// The current tracks have an init segment (false after the publisher left).
+    init_ready: bool,
     part_target_ms: u32,
     segment_target_ms: u32,
     window: usize,
@@ -79,13 +83,23 @@ pub struct PartSegmenter {
     /// Samples of the part being built, each with its final duration.
     part: Vec<Sample>,
     part_start: u32,
+    /// Bytes of the part being built, held samples included.
+    part_bytes: usize,
+    /// The newest media timestamp of the segment being built, any track.
+    latest_ts: u32,
     /// The newest sample of each track, waiting for the next one to know its duration.
     held: [Option<Sample>; 2],
     last_video_interval: u32,
+    /// The longest video interval of the segment: what the next one is expected to be at most.
+    longest_video_interval: u32,
     last_audio_duration: u32,
     fragment_seq: u32,
     next_msn: u64,
     pending_discontinuity: bool,
+    /// Discontinuities that left the window (`EXT-X-DISCONTINUITY-SEQUENCE`).
+    discontinuity_seq: u64,
+    /// The longest segment so far, ms: `EXT-X-TARGETDURATION` never goes down.
+    longest_segment_ms: u32,
 }
 
 fn slot(track: u32) -> usize {
@@ -96,8 +110,9 @@ impl PartSegmenter {
     pub fn new(part_target_ms: u32, segment_target_ms: u32, window: usize, max_bytes: usize) -> PartSegmenter {
         PartSegmenter {
             tracks: Tracks::default(),
-            init: None,
+            inits: BTreeMap::new(),
             init_version: 0,
+            init_ready: false,
             part_target_ms: part_target_ms.max(1),
             segment_target_ms: segment_target_ms.max(1),
             window: window.max(1),
@@ -106,12 +121,17 @@ impl PartSegmenter {
             building: None,
             part: Vec::new(),
             part_start: 0,
+            part_bytes: 0,
+            latest_ts: 0,
             held: [None, None],
             last_video_interval: 40,
+            longest_video_interval: 40,
             last_audio_duration: 23,
             fragment_seq: 0,
             next_msn: 0,
             pending_discontinuity: false,
+            discontinuity_seq: 0,
+            longest_segment_ms: 0,
         }
     }
 
@@ -128,29 +148,41 @@ impl PartSegmenter {
                     self.finish_segment(None);
                     self.pending_discontinuity = true;
                 }
-                self.init = self.tracks.init_segment().ok();
-                self.init_version += 1;
+                self.init_version = self.init_version.wrapping_add(1);
+                match self.tracks.init_segment() {
+                    Ok(init) => {
+                        self.inits.insert(self.init_version, init);
+                        self.init_ready = true;
+                    }
+                    Err(_) => self.init_ready = false,
+                }
+                self.prune_inits();
             }
             return;
         }
         let Some((track, cts, keyframe, data)) = fmp4::sample_of(frame) else { return };
-        if self.init.is_none() || (track == VIDEO_TRACK && !self.tracks.has_video()) {
+        if !self.init_ready || (track == VIDEO_TRACK && !self.tracks.has_video()) {
             return;
         }
         let ts = frame.timestamp;
         let drives = track == VIDEO_TRACK || !self.tracks.has_video();
         if drives {
-            self.cut_before(ts, keyframe || track == AUDIO_TRACK);
+            self.cut_before(ts, keyframe || track == AUDIO_TRACK, track == VIDEO_TRACK && keyframe);
+        } else {
+            self.bound(ts);
         }
         // Nothing is kept before the first cut point: a segment starts with a keyframe.
         if self.building.is_none() {
             return;
         }
+        self.part_bytes = self.part_bytes.saturating_add(data.len());
+        self.latest_ts = self.latest_ts.max(ts);
         let sample = Sample { track, dts: u64::from(ts), duration: 0, cts, keyframe, data };
         if let Some(mut prev) = self.held[slot(track)].replace(sample) {
             prev.duration = ts.saturating_sub(prev.dts as u32).max(1);
             if track == VIDEO_TRACK {
                 self.last_video_interval = prev.duration;
+                self.longest_video_interval = self.longest_video_interval.max(prev.duration);
             } else {
                 self.last_audio_duration = prev.duration;
             }
@@ -159,9 +191,10 @@ impl PartSegmenter {
     }
 
     /// Before a frame that drives the timeline (video, or audio without video) at `ts`: ends the
-    /// segment at a cut point past the segment target, or the part when this frame's successor
-    /// would take it past the part target.
-    fn cut_before(&mut self, ts: u32, cut_point: bool) {
+    /// segment at a cut point past the segment target, or the part at a video keyframe (so the
+    /// next part is `INDEPENDENT`) or when this frame's successor would take it past the part
+    /// target.
+    fn cut_before(&mut self, ts: u32, cut_point: bool, video_keyframe: bool) {
         let Some(b) = &self.building else {
             if cut_point {
                 self.start_segment(ts);
@@ -169,22 +202,47 @@ impl PartSegmenter {
             return;
         };
         let segment_long_enough = ts.saturating_sub(b.start_ts) >= self.segment_target_ms;
-        let too_long = ts.saturating_sub(b.start_ts) >= self.segment_target_ms.saturating_mul(MAX_SEGMENT_TARGETS)
-            || b.bytes >= self.max_bytes;
         if cut_point && segment_long_enough {
             self.finish_segment(Some(ts));
             self.start_segment(ts);
-        } else if too_long {
-            // Closed as it is; frames until the next cut point are dropped (memory stays bounded).
-            self.finish_segment(Some(ts));
-        } else if ts.saturating_sub(self.part_start) + self.step() > self.part_target_ms {
+            return;
+        }
+        if self.bound(ts) {
+            return;
+        }
+        let part_full = ts.saturating_sub(self.part_start).saturating_add(self.step()) > self.part_target_ms;
+        if video_keyframe || part_full {
             self.finish_part(ts);
         }
     }
 
+    /// Keeps the segment being built within `MAX_SEGMENT_TARGETS` target durations and
+    /// `max_bytes`, whatever the publisher's timestamps do (constant, backwards, or only the
+    /// track that does not drive the timeline): past either it is closed as it is, and frames
+    /// until the next cut point are dropped. A part the driving track no longer ends is ended at
+    /// twice the part target. True when the segment was closed.
+    fn bound(&mut self, ts: u32) -> bool {
+        let Some(b) = &self.building else { return false };
+        let latest = self.latest_ts.max(ts);
+        let too_long = latest.saturating_sub(b.start_ts) >= self.segment_target_ms.saturating_mul(MAX_SEGMENT_TARGETS);
+        if too_long || b.bytes.saturating_add(self.part_bytes) >= self.max_bytes {
+            self.finish_segment(Some(latest));
+            return true;
+        }
+        if latest.saturating_sub(self.part_start) >= self.part_target_ms.saturating_mul(2) {
+            self.finish_part(latest);
+        }
+        false
+    }
+
     /// The expected time to the next frame that drives the timeline.
+    /// The expected duration of a track's next sample.
+    fn step_of(&self, track: u32) -> u32 {
+        if track == VIDEO_TRACK { self.last_video_interval } else { self.last_audio_duration }
+    }
+
     fn step(&self) -> u32 {
-        if self.tracks.has_video() { self.last_video_interval } else { self.last_audio_duration }
+        if self.tracks.has_video() { self.longest_video_interval } else { self.last_audio_duration }
     }
 
     fn start_segment(&mut self, ts: u32) {
@@ -200,6 +258,8 @@ impl PartSegmenter {
             bytes: 0,
         });
         self.part_start = ts;
+        self.latest_ts = ts;
+        self.longest_video_interval = self.last_video_interval;
     }
 
     /// Ends the part being built at `end` (the next frame's time), or with estimated durations for
@@ -215,6 +275,7 @@ impl PartSegmenter {
         let samples = std::mem::take(&mut self.part);
         let start = self.part_start;
         self.part_start = end;
+        self.part_bytes = 0;
         let Some(b) = self.building.as_mut() else { return };
         if samples.is_empty() {
             return;
@@ -233,19 +294,30 @@ impl PartSegmenter {
             self.held
                 .iter()
                 .flatten()
-                .map(|s| s.dts as u32 + s.duration.max(self.last_video_interval))
+                .map(|s| (s.dts as u32).saturating_add(self.step_of(s.track)))
                 .max()
-                .unwrap_or(0)
+                .unwrap_or(self.latest_ts)
         });
         self.finish_part(end);
         let Some(b) = self.building.take() else { return };
         if b.parts.is_empty() {
             return;
         }
+        self.longest_segment_ms = self.longest_segment_ms.max(b.duration_ms);
         self.segments.push_back(b);
         while self.segments.len() > self.window {
-            self.segments.pop_front();
+            if self.segments.pop_front().is_some_and(|gone| gone.discontinuity) {
+                self.discontinuity_seq += 1;
+            }
         }
+        self.prune_inits();
+    }
+
+    /// Forgets the init segments no segment of the window (nor the current tracks) needs.
+    fn prune_inits(&mut self) {
+        let current = self.init_version;
+        let needed: Vec<u32> = self.all().map(|s| s.init).collect();
+        self.inits.retain(|v, _| *v == current || needed.contains(v));
     }
 
     /// The publisher left: the segment being built is closed and the next one is a discontinuity;
@@ -253,7 +325,7 @@ impl PartSegmenter {
     pub fn restart(&mut self) {
         self.finish_segment(None);
         self.tracks = Tracks::default();
-        self.init = None;
+        self.init_ready = false;
         self.pending_discontinuity = true;
     }
 
@@ -273,14 +345,33 @@ impl PartSegmenter {
     /// Whether a playlist asked for with `_HLS_msn=msn` (and `_HLS_part=part`) can be answered.
     pub fn readiness(&self, msn: u64, part: Option<u32>) -> Readiness {
         let now = self.progress();
-        if msn > now.msn.saturating_add(2) {
+        // The last segment the playlist lists (with parts, or complete).
+        let listed = self.all().rev().find(|s| !s.parts.is_empty()).map_or(now.msn, |s| s.msn);
+        if msn > listed.saturating_add(2) {
             return Readiness::TooFar;
         }
         let ready = match part {
-            None => msn < now.msn || (msn == now.msn && self.building.is_none()),
-            Some(p) => msn < now.msn || (msn == now.msn && p < now.parts),
+            None => msn < now.msn,
+            Some(p) => {
+                // A part past the end of a finished segment is the next segment's first
+                // (RFC 8216bis 6.2.5.2).
+                if self.segment(msn).is_some_and(|s| p as usize >= s.parts.len()) {
+                    return self.readiness(msn.saturating_add(1), Some(0));
+                }
+                let most_ahead = 3 * self.target_ms() / self.part_target_ms + 1;
+                if msn >= now.msn && p > now.parts.saturating_add(most_ahead) {
+                    return Readiness::TooFar;
+                }
+                msn < now.msn || (msn == now.msn && p < now.parts)
+            }
         };
         if ready { Readiness::Ready } else { Readiness::Wait }
+    }
+
+    /// The target duration in ms: the configured one, or the longest segment so far if longer.
+    /// It never goes down (RFC 8216bis: it must not change).
+    pub fn target_ms(&self) -> u32 {
+        self.longest_segment_ms.max(self.segment_target_ms)
     }
 
     /// Whether a complete segment exists. The first playlist waits for one: a player that does
@@ -291,10 +382,10 @@ impl PartSegmenter {
 
     /// The init segment of version `v`, while it is the current one.
     pub fn init(&self, v: u32) -> Option<Bytes> {
-        self.init.clone().filter(|_| v == self.init_version)
+        self.inits.get(&v).cloned()
     }
 
-    fn all(&self) -> impl Iterator<Item = &LlSegment> {
+    fn all(&self) -> impl DoubleEndedIterator<Item = &LlSegment> {
         self.segments.iter().chain(self.building.iter())
     }
 
@@ -312,8 +403,7 @@ impl PartSegmenter {
     /// file name (adding the viewer's query).
     pub fn playlist(&self, uri: impl Fn(&str) -> String) -> Option<String> {
         let first = self.all().find(|s| !s.parts.is_empty())?;
-        let longest = self.segments.iter().map(|s| s.duration_ms).max().unwrap_or(0);
-        let target = longest.max(self.segment_target_ms).div_ceil(1000).max(1);
+        let target = self.target_ms().div_ceil(1000).max(1);
         let part_target = f64::from(self.part_target_ms) / 1000.0;
         let mut out = format!(
             "#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-TARGETDURATION:{target}\n\
@@ -322,6 +412,9 @@ impl PartSegmenter {
             part_target * 3.0,
             first.msn
         );
+        if self.discontinuity_seq > 0 {
+            out.push_str(&format!("#EXT-X-DISCONTINUITY-SEQUENCE:{}\n", self.discontinuity_seq));
+        }
         // Parts are listed for the last segments only (RFC 8216bis: those within three target
         // durations of the end), and for the one being built.
         let listed_from = self.segments.len().saturating_sub(2);
@@ -439,6 +532,80 @@ mod tests {
         let msns: Vec<u64> = s.segments.iter().map(|x| x.msn).collect();
         assert!(msns.windows(2).all(|w| w[1] == w[0] + 1), "{msns:?}");
         assert!(s.init(s.init_version).is_some());
-        assert!(s.init(s.init_version - 1).is_none(), "an old init segment is gone");
+        let oldest = s.segments.front().unwrap().init;
+        assert!(s.init(oldest).is_some(), "the window's oldest segment still has its init segment");
+    }
+
+    fn headers_and_media() -> (Vec<Frame>, Vec<Frame>) {
+        demo().into_iter().partition(|f| f.sequence_header || f.kind == ferrocast_media::FrameKind::Script)
+    }
+
+    #[test]
+    fn hostile_timestamps_keep_memory_bounded_and_never_panic() {
+        let (headers, media) = headers_and_media();
+        let key = media.iter().find(|f| f.is_video_keyframe()).unwrap().clone();
+        let audio = media.iter().find(|f| f.kind == ferrocast_media::FrameKind::Audio).unwrap().clone();
+        // Constant timestamps: only the byte bound can close segments.
+        let mut s = PartSegmenter::new(300, 2000, 3, 256 * 1024);
+        headers.iter().for_each(|f| s.push(f));
+        for _ in 0..2000 {
+            s.push(&Frame::new(key.kind, 7, key.payload.clone()));
+        }
+        let held: usize = s.building.as_ref().map_or(0, |b| b.bytes) + s.part_bytes;
+        assert!(held <= 256 * 1024 + key.payload.len(), "{held} bytes in the building segment");
+        assert!(s.segments.iter().all(|seg| seg.bytes <= 256 * 1024 + 2 * key.payload.len()));
+        // Video stops, audio goes on: parts and segments still end (the audio timeline).
+        let mut s = PartSegmenter::new(300, 2000, 3, 32 << 20);
+        headers.iter().for_each(|f| s.push(f));
+        s.push(&Frame::new(key.kind, 0, key.payload.clone()));
+        for i in 1..3000u32 {
+            s.push(&Frame::new(audio.kind, i * 23, audio.payload.clone()));
+        }
+        assert!(!s.segments.is_empty(), "a segment closed at 10 target durations");
+        assert!(s.part_bytes < 64 * 1024, "the part being built stays small: {}", s.part_bytes);
+        // Timestamps at the end of the range, then the publisher leaves: no overflow.
+        let mut s = PartSegmenter::new(300, 2000, 3, 32 << 20);
+        headers.iter().for_each(|f| s.push(f));
+        s.push(&Frame::new(key.kind, u32::MAX - 5, key.payload.clone()));
+        s.push(&Frame::new(audio.kind, u32::MAX, audio.payload.clone()));
+        s.restart();
+        assert_eq!(s.segments.len(), 1);
+    }
+
+    #[test]
+    fn blocking_requests_without_a_segment_being_built_wait_and_parts_past_a_segment_roll_over() {
+        let mut s = PartSegmenter::new(300, 2000, 4, 32 << 20);
+        demo().iter().take(200).for_each(|f| s.push(f));
+        s.restart();
+        let now = s.progress();
+        assert_eq!(
+            s.readiness(now.msn, None),
+            Readiness::Wait,
+            "nothing is being built: the next segment is not ready"
+        );
+        let last = s.segments.back().unwrap();
+        let (msn, parts) = (last.msn, last.parts.len() as u32);
+        assert_eq!(s.readiness(msn, Some(parts - 1)), Readiness::Ready);
+        assert_eq!(
+            s.readiness(msn, Some(parts)),
+            Readiness::Wait,
+            "part {parts} of a finished segment is the next one's first"
+        );
+        assert_eq!(s.readiness(msn, Some(10_000)), Readiness::Wait);
+        assert_eq!(s.readiness(now.msn, Some(10_000)), Readiness::TooFar, "beyond three target durations of parts");
+        assert_eq!(s.readiness(msn + 3, None), Readiness::TooFar, "more than two segments past the last listed");
+    }
+
+    #[test]
+    fn a_discontinuity_that_left_the_window_is_counted() {
+        let mut s = PartSegmenter::new(500, 2000, 2, 32 << 20);
+        let frames = demo();
+        frames.iter().take(150).for_each(|f| s.push(f));
+        s.restart();
+        frames.iter().for_each(|f| s.push(f));
+        frames.iter().for_each(|f| s.push(&Frame::new(f.kind, f.timestamp + 10_080, f.payload.clone())));
+        let text = s.playlist(|f| f.to_string()).unwrap();
+        assert!(text.contains("#EXT-X-DISCONTINUITY-SEQUENCE:1\n"), "{text}");
+        assert!(!text.contains("#EXT-X-DISCONTINUITY\n"), "{text}");
     }
 }

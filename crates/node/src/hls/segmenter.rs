@@ -43,6 +43,10 @@ pub struct Segmenter {
     next_seq: u64,
     pending_discontinuity: bool,
     has_video: bool,
+    /// Discontinuities that left the window (`EXT-X-DISCONTINUITY-SEQUENCE`).
+    discontinuity_seq: u64,
+    /// The longest segment so far, ms: `EXT-X-TARGETDURATION` never goes down.
+    longest_ms: u32,
 }
 
 impl Segmenter {
@@ -57,6 +61,8 @@ impl Segmenter {
             next_seq: 0,
             pending_discontinuity: false,
             has_video: false,
+            discontinuity_seq: 0,
+            longest_ms: 0,
         }
     }
 
@@ -140,6 +146,7 @@ impl Segmenter {
         let duration_ms = end.saturating_sub(b.start_ts).max(1);
         let seq = self.next_seq;
         self.next_seq += 1;
+        self.longest_ms = self.longest_ms.max(duration_ms);
         self.segments.push_back(Arc::new(Segment {
             seq,
             duration_ms,
@@ -147,7 +154,9 @@ impl Segmenter {
             data: b.data.freeze(),
         }));
         while self.segments.len() > self.window {
-            self.segments.pop_front();
+            if self.segments.pop_front().is_some_and(|gone| gone.discontinuity) {
+                self.discontinuity_seq += 1;
+            }
         }
     }
 
@@ -168,9 +177,12 @@ impl Segmenter {
     /// `seq` (relative to the playlist, with whatever query the viewer needs).
     pub fn playlist(&self, uri: impl Fn(u64) -> String) -> Option<String> {
         let first = self.segments.front()?;
-        let target = self.segments.iter().map(|s| s.duration_ms.div_ceil(1000)).max().unwrap_or(1).max(1);
+        let target = self.longest_ms.div_ceil(1000).max(1);
         let mut out =
             format!("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:{}\n", first.seq);
+        if self.discontinuity_seq > 0 {
+            out.push_str(&format!("#EXT-X-DISCONTINUITY-SEQUENCE:{}\n", self.discontinuity_seq));
+        }
         for s in &self.segments {
             if s.discontinuity {
                 out.push_str("#EXT-X-DISCONTINUITY\n");

@@ -1,8 +1,8 @@
 //! HTTP-FLV players: `GET /{app}/{stream}.flv`.
 //!
-//! The response is the FLV header followed by the tags each frame carries pre-encoded, one write
-//! per batch of the player's feed (see `hub::feed` for the write window), the frames shared
-//! rather than copied (`flv_chunks`). A player that arrives before the publisher waits (bounded by the play
+//! The response is the FLV header followed by the tags each frame carries pre-encoded: one write
+//! per batch of the player's feed (`hub::feed` has the write window), the frames shared rather
+//! than copied (`flv_chunks`). A player that arrives before the publisher waits (bounded by the play
 //! wait); if no publisher comes, it gets a 404 rather than an empty stream.
 
 use std::convert::Infallible;

@@ -19,7 +19,7 @@ const GATHER_CHUNK: usize = 64 * 1024;
 /// In a live batch, tags of at least this size (video frames) go out shared.
 const SHARE_FROM: usize = 1024;
 /// hyper sends at most 16 queued chunks per write: a batch with more large tags than this is
-/// gathered whole (one copy), so it still leaves in one write.
+/// gathered (copied) into chunks of up to 64 KiB, so it still leaves in few writes.
 const MOST_SHARED: usize = 7;
 
 /// The packets still to send, and how to cut them into chunks.

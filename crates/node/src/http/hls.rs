@@ -1,8 +1,9 @@
 //! HLS over HTTP: `GET /{app}/{stream}.m3u8` and `GET /{app}/{stream}-{seq}.ts`, both answered
-//! from the in-memory segment window. The viewer's query (its token) and its session id
-//! (`hls_ctx`) are carried into the segment URLs; a segment is served only to the session admitted
-//! for its stream from the requesting address (see `crate::hls::HlsSessions`). A segment that has
-//! left the window is a 404, never a stale or partial one.
+//! from the in-memory segment window, and the admission both HLS variants share (the LL-HLS
+//! routes are in `super::llhls`). The viewer's query (its token) and its session id (`hls_ctx`)
+//! are carried into the segment URLs; a segment is served only to the session admitted for its
+//! stream from the requesting address (see `crate::hls::HlsSessions`). A segment that has left
+//! the window is a 404, never a stale or partial one.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -181,7 +182,8 @@ pub async fn playlist(
     let stream = crate::key::escape_segment(&v.key.stream);
     let uri = |seq: u64| viewer_uri(&v, &format!("{stream}-{seq}.ts"));
     let segmenter = ctx.hls.get(&v.key);
-    let text = segmenter.and_then(|s| s.lock().unwrap_or_else(|e| e.into_inner()).playlist(uri)).unwrap_or_default();
+    let text = segmenter.and_then(|s| s.lock().unwrap_or_else(|e| e.into_inner()).playlist(uri));
+    let Some(text) = text else { return not_found("the stream ended") };
     ctx.hls.sessions.touch(&v.id, &v.key, &v.ip, text.len() as u64);
     (
         [

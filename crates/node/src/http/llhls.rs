@@ -6,8 +6,9 @@
 //! checked by `on_play` and opens the session, and every other resource needs that session's
 //! `hls_ctx` from the same address. A request for the next part (the playlist's preload hint) or
 //! for a playlist that names a part not cut yet waits until it is, at most three target
-//! durations (then 503); one more than two segments ahead is a 400 (RFC 8216bis 6.2.5.2); a part
-//! or segment that has left the window is a 404.
+//! durations (then 503); a playlist more than two segments (or three target durations of parts)
+//! ahead is a 400 (RFC 8216bis 6.2.5.2), a part or segment that far ahead a 404, and one that has
+//! left the window a 404.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,9 +55,9 @@ pub async fn serve(
         None => (name.parse::<u64>(), Ok(None)),
     };
     let (Ok(msn), Ok(part)) = (msn, part) else { return not_found("not a segment or part number") };
-    match wait_for(&ctx, &ll, msn, part).await {
+    match wait_for(&ll, msn, part).await {
         Ok(()) => {}
-        Err(Readiness::TooFar) => return not_found(&format!("{file} is not in the live window")),
+        Err(Readiness::TooFar) => return not_found(&format!("{file} is too far ahead of the live window")),
         Err(_) => return unavailable(&format!("{file} was not ready in time")),
     }
     let parts = ll.parts.lock().unwrap_or_else(|e| e.into_inner());
@@ -110,8 +111,9 @@ fn split_directives(query: &str) -> Result<(Option<u64>, Option<u32>, String), R
 }
 
 /// Waits until segment `msn` (or its part `part`) exists, at most three target durations.
-async fn wait_for(ctx: &NodeContext, ll: &LlStream, msn: u64, part: Option<u32>) -> Result<(), Readiness> {
-    let limit = Duration::from_millis(u64::from(ctx.config.hls.fragment_ms) * 3);
+async fn wait_for(ll: &LlStream, msn: u64, part: Option<u32>) -> Result<(), Readiness> {
+    let target = ll.parts.lock().unwrap_or_else(|e| e.into_inner()).target_ms();
+    let limit = Duration::from_millis(u64::from(target) * 3);
     let deadline = tokio::time::Instant::now() + limit;
     let mut progress = ll.progress.subscribe();
     loop {
@@ -149,7 +151,7 @@ async fn playlist(
     };
     let Some(ll) = ctx.hls.get_ll(&v.key) else { return not_found("the stream ended") };
     if let Some(msn) = msn {
-        match wait_for(&ctx, &ll, msn, part).await {
+        match wait_for(&ll, msn, part).await {
             Ok(()) => {}
             Err(Readiness::TooFar) => {
                 return bad_request("_HLS_msn is more than two segments ahead of the live playlist");
@@ -157,16 +159,21 @@ async fn playlist(
             Err(_) => return unavailable("the requested part was not cut in time: is the publisher stalled?"),
         }
     }
-    let text = ll.parts.lock().unwrap_or_else(|e| e.into_inner()).playlist(|file| viewer_uri(&v, file));
-    let text = text.unwrap_or_default();
+    let parts = ll.parts.lock().unwrap_or_else(|e| e.into_inner());
+    let (text, target) = (parts.playlist(|file| viewer_uri(&v, file)), parts.target_ms());
+    drop(parts);
+    let Some(text) = text else { return not_found("the stream ended") };
     ctx.hls.sessions.touch(&v.id, &v.key, &v.ip, text.len() as u64);
     // A blocking answer names one playlist version: it may be kept (by this viewer: its URIs carry
     // its session). The plain playlist changes with every part.
-    let cache = if msn.is_some() { "private, max-age=6" } else { "no-cache" };
+    let cache = match msn {
+        Some(_) => format!("private, max-age={}", (target * 3).div_ceil(1000)),
+        None => "no-cache".to_string(),
+    };
     (
         [
             (header::CONTENT_TYPE, "application/vnd.apple.mpegurl"),
-            (header::CACHE_CONTROL, cache),
+            (header::CACHE_CONTROL, cache.as_str()),
             (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
         ],
         text,

@@ -212,33 +212,9 @@ run_load() {
   fi
   RSS_MIB=$(python3 -c "print(round($rss / 1024, 1))")
   # Frame wait p50/p95 (ms) and player writes per second over the steady state, from /metrics.
-  WAIT_WRITES=$(python3 - "$WORK/$name.metrics0" "$WORK/$name.metrics1" "${t0:-0}" "${t1:-0}" <<'PY'
-import re, sys
-def read(path):
-    buckets, writes = {}, 0.0
-    try:
-        for line in open(path):
-            m = re.match(r'ferrocast_node_frame_wait_seconds_bucket\{le="([^"]+)"\} (\S+)', line)
-            if m:
-                buckets[float("inf") if m.group(1) == "+Inf" else float(m.group(1))] = float(m.group(2))
-            elif line.startswith("ferrocast_node_player_writes_total"):
-                writes += float(line.split()[-1])
-    except OSError:
-        pass
-    return buckets, writes
-(b0, w0), (b1, w1) = read(sys.argv[1]), read(sys.argv[2])
-secs = (int(sys.argv[4]) - int(sys.argv[3])) / 1000
-delta = sorted((le, b1.get(le, 0) - b0.get(le, 0)) for le in b1)
-total = delta[-1][1] if delta else 0
-def q(f):
-    for le, n in delta:
-        if total and n >= f * total:
-            return "<=%g" % (le * 1000) if le != float("inf") else ">max"
-    return "n/a"
-rate = round((w1 - w0) / secs) if secs > 0 else "n/a"
-print("%s/%s %s" % (q(0.5), q(0.95), rate))
-PY
-)
+  local secs
+  secs=$(python3 -c "print((${t1:-0} - ${t0:-0}) / 1000)")
+  WAIT_WRITES=$(python3 bench/node_metrics.py "$WORK/$name.metrics0" "$WORK/$name.metrics1" "$secs" | cut -d' ' -f1,2)
 }
 
 # Reads fields from a loadgen JSON report: json_get FILE EXPR (a python expression over r).

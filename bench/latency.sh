@@ -137,33 +137,7 @@ for players in $PLAYERS; do
     e_cpu=$(pct "$e0" "$e1" $((t1 - t0)))
     o_cpu=$(pct "$o0" "$o1" $((t1 - t0)))
   fi
-  wait_p=$(python3 - "$WORK/$players.metrics0" "$WORK/$players.metrics1" <<'PY'
-import re, sys
-def read(path):
-    b = {}
-    try:
-        for line in open(path):
-            m = re.match(r'ferrocast_node_frame_wait_seconds_bucket\{le="([^"]+)"\} (\S+)', line)
-            if m:
-                b[float("inf") if m.group(1) == "+Inf" else float(m.group(1))] = float(m.group(2))
-    except OSError:
-        pass
-    return b
-b0, b1 = read(sys.argv[1]), read(sys.argv[2])
-delta = sorted((le, b1[le] - b0.get(le, 0)) for le in b1)
-total = delta[-1][1] if delta else 0
-def q(f):
-    for le, n in delta:
-        if total and n >= f * total:
-            return "<=%g" % (le * 1000) if le != float("inf") else ">max"
-    return "n/a"
-window = "n/a"
-for line in open(sys.argv[2]) if total else []:
-    if line.startswith("ferrocast_node_merge_window_seconds "):
-        window = "%g" % (float(line.split()[1]) * 1000)
-print("%s/%s %s" % (q(0.5), q(0.95), window))
-PY
-)
+  wait_p=$(python3 bench/node_metrics.py "$WORK/$players.metrics0" "$WORK/$players.metrics1" "$(( ${t1:-0} - ${t0:-0} ))e-3" | cut -d' ' -f1,3)
   read -r waits window <<<"$wait_p"
   row=$(python3 - "$WORK/$players.json" <<'PY'
 import json, sys

@@ -305,19 +305,21 @@ fn is_sequence_header(prefix: &[u8]) -> bool {
     }
 }
 
+/// An FLV tag (header, body, back-pointer) for tests.
+#[cfg(test)]
+pub(crate) fn tag(tag_type: u8, body: &[u8]) -> Vec<u8> {
+    let size = body.len() as u32;
+    let mut t = vec![tag_type];
+    t.extend_from_slice(&size.to_be_bytes()[1..]);
+    t.extend_from_slice(&[0, 0, 40, 0, 0, 0, 0]); // timestamp, extension, stream id
+    t.extend_from_slice(body);
+    t.extend_from_slice(&(size + 11).to_be_bytes());
+    t
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn tag(tag_type: u8, body: &[u8]) -> Vec<u8> {
-        let size = body.len() as u32;
-        let mut t = vec![tag_type];
-        t.extend_from_slice(&size.to_be_bytes()[1..]);
-        t.extend_from_slice(&[0, 0, 40, 0, 0, 0, 0]); // timestamp, extension, stream id
-        t.extend_from_slice(body);
-        t.extend_from_slice(&(size + 11).to_be_bytes());
-        t
-    }
 
     /// Header, metadata, AVC sequence header, AAC header, keyframe, audio, inter frame, keyframe.
     fn stream() -> Vec<u8> {

@@ -161,17 +161,8 @@ impl Reference {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::flv::tag;
     use std::io::Write;
-
-    fn tag(tag_type: u8, body: &[u8]) -> Vec<u8> {
-        let size = body.len() as u32;
-        let mut t = vec![tag_type];
-        t.extend_from_slice(&size.to_be_bytes()[1..]);
-        t.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0]);
-        t.extend_from_slice(body);
-        t.extend_from_slice(&(size + 11).to_be_bytes());
-        t
-    }
 
     fn frame(n: u8) -> Vec<u8> {
         tag(9, &[0x27, 0x01, 0, 0, 0, 0, 0, 0, 2, 0x41, n])

@@ -51,6 +51,15 @@ pub struct NodeArgs {
     /// to the index server, else 127.0.0.1].
     #[arg(long, value_name = "IP")]
     pub advertise_ip: Option<IpAddr>,
+    /// WebRTC (WHEP) playback on this UDP address, shared by every session, e.g. 0.0.0.0:8000
+    /// (open it in the firewall). Players POST an SDP offer to http://HOST:HTTP/app/stream/whep
+    /// [default: no WebRTC].
+    #[arg(long, value_name = "ADDR")]
+    pub webrtc_udp: Option<SocketAddr>,
+    /// The IP WebRTC viewers are told to reach: the node's public address behind NAT or in a cloud
+    /// [default: the --webrtc-udp address].
+    #[arg(long, value_name = "IP")]
+    pub webrtc_candidate: Option<IpAddr>,
     /// Log format: text or json [default: text].
     #[arg(long, value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
@@ -227,6 +236,12 @@ impl NodeArgs {
         }
         if self.advertise_ip.is_some() {
             c.advertise_ip = self.advertise_ip;
+        }
+        if self.webrtc_udp.is_some() {
+            c.webrtc_udp = self.webrtc_udp;
+        }
+        if self.webrtc_candidate.is_some() {
+            c.webrtc_candidate = self.webrtc_candidate;
         }
         if !self.trusted_proxies.is_empty() {
             c.trusted_proxies = self.trusted_proxies;

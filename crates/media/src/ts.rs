@@ -244,7 +244,7 @@ fn wrap(ts: i64) -> u64 {
 
 /// Splits AVCC data (each NAL unit after a big-endian length of `length_size` bytes) into NAL
 /// units, dropping empty ones and access unit delimiters (the muxer writes its own).
-fn split_avcc(mut data: &[u8], length_size: u8) -> Result<Vec<&[u8]>, MediaError> {
+pub(crate) fn split_avcc(mut data: &[u8], length_size: u8) -> Result<Vec<&[u8]>, MediaError> {
     let size = usize::from(length_size);
     if !(1..=4).contains(&size) {
         return Err(MediaError::invalid("AVC NAL unit length", "size is not 1 to 4 bytes"));

@@ -193,7 +193,9 @@ fn fields(client: &str, stream_id: &str, info: &ClientInfo, param: &str, send: u
     // SRS gives HTTP players' hooks the bare stream name and an rtmp://vhost/app tcUrl (the API
     // keeps what the client sent: `cam1.flv`, `http://host/app`).
     let (stream, tc_url) = match info.kind {
-        ClientKind::FlvPlay | ClientKind::HlsPlay => (key.stream.clone(), format!("rtmp://{}/{}", key.vhost, key.app)),
+        ClientKind::FlvPlay | ClientKind::HlsPlay | ClientKind::RtcPlay => {
+            (key.stream.clone(), format!("rtmp://{}/{}", key.vhost, key.app))
+        }
         _ => (info.name.clone(), info.tc_url.clone()),
     };
     HookContext {

@@ -73,6 +73,11 @@ pub struct NodeConfig {
     pub index_interval_ms: u64,
     /// The `ip` the heartbeat reports. None: the local address that routes to the index server.
     pub advertise_ip: Option<IpAddr>,
+    /// WebRTC (WHEP) playback: the UDP address every session shares. None: no WebRTC.
+    pub webrtc_udp: Option<SocketAddr>,
+    /// The address WebRTC viewers are told to reach (a node behind NAT or in a cloud: its public
+    /// IP). None: the UDP socket's own address.
+    pub webrtc_candidate: Option<IpAddr>,
     /// Proxies (CIDR blocks) whose `X-Forwarded-For` / `X-Real-IP` headers name the client; from
     /// anyone else those headers are ignored. See `crate::client_addr`.
     pub trusted_proxies: Vec<crate::client_addr::Cidr>,
@@ -227,6 +232,8 @@ impl Default for NodeConfig {
             index: None,
             index_interval_ms: 2_000,
             advertise_ip: None,
+            webrtc_udp: None,
+            webrtc_candidate: None,
             trusted_proxies: Vec::new(),
             api_token: None,
             api_token_file: None,

@@ -41,6 +41,8 @@ pub struct NodeContext {
     pub forwards: TaskTracker,
     /// Where streams live (`crate::cluster`): an origin's coworkers, or an edge's index.
     pub locator: Option<crate::cluster::Locator>,
+    /// WebRTC playback, when `webrtc_udp` is set (started with the node).
+    pub whep: std::sync::OnceLock<Arc<crate::whep::Whep>>,
 }
 
 impl NodeContext {
@@ -63,6 +65,7 @@ impl NodeContext {
             edge: (config.role == Role::Edge).then(|| EdgeRelays::new(config.origins.clone(), config.edge.clone())),
             forwards: TaskTracker::new(),
             write_load: Arc::default(),
+            whep: std::sync::OnceLock::new(),
             locator: crate::cluster::Locator::coworkers(&config).or_else(|| crate::cluster::Locator::index(&config)),
             config,
         })

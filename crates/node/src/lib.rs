@@ -44,6 +44,7 @@ pub mod origin_forward;
 pub mod rtmp_client;
 pub mod rtmp_server;
 pub mod stats;
+pub mod whep;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -91,7 +92,21 @@ impl RunningNode {
         let local = |l: &TcpListener, fallback| l.local_addr().unwrap_or(fallback);
         let (rtmp_addr, http_addr, api_addr) =
             (local(&rtmp, config.rtmp), local(&http, config.http), local(&api, config.api));
+        let webrtc = match config.webrtc_udp {
+            Some(addr) => Some(tokio::net::UdpSocket::bind(addr).await.map_err(|cause| StartError::Bind {
+                what: "WebRTC (UDP)",
+                addr,
+                cause,
+            })?),
+            None => None,
+        };
         let ctx = NodeContext::new(config);
+        if let Some(socket) = webrtc {
+            let bound = socket.local_addr().unwrap_or(http_addr);
+            let ip = ctx.config.webrtc_candidate.unwrap_or(bound.ip());
+            let whep = whep::Whep::start(socket, SocketAddr::new(ip, bound.port()), ctx.shutdown.clone());
+            let _ = ctx.whep.set(whep);
+        }
         let tracker = TaskTracker::new();
         tracker.spawn(rtmp_server::serve(rtmp, ctx.clone(), tracker.clone()));
         tracker.spawn(http::serve::serve(http, http::media_router(ctx.clone()), ctx.clone(), tracker.clone(), "http"));

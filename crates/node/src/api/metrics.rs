@@ -15,8 +15,14 @@ use crate::context::NodeContext;
 use crate::stats::ClientKind;
 
 /// Every client type, so each series exists from the start (at 0).
-const KINDS: [ClientKind; 5] =
-    [ClientKind::FmlePublish, ClientKind::RtmpPlay, ClientKind::FlvPlay, ClientKind::HlsPlay, ClientKind::Forward];
+const KINDS: [ClientKind; 6] = [
+    ClientKind::FmlePublish,
+    ClientKind::RtmpPlay,
+    ClientKind::FlvPlay,
+    ClientKind::HlsPlay,
+    ClientKind::RtcPlay,
+    ClientKind::Forward,
+];
 
 pub async fn metrics(State(ctx): State<Arc<NodeContext>>) -> Response {
     (

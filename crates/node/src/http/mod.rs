@@ -1,11 +1,12 @@
-//! The node's HTTP side: the media port (HTTP-FLV, HLS, LL-HLS, and `/api/v1/versions` as SRS
-//! mounts it there for health checks) and the shared accept loop.
+//! The node's HTTP side: the media port (HTTP-FLV, HLS, LL-HLS, WHEP, and `/api/v1/versions` as
+//! SRS mounts it there for health checks) and the shared accept loop.
 
 pub mod flv;
 mod flv_chunks;
 pub mod hls;
 mod llhls;
 pub mod serve;
+mod whep;
 
 use std::sync::Arc;
 
@@ -21,7 +22,11 @@ pub fn media_router(ctx: Arc<NodeContext>) -> Router {
     Router::new()
         .route("/api/v1/versions", get(crate::api::versions))
         .route("/{app}/{file}", get(media))
-        .route("/{app}/{stream}/{file}", get(ll_hls))
+        .route(
+            "/{app}/{stream}/{file}",
+            get(ll_hls).post(whep_offer).options(|| async { whep::preflight() }).patch(|| async { whep::no_trickle() }),
+        )
+        .route("/{app}/{stream}/whep/{id}", axum::routing::delete(whep_delete).options(|| async { whep::preflight() }))
         .with_state(ctx)
 }
 
@@ -61,6 +66,31 @@ async fn ll_hls(
 ) -> Response {
     let q = query.as_deref().map(|q| format!("?{q}")).unwrap_or_default();
     llhls::serve(ctx, &conn, &headers, (&app, &stream, &file), &q).await
+}
+
+/// `POST /{app}/{stream}/whep`: a WebRTC viewer's offer.
+async fn whep_offer(
+    State(ctx): State<Arc<NodeContext>>,
+    conn: axum::Extension<serve::ConnInfo>,
+    Path((app, stream, file)): Path<(String, String, String)>,
+    RawQuery(query): RawQuery,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    use axum::response::IntoResponse;
+    if file != "whep" {
+        return (axum::http::StatusCode::METHOD_NOT_ALLOWED, "POST is for /{app}/{stream}/whep\n").into_response();
+    }
+    let q = query.as_deref().map(|q| format!("?{q}")).unwrap_or_default();
+    whep::offer(ctx, &conn, &headers, (&app, &stream), &q, body).await
+}
+
+/// `DELETE /{app}/{stream}/whep/{id}`.
+async fn whep_delete(
+    State(ctx): State<Arc<NodeContext>>,
+    Path((_app, _stream, id)): Path<(String, String, String)>,
+) -> Response {
+    whep::delete(ctx, &id).await
 }
 
 /// `/{app}/{file}`: by extension, an HTTP-FLV play, an HLS playlist or an HLS segment.

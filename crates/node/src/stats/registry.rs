@@ -25,6 +25,8 @@ pub enum ClientKind {
     RtmpPlay,
     FlvPlay,
     HlsPlay,
+    /// A WebRTC (WHEP) viewer, `rtc-play` as SRS lists them.
+    RtcPlay,
     FmlePublish,
     /// An origin's push of a stream to a forward destination (`crate::origin_forward`). SRS does not
     /// list its forwarders; we do, so an operator sees them, under a type of our own. Like an
@@ -39,6 +41,7 @@ impl ClientKind {
             ClientKind::RtmpPlay => "rtmp-play",
             ClientKind::FlvPlay => "flv-play",
             ClientKind::HlsPlay => "hls-play",
+            ClientKind::RtcPlay => "rtc-play",
             ClientKind::FmlePublish => "fmle-publish",
             ClientKind::Forward => "forward",
         }

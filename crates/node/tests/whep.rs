@@ -1,0 +1,171 @@
+//! WebRTC playback (WHEP): headless Chromium plays a stream from an origin and from a cold edge
+//! (getStats: frames decoded at 640 wide); the viewer is an `rtc-play` client; a refused token is
+//! a 403; malformed offers, wrong content types, trickle and UDP garbage get clear answers and
+//! leave the node serving. (tests/browser/whep_play.mjs drives the browser.)
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use common::*;
+use tokio::process::Command;
+
+const OFFER: &str = include_str!("../src/whep/testdata/chromium_offer.sdp");
+
+fn browser_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/browser")
+}
+
+/// The fixture re-encoded without B-frames (`-bf 0`, as WebRTC publishers encode), once.
+fn fixture_without_b_frames() -> PathBuf {
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("demo-no-bframes.flv");
+    if !path.exists() {
+        let tmp = path.with_extension(format!("{}.flv", std::process::id()));
+        let status = std::process::Command::new("ffmpeg")
+            .args(["-nostdin", "-v", "error", "-y", "-i"])
+            .arg(fixture())
+            .args(["-c:v", "libx264", "-preset", "ultrafast", "-bf", "0", "-g", "50", "-c:a", "copy", "-f", "flv"])
+            .arg(&tmp)
+            .status()
+            .expect("ffmpeg runs");
+        assert!(status.success(), "ffmpeg could not re-encode the fixture");
+        std::fs::rename(&tmp, &path).unwrap();
+    }
+    path
+}
+
+fn publish_file(file: &std::path::Path, url: &str) -> Publisher {
+    let child = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-re", "-stream_loop", "-1", "-i"])
+        .arg(file)
+        .args(["-c", "copy", "-f", "flv", url])
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("ffmpeg runs");
+    Publisher(child)
+}
+
+fn with_webrtc(mut config: ferrocast_node::NodeConfig) -> ferrocast_node::NodeConfig {
+    config.webrtc_udp = Some("127.0.0.1:0".parse().unwrap());
+    config
+}
+
+/// Plays `url` over WHEP in Chromium for `secs`: the script's JSON report.
+async fn play(url: &str, secs: u32) -> serde_json::Value {
+    let dir = browser_dir();
+    assert!(
+        dir.join("node_modules/playwright-core").exists(),
+        "tests/browser/node_modules is missing: run scripts/test"
+    );
+    let (ok, stdout, stderr) = run(
+        Command::new("node").arg(dir.join("whep_play.mjs")).arg(url).arg(secs.to_string()),
+        Duration::from_secs(90),
+    )
+    .await;
+    assert!(ok, "the browser run failed: {stderr}");
+    serde_json::from_str(stdout.trim()).expect("a JSON report")
+}
+
+fn assert_played(report: &serde_json::Value, what: &str) {
+    assert_eq!(report["status"], "201", "{what}: {report}");
+    assert_eq!(report["errors"], serde_json::json!([]), "{what}: {report}");
+    let last = report["samples"].as_array().and_then(|s| s.last()).cloned().unwrap_or_default();
+    let frames = last["framesDecoded"].as_u64().unwrap_or(0);
+    eprintln!("{what}: {last}");
+    assert!(frames >= 150, "{what}: Chromium decoded {frames} frames, not 150: {report}");
+    assert_eq!(last["width"], 640, "{what}: {report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_plays_whep_from_an_origin_and_from_a_cold_edge() {
+    let origin = start_with(with_webrtc(loopback_config())).await;
+    let _publisher = publish_file(&fixture_without_b_frames(), &format!("rtmp://{}/live/demo", origin.rtmp_addr));
+    wait_published(origin.api_addr, "/live/demo").await;
+
+    let report = play(&format!("http://{}/live/demo/whep", origin.http_addr), 9).await;
+    assert_played(&report, "origin");
+    assert!(report["location"].as_str().is_some_and(|l| l.starts_with("/live/demo/whep/")), "{report}");
+
+    let edge = start_with(with_webrtc(edge_config(&[origin.rtmp_addr.to_string()]))).await;
+    let url = format!("http://{}/live/demo/whep", edge.http_addr);
+    // The viewer is listed while it plays, as SRS lists WebRTC players.
+    let listed = tokio::spawn({
+        let api = edge.api_addr;
+        async move {
+            eventually(Duration::from_secs(20), || async {
+                let v = get_json(&format!("http://{api}/api/v1/clients/?count=100")).await;
+                v["clients"].as_array()?.iter().any(|c| c["type"] == "rtc-play").then_some(())
+            })
+            .await
+        }
+    });
+    let report = play(&url, 9).await;
+    assert_played(&report, "cold edge");
+    assert!(listed.await.unwrap().is_some(), "an rtc-play client on the edge");
+    edge.shutdown().await;
+    origin.shutdown().await;
+}
+
+async fn post(url: &str, content_type: &str, body: impl Into<reqwest::Body>) -> (u16, String) {
+    let r = reqwest::Client::new().post(url).header("content-type", content_type).body(body).send().await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_offers_and_refused_tokens_get_clear_answers_and_the_node_keeps_serving() {
+    let (hooks, _calls) =
+        hook_service_allowing(|body| body["param"].as_str().is_some_and(|p| p.contains("token=good"))).await;
+    let node = start_with(with_webrtc(with_hooks(&hooks))).await;
+    let _publisher = publish_fixture(&format!("rtmp://{}/live/demo?token=good", node.rtmp_addr));
+    wait_published(node.api_addr, "/live/demo").await;
+    let url = format!("http://{}/live/demo/whep", node.http_addr);
+
+    let (status, text) = post(&url, "application/sdp", OFFER).await;
+    assert_eq!(status, 403, "no token: {text}");
+    let (status, _) = post(&format!("{url}?token=bad"), "application/sdp", OFFER).await;
+    assert_eq!(status, 403);
+    // The WHEP way: a bearer token.
+    let r = reqwest::Client::new()
+        .post(&url)
+        .header("content-type", "application/sdp")
+        .header("authorization", "Bearer good")
+        .body(OFFER)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    let answer = r.text().await.unwrap();
+    assert!(answer.contains("a=ice-lite"), "{answer}");
+    // The node's one candidate: its UDP port.
+    let candidate = answer.lines().find(|l| l.starts_with("a=candidate:")).expect("a candidate");
+    let webrtc: u16 = candidate.split(' ').nth(5).and_then(|p| p.parse().ok()).expect("a port");
+    let deleted = reqwest::Client::new().delete(format!("http://{}{location}", node.http_addr)).send().await.unwrap();
+    assert_eq!(deleted.status(), 200);
+
+    let good = format!("{url}?token=good");
+    let (status, text) = post(&good, "application/sdp", "v=0\r\nthis is not sdp").await;
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("malformed SDP offer"), "{text}");
+    let (status, text) = post(&good, "application/sdp", OFFER.replace("H264/90000", "X264/90000")).await;
+    assert_eq!((status, text.contains("no H.264 video")), (400, true), "{text}");
+    assert_eq!(post(&good, "text/plain", OFFER).await.0, 415);
+    assert_eq!(post(&good, "application/sdp", vec![b'a'; 100_000]).await.0, 413);
+    let patch = reqwest::Client::new().patch(&url).body("a=candidate").send().await.unwrap();
+    assert_eq!(patch.status(), 405);
+    let preflight = reqwest::Client::new().request(reqwest::Method::OPTIONS, &url).send().await.unwrap();
+    assert_eq!(preflight.status(), 204);
+    assert!(preflight.headers()["access-control-allow-methods"].to_str().unwrap().contains("POST"));
+
+    // Garbage on the UDP port: dropped, and a viewer still plays.
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    for i in 0..2000u32 {
+        let junk: Vec<u8> = (0..(i % 300) as u8).map(|b| b.wrapping_mul(31).wrapping_add(i as u8)).collect();
+        let _ = udp.send_to(&junk, ("127.0.0.1", webrtc));
+    }
+    let (status, _) = post(&good, "application/sdp", OFFER).await;
+    assert_eq!(status, 201, "the node still answers after UDP garbage");
+    node.shutdown().await;
+}

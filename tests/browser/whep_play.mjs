@@ -1,0 +1,73 @@
+// Plays a WHEP URL in headless Chromium (RTCPeerConnection, recvonly video and audio) and prints
+// what the browser decoded, as JSON:
+//   node whep_play.mjs <whep-url> <seconds> [bearer-token]
+// Reports the POST's status, then once a second the video track's framesDecoded, frameWidth and
+// freezeCount from getStats (inbound-rtp), and fatal errors.
+import http from 'node:http';
+import { chromium } from 'playwright-core';
+
+const [url, seconds = '8', token = ''] = process.argv.slice(2);
+if (!url) {
+  console.error('usage: node whep_play.mjs <whep-url> <seconds> [bearer-token]');
+  process.exit(2);
+}
+const page = `<!doctype html><html><body>
+<video id="v" muted autoplay playsinline></video>
+<script>
+  window.errors = [];
+  window.status = 0;
+  window.stats = async () => {
+    if (!window.pc) return null;
+    const report = await window.pc.getStats();
+    let video = null;
+    report.forEach((r) => { if (r.type === 'inbound-rtp' && r.kind === 'video') video = r; });
+    return video && { framesDecoded: video.framesDecoded || 0, width: video.frameWidth || 0,
+                      freezes: video.freezeCount || 0, packetsLost: video.packetsLost || 0 };
+  };
+  (async () => {
+    try {
+      const pc = new RTCPeerConnection();
+      window.pc = pc;
+      pc.addTransceiver('video', { direction: 'recvonly' });
+      pc.addTransceiver('audio', { direction: 'recvonly' });
+      pc.ontrack = (e) => { document.getElementById('v').srcObject = e.streams[0] || new MediaStream([e.track]); };
+      await pc.setLocalDescription(await pc.createOffer());
+      const headers = { 'Content-Type': 'application/sdp' };
+      if (${JSON.stringify(token)}) headers.Authorization = 'Bearer ' + ${JSON.stringify(token)};
+      const r = await fetch(${JSON.stringify(url)}, { method: 'POST', headers, body: pc.localDescription.sdp });
+      window.status = r.status;
+      window.location_ = r.headers.get('Location');
+      if (r.status !== 201) { window.errors.push('POST: ' + r.status + ' ' + await r.text()); return; }
+      await pc.setRemoteDescription({ type: 'answer', sdp: await r.text() });
+    } catch (e) {
+      window.errors.push(String(e));
+    }
+  })();
+</script></body></html>`;
+const server = http.createServer((req, res) => {
+  res.writeHead(200, { 'content-type': 'text/html' });
+  res.end(page);
+});
+await new Promise((r) => server.listen(0, '127.0.0.1', r));
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required',
+    '--allow-loopback-in-peer-connection'],
+});
+try {
+  const tab = await browser.newPage();
+  await tab.goto(`http://127.0.0.1:${server.address().port}/`);
+  const samples = [];
+  for (let i = 0; i < Number(seconds); i++) {
+    await tab.waitForTimeout(1000);
+    samples.push(await tab.evaluate(() => window.stats()));
+  }
+  const status = await tab.evaluate(() => window.status);
+  const location = await tab.evaluate(() => window.location_);
+  const errors = await tab.evaluate(() => window.errors);
+  console.log(JSON.stringify({ status, location, samples, errors }));
+} finally {
+  await browser.close();
+  server.close();
+}

@@ -149,6 +149,15 @@ async fn the_index_lists_a_live_stream_once_with_its_origin_edges_viewers_and_co
         .expect("ffprobe runs");
     let codecs = String::from_utf8_lossy(&probe.stdout);
     assert!(codecs.contains("h264") && codecs.contains("aac"), "LL-HLS through the index: {codecs:?}");
+
+    // WebRTC too: the answer names the edge's WHEP endpoint, and a player's offer POSTed to the
+    // index is sent on with a 307, which keeps the method and the body.
+    let whep = get_json(&format!("{idx}/api/v1/play/live/demo?proto=whep&region=eu")).await;
+    assert_eq!(whep["url"], format!("http://{}/live/demo/whep", edges[0].http), "{whep}");
+    let no_follow = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let r = no_follow.post(format!("{idx}/play/live/demo/whep?region=eu")).body("v=0").send().await.unwrap();
+    assert_eq!(r.status(), 307);
+    assert_eq!(r.headers()["location"], format!("http://{}/live/demo/whep", edges[0].http).as_str());
     for (task, _) in players {
         task.abort();
     }

@@ -9,6 +9,8 @@ pub enum Proto {
     Hls,
     /// Low-Latency HLS (fMP4 parts): `/{app}/{stream}/index.m3u8` on a Ferrocast node.
     LlHls,
+    /// WebRTC (WHEP): the offer is POSTed to `/{app}/{stream}/whep` on a Ferrocast node.
+    Whep,
     Rtmp,
 }
 
@@ -18,6 +20,7 @@ impl Proto {
             "flv" | "http-flv" => Some(Proto::Flv),
             "hls" | "m3u8" => Some(Proto::Hls),
             "llhls" | "ll-hls" => Some(Proto::LlHls),
+            "whep" | "webrtc" => Some(Proto::Whep),
             "rtmp" => Some(Proto::Rtmp),
             _ => None,
         }
@@ -28,6 +31,7 @@ impl Proto {
             Proto::Flv => "flv",
             Proto::Hls => "hls",
             Proto::LlHls => "llhls",
+            Proto::Whep => "whep",
             Proto::Rtmp => "rtmp",
         }
     }
@@ -38,6 +42,7 @@ impl Proto {
             Proto::Flv => ".flv",
             Proto::Hls => ".m3u8",
             Proto::LlHls => "/index.m3u8",
+            Proto::Whep => "/whep",
             Proto::Rtmp => "",
         }
     }
@@ -132,7 +137,7 @@ impl NodeTargets {
     /// The base URL viewers of `proto` use on this node, if it serves that protocol.
     pub fn base(&self, proto: Proto) -> Option<&Base> {
         match proto {
-            Proto::Flv | Proto::Hls | Proto::LlHls => self.http.as_ref(),
+            Proto::Flv | Proto::Hls | Proto::LlHls | Proto::Whep => self.http.as_ref(),
             Proto::Rtmp => self.rtmp.as_ref(),
         }
     }
@@ -192,6 +197,7 @@ mod tests {
         assert_eq!(&*t.base(Proto::Hls).unwrap().raw, "http://h:8080");
         assert_eq!(&*t.base(Proto::LlHls).unwrap().raw, "http://h:8080");
         assert_eq!((Proto::parse("llhls"), Proto::LlHls.extension()), (Some(Proto::LlHls), "/index.m3u8"));
+        assert_eq!((Proto::parse("whep"), Proto::Whep.extension()), (Some(Proto::Whep), "/whep"));
         assert!(t.base(Proto::Rtmp).is_none());
         let fields: serde_json::Value = serde_json::from_str(&format!("{{{}}}", t.fields)).unwrap();
         assert_eq!(fields, serde_json::json!({"node": "e\"1", "region": "eu"}));

@@ -41,6 +41,7 @@ pub fn router(state: Arc<IndexState>) -> Router {
         .route("/api/v1/play/{app}/{stream}", get(play::play_json))
         .route("/play/{app}/{file}", get(play::play_redirect))
         .route("/play/{app}/{stream}/index.m3u8", get(play::play_redirect_ll))
+        .route("/play/{app}/{stream}/whep", axum::routing::post(play::play_redirect_whep))
         .route("/api/v1/publish/{app}/{stream}", get(play::publish))
         .route("/api/v1/clusters", any(clusters::clusters))
         .route("/api/v1/events", get(events::events))

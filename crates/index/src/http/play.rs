@@ -187,7 +187,7 @@ fn two_params(params: &RawPathParams) -> [&str; 2] {
     [values.next().unwrap_or(""), values.next().unwrap_or("")]
 }
 
-/// `GET /api/v1/play/{app}/{stream}?proto=flv|rtmp|hls|llhls[&region=R]`.
+/// `GET /api/v1/play/{app}/{stream}?proto=flv|rtmp|hls|llhls|whep[&region=R]`.
 pub async fn play_json(
     State(st): State<Arc<IndexState>>,
     params: RawPathParams,
@@ -201,7 +201,12 @@ pub async fn play_json(
         None => Proto::Flv,
         Some(p) => match Proto::parse(p) {
             Some(p) => p,
-            None => return error(StatusCode::BAD_REQUEST, format!("unknown proto {p:?}: use flv, hls, llhls or rtmp")),
+            None => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!("unknown proto {p:?}: use flv, hls, llhls, whep or rtmp"),
+                );
+            }
         },
     };
     let sees = query.explain && sees_stream(&st, headers, req.uri().query(), peer, app, stream).await;
@@ -242,6 +247,18 @@ pub async fn play_redirect_ll(
     redirect(&st, app, stream, Proto::LlHls, peer, req).await
 }
 
+/// `POST /play/{app}/{stream}/whep`: 307 to the chosen edge's WHEP endpoint, so the player's
+/// offer (method and body) goes there.
+pub async fn play_redirect_whep(
+    State(st): State<Arc<IndexState>>,
+    params: RawPathParams,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
+    let [app, stream] = two_params(&params);
+    redirect(&st, app, stream, Proto::Whep, peer, req).await
+}
+
 async fn redirect(st: &IndexState, app: &str, stream: &str, proto: Proto, peer: SocketAddr, req: Request) -> Response {
     let headers = req.headers();
     let query = PlayQuery::parse(req.uri().query());
@@ -254,7 +271,9 @@ async fn redirect(st: &IndexState, app: &str, stream: &str, proto: Proto, peer: 
     if proto == Proto::Rtmp {
         return json_response(d.body);
     }
-    let mut resp = (StatusCode::FOUND, format!("{}\n", d.url)).into_response();
+    // A WHEP offer is a POST: only a 307 keeps its method and body.
+    let status = if proto == Proto::Whep { StatusCode::TEMPORARY_REDIRECT } else { StatusCode::FOUND };
+    let mut resp = (status, format!("{}\n", d.url)).into_response();
     if let Ok(v) = HeaderValue::from_str(&d.url) {
         resp.headers_mut().insert(header::LOCATION, v);
     }

@@ -1,12 +1,15 @@
 //! The task that owns every WebRTC session of the node: it reads the UDP socket and hands each
-//! datagram to the session whose ICE credentials or address it matches (anything else is
-//! dropped), fires their timers, writes their frames, and sends what they output.
+//! datagram to the session whose address (once known) or ICE credentials it matches (anything
+//! else is dropped; a bad datagram from a session's address is dropped, the session goes on),
+//! fires their timers, writes their frames, and sends what they output.
 //!
 //! Each session's frames come from a feeder task that owns the admitted `Viewer`: it waits until
 //! the session is connected (ICE and DTLS done, at most `CONNECT_WAIT`), then forwards the
 //! stream's start (metadata, sequence headers, the GOP cache, so the picture starts at once) and
 //! its batches. Ending a session cancels its feeder, which drops the viewer: `on_stop`.
 
+use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -31,6 +34,8 @@ pub const MAX_SESSIONS: usize = 10_000;
 const CONNECT_WAIT: Duration = Duration::from_secs(10);
 /// The largest datagram read.
 const DATAGRAM: usize = 2048;
+/// Addresses remembered per session (a viewer's ICE may try a few).
+const ADDRS_PER_SESSION: usize = 8;
 
 /// Frames for a session; an empty batch means its feed ended.
 type Frames = (String, Vec<Arc<Packet>>);
@@ -46,6 +51,8 @@ struct Session {
     track: VideoTrack,
     timeout: Instant,
     failed: bool,
+    /// The viewer's addresses seen so far (ICE may move it), for the engine's lookup.
+    addrs: Vec<SocketAddr>,
 }
 
 impl Session {
@@ -114,17 +121,20 @@ impl Session {
 
 pub async fn run(
     socket: UdpSocket,
-    candidate: std::net::SocketAddr,
+    candidate: SocketAddr,
     mut commands: mpsc::Receiver<Command>,
     shutdown: CancellationToken,
 ) {
     let local = socket.local_addr().unwrap_or(candidate);
     let (frames_tx, mut frames_rx) = mpsc::channel::<Frames>(4096);
-    let mut sessions: Vec<Session> = Vec::new();
+    let mut sessions: HashMap<String, Session> = HashMap::new();
+    // Which session a remote address belongs to, so a datagram costs one lookup, not a scan.
+    let mut by_addr: HashMap<SocketAddr, String> = HashMap::new();
     let mut buf = vec![0u8; DATAGRAM];
     info!(udp = %local, %candidate, "webrtc (WHEP) ready");
     loop {
-        let next = sessions.iter().map(|s| s.timeout).min().unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
+        let next =
+            sessions.values().map(|s| s.timeout).min().unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
         tokio::select! {
             _ = shutdown.cancelled() => break,
             r = socket.recv_from(&mut buf) => {
@@ -134,14 +144,19 @@ pub async fn run(
                     continue;
                 };
                 let input = Input::Receive(Instant::now(), receive);
-                if let Some(s) = sessions.iter_mut().find(|s| s.rtc.accepts(&input)) {
-                    match s.rtc.handle_input(input) {
-                        Ok(()) => s.drain(&socket),
-                        Err(e) => {
-                            debug!(session = %s.id, %source, "webrtc: refused input: {e}");
-                            s.failed = true;
+                let known = by_addr.get(&source).filter(|id| sessions.get(*id).is_some_and(|s| s.rtc.accepts(&input)));
+                let id = known.cloned().or_else(|| sessions.iter().find(|(_, s)| s.rtc.accepts(&input)).map(|(id, _)| id.clone()));
+                let Some(s) = id.and_then(|id| sessions.get_mut(&id)) else { continue };
+                match s.rtc.handle_input(input) {
+                    Ok(()) => {
+                        if !s.addrs.contains(&source) && s.addrs.len() < ADDRS_PER_SESSION {
+                            s.addrs.push(source);
+                            by_addr.insert(source, s.id.clone());
                         }
+                        s.drain(&socket);
                     }
+                    // A datagram anyone could have sent from that address: dropped, the session goes on.
+                    Err(e) => debug!(session = %s.id, %source, "webrtc: refused input: {e}"),
                 }
             }
             c = commands.recv() => match c {
@@ -151,21 +166,21 @@ pub async fn run(
                         Err(format!("this node has {MAX_SESSIONS} WebRTC viewers already"))
                     } else {
                         open(&sdp, *viewer, candidate, &socket, &frames_tx).map(|(session, answer)| {
-                            sessions.push(session);
+                            sessions.insert(session.id.clone(), session);
                             answer
                         })
                     };
                     let _ = reply.send(answer);
                 }
                 Some(Command::Close { id }) => {
-                    if let Some(s) = sessions.iter_mut().find(|s| s.id == id) {
+                    if let Some(s) = sessions.get_mut(&id) {
                         s.rtc.disconnect();
                         s.failed = true;
                     }
                 }
             },
             Some((id, packets)) = frames_rx.recv() => {
-                if let Some(s) = sessions.iter_mut().find(|s| s.id == id) {
+                if let Some(s) = sessions.get_mut(&id) {
                     if packets.is_empty() {
                         s.failed = true;
                     } else {
@@ -175,7 +190,7 @@ pub async fn run(
             }
             _ = tokio::time::sleep_until(next.into()) => {
                 let now = Instant::now();
-                for s in sessions.iter_mut().filter(|s| s.timeout <= now) {
+                for s in sessions.values_mut().filter(|s| s.timeout <= now) {
                     if s.rtc.handle_input(Input::Timeout(now)).is_err() {
                         s.failed = true;
                     }
@@ -183,16 +198,19 @@ pub async fn run(
                 }
             }
         }
-        sessions.retain(|s| {
+        sessions.retain(|_, s| {
             let keep = s.alive();
             if !keep {
                 info!(session = %s.id, "webrtc session ended");
                 s.stop.cancel();
+                for addr in &s.addrs {
+                    by_addr.remove(addr);
+                }
             }
             keep
         });
     }
-    for s in &sessions {
+    for s in sessions.values() {
         s.stop.cancel();
     }
 }
@@ -202,7 +220,7 @@ pub async fn run(
 fn open(
     sdp: &str,
     viewer: Viewer,
-    candidate: std::net::SocketAddr,
+    candidate: SocketAddr,
     socket: &UdpSocket,
     frames: &mpsc::Sender<Frames>,
 ) -> Result<(Session, Answer), String> {
@@ -221,6 +239,7 @@ fn open(
         track: VideoTrack::default(),
         timeout: now,
         failed: false,
+        addrs: Vec::new(),
     };
     session.drain(socket);
     tokio::spawn(feed(id.clone(), viewer, wait, frames.clone(), stop));
@@ -228,7 +247,7 @@ fn open(
 }
 
 /// The session's state and SDP answer for `sdp`, an offer that must receive H.264 video.
-fn answer_offer(sdp: &str, candidate: std::net::SocketAddr) -> Result<(Rtc, String), String> {
+fn answer_offer(sdp: &str, candidate: SocketAddr) -> Result<(Rtc, String), String> {
     let offer = SdpOffer::from_sdp_string(sdp).map_err(|e| format!("malformed SDP offer: {e}"))?;
     let mut rtc = Rtc::builder().set_ice_lite(true).build(Instant::now());
     let host = Candidate::host(candidate, "udp").map_err(|e| format!("bad WebRTC candidate {candidate}: {e}"))?;

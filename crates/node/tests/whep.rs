@@ -165,7 +165,28 @@ async fn bad_offers_and_refused_tokens_get_clear_answers_and_the_node_keeps_serv
         let junk: Vec<u8> = (0..(i % 300) as u8).map(|b| b.wrapping_mul(31).wrapping_add(i as u8)).collect();
         let _ = udp.send_to(&junk, ("127.0.0.1", webrtc));
     }
+    // A STUN flood: binding requests for usernames no session has.
+    for i in 0..2000u32 {
+        let user = format!("x{i:07}:y");
+        let mut stun = vec![0x00, 0x01, 0, 0, 0x21, 0x12, 0xa4, 0x42];
+        stun.extend_from_slice(&i.to_be_bytes().repeat(3));
+        stun.extend_from_slice(&[0x00, 0x06, 0, user.len() as u8]);
+        stun.extend_from_slice(user.as_bytes());
+        let len = (stun.len() - 20) as u16;
+        stun[2..4].copy_from_slice(&len.to_be_bytes());
+        let _ = udp.send_to(&stun, ("127.0.0.1", webrtc));
+    }
     let (status, _) = post(&good, "application/sdp", OFFER).await;
-    assert_eq!(status, 201, "the node still answers after UDP garbage");
+    assert_eq!(status, 201, "the node still answers after UDP garbage and a STUN flood");
+
+    // Those viewers never complete ICE: each is freed (on_stop) within the connect wait (10 s).
+    let rtc_clients = || async {
+        let v = get_json(&format!("http://{}/api/v1/clients/?count=100", node.api_addr)).await;
+        v["clients"].as_array().unwrap().iter().filter(|c| c["type"] == "rtc-play").count()
+    };
+    assert!(rtc_clients().await >= 1, "the unconnected viewer is listed at first");
+    eventually(Duration::from_secs(20), || async { (rtc_clients().await == 0).then_some(()) })
+        .await
+        .expect("a viewer that never connects is freed");
     node.shutdown().await;
 }

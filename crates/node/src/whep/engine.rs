@@ -133,8 +133,9 @@ pub async fn run(
     let mut buf = vec![0u8; DATAGRAM];
     info!(udp = %local, %candidate, "webrtc (WHEP) ready");
     loop {
-        let next =
-            sessions.values().map(|s| s.timeout).min().unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
+        // At least once a second, so a viewer that never connects is freed on time.
+        let tick = Instant::now() + Duration::from_secs(1);
+        let next = sessions.values().map(|s| s.timeout).min().map_or(tick, |t| t.min(tick));
         tokio::select! {
             _ = shutdown.cancelled() => break,
             r = socket.recv_from(&mut buf) => {

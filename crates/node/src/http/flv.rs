@@ -31,10 +31,6 @@ pub fn client_ip(ctx: &NodeContext, headers: &HeaderMap, conn: &ConnInfo) -> Str
     crate::client_addr::client_ip(headers, conn.peer.ip(), &ctx.config.trusted_proxies).to_string()
 }
 
-fn not_found(what: &str) -> Response {
-    (StatusCode::NOT_FOUND, format!("{what}\n")).into_response()
-}
-
 pub async fn play(
     State(ctx): State<Arc<NodeContext>>,
     axum::Extension(conn): axum::Extension<ConnInfo>,
@@ -43,7 +39,7 @@ pub async fn play(
     headers: HeaderMap,
 ) -> Response {
     let Some(name) = file.strip_suffix(".flv") else {
-        return not_found("not found: only {app}/{stream}.flv is served here");
+        return super::plain(StatusCode::NOT_FOUND, "not found: only {app}/{stream}.flv is served here");
     };
     let query = query.map(|q| format!("?{q}")).unwrap_or_default();
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
@@ -82,7 +78,7 @@ pub async fn play(
         Ok(batch) => batch,
         Err(FeedEnd::NoPublisher) => {
             info!(stream = %key, "http-flv: no such stream");
-            return not_found(&format!("stream {key} is not being published"));
+            return super::plain(StatusCode::NOT_FOUND, &format!("stream {key} is not being published"));
         }
         Err(_) => return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response(),
     };

@@ -20,10 +20,6 @@ use crate::context::NodeContext;
 use crate::key::{StreamKey, vhost_from};
 use crate::stats::{ClientInfo, ClientKind};
 
-pub fn not_found(what: &str) -> Response {
-    (StatusCode::NOT_FOUND, format!("{what}\n")).into_response()
-}
-
 /// Splits `hls_ctx` out of a query: (the session id, the rest with its leading `?` or "").
 fn split_session(query: &str) -> (Option<String>, String) {
     let mut id = None;
@@ -111,7 +107,10 @@ pub async fn admit_viewer(
     let deadline = tokio::time::Instant::now() + wait;
     while !ready(&key) {
         if tokio::time::Instant::now() >= deadline {
-            return Err(Box::new(not_found(&format!("stream {key} has no HLS segments (is it being published?)"))));
+            return Err(Box::new(super::plain(
+                StatusCode::NOT_FOUND,
+                &format!("stream {key} has no HLS segments (is it being published?)"),
+            )));
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -129,7 +128,7 @@ pub async fn admit_viewer(
                 }
             }
         }
-        (None, None) => return Err(Box::new(not_found("no session"))),
+        (None, None) => return Err(Box::new(super::plain(StatusCode::NOT_FOUND, "no session"))),
     };
     Ok(Admitted { key, id, ip, param })
 }
@@ -183,7 +182,7 @@ pub async fn playlist(
     let uri = |seq: u64| viewer_uri(&v, &format!("{stream}-{seq}.ts"));
     let segmenter = ctx.hls.get(&v.key);
     let text = segmenter.and_then(|s| s.lock().unwrap_or_else(|e| e.into_inner()).playlist(uri));
-    let Some(text) = text else { return not_found("the stream ended") };
+    let Some(text) = text else { return super::plain(StatusCode::NOT_FOUND, "the stream ended") };
     ctx.hls.sessions.touch(&v.id, &v.key, &v.ip, text.len() as u64);
     (
         [
@@ -206,9 +205,9 @@ pub async fn segment(
     query: &str,
 ) -> Response {
     let Some((name, seq)) = file.strip_suffix(".ts").and_then(|f| f.rsplit_once('-')) else {
-        return not_found("not a segment name: expected {stream}-{seq}.ts");
+        return super::plain(StatusCode::NOT_FOUND, "not a segment name: expected {stream}-{seq}.ts");
     };
-    let Ok(seq) = seq.parse::<u64>() else { return not_found("not a segment number") };
+    let Ok(seq) = seq.parse::<u64>() else { return super::plain(StatusCode::NOT_FOUND, "not a segment number") };
     let v = match session_of(&ctx, conn, headers, app, name, query) {
         Ok(v) => v,
         Err(response) => return *response,
@@ -220,7 +219,7 @@ pub async fn segment(
             ([(header::CONTENT_TYPE, "video/mp2t"), (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")], seg.data.clone())
                 .into_response()
         }
-        None => not_found(&format!("segment {seq} of {} is not in the live window", v.key)),
+        None => super::plain(StatusCode::NOT_FOUND, &format!("segment {seq} of {} is not in the live window", v.key)),
     }
 }
 

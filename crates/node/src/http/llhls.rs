@@ -17,7 +17,8 @@ use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::hls::{Admitted, Refusal, admit_viewer, not_found, session_of, viewer_uri};
+use super::hls::{Admitted, Refusal, admit_viewer, session_of, viewer_uri};
+use super::plain;
 use super::serve::ConnInfo;
 use crate::context::NodeContext;
 use crate::hls::{LlStream, Readiness};
@@ -38,27 +39,32 @@ pub async fn serve(
         Err(response) => return *response,
     };
     let Some(ll) = ctx.hls.get_ll(&v.key) else {
-        return not_found(&format!("stream {} is not being segmented here", v.key));
+        return plain(StatusCode::NOT_FOUND, &format!("stream {} is not being segmented here", v.key));
     };
     if let Some(version) = file.strip_prefix("init-").and_then(|f| f.strip_suffix(".mp4")) {
         let init = version.parse().ok().and_then(|v| ll.parts.lock().unwrap_or_else(|e| e.into_inner()).init(v));
         return match init {
             Some(data) => media_response(&ctx, &v, vec![data]),
-            None => not_found("no such init segment (the stream's codecs changed?)"),
+            None => plain(StatusCode::NOT_FOUND, "no such init segment (the stream's codecs changed?)"),
         };
     }
     let Some(name) = file.strip_suffix(".m4s") else {
-        return not_found("not an LL-HLS resource: index.m3u8, init-{v}.mp4, {msn}.m4s or {msn}.{part}.m4s");
+        return plain(
+            StatusCode::NOT_FOUND,
+            "not an LL-HLS resource: index.m3u8, init-{v}.mp4, {msn}.m4s or {msn}.{part}.m4s",
+        );
     };
     let (msn, part) = match name.split_once('.') {
         Some((msn, part)) => (msn.parse::<u64>(), part.parse::<u32>().map(Some)),
         None => (name.parse::<u64>(), Ok(None)),
     };
-    let (Ok(msn), Ok(part)) = (msn, part) else { return not_found("not a segment or part number") };
+    let (Ok(msn), Ok(part)) = (msn, part) else { return plain(StatusCode::NOT_FOUND, "not a segment or part number") };
     match wait_for(&ll, msn, part).await {
         Ok(()) => {}
-        Err(Readiness::TooFar) => return not_found(&format!("{file} is too far ahead of the live window")),
-        Err(_) => return unavailable(&format!("{file} was not ready in time")),
+        Err(Readiness::TooFar) => {
+            return plain(StatusCode::NOT_FOUND, &format!("{file} is too far ahead of the live window"));
+        }
+        Err(_) => return plain(StatusCode::SERVICE_UNAVAILABLE, &format!("{file} was not ready in time")),
     }
     let parts = ll.parts.lock().unwrap_or_else(|e| e.into_inner());
     let data = match part {
@@ -68,7 +74,7 @@ pub async fn serve(
     drop(parts);
     match data {
         Some(data) => media_response(&ctx, &v, data),
-        None => not_found(&format!("{file} is not in the live window")),
+        None => plain(StatusCode::NOT_FOUND, &format!("{file} is not in the live window")),
     }
 }
 
@@ -79,14 +85,6 @@ fn media_response(ctx: &NodeContext, v: &Admitted, data: Vec<bytes::Bytes>) -> R
     ([(header::CONTENT_TYPE, "video/mp4"), (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")], body).into_response()
 }
 
-fn bad_request(what: &str) -> Response {
-    (StatusCode::BAD_REQUEST, format!("{what}\n")).into_response()
-}
-
-fn unavailable(what: &str) -> Response {
-    (StatusCode::SERVICE_UNAVAILABLE, format!("{what}\n")).into_response()
-}
-
 /// The blocking-reload directives of a playlist request, and the query without them (what the
 /// viewer's URIs carry).
 fn split_directives(query: &str) -> Result<(Option<u64>, Option<u32>, String), Refusal> {
@@ -95,17 +93,18 @@ fn split_directives(query: &str) -> Result<(Option<u64>, Option<u32>, String), R
     for kv in query.trim_start_matches('?').split('&').filter(|kv| !kv.is_empty()) {
         match kv.split_once('=') {
             Some(("_HLS_msn", v)) => {
-                msn = Some(v.parse().map_err(|_| Box::new(bad_request("_HLS_msn is not a number")))?)
+                msn = Some(v.parse().map_err(|_| Box::new(plain(StatusCode::BAD_REQUEST, "_HLS_msn is not a number")))?)
             }
             Some(("_HLS_part", v)) => {
-                part = Some(v.parse().map_err(|_| Box::new(bad_request("_HLS_part is not a number")))?)
+                part =
+                    Some(v.parse().map_err(|_| Box::new(plain(StatusCode::BAD_REQUEST, "_HLS_part is not a number")))?)
             }
             Some(("_HLS_skip", _)) => {} // delta updates are not offered (no CAN-SKIP-UNTIL)
             _ => rest.push(kv),
         }
     }
     if part.is_some() && msn.is_none() {
-        return Err(Box::new(bad_request("_HLS_part needs _HLS_msn")));
+        return Err(Box::new(plain(StatusCode::BAD_REQUEST, "_HLS_part needs _HLS_msn")));
     }
     Ok((msn, part, if rest.is_empty() { String::new() } else { format!("?{}", rest.join("&")) }))
 }
@@ -149,20 +148,25 @@ async fn playlist(
         Ok(v) => v,
         Err(response) => return *response,
     };
-    let Some(ll) = ctx.hls.get_ll(&v.key) else { return not_found("the stream ended") };
+    let Some(ll) = ctx.hls.get_ll(&v.key) else { return plain(StatusCode::NOT_FOUND, "the stream ended") };
     if let Some(msn) = msn {
         match wait_for(&ll, msn, part).await {
             Ok(()) => {}
             Err(Readiness::TooFar) => {
-                return bad_request("_HLS_msn is more than two segments ahead of the live playlist");
+                return plain(StatusCode::BAD_REQUEST, "_HLS_msn is more than two segments ahead of the live playlist");
             }
-            Err(_) => return unavailable("the requested part was not cut in time: is the publisher stalled?"),
+            Err(_) => {
+                return plain(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the requested part was not cut in time: is the publisher stalled?",
+                );
+            }
         }
     }
     let parts = ll.parts.lock().unwrap_or_else(|e| e.into_inner());
     let (text, target) = (parts.playlist(|file| viewer_uri(&v, file)), parts.target_ms());
     drop(parts);
-    let Some(text) = text else { return not_found("the stream ended") };
+    let Some(text) = text else { return plain(StatusCode::NOT_FOUND, "the stream ended") };
     ctx.hls.sessions.touch(&v.id, &v.key, &v.ip, text.len() as u64);
     // A blocking answer names one playlist version: it may be kept (by this viewer: its URIs carry
     // its session). The plain playlist changes with every part.

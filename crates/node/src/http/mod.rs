@@ -30,6 +30,12 @@ pub fn media_router(ctx: Arc<NodeContext>) -> Router {
         .with_state(ctx)
 }
 
+/// A short plain-text answer: `what`, one line.
+pub fn plain(status: axum::http::StatusCode, what: &str) -> Response {
+    use axum::response::IntoResponse;
+    (status, format!("{what}\n")).into_response()
+}
+
 /// A request whose names break the grammar (`crate::key::check_name`): 400, before anything else.
 pub fn bad_name(e: crate::key::NameError) -> Response {
     use axum::response::IntoResponse;

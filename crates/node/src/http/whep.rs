@@ -25,7 +25,7 @@ use crate::stats::{ClientInfo, ClientKind};
 const MAX_OFFER: usize = 64 * 1024;
 
 fn answer(status: StatusCode, text: impl Into<String>) -> Response {
-    let mut r = (status, format!("{}\n", text.into())).into_response();
+    let mut r = super::plain(status, &text.into());
     cors(r.headers_mut());
     r
 }

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Delivery latency benchmark: publisher → origin → edge → HTTP-FLV players, per video frame.
+# Delivery latency benchmark: publisher → origin → edge → HTTP-FLV (or WebRTC) players, per video
+# frame.
 #
 # Run by hand, not in CI (a full run takes a few minutes and wants an idle 2-core machine):
 #
 #   bench/latency.sh                              # 1, 100, 1000 and 5000 players, 30 s each
 #   PLAYERS="1 1000" DURATION=60 bench/latency.sh
 #   NODE_ARGS="--merge-window-ms 350" bench/latency.sh   # the fixed window, for comparison
+#   PROTO=whep PLAYERS="100 500" bench/latency.sh        # WebRTC viewers (bench/webrtc.sh)
 #
 # For each count a fresh origin and edge start on CPU 0 (the edge pulls from the origin when its
 # first player arrives). FFmpeg (CPU 1) publishes the looping fixture through its tee muxer: the
@@ -24,6 +26,8 @@
 #   DURATION    seconds per count [default: 30]
 #   RAMP        players started per second [default: 500]
 #   NODE_ARGS   extra flags for both nodes (e.g. "--merge-window-ms 350")
+#   PROTO       flv (HTTP-FLV players) or whep (WebRTC viewers, on an edge with --webrtc-udp,
+#               publishing fixtures/demo-webrtc.flv, which has no B-frames) [default: flv]
 #   RESULTS     file to append to [default: bench/RESULTS.md]
 #   SKIP_BUILD  set to 1 to use the existing release binaries
 set -euo pipefail
@@ -37,6 +41,12 @@ PLAYERS=${PLAYERS:-"1 100 1000 5000"}
 DURATION=${DURATION:-30}
 RAMP=${RAMP:-500}
 NODE_ARGS=${NODE_ARGS:-}
+PROTO=${PROTO:-flv}
+case $PROTO in
+  flv) FIXTURE=fixtures/demo.flv ;;
+  whep) FIXTURE=fixtures/demo-webrtc.flv NAME=webrtc ;;
+  *) die "PROTO must be flv or whep" ;;
+esac
 RESULTS=${RESULTS:-bench/RESULTS.md}
 BIN=target/release/ferrocast
 LOADGEN=target/release/ferrocast-loadgen
@@ -44,7 +54,7 @@ LOADGEN=target/release/ferrocast-loadgen
 for tool in python3 curl ffmpeg taskset; do
   command -v "$tool" >/dev/null 2>&1 || die "$tool is required (apt-get install $tool)"
 done
-[ -f fixtures/demo.flv ] || die "fixtures/demo.flv is missing"
+[ -f "$FIXTURE" ] || die "$FIXTURE is missing"
 [ "$(nproc --all)" -ge 2 ] || die "needs at least 2 CPUs (nodes on CPU 0, publisher and players on CPU 1)"
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
   log "building release binaries"
@@ -90,20 +100,29 @@ COMMANDS=()
 for players in $PLAYERS; do
   log "--- $players players"
   read -r ORIGIN o_rtmp _ o_api < <(start_node "origin-$players")
-  read -r EDGE _ e_http e_api < <(start_node "edge-$players" --role edge --origin "127.0.0.1:$o_rtmp")
+  edge_args=(--role edge --origin "127.0.0.1:$o_rtmp")
+  play_url=""
+  if [ "$PROTO" = whep ]; then
+    edge_args+=(--webrtc-udp "127.0.0.1:$(free_port)")
+  fi
+  read -r EDGE _ e_http e_api < <(start_node "edge-$players" "${edge_args[@]}")
+  case $PROTO in
+    flv) play_url="http://127.0.0.1:$e_http/live/bench.flv" ;;
+    whep) play_url="http://127.0.0.1:$e_http/live/bench/whep" ;;
+  esac
   PIDS+=("$ORIGIN" "$EDGE")
   wait_http "$o_api"
   wait_http "$e_api"
   ref=$(free_port)
-  lg_cmd="taskset -c 1 $LOADGEN --url http://127.0.0.1:$e_http/live/bench.flv --players $players --ramp $RAMP --duration $DURATION --reference 127.0.0.1:$ref --json"
-  ff_cmd="taskset -c 1 ffmpeg -hide_banner -loglevel error -re -stream_loop -1 -i fixtures/demo.flv -map 0 -c copy -f tee [f=flv:flush_packets=1]tcp://127.0.0.1:$ref|[f=flv:flush_packets=1]rtmp://127.0.0.1:$o_rtmp/live/bench"
+  lg_cmd="taskset -c 1 $LOADGEN --url $play_url --players $players --ramp $RAMP --duration $DURATION --reference 127.0.0.1:$ref --json"
+  ff_cmd="taskset -c 1 ffmpeg -hide_banner -loglevel error -re -stream_loop -1 -i $FIXTURE -map 0 -c copy -f tee [f=flv:flush_packets=1]tcp://127.0.0.1:$ref|[f=flv:flush_packets=1]rtmp://127.0.0.1:$o_rtmp/live/bench"
   COMMANDS+=("$lg_cmd" "$ff_cmd")
   $lg_cmd >"$WORK/$players.json" 2>"$WORK/$players.err" &
   LG=$!
   PIDS+=("$LG")
   for _ in $(seq 100); do grep -q "waiting for the publisher" "$WORK/$players.err" && break; sleep 0.05; done
   # shellcheck disable=SC2086
-  taskset -c 1 ffmpeg -hide_banner -loglevel error -re -stream_loop -1 -i fixtures/demo.flv -map 0 -c copy -f tee \
+  taskset -c 1 ffmpeg -hide_banner -loglevel error -re -stream_loop -1 -i "$FIXTURE" -map 0 -c copy -f tee \
     "[f=flv:flush_packets=1]tcp://127.0.0.1:$ref|[f=flv:flush_packets=1]rtmp://127.0.0.1:$o_rtmp/live/bench" \
     </dev/null >"$WORK/ffmpeg-$players.log" 2>&1 &
   FF=$!
@@ -144,10 +163,12 @@ import json, sys
 try:
     r = json.load(open(sys.argv[1]))
 except Exception:
-    print("| n/a | n/a | n/a | n/a | n/a | n/a | n/a |"); sys.exit()
+    print("| n/a | n/a | n/a | n/a | n/a | n/a | n/a | n/a |"); sys.exit()
 l = r.get("delivery_latency_ms") or {}
 g = lambda k: l.get(k, "n/a")
-print("| %s/%s | %s | %s | %s | %s | %s | %s |" % (r["healthy"], r["players_requested"], g("p50"), g("p95"), g("p99"), g("max"), g("frames"), g("unmatched")))
+# WebRTC viewers can lose frames: how many got 99% of them, and the fewest any got.
+frames = "%s (min %s%%)" % (r["players_with_99pct_frames"], r["frames_received_min_pct"]) if r.get("players_with_99pct_frames") is not None else "all (TCP)"
+print("| %s/%s | %s | %s | %s | %s | %s | %s | %s |" % (r["healthy"], r["players_requested"], frames, g("p50"), g("p95"), g("p99"), g("max"), g("frames"), g("unmatched")))
 PY
 )
   ROWS+=("| $players | ${row#| } $e_cpu | $o_cpu | $((e_rss / 1024)) / $((o_rss / 1024)) | $window | $waits |")
@@ -159,15 +180,15 @@ done
 
 {
   echo
-  echo "## Delivery latency, origin + edge — $(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo "## Delivery latency, origin + edge, $PROTO players — $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo
   echo "- machine: $(machine), kernel $(uname -r); commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD 2>/dev/null || echo ' (with uncommitted changes)')"
-  echo "- command: \`PLAYERS=\"$PLAYERS\" DURATION=$DURATION RAMP=$RAMP NODE_ARGS=\"$NODE_ARGS\" bench/latency.sh\`"
+  echo "- command: \`PROTO=$PROTO PLAYERS=\"$PLAYERS\" DURATION=$DURATION RAMP=$RAMP NODE_ARGS=\"$NODE_ARGS\" bench/latency.sh\`"
   echo "- nodes: \`taskset -c 0 $BIN node --name origin|edge ... --max-connections-per-ip 0 [--role edge --origin O] $NODE_ARGS\`"
   for c in "${COMMANDS[@]}"; do echo "- \`$c\`"; done
   echo
-  echo "| players on the edge | healthy | latency p50 ms | p95 | p99 | max | frames timed | unmatched | edge CPU % | origin CPU % | RSS MiB edge / origin | edge window ms | frame wait in edge p50/p95 ms |"
-  echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+  echo "| players on the edge | healthy | players with >= 99% of the frames | latency p50 ms | p95 | p99 | max | frames timed | unmatched | edge CPU % | origin CPU % | RSS MiB edge / origin | edge window ms | frame wait in edge p50/p95 ms |"
+  echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
   for row in "${ROWS[@]}"; do echo "$row"; done
 } >>"$RESULTS"
 log "appended results to $RESULTS"

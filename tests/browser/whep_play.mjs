@@ -2,7 +2,8 @@
 // what the browser decoded, as JSON:
 //   node whep_play.mjs <whep-url> <seconds> [bearer-token]
 // Reports the POST's status, then once a second the video track's framesDecoded, frameWidth and
-// freezeCount from getStats (inbound-rtp), and fatal errors.
+// freezeCount and the audio track's packets, samples and concealed samples from getStats
+// (inbound-rtp), the loudest RMS level of the decoded audio (WebAudio), and fatal errors.
 import http from 'node:http';
 import { chromium } from 'playwright-core';
 
@@ -15,14 +16,35 @@ const page = `<!doctype html><html><body>
 <video id="v" muted autoplay playsinline></video>
 <script>
   window.errors = [];
+  // The loudest RMS seen in the received audio (WebAudio reads the decoded samples).
+  window.loudest = 0;
+  const listen = (track) => {
+    const ctx = new AudioContext();
+    const analyser = ctx.createAnalyser();
+    ctx.createMediaStreamSource(new MediaStream([track])).connect(analyser);
+    const buf = new Float32Array(analyser.fftSize);
+    setInterval(() => {
+      analyser.getFloatTimeDomainData(buf);
+      const rms = Math.sqrt(buf.reduce((a, x) => a + x * x, 0) / buf.length);
+      window.loudest = Math.max(window.loudest, rms);
+    }, 100);
+  };
   window.status = 0;
   window.stats = async () => {
     if (!window.pc) return null;
     const report = await window.pc.getStats();
     let video = null;
-    report.forEach((r) => { if (r.type === 'inbound-rtp' && r.kind === 'video') video = r; });
+    let audio = null;
+    report.forEach((r) => {
+      if (r.type === 'inbound-rtp' && r.kind === 'video') video = r;
+      if (r.type === 'inbound-rtp' && r.kind === 'audio') audio = r;
+    });
     return video && { framesDecoded: video.framesDecoded || 0, width: video.frameWidth || 0,
-                      freezes: video.freezeCount || 0, packetsLost: video.packetsLost || 0 };
+                      freezes: video.freezeCount || 0, packetsLost: video.packetsLost || 0,
+                      audioPackets: (audio && audio.packetsReceived) || 0,
+                      audioSamples: (audio && audio.totalSamplesReceived) || 0,
+                      audioConcealed: (audio && audio.concealedSamples) || 0,
+                      audioRms: window.loudest };
   };
   (async () => {
     try {
@@ -30,7 +52,10 @@ const page = `<!doctype html><html><body>
       window.pc = pc;
       pc.addTransceiver('video', { direction: 'recvonly' });
       pc.addTransceiver('audio', { direction: 'recvonly' });
-      pc.ontrack = (e) => { document.getElementById('v').srcObject = e.streams[0] || new MediaStream([e.track]); };
+      pc.ontrack = (e) => {
+        document.getElementById('v').srcObject = e.streams[0] || new MediaStream([e.track]);
+        if (e.track.kind === 'audio') listen(e.track);
+      };
       await pc.setLocalDescription(await pc.createOffer());
       const headers = { 'Content-Type': 'application/sdp' };
       if (${JSON.stringify(token)}) headers.Authorization = 'Bearer ' + ${JSON.stringify(token)};

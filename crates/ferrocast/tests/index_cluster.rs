@@ -1,7 +1,8 @@
 //! A real cluster of processes under one index server: an origin the index is configured with,
 //! two edges in two regions that register themselves with `--index` (SRS's heartbeat body), FFmpeg
 //! publishing, and players sent to the edges by the index. The directory must list the stream
-//! once, with its origin, both edges, their viewers, codecs and resolution.
+//! once, with its origin, both edges, their viewers, codecs and resolution. And a browser sent by
+//! the index plays WebRTC (WHEP) from a cold edge.
 
 mod common;
 
@@ -161,4 +162,74 @@ async fn the_index_lists_a_live_stream_once_with_its_origin_edges_viewers_and_co
     for (task, _) in players {
         task.abort();
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_sent_by_the_index_plays_webrtc_with_audio_from_a_cold_edge() {
+    let dir = tempfile::tempdir().unwrap();
+    let origin = NodeProcess::start(&["--name", "o1"]).await;
+    let spec = format!(
+        "name=o1,role=origin,api=http://{},rtmp=rtmp://{},http=http://{}",
+        origin.api, origin.rtmp, origin.http
+    );
+    let index = IndexProcess::start(&dir.path().join("index.db"), &["--node", &spec]).await;
+    let idx = format!("http://{}", index.addr);
+    let edge = NodeProcess::start(&[
+        "--name",
+        "e1",
+        "--role",
+        "edge",
+        "--origin",
+        &origin.rtmp,
+        "--index",
+        &idx,
+        "--index-interval-ms",
+        "300",
+        "--webrtc-udp",
+        "127.0.0.1:0",
+    ])
+    .await;
+    let _publisher = publish_file(webrtc_fixture(), &format!("rtmp://{}/live/demo", origin.rtmp));
+    eventually(Duration::from_secs(15), || async {
+        let v = get_json(&format!("{idx}/api/v1/streams/live/demo")).await;
+        let up = get_json(&format!("{idx}/api/v1/nodes")).await["nodes"]
+            .as_array()?
+            .iter()
+            .filter(|n| n["health"] == "up")
+            .count();
+        (v["code"] == 0 && up == 2).then_some(())
+    })
+    .await
+    .expect("the index sees the stream and both nodes");
+    let carried = get_json(&format!("http://{}/api/v1/streams/", edge.api)).await;
+    assert_eq!(carried["streams"], serde_json::json!([]), "the edge is cold: {carried}");
+
+    let whep = get_json(&format!("{idx}/api/v1/play/live/demo?proto=whep")).await;
+    assert_eq!((whep["node"].as_str(), whep["proto"].as_str()), (Some("e1"), Some("whep")), "{whep}");
+    let url = whep["url"].as_str().unwrap();
+    // The index counts the WebRTC viewer on the edge while it plays.
+    let counted = tokio::spawn({
+        let idx = idx.clone();
+        async move {
+            eventually(Duration::from_secs(30), || async {
+                let s = get_json(&format!("{idx}/api/v1/streams/live/demo")).await["stream"].clone();
+                (s["edges"].as_array()?.iter().any(|e| e["node"] == "e1" && e["viewers"] == 1)).then_some(())
+            })
+            .await
+        }
+    });
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/browser/whep_play.mjs");
+    let out = tokio::time::timeout(Duration::from_secs(90), Command::new("node").args([script, url, "9"]).output())
+        .await
+        .expect("the browser run ends")
+        .expect("node runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("a JSON report");
+    let last = report["samples"].as_array().and_then(|s| s.last()).cloned().unwrap_or_default();
+    assert_eq!((report["status"].as_str(), report["errors"].clone()), (Some("201"), serde_json::json!([])), "{report}");
+    assert!(last["framesDecoded"].as_u64().unwrap_or(0) >= 150, "{report}");
+    assert_eq!(last["freezes"], 0, "{report}");
+    assert!(last["audioPackets"].as_u64().unwrap_or(0) >= 200, "{report}");
+    assert!(last["audioRms"].as_f64().unwrap_or(0.0) > 0.01, "the audio is silent: {report}");
+    assert!(counted.await.unwrap().is_some(), "the index counted one viewer on e1");
 }

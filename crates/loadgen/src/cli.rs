@@ -12,7 +12,8 @@ pub const MAX_PLAYERS: u32 = 20_000;
 pub const MAX_DURATION_S: u64 = 86_400;
 
 const AFTER_HELP: &str = "\
-Each player is one TCP connection. The report counts players requested, connected (play
+Each player is one TCP connection (a WHEP viewer: one HTTP request, then its own UDP socket
+for ICE, DTLS and SRTP, leaving with a DELETE). The report counts players requested, connected (play
 accepted), healthy (stayed until the end with a delivery rate at least 90% of the median) and
 failed (per reason), with first-byte and first-keyframe latency percentiles measured from the
 start of each player's connect. Progress goes to stderr every 2 s; the report to stdout.
@@ -30,13 +31,16 @@ need a file-descriptor limit above --players: run `ulimit -n 65535` first.
 Example:
   ferrocast-loadgen --url http://127.0.0.1:8080/live/demo.flv --players 1000 --ramp 200 --duration 60";
 
-/// Swarms of HTTP-FLV, RTMP or Low-Latency HLS players against one stream, for benchmarks.
+/// Swarms of HTTP-FLV, RTMP, Low-Latency HLS or WebRTC (WHEP) players against one stream, for
+/// benchmarks.
 #[derive(Parser, Debug, Clone)]
 #[command(name = "ferrocast-loadgen", version, about, after_help = AFTER_HELP)]
 pub struct Args {
     /// Stream to play: http://host:port/app/stream.flv (HTTP-FLV), rtmp://host:port/app/stream
-    /// (RTMP) or http://host:port/app/stream/index.m3u8 (Low-Latency HLS: each viewer fetches the
-    /// preload-hinted part and the blocking playlist reload, as hls.js in low-latency mode).
+    /// (RTMP), http://host:port/app/stream/index.m3u8 (Low-Latency HLS: each viewer fetches the
+    /// preload-hinted part and the blocking playlist reload, as hls.js in low-latency mode) or
+    /// http://host:port/app/stream/whep (WebRTC: each viewer receives video and audio and counts
+    /// the video frames it got and lost).
     #[arg(long, value_name = "URL")]
     pub url: String,
     /// Number of players, 1 to 20000.
@@ -55,7 +59,7 @@ pub struct Args {
     /// Measure delivery latency per video frame: listen on ADDR for the publisher's own copy of
     /// the stream (FLV over TCP, e.g. from FFmpeg's tee muxer), wait for it to connect, then start
     /// the players. Each video frame a player receives is matched with the copy and timed.
-    /// HTTP-FLV and LL-HLS players (H.264).
+    /// HTTP-FLV, LL-HLS and WHEP players (H.264; for WHEP, a stream without B-frames).
     #[arg(long, value_name = "ADDR")]
     pub reference: Option<std::net::SocketAddr>,
     /// Allow a target that is not a loopback address. Only use it against servers you run and

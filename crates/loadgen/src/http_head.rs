@@ -17,6 +17,8 @@ pub struct ResponseHead {
     pub chunked: bool,
     /// `Content-Length`, when given and not chunked.
     pub content_length: Option<u64>,
+    /// `Location` (a WHEP session's URL, a redirect's target).
+    pub location: Option<String>,
 }
 
 /// Why a head was rejected.
@@ -81,6 +83,7 @@ fn parse(head: &[u8]) -> Result<ResponseHead, HeadError> {
     let status = code.parse::<u16>().map_err(|_| HeadError::Malformed("status code is not a number"))?;
     let mut chunked = false;
     let mut content_length = None;
+    let mut location = None;
     for line in lines {
         let (name, value) = line.split_once(':').ok_or(HeadError::Malformed("header line without a colon"))?;
         let value = value.trim();
@@ -88,12 +91,14 @@ fn parse(head: &[u8]) -> Result<ResponseHead, HeadError> {
             chunked = value.rsplit(',').next().is_some_and(|last| last.trim().eq_ignore_ascii_case("chunked"));
         } else if name.eq_ignore_ascii_case("content-length") {
             content_length = Some(value.parse::<u64>().map_err(|_| HeadError::Malformed("bad Content-Length"))?);
+        } else if name.eq_ignore_ascii_case("location") {
+            location = Some(value.to_string());
         }
     }
     if chunked {
         content_length = None;
     }
-    Ok(ResponseHead { status, chunked, content_length })
+    Ok(ResponseHead { status, chunked, content_length, location })
 }
 
 #[cfg(test)]
@@ -107,7 +112,7 @@ mod tests {
     fn whole_head_in_one_read() {
         let mut p = HeadParser::new();
         let (head, used) = p.feed(RESPONSE).unwrap().unwrap();
-        assert_eq!(head, ResponseHead { status: 200, chunked: true, content_length: None });
+        assert_eq!(head, ResponseHead { status: 200, chunked: true, content_length: None, location: None });
         assert_eq!(&RESPONSE[used..], b"BODY");
     }
 
@@ -148,10 +153,13 @@ mod tests {
     fn status_and_length() {
         let mut p = HeadParser::new();
         let (head, _) = p.feed(b"HTTP/1.0 404 Not Found\r\ncontent-length: 12\r\n\r\n").unwrap().unwrap();
-        assert_eq!(head, ResponseHead { status: 404, chunked: false, content_length: Some(12) });
+        assert_eq!(head, ResponseHead { status: 404, chunked: false, content_length: Some(12), location: None });
+        let mut p = HeadParser::new();
+        let (head, _) = p.feed(b"HTTP/1.1 201 Created\r\nLocation: /live/a/whep/x1\r\n\r\n").unwrap().unwrap();
+        assert_eq!(head.location.as_deref(), Some("/live/a/whep/x1"));
         let mut p = HeadParser::new();
         let (head, _) = p.feed(b"HTTP/1.1 200 OK\r\n\r\n").unwrap().unwrap();
-        assert_eq!(head, ResponseHead { status: 200, chunked: false, content_length: None });
+        assert_eq!(head, ResponseHead { status: 200, chunked: false, content_length: None, location: None });
         let mut p = HeadParser::new();
         let (head, _) = p.feed(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n").unwrap().unwrap();
         assert!(head.chunked);

@@ -1,4 +1,5 @@
-//! `ferrocast-loadgen`: swarms of HTTP-FLV or RTMP players against one stream, for benchmarks.
+//! `ferrocast-loadgen`: swarms of HTTP-FLV, RTMP, LL-HLS or WebRTC (WHEP) players against one
+//! stream, for benchmarks.
 //!
 //! Checks the flags and the target (loopback only unless `--allow-remote`), runs the swarm for
 //! `--duration`, prints the report (a table, or one JSON object with `--json`) and exits.
@@ -8,6 +9,7 @@ mod cli;
 mod connect;
 mod flv;
 mod http_body;
+mod http_conn;
 mod http_head;
 mod keyframe;
 mod latency;
@@ -17,6 +19,7 @@ mod outcome;
 mod player_http;
 mod player_llhls;
 mod player_rtmp;
+mod player_whep;
 mod render;
 mod summary;
 mod swarm;
@@ -37,6 +40,7 @@ use crate::latency::Reference;
 use crate::player_http::HttpPlay;
 use crate::player_llhls::LlHlsPlay;
 use crate::player_rtmp::RtmpPlay;
+use crate::player_whep::WhepPlay;
 use crate::swarm::{Plan, Play};
 use crate::target::{Protocol, Target};
 
@@ -66,17 +70,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let addr = target.resolve(args.allow_remote).await?;
     let reference = match (args.reference, target.protocol) {
         (None, _) => None,
-        (Some(listen), Protocol::HttpFlv | Protocol::LlHls) => {
+        (Some(listen), Protocol::HttpFlv | Protocol::LlHls | Protocol::Whep) => {
             let reference = tokio::task::spawn_blocking(move || Reference::accept(listen)).await??;
             // Let the server take the publisher's first frames before the players ask for them.
             tokio::time::sleep(Duration::from_secs(1)).await;
             Some(reference)
         }
-        (Some(_), Protocol::Rtmp) => anyhow::bail!("--reference measures HTTP-FLV and LL-HLS players only"),
+        (Some(_), Protocol::Rtmp) => anyhow::bail!("--reference measures HTTP-FLV, LL-HLS and WHEP players only"),
     };
     let play = match target.protocol {
         Protocol::HttpFlv => Play::Http(Arc::new(HttpPlay::new(&target, addr, reference.clone()))),
         Protocol::LlHls => Play::LlHls(Arc::new(LlHlsPlay::new(&target, addr, reference.clone()))),
+        Protocol::Whep => Play::Whep(Arc::new(WhepPlay::new(&target, addr, reference.clone()))),
         Protocol::Rtmp => Play::Rtmp(Arc::new(RtmpPlay::new(&target.url, addr)?)),
     };
     let plan = Plan {

@@ -78,6 +78,11 @@ impl Meter {
         }
     }
 
+    /// The player's count of frames it knows it lost, so far.
+    pub fn on_lost(&mut self, lost: u64) {
+        self.report.frames_lost = Some(lost);
+    }
+
     /// Ends the player; `failure` is `None` when it stayed until the end of the run.
     pub fn finish(mut self, failure: Option<Fail>) -> PlayerReport {
         let end = Instant::now();

@@ -26,6 +26,8 @@ pub enum FailReason {
     BadFlv,
     /// The RTMP session failed (protocol error from the peer's bytes).
     Rtmp,
+    /// The WebRTC session failed (SDP, ICE, DTLS or SRTP).
+    WebRtc,
     /// The RTMP server sent an error status (e.g. NetStream.Play.StreamNotFound).
     RtmpStatus(String),
     /// The publisher stopped (RTMP StreamEOF) before the end.
@@ -51,6 +53,7 @@ impl FailReason {
             Self::BadHttp => "bad_http".into(),
             Self::BadFlv => "bad_flv".into(),
             Self::Rtmp => "rtmp_protocol_error".into(),
+            Self::WebRtc => "webrtc_error".into(),
             Self::RtmpStatus(code) => format!("rtmp_status:{code}"),
             Self::StreamEof => "stream_eof".into(),
             Self::ClosedEarly => "closed_by_server".into(),
@@ -86,8 +89,11 @@ pub struct PlayerReport {
     pub first_keyframe: Option<Duration>,
     /// Bytes read from the socket.
     pub bytes: u64,
-    /// Audio + video frames.
+    /// Audio + video frames (WebRTC viewers: video frames).
     pub frames: u64,
+    /// Video frames missing from the gaps in their timestamps (WebRTC viewers only, which can
+    /// lose packets; the TCP protocols cannot).
+    pub frames_lost: Option<u64>,
     pub keyframes: u64,
     /// Bytes/s from the first media byte to the player's end.
     pub rate: Option<f64>,

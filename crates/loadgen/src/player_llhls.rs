@@ -13,22 +13,17 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use mp4_atom::{Decode, Moof};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::connect::connect;
 use crate::flv::fingerprint;
-use crate::http_body::BodyDecoder;
-use crate::http_head::HeadParser;
+use crate::http_conn::Conn;
 use crate::latency::{PlayerClock, Reference};
 use crate::live::Live;
 use crate::meter::Meter;
 use crate::outcome::{Fail, FailReason, PlayerReport};
 use crate::target::Target;
 
-/// The largest response a viewer reads (a part or a playlist).
-const MAX_BODY: usize = 16 << 20;
 const VIDEO_TRACK: u32 = 1;
 
 /// What every LL-HLS viewer of a run shares.
@@ -62,51 +57,6 @@ pub async fn run(play: Arc<LlHlsPlay>, live: Arc<Live>, stop: CancellationToken)
     meter.finish(result.err())
 }
 
-struct Conn {
-    stream: TcpStream,
-    host: String,
-    buf: Vec<u8>,
-}
-
-impl Conn {
-    /// `GET path`: the status and the whole body.
-    async fn get(&mut self, path: &str) -> Result<(u16, Vec<u8>), Fail> {
-        let io = |e: std::io::Error| Fail::new(FailReason::Io(e.kind()), e);
-        let request = format!("GET {path} HTTP/1.1\r\nHost: {}\r\nUser-Agent: ferrocast-loadgen\r\n\r\n", self.host);
-        self.stream.write_all(request.as_bytes()).await.map_err(io)?;
-        let mut head = HeadParser::new();
-        let (response, mut input) = loop {
-            let n = self.stream.read(&mut self.buf).await.map_err(io)?;
-            if n == 0 {
-                return Err(Fail::new(FailReason::ClosedEarly, "the server closed the connection"));
-            }
-            if let Some((response, used)) = head.feed(&self.buf[..n]).map_err(|e| Fail::new(FailReason::BadHttp, e))? {
-                break (response, self.buf[used..n].to_vec());
-            }
-        };
-        let mut decoder =
-            if response.chunked { BodyDecoder::chunked() } else { BodyDecoder::identity(response.content_length) };
-        let mut body = Vec::new();
-        loop {
-            let mut slice = &input[..];
-            while let Some(data) = decoder.next_data(&mut slice).map_err(|e| Fail::new(FailReason::BadHttp, e))? {
-                body.extend_from_slice(data);
-            }
-            if decoder.is_done() {
-                return Ok((response.status, body));
-            }
-            if body.len() > MAX_BODY {
-                return Err(Fail::new(FailReason::BadHttp, "a response larger than 16 MiB"));
-            }
-            let n = self.stream.read(&mut self.buf).await.map_err(io)?;
-            if n == 0 {
-                return Err(Fail::new(FailReason::ClosedEarly, "the server closed the connection mid-response"));
-            }
-            input = self.buf[..n].to_vec();
-        }
-    }
-}
-
 /// The playlist's init segment URI and preload hint (`msn`, `part`, URI), each relative.
 fn parse_playlist(text: &str) -> Option<(String, (u64, u32, String))> {
     let init = text.lines().find_map(|l| l.strip_prefix("#EXT-X-MAP:URI=\""))?.trim_end_matches('"').to_string();
@@ -119,7 +69,7 @@ fn parse_playlist(text: &str) -> Option<(String, (u64, u32, String))> {
 async fn drive(play: &LlHlsPlay, meter: &mut Meter, stop: &CancellationToken) -> Result<(), Fail> {
     let mut clock = PlayerClock::new();
     let stream = connect(play.addr, stop).await?;
-    let mut conn = Conn { stream, host: play.host.clone(), buf: vec![0; 64 * 1024] };
+    let mut conn = Conn::new(stream, play.host.clone());
     let q = if play.query.is_empty() { String::new() } else { format!("?{}", play.query) };
     let own = if play.query.is_empty() { String::new() } else { format!("{}&", play.query) };
     let (status, body) = conn.get(&format!("{}index.m3u8{q}", play.base)).await?;

@@ -53,6 +53,9 @@ pub fn table(s: &Summary) -> String {
             let _ = writeln!(out, "delivery  no player received media until the end");
         }
     }
+    if let (Some(min), Some(n)) = (s.frames_received_min_pct, s.players_with_99pct_frames) {
+        let _ = writeln!(out, "frames    video frames received: {n} players got >= 99%, the fewest got {min:.2}%");
+    }
     let _ = writeln!(
         out,
         "total     {:.1} Mbit/s, {:.1} frames/s ({} bytes, {} frames, {} keyframes)",

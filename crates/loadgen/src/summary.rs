@@ -70,6 +70,10 @@ pub struct Summary {
     pub total_bytes: u64,
     pub total_frames: u64,
     pub total_keyframes: u64,
+    /// WebRTC: the smallest share of the video frames a player that stayed got, in percent, and
+    /// how many of them got at least 99%.
+    pub frames_received_min_pct: Option<f64>,
+    pub players_with_99pct_frames: Option<usize>,
     /// Per video frame, publisher to player (`--reference` only).
     pub delivery_latency_ms: Option<LatencyStats>,
 }
@@ -152,6 +156,11 @@ pub fn summarize(run: RunInfo, reports: &[PlayerReport]) -> Summary {
     let total_bytes: u64 = reports.iter().map(|r| r.bytes).sum();
     let total_frames: u64 = reports.iter().map(|r| r.frames).sum();
     let secs = run.elapsed_s.max(1e-3);
+    let received_pct: Vec<f64> = reports
+        .iter()
+        .filter(|r| r.failure.is_none())
+        .filter_map(|r| r.frames_lost.map(|lost| 100.0 * r.frames as f64 / (r.frames + lost).max(1) as f64))
+        .collect();
     Summary {
         connected: reports.iter().filter(|r| r.connected).count(),
         healthy,
@@ -166,6 +175,9 @@ pub fn summarize(run: RunInfo, reports: &[PlayerReport]) -> Summary {
         total_bytes,
         total_frames,
         total_keyframes: reports.iter().map(|r| r.keyframes).sum(),
+        frames_received_min_pct: received_pct.iter().copied().reduce(f64::min).map(|p| (p * 100.0).floor() / 100.0),
+        players_with_99pct_frames: (!received_pct.is_empty())
+            .then(|| received_pct.iter().filter(|p| **p >= 99.0).count()),
         delivery_latency_ms: None,
         run,
     }

@@ -17,6 +17,7 @@ use crate::outcome::{Fail, FailReason, PlayerReport};
 use crate::player_http::{self, HttpPlay};
 use crate::player_llhls::{self, LlHlsPlay};
 use crate::player_rtmp::{self, RtmpPlay};
+use crate::player_whep::{self, WhepPlay};
 use crate::summary::{RunInfo, Summary, summarize};
 use crate::target::Target;
 
@@ -28,6 +29,7 @@ pub enum Play {
     Http(Arc<HttpPlay>),
     Rtmp(Arc<RtmpPlay>),
     LlHls(Arc<LlHlsPlay>),
+    Whep(Arc<WhepPlay>),
 }
 
 /// A validated run.
@@ -78,6 +80,7 @@ pub async fn run(plan: Plan) -> Summary {
             Play::Http(play) => players.spawn(player_http::run(play.clone(), live, stop)),
             Play::Rtmp(play) => players.spawn(player_rtmp::run(play.clone(), live, stop)),
             Play::LlHls(play) => players.spawn(player_llhls::run(play.clone(), live, stop)),
+            Play::Whep(play) => players.spawn(player_whep::run(play.clone(), live, stop)),
         };
     }
     let started = players.len();

@@ -18,6 +18,8 @@ pub enum Protocol {
     Rtmp,
     /// `http://host:port/app/stream/index.m3u8` (Low-Latency HLS)
     LlHls,
+    /// `http://host:port/app/stream/whep` (WebRTC)
+    Whep,
 }
 
 impl Protocol {
@@ -27,6 +29,7 @@ impl Protocol {
             Self::HttpFlv => "http-flv",
             Self::Rtmp => "rtmp",
             Self::LlHls => "ll-hls",
+            Self::Whep => "whep",
         }
     }
 }
@@ -72,6 +75,7 @@ impl Target {
         }
         let protocol = match protocol {
             Protocol::HttpFlv if path.split('?').next().is_some_and(|p| p.ends_with("/index.m3u8")) => Protocol::LlHls,
+            Protocol::HttpFlv if path.split('?').next().is_some_and(|p| p.ends_with("/whep")) => Protocol::Whep,
             other => other,
         };
         Ok(Self { protocol, url: url.to_string(), host: host.to_string(), port, path: path.to_string() })

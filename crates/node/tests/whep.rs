@@ -1,7 +1,8 @@
 //! WebRTC playback (WHEP): headless Chromium plays a stream from an origin and from a cold edge
-//! (getStats: frames decoded at 640 wide); the viewer is an `rtc-play` client; a refused token is
+//! (getStats: frames decoded at 640 wide without a freeze, the AAC heard as Opus); the viewer is an `rtc-play` client; a refused token is
 //! a 403; malformed offers, wrong content types, trickle and UDP garbage get clear answers and
-//! leave the node serving. (tests/browser/whep_play.mjs drives the browser.)
+//! leave the node serving, and a playing viewer (a str0m client here) survives bogus DTLS and RTCP
+//! garbage from its own address. (tests/browser/whep_play.mjs drives the browser.)
 
 mod common;
 
@@ -17,22 +18,9 @@ fn browser_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/browser")
 }
 
-/// The fixture re-encoded without B-frames (`-bf 0`, as WebRTC publishers encode), once.
-fn fixture_without_b_frames() -> PathBuf {
-    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("demo-no-bframes.flv");
-    if !path.exists() {
-        let tmp = path.with_extension(format!("{}.flv", std::process::id()));
-        let status = std::process::Command::new("ffmpeg")
-            .args(["-nostdin", "-v", "error", "-y", "-i"])
-            .arg(fixture())
-            .args(["-c:v", "libx264", "-preset", "ultrafast", "-bf", "0", "-g", "50", "-c:a", "copy", "-f", "flv"])
-            .arg(&tmp)
-            .status()
-            .expect("ffmpeg runs");
-        assert!(status.success(), "ffmpeg could not re-encode the fixture");
-        std::fs::rename(&tmp, &path).unwrap();
-    }
-    path
+/// The fixture as WebRTC publishers encode it: no B-frames (fixtures/README.md).
+fn webrtc_fixture() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/demo-webrtc.flv")
 }
 
 fn publish_file(file: &std::path::Path, url: &str) -> Publisher {
@@ -76,12 +64,23 @@ fn assert_played(report: &serde_json::Value, what: &str) {
     eprintln!("{what}: {last}");
     assert!(frames >= 150, "{what}: Chromium decoded {frames} frames, not 150: {report}");
     assert_eq!(last["width"], 640, "{what}: {report}");
+    assert_eq!(last["freezes"], 0, "{what}: the picture froze: {report}");
+    // The AAC is heard as Opus: about 50 packets a second, decoded to samples that are mostly
+    // not concealment, with energy (the fixture's sine, not silence).
+    let packets = last["audioPackets"].as_u64().unwrap_or(0);
+    assert!(packets >= 200, "{what}: {packets} audio packets: {report}");
+    let samples = last["audioSamples"].as_f64().unwrap_or(0.0);
+    let concealed = last["audioConcealed"].as_f64().unwrap_or(0.0);
+    assert!(samples > 0.0 && concealed / samples < 0.2, "{what}: {concealed} of {samples} audio samples concealed");
+    // The fixture's 440 Hz sine at -18 dBFS or so: an RMS well above silence.
+    let rms = last["audioRms"].as_f64().unwrap_or(0.0);
+    assert!(rms > 0.01, "{what}: the audio is silent (RMS {rms}): {report}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_plays_whep_from_an_origin_and_from_a_cold_edge() {
     let origin = start_with(with_webrtc(loopback_config())).await;
-    let _publisher = publish_file(&fixture_without_b_frames(), &format!("rtmp://{}/live/demo", origin.rtmp_addr));
+    let _publisher = publish_file(&webrtc_fixture(), &format!("rtmp://{}/live/demo", origin.rtmp_addr));
     wait_published(origin.api_addr, "/live/demo").await;
 
     let report = play(&format!("http://{}/live/demo/whep", origin.http_addr), 9).await;
@@ -188,5 +187,98 @@ async fn bad_offers_and_refused_tokens_get_clear_answers_and_the_node_keeps_serv
     eventually(Duration::from_secs(20), || async { (rtc_clients().await == 0).then_some(()) })
         .await
         .expect("a viewer that never connects is freed");
+    node.shutdown().await;
+}
+
+/// A WebRTC viewer in the test (str0m as the browser side, on its own UDP socket): it offers to
+/// receive video and audio, and counts the frames of each it gets.
+struct TestViewer {
+    rtc: str0m::Rtc,
+    socket: tokio::net::UdpSocket,
+    local: std::net::SocketAddr,
+    /// The node's UDP address, once the viewer has sent to it.
+    node: Option<std::net::SocketAddr>,
+    video: u64,
+    audio: u64,
+}
+
+impl TestViewer {
+    async fn connect(url: &str) -> TestViewer {
+        use str0m::media::{Direction, MediaKind};
+        let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let local = socket.local_addr().unwrap();
+        let mut rtc = str0m::Rtc::builder().build(std::time::Instant::now());
+        rtc.add_local_candidate(str0m::Candidate::host(local, "udp").unwrap());
+        let mut change = rtc.sdp_api();
+        change.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
+        change.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
+        let (offer, pending) = change.apply().unwrap();
+        let (status, answer) = post(url, "application/sdp", offer.to_sdp_string()).await;
+        assert_eq!(status, 201, "{answer}");
+        let answer = str0m::change::SdpAnswer::from_sdp_string(&answer).unwrap();
+        rtc.sdp_api().accept_answer(pending, answer).unwrap();
+        TestViewer { rtc, socket, local, node: None, video: 0, audio: 0 }
+    }
+
+    /// Runs the session for `secs`.
+    async fn run_for(&mut self, secs: u64) {
+        use str0m::{Event, Input, Output};
+        let end = tokio::time::Instant::now() + Duration::from_secs(secs);
+        let mut buf = vec![0u8; 2048];
+        loop {
+            let timeout = loop {
+                match self.rtc.poll_output().expect("the session stays up") {
+                    Output::Timeout(t) => break t,
+                    Output::Transmit(t) => {
+                        self.node = Some(t.destination);
+                        let _ = self.socket.send_to(&t.contents, t.destination).await;
+                    }
+                    Output::Event(Event::MediaData(d)) if d.params.spec().codec.is_video() => self.video += 1,
+                    Output::Event(Event::MediaData(_)) => self.audio += 1,
+                    Output::Event(_) => {}
+                }
+            };
+            let input = tokio::select! {
+                r = self.socket.recv_from(&mut buf) => {
+                    let (n, source) = r.unwrap();
+                    let Ok(rx) = str0m::net::Receive::new(str0m::net::Protocol::Udp, source, self.local, &buf[..n]) else { continue };
+                    Input::Receive(std::time::Instant::now(), rx)
+                }
+                _ = tokio::time::sleep_until(timeout.into()) => Input::Timeout(std::time::Instant::now()),
+                _ = tokio::time::sleep_until(end) => return,
+            };
+            self.rtc.handle_input(input).expect("the viewer takes the node's packets");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_playing_viewer_survives_bogus_dtls_and_rtcp_garbage_sent_from_its_own_address() {
+    let node = start_with(with_webrtc(loopback_config())).await;
+    let _publisher = publish_file(&webrtc_fixture(), &format!("rtmp://{}/live/demo", node.rtmp_addr));
+    wait_published(node.api_addr, "/live/demo").await;
+
+    let mut viewer = TestViewer::connect(&format!("http://{}/live/demo/whep", node.http_addr)).await;
+    viewer.run_for(4).await;
+    assert!(viewer.video >= 50, "video frames before the garbage: {}", viewer.video);
+    assert!(viewer.audio >= 100, "Opus frames before the garbage: {}", viewer.audio);
+    let node_udp = viewer.node.expect("the viewer reached the node");
+
+    // From the viewer's own socket (the address the session knows): DTLS records of every
+    // content type with garbage inside, RTCP sender/receiver reports, NACKs and PLIs with bad
+    // lengths, and RTP-looking garbage.
+    for i in 0..300u32 {
+        let b = i as u8;
+        let dtls = [&[20 + (b % 4), 0xfe, 0xfd, 0, 1, 0, 0, 0, 0, 0, b, 0, 16][..], &[b.wrapping_mul(7); 16]].concat();
+        let rtcp = [0x81, 200 + (b % 7), 0, 0xff, 1, 2, 3, 4, b, b, b, b];
+        let rtp = [&[0x80, 96 + (b % 32), 0, b, 0, 0, 0, b, 0xde, 0xad, 0xbe, 0xef][..], &[b; 40]].concat();
+        for datagram in [&dtls[..], &rtcp, &rtp] {
+            let _ = viewer.socket.send_to(datagram, node_udp).await;
+        }
+    }
+    let (video, audio) = (viewer.video, viewer.audio);
+    viewer.run_for(4).await;
+    assert!(viewer.video >= video + 50, "video after the garbage: {} then {}", video, viewer.video);
+    assert!(viewer.audio >= audio + 100, "audio after the garbage: {} then {}", audio, viewer.audio);
     node.shutdown().await;
 }

@@ -104,8 +104,18 @@ impl IndexProcess {
 
 /// FFmpeg publishing the fixture in a loop; killed on drop.
 pub fn publish(url: &str) -> Child {
+    publish_file(fixture(), url)
+}
+
+/// The fixture as WebRTC publishers encode it: no B-frames (fixtures/README.md).
+pub fn webrtc_fixture() -> &'static str {
+    concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/demo-webrtc.flv")
+}
+
+/// FFmpeg publishing `file` in a loop; killed on drop.
+pub fn publish_file(file: &str, url: &str) -> Child {
     Command::new("ffmpeg")
-        .args(["-loglevel", "error", "-re", "-stream_loop", "-1", "-i", fixture(), "-c", "copy", "-f", "flv", url])
+        .args(["-loglevel", "error", "-re", "-stream_loop", "-1", "-i", file, "-c", "copy", "-f", "flv", url])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -1,7 +1,7 @@
 //! One media frame as it travels to players, with its wire encodings made once and shared.
 //!
 //! A thousand HTTP-FLV players of one stream get the same FLV tag bytes; a thousand RTMP players
-//! get the same chunked message. Each encoding is made by the first player that needs it and then
+//! get the same chunked message, a hundred WebRTC viewers the same Opus packets. Each encoding is made by the first player that needs it and then
 //! handed out as a reference-counted `Bytes`.
 
 use std::sync::OnceLock;
@@ -20,11 +20,20 @@ pub struct Packet {
     pub received: std::time::Instant,
     flv: OnceLock<Bytes>,
     rtmp: OnceLock<(u32, Bytes)>,
+    /// The Opus packets WebRTC viewers get for this (AAC) frame, made once per stream.
+    pub(crate) opus: OnceLock<Vec<crate::whep::OpusPacket>>,
 }
 
 impl Packet {
     pub fn new(frame: Frame, restart: bool) -> Packet {
-        Packet { frame, restart, received: std::time::Instant::now(), flv: OnceLock::new(), rtmp: OnceLock::new() }
+        Packet {
+            frame,
+            restart,
+            received: std::time::Instant::now(),
+            flv: OnceLock::new(),
+            rtmp: OnceLock::new(),
+            opus: OnceLock::new(),
+        }
     }
 
     /// The complete FLV tag (header, body, PreviousTagSize).

@@ -7,6 +7,9 @@
 //! the session is connected (ICE and DTLS done, at most `CONNECT_WAIT`), then forwards the
 //! stream's start (metadata, sequence headers, the GOP cache, so the picture starts at once) and
 //! its batches. Ending a session cancels its feeder, which drops the viewer: `on_stop`.
+//!
+//! Audio is transcoded here, once per stream (`audio::Transcoder`), for the sessions that
+//! receive Opus.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -23,10 +26,12 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use super::audio::Transcoder;
 use super::media::VideoTrack;
 use super::{Answer, Command};
 use crate::admission::Viewer;
 use crate::hub::Packet;
+use crate::key::StreamKey;
 
 /// Most sessions open at once.
 pub const MAX_SESSIONS: usize = 10_000;
@@ -47,7 +52,10 @@ struct Session {
     connected: Option<oneshot::Sender<()>>,
     /// Cancelling it ends the feeder (and the viewer).
     stop: CancellationToken,
+    /// The stream it plays: whose transcoder its audio comes from.
+    stream: StreamKey,
     video: Option<(Mid, Pt)>,
+    audio: Option<(Mid, Pt)>,
     track: VideoTrack,
     timeout: Instant,
     failed: bool,
@@ -96,21 +104,39 @@ impl Session {
                 });
                 self.video = pt.map(|pt| (m.mid, pt));
             }
+            Event::MediaAdded(m) if m.kind == MediaKind::Audio && self.audio.is_none() => {
+                let pt = self
+                    .rtc
+                    .writer(m.mid)
+                    .and_then(|w| w.payload_params().find(|p| p.spec().codec == Codec::Opus).map(|p| p.pt()));
+                self.audio = pt.map(|pt| (m.mid, pt));
+            }
             _ => {}
         }
     }
 
-    /// Sends what `packets` hold for this session's tracks.
-    fn write(&mut self, packets: &[Arc<Packet>], socket: &UdpSocket) {
-        let Some((mid, pt)) = self.video else { return };
+    /// Sends what `packets` hold for this session's tracks; audio comes from the stream's
+    /// `transcoder`.
+    fn write(&mut self, packets: &[Arc<Packet>], socket: &UdpSocket, transcoder: &mut Transcoder) {
         for p in packets {
-            let Some(unit) = self.track.unit(&p.frame) else { continue };
-            let Some(writer) = self.rtc.writer(mid) else { return };
-            let time = MediaTime::new(unit.rtp_time, Frequency::NINETY_KHZ);
-            if let Err(e) = writer.write(pt, Instant::now(), time, unit.data) {
-                debug!(session = %self.id, "webrtc write failed: {e}");
+            if let (Some((mid, pt)), Some(unit)) = (self.video, self.track.unit(&p.frame)) {
+                let time = MediaTime::new(unit.rtp_time, Frequency::NINETY_KHZ);
+                self.send(mid, pt, time, unit.data);
+            }
+            if let Some((mid, pt)) = self.audio {
+                for opus in transcoder.opus_for(p) {
+                    let time = MediaTime::new(opus.rtp_time, Frequency::FORTY_EIGHT_KHZ);
+                    self.send(mid, pt, time, opus.data.to_vec());
+                }
             }
             self.drain(socket);
+        }
+    }
+
+    fn send(&mut self, mid: Mid, pt: Pt, time: MediaTime, data: Vec<u8>) {
+        let Some(writer) = self.rtc.writer(mid) else { return };
+        if let Err(e) = writer.write(pt, Instant::now(), time, data) {
+            debug!(session = %self.id, "webrtc write failed: {e}");
         }
     }
 
@@ -128,6 +154,8 @@ pub async fn run(
     let local = socket.local_addr().unwrap_or(candidate);
     let (frames_tx, mut frames_rx) = mpsc::channel::<Frames>(4096);
     let mut sessions: HashMap<String, Session> = HashMap::new();
+    // Each played stream's audio transcoder, and how many sessions play it.
+    let mut transcoders: HashMap<StreamKey, (Transcoder, usize)> = HashMap::new();
     // Which session a remote address belongs to, so a datagram costs one lookup, not a scan.
     let mut by_addr: HashMap<SocketAddr, String> = HashMap::new();
     let mut buf = vec![0u8; DATAGRAM];
@@ -167,6 +195,7 @@ pub async fn run(
                         Err(format!("this node has {MAX_SESSIONS} WebRTC viewers already"))
                     } else {
                         open(&sdp, *viewer, candidate, &socket, &frames_tx).map(|(session, answer)| {
+                            transcoders.entry(session.stream.clone()).or_default().1 += 1;
                             sessions.insert(session.id.clone(), session);
                             answer
                         })
@@ -184,8 +213,8 @@ pub async fn run(
                 if let Some(s) = sessions.get_mut(&id) {
                     if packets.is_empty() {
                         s.failed = true;
-                    } else {
-                        s.write(&packets, &socket);
+                    } else if let Some((transcoder, _)) = transcoders.get_mut(&s.stream) {
+                        s.write(&packets, &socket, transcoder);
                     }
                 }
             }
@@ -206,6 +235,12 @@ pub async fn run(
                 s.stop.cancel();
                 for addr in &s.addrs {
                     by_addr.remove(addr);
+                }
+                if let Some((_, n)) = transcoders.get_mut(&s.stream) {
+                    *n -= 1;
+                    if *n == 0 {
+                        transcoders.remove(&s.stream);
+                    }
                 }
             }
             keep
@@ -232,11 +267,13 @@ fn open(
     let stop = CancellationToken::new();
     let mut session = Session {
         id: id.clone(),
+        stream: viewer.key().clone(),
         rtc,
         created: now,
         connected: Some(connected),
         stop: stop.clone(),
         video: None,
+        audio: None,
         track: VideoTrack::default(),
         timeout: now,
         failed: false,

@@ -6,8 +6,10 @@
 //! browser's connectivity checks, it never gathers), with one host candidate: the socket's
 //! address, or `--webrtc-candidate` for a node behind NAT. The sessions live in one task
 //! (`engine`), which owns their sans-IO `str0m::Rtc` state: packets, timers and frames are its
-//! inputs. H.264 video is passed through (`media`); audio is not sent yet.
+//! inputs. H.264 video is passed through (`media`); AAC audio is transcoded to Opus once per
+//! stream (`audio`).
 
+mod audio;
 mod engine;
 mod media;
 
@@ -18,6 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::admission::Viewer;
 
+pub use audio::OpusPacket;
 pub use engine::MAX_SESSIONS;
 
 /// A request to the engine.

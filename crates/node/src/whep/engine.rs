@@ -1,7 +1,8 @@
 //! The task that owns every WebRTC session of the node: it reads the UDP socket and hands each
-//! datagram to the session whose address (once known) or ICE credentials it matches (anything
-//! else is dropped; a bad datagram from a session's address is dropped, the session goes on),
-//! fires their timers, writes their frames, and sends what they output.
+//! datagram to the session whose address (once known) or ICE ufrag (named by a STUN check) it
+//! matches (anything else is dropped; a bad datagram from a session's address is dropped, the
+//! session goes on), fires their timers, writes their frames, and sends what they output. Each
+//! of those costs one lookup, whatever the number of sessions.
 //!
 //! Each session's frames come from a feeder task that owns the admitted `Viewer`: it waits until
 //! the session is connected (ICE and DTLS done, at most `CONNECT_WAIT`), then forwards the
@@ -11,23 +12,23 @@
 //! Audio is transcoded here, once per stream (`audio::Transcoder`), for the sessions that
 //! receive Opus.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use str0m::change::SdpOffer;
-use str0m::format::Codec;
-use str0m::media::{Frequency, MediaKind, MediaTime, Mid, Pt};
 use str0m::net::{Protocol, Receive};
-use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
+use str0m::rtp::Extension;
+use str0m::{Candidate, Input, Rtc};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::audio::Transcoder;
-use super::media::VideoTrack;
+use super::session::Session;
 use super::{Answer, Command};
 use crate::admission::Viewer;
 use crate::hub::Packet;
@@ -35,113 +36,170 @@ use crate::key::StreamKey;
 
 /// Most sessions open at once.
 pub const MAX_SESSIONS: usize = 10_000;
-/// A viewer that has not completed ICE and DTLS this long after its offer is dropped.
-const CONNECT_WAIT: Duration = Duration::from_secs(10);
 /// The largest datagram read.
 const DATAGRAM: usize = 2048;
 /// Addresses remembered per session (a viewer's ICE may try a few).
 const ADDRS_PER_SESSION: usize = 8;
 
+/// Sessions are keyed by a number inside the engine; the public id maps to it.
+type Key = u64;
 /// Frames for a session; an empty batch means its feed ended.
-type Frames = (String, Vec<Arc<Packet>>);
+type Frames = (Key, Vec<Arc<Packet>>);
 
-struct Session {
-    id: String,
-    rtc: Rtc,
-    created: Instant,
-    connected: Option<oneshot::Sender<()>>,
-    /// Cancelling it ends the feeder (and the viewer).
-    stop: CancellationToken,
-    /// The stream it plays: whose transcoder its audio comes from.
-    stream: StreamKey,
-    video: Option<(Mid, Pt)>,
-    audio: Option<(Mid, Pt)>,
-    track: VideoTrack,
-    timeout: Instant,
-    failed: bool,
-    /// The viewer's addresses seen so far (ICE may move it), for the engine's lookup.
-    addrs: Vec<SocketAddr>,
+/// Every session and the indexes that find one in O(1): by public id, by remote address, by
+/// ICE ufrag (for a viewer's first checks), and by next timeout (a heap with one live entry per
+/// session, so no event costs a pass over all sessions).
+struct Engine {
+    socket: UdpSocket,
+    local: SocketAddr,
+    candidate: SocketAddr,
+    sessions: HashMap<Key, Session>,
+    ids: HashMap<String, Key>,
+    by_addr: HashMap<SocketAddr, Key>,
+    by_ufrag: HashMap<String, Key>,
+    timers: BinaryHeap<Reverse<(Instant, Key)>>,
+    /// Each played stream's audio transcoder, and how many sessions play it.
+    transcoders: HashMap<StreamKey, (Transcoder, usize)>,
+    next_key: Key,
 }
 
-impl Session {
-    /// Drains the engine's output after a mutation (str0m's contract): datagrams go out on the
-    /// socket, events are handled, and the next timeout is kept.
-    fn drain(&mut self, socket: &UdpSocket) {
-        loop {
-            match self.rtc.poll_output() {
-                Ok(Output::Timeout(t)) => {
-                    self.timeout = t;
-                    return;
+impl Engine {
+    /// A datagram from `source`: to the session at that address, or (a STUN check) to the
+    /// session whose ufrag it names; anything else is dropped.
+    fn datagram(&mut self, source: SocketAddr, data: &[u8]) {
+        let Ok(receive) = Receive::new(Protocol::Udp, source, self.local, data) else {
+            debug!(%source, "webrtc: a datagram that is not STUN, DTLS, RTP or RTCP");
+            return;
+        };
+        let input = Input::Receive(Instant::now(), receive);
+        let key = match self.by_addr.get(&source) {
+            Some(k) => *k,
+            None => {
+                let named = stun_username(data).and_then(|u| u.split(':').next());
+                match named.and_then(|ufrag| self.by_ufrag.get(ufrag)) {
+                    Some(k) => *k,
+                    None => return,
                 }
-                Ok(Output::Transmit(t)) => {
-                    // A full socket buffer drops the datagram: RTP and its retransmissions cope.
-                    let _ = socket.try_send_to(&t.contents, t.destination);
+            }
+        };
+        let Some(s) = self.sessions.get_mut(&key) else { return };
+        if !s.rtc.accepts(&input) {
+            return;
+        }
+        match s.rtc.handle_input(input) {
+            Ok(()) => {
+                if !s.addrs.contains(&source) && s.addrs.len() < ADDRS_PER_SESSION {
+                    s.addrs.push(source);
+                    self.by_addr.insert(source, key);
                 }
-                Ok(Output::Event(e)) => self.event(e),
-                Err(e) => {
-                    debug!(session = %self.id, "webrtc session failed: {e}");
-                    self.failed = true;
-                    return;
+                s.drain(&self.socket);
+            }
+            // A datagram anyone could have sent from that address: dropped, the session goes on.
+            Err(e) => debug!(session = %s.id, %source, "webrtc: refused input: {e}"),
+        }
+        self.settle(key);
+    }
+
+    fn offer(&mut self, sdp: &str, viewer: Viewer, frames: &mpsc::Sender<Frames>) -> Result<Answer, String> {
+        if self.sessions.len() >= MAX_SESSIONS {
+            return Err(format!("this node has {MAX_SESSIONS} WebRTC viewers already"));
+        }
+        let (rtc, answer) = answer_offer(sdp, self.candidate)?;
+        let mut rtc = rtc;
+        let ufrag = rtc.direct_api().local_ice_credentials().ufrag;
+        let id = crate::ids::session_token();
+        let (connected, wait) = oneshot::channel();
+        let mut session = Session::new(id.clone(), rtc, ufrag.clone(), viewer.key().clone(), connected);
+        session.drain(&self.socket);
+        let key = self.next_key;
+        self.next_key += 1;
+        tokio::spawn(feed(key, session.id.clone(), viewer, wait, frames.clone(), session.stop.clone()));
+        self.transcoders.entry(session.stream.clone()).or_default().1 += 1;
+        self.ids.insert(id.clone(), key);
+        self.by_ufrag.insert(ufrag, key);
+        self.sessions.insert(key, session);
+        self.settle(key);
+        Ok(Answer { sdp: answer, id })
+    }
+
+    fn close(&mut self, id: &str) {
+        let Some(&key) = self.ids.get(id) else { return };
+        if let Some(s) = self.sessions.get_mut(&key) {
+            s.rtc.disconnect();
+            s.failed = true;
+        }
+        self.settle(key);
+    }
+
+    fn frames(&mut self, key: Key, packets: &[Arc<Packet>]) {
+        let Some(s) = self.sessions.get_mut(&key) else { return };
+        if packets.is_empty() {
+            s.failed = true;
+        } else if let Some((transcoder, _)) = self.transcoders.get_mut(&s.stream) {
+            s.write(packets, &self.socket, transcoder);
+        }
+        self.settle(key);
+    }
+
+    /// Every timer due by `now`: str0m's timeouts (its RTCP, retransmissions, ICE keepalives).
+    fn timers(&mut self, now: Instant) {
+        while let Some(Reverse((at, key))) = self.timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            let Some(s) = self.sessions.get_mut(&key) else { continue };
+            if s.scheduled != Some(at) {
+                continue; // a stale entry: the session has a newer one
+            }
+            s.scheduled = None;
+            if s.timeout <= now {
+                if s.rtc.handle_input(Input::Timeout(now)).is_err() {
+                    s.failed = true;
                 }
+                s.drain(&self.socket);
+            }
+            self.settle(key);
+        }
+    }
+
+    /// After anything happened to session `key`: end it if it is over, else make sure the heap
+    /// wakes the engine at its next timeout.
+    fn settle(&mut self, key: Key) {
+        let Some(s) = self.sessions.get_mut(&key) else { return };
+        if !s.alive() {
+            self.end(key);
+            return;
+        }
+        if s.scheduled.is_none_or(|at| s.timeout < at) {
+            s.scheduled = Some(s.timeout);
+            self.timers.push(Reverse((s.timeout, key)));
+        }
+    }
+
+    fn end(&mut self, key: Key) {
+        let Some(s) = self.sessions.remove(&key) else { return };
+        info!(session = %s.id, "webrtc session ended");
+        s.stop.cancel();
+        self.ids.remove(&s.id);
+        self.by_ufrag.remove(&s.ufrag);
+        for addr in &s.addrs {
+            self.by_addr.remove(addr);
+        }
+        if let Some((_, n)) = self.transcoders.get_mut(&s.stream) {
+            *n -= 1;
+            if *n == 0 {
+                self.transcoders.remove(&s.stream);
             }
         }
     }
 
-    fn event(&mut self, e: Event) {
-        match e {
-            Event::Connected => {
-                info!(session = %self.id, "webrtc viewer connected");
-                if let Some(tx) = self.connected.take() {
-                    let _ = tx.send(());
-                }
-            }
-            Event::IceConnectionStateChange(IceConnectionState::Disconnected) => self.failed = true,
-            Event::MediaAdded(m) if m.kind == MediaKind::Video && self.video.is_none() => {
-                let pt = self.rtc.writer(m.mid).and_then(|w| {
-                    let h264 = || w.payload_params().filter(|p| p.spec().codec == Codec::H264);
-                    let mode1 = h264().find(|p| p.spec().format.packetization_mode == Some(1)).map(|p| p.pt());
-                    mode1.or_else(|| h264().next().map(|p| p.pt()))
-                });
-                self.video = pt.map(|pt| (m.mid, pt));
-            }
-            Event::MediaAdded(m) if m.kind == MediaKind::Audio && self.audio.is_none() => {
-                let pt = self
-                    .rtc
-                    .writer(m.mid)
-                    .and_then(|w| w.payload_params().find(|p| p.spec().codec == Codec::Opus).map(|p| p.pt()));
-                self.audio = pt.map(|pt| (m.mid, pt));
-            }
-            _ => {}
+    /// Once a second: sessions that never connected are ended (the connect wait).
+    fn sweep(&mut self) {
+        let over: Vec<Key> = self.sessions.iter().filter(|(_, s)| !s.alive()).map(|(k, _)| *k).collect();
+        for key in over {
+            self.end(key);
         }
-    }
-
-    /// Sends what `packets` hold for this session's tracks; audio comes from the stream's
-    /// `transcoder`.
-    fn write(&mut self, packets: &[Arc<Packet>], socket: &UdpSocket, transcoder: &mut Transcoder) {
-        for p in packets {
-            if let (Some((mid, pt)), Some(unit)) = (self.video, self.track.unit(&p.frame)) {
-                let time = MediaTime::new(unit.rtp_time, Frequency::NINETY_KHZ);
-                self.send(mid, pt, time, unit.data);
-            }
-            if let Some((mid, pt)) = self.audio {
-                for opus in transcoder.opus_for(p) {
-                    let time = MediaTime::new(opus.rtp_time, Frequency::FORTY_EIGHT_KHZ);
-                    self.send(mid, pt, time, opus.data.to_vec());
-                }
-            }
-            self.drain(socket);
-        }
-    }
-
-    fn send(&mut self, mid: Mid, pt: Pt, time: MediaTime, data: Vec<u8>) {
-        let Some(writer) = self.rtc.writer(mid) else { return };
-        if let Err(e) = writer.write(pt, Instant::now(), time, data) {
-            debug!(session = %self.id, "webrtc write failed: {e}");
-        }
-    }
-
-    fn alive(&self) -> bool {
-        !self.failed && self.rtc.is_alive() && (self.connected.is_none() || self.created.elapsed() < CONNECT_WAIT)
     }
 }
 
@@ -153,141 +211,82 @@ pub async fn run(
 ) {
     let local = socket.local_addr().unwrap_or(candidate);
     let (frames_tx, mut frames_rx) = mpsc::channel::<Frames>(4096);
-    let mut sessions: HashMap<String, Session> = HashMap::new();
-    // Each played stream's audio transcoder, and how many sessions play it.
-    let mut transcoders: HashMap<StreamKey, (Transcoder, usize)> = HashMap::new();
-    // Which session a remote address belongs to, so a datagram costs one lookup, not a scan.
-    let mut by_addr: HashMap<SocketAddr, String> = HashMap::new();
+    let mut engine = Engine {
+        socket,
+        local,
+        candidate,
+        sessions: HashMap::new(),
+        ids: HashMap::new(),
+        by_addr: HashMap::new(),
+        by_ufrag: HashMap::new(),
+        timers: BinaryHeap::new(),
+        transcoders: HashMap::new(),
+        next_key: 0,
+    };
     let mut buf = vec![0u8; DATAGRAM];
+    let mut sweep = tokio::time::interval(Duration::from_secs(1));
     info!(udp = %local, %candidate, "webrtc (WHEP) ready");
     loop {
-        // At least once a second, so a viewer that never connects is freed on time.
-        let tick = Instant::now() + Duration::from_secs(1);
-        let next = sessions.values().map(|s| s.timeout).min().map_or(tick, |t| t.min(tick));
+        let next = engine.timers.peek().map(|Reverse((at, _))| *at);
+        let wake = next.unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
         tokio::select! {
             _ = shutdown.cancelled() => break,
-            r = socket.recv_from(&mut buf) => {
-                let Ok((n, source)) = r else { continue };
-                let Ok(receive) = Receive::new(Protocol::Udp, source, local, &buf[..n]) else {
-                    debug!(%source, "webrtc: a datagram that is not STUN, DTLS, RTP or RTCP");
-                    continue;
-                };
-                let input = Input::Receive(Instant::now(), receive);
-                let known = by_addr.get(&source).filter(|id| sessions.get(*id).is_some_and(|s| s.rtc.accepts(&input)));
-                let id = known.cloned().or_else(|| sessions.iter().find(|(_, s)| s.rtc.accepts(&input)).map(|(id, _)| id.clone()));
-                let Some(s) = id.and_then(|id| sessions.get_mut(&id)) else { continue };
-                match s.rtc.handle_input(input) {
-                    Ok(()) => {
-                        if !s.addrs.contains(&source) && s.addrs.len() < ADDRS_PER_SESSION {
-                            s.addrs.push(source);
-                            by_addr.insert(source, s.id.clone());
-                        }
-                        s.drain(&socket);
-                    }
-                    // A datagram anyone could have sent from that address: dropped, the session goes on.
-                    Err(e) => debug!(session = %s.id, %source, "webrtc: refused input: {e}"),
+            r = engine.socket.recv_from(&mut buf) => {
+                if let Ok((n, source)) = r {
+                    engine.datagram(source, &buf[..n]);
                 }
             }
             c = commands.recv() => match c {
                 None => break,
                 Some(Command::Offer { sdp, viewer, reply }) => {
-                    let answer = if sessions.len() >= MAX_SESSIONS {
-                        Err(format!("this node has {MAX_SESSIONS} WebRTC viewers already"))
-                    } else {
-                        open(&sdp, *viewer, candidate, &socket, &frames_tx).map(|(session, answer)| {
-                            transcoders.entry(session.stream.clone()).or_default().1 += 1;
-                            sessions.insert(session.id.clone(), session);
-                            answer
-                        })
-                    };
-                    let _ = reply.send(answer);
+                    let _ = reply.send(engine.offer(&sdp, *viewer, &frames_tx));
                 }
-                Some(Command::Close { id }) => {
-                    if let Some(s) = sessions.get_mut(&id) {
-                        s.rtc.disconnect();
-                        s.failed = true;
-                    }
-                }
+                Some(Command::Close { id }) => engine.close(&id),
             },
-            Some((id, packets)) = frames_rx.recv() => {
-                if let Some(s) = sessions.get_mut(&id) {
-                    if packets.is_empty() {
-                        s.failed = true;
-                    } else if let Some((transcoder, _)) = transcoders.get_mut(&s.stream) {
-                        s.write(&packets, &socket, transcoder);
-                    }
-                }
-            }
-            _ = tokio::time::sleep_until(next.into()) => {
-                let now = Instant::now();
-                for s in sessions.values_mut().filter(|s| s.timeout <= now) {
-                    if s.rtc.handle_input(Input::Timeout(now)).is_err() {
-                        s.failed = true;
-                    }
-                    s.drain(&socket);
-                }
-            }
+            Some((key, packets)) = frames_rx.recv() => engine.frames(key, &packets),
+            _ = tokio::time::sleep_until(wake.into()) => engine.timers(Instant::now()),
+            _ = sweep.tick() => engine.sweep(),
         }
-        sessions.retain(|_, s| {
-            let keep = s.alive();
-            if !keep {
-                info!(session = %s.id, "webrtc session ended");
-                s.stop.cancel();
-                for addr in &s.addrs {
-                    by_addr.remove(addr);
-                }
-                if let Some((_, n)) = transcoders.get_mut(&s.stream) {
-                    *n -= 1;
-                    if *n == 0 {
-                        transcoders.remove(&s.stream);
-                    }
-                }
-            }
-            keep
-        });
     }
-    for s in sessions.values() {
+    for s in engine.sessions.values() {
         s.stop.cancel();
     }
 }
 
-/// A new session for `viewer` from its offer: the answer, or why not (a clear error for the
-/// viewer; nothing is kept).
-fn open(
-    sdp: &str,
-    viewer: Viewer,
-    candidate: SocketAddr,
-    socket: &UdpSocket,
-    frames: &mpsc::Sender<Frames>,
-) -> Result<(Session, Answer), String> {
-    let now = Instant::now();
-    let (rtc, answer) = answer_offer(sdp, candidate)?;
-    let id = crate::ids::session_token();
-    let (connected, wait) = oneshot::channel();
-    let stop = CancellationToken::new();
-    let mut session = Session {
-        id: id.clone(),
-        stream: viewer.key().clone(),
-        rtc,
-        created: now,
-        connected: Some(connected),
-        stop: stop.clone(),
-        video: None,
-        audio: None,
-        track: VideoTrack::default(),
-        timeout: now,
-        failed: false,
-        addrs: Vec::new(),
-    };
-    session.drain(socket);
-    tokio::spawn(feed(id.clone(), viewer, wait, frames.clone(), stop));
-    Ok((session, Answer { sdp: answer, id }))
+/// The USERNAME of a STUN message (`node-ufrag:viewer-ufrag` in a viewer's checks), if `data`
+/// is one that has it.
+fn stun_username(data: &[u8]) -> Option<&str> {
+    const MAGIC: [u8; 4] = [0x21, 0x12, 0xa4, 0x42];
+    const USERNAME: u16 = 0x0006;
+    if data.len() < 20 || data[4..8] != MAGIC {
+        return None;
+    }
+    let mut attrs = data.get(20..)?;
+    while attrs.len() >= 4 {
+        let kind = u16::from_be_bytes([attrs[0], attrs[1]]);
+        let len = usize::from(u16::from_be_bytes([attrs[2], attrs[3]]));
+        let value = attrs.get(4..4 + len)?;
+        if kind == USERNAME {
+            return std::str::from_utf8(value).ok();
+        }
+        attrs = attrs.get((4 + len).next_multiple_of(4)..)?;
+    }
+    None
 }
 
 /// The session's state and SDP answer for `sdp`, an offer that must receive H.264 video.
 fn answer_offer(sdp: &str, candidate: SocketAddr) -> Result<(Rtc, String), String> {
     let offer = SdpOffer::from_sdp_string(sdp).map_err(|e| format!("malformed SDP offer: {e}"))?;
-    let mut rtc = Rtc::builder().set_ice_lite(true).build(Instant::now());
+    // No transport-wide congestion control: the stream is the publisher's, its bitrate cannot
+    // follow a viewer's estimate, and the viewers' feedback would cost the engine for nothing
+    // (str0m's default extensions otherwise).
+    let mut rtc = Rtc::builder()
+        .set_ice_lite(true)
+        .clear_extension_map()
+        .set_extension(2, Extension::AbsoluteSendTime)
+        .set_extension(4, Extension::RtpMid)
+        .set_extension(13, Extension::VideoOrientation)
+        .build(Instant::now());
     let host = Candidate::host(candidate, "udp").map_err(|e| format!("bad WebRTC candidate {candidate}: {e}"))?;
     rtc.add_local_candidate(host);
     let answer = rtc.sdp_api().accept_offer(offer).map_err(|e| format!("cannot answer the SDP offer: {e}"))?;
@@ -301,6 +300,7 @@ fn answer_offer(sdp: &str, candidate: SocketAddr) -> Result<(Rtc, String), Strin
 
 /// Forwards the viewer's frames to the engine once the session is connected.
 async fn feed(
+    key: Key,
     id: String,
     mut viewer: Viewer,
     connected: oneshot::Receiver<()>,
@@ -319,13 +319,13 @@ async fn feed(
         };
         match batch {
             Ok(packets) => {
-                if frames.send((id.clone(), packets)).await.is_err() {
+                if frames.send((key, packets)).await.is_err() {
                     return;
                 }
             }
             Err(end) => {
                 warn!(session = %id, ?end, "webrtc viewer's stream ended");
-                let _ = frames.send((id, Vec::new())).await;
+                let _ = frames.send((key, Vec::new())).await;
                 return;
             }
         }
@@ -344,6 +344,22 @@ mod tests {
         assert!(sdp.contains("a=ice-lite"), "{sdp}");
         assert!(sdp.contains("127.0.0.1 8000 typ host"), "{sdp}");
         assert!(sdp.contains(" H264/90000"), "{sdp}");
+        assert!(!sdp.contains("transport-wide-cc"), "no congestion feedback to process: {sdp}");
+    }
+
+    #[test]
+    fn the_stun_username_is_read_from_a_binding_request_and_nothing_else() {
+        let user = b"nodeufrag:viewer";
+        let mut stun = vec![0x00, 0x01, 0, 0, 0x21, 0x12, 0xa4, 0x42];
+        stun.extend_from_slice(&[7; 12]);
+        // A PRIORITY attribute first, then USERNAME (16 bytes, no padding needed).
+        stun.extend_from_slice(&[0x00, 0x24, 0, 4, 1, 2, 3, 4, 0x00, 0x06, 0, user.len() as u8]);
+        stun.extend_from_slice(user);
+        assert_eq!(stun_username(&stun), Some("nodeufrag:viewer"));
+        assert_eq!(stun_username(&stun[..stun.len() - 3]), None, "truncated");
+        assert_eq!(stun_username(&[0x80; 40]), None, "RTP");
+        stun[4] = 0;
+        assert_eq!(stun_username(&stun), None, "no magic cookie");
     }
 
     #[test]

@@ -12,6 +12,7 @@
 mod audio;
 mod engine;
 mod media;
+mod session;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,9 +1,9 @@
 // Opens the index's dashboard in headless Chromium, says READY once the page has drawn, then waits
 // until the streams table lists <stream> and the event feed shows its stream_published event,
 // clicks the stream, waits until the page's player has played 3 s of it (the <video>'s currentTime),
-// then until the charts of the last 15 minutes draw <stream> among the streams and at least one node
+// switches the player to WebRTC and waits until it has decoded 30 frames (getStats), then until the charts of the last 15 minutes draw <stream> among the streams and at least one node
 // (a sample every 10 s), and saves a screenshot.
-// Prints JSON: { listed, event, played, player, charts, screenshot, errors }, where charts maps each
+// Prints JSON: { listed, event, played, player, webrtcFrames, webrtcStatus, charts, screenshot, errors }, where charts maps each
 // chart to the series it draws and its number of points.
 //   node dashboard.mjs <dashboard-url> <app/stream> <screenshot.png> [seconds]
 import { chromium } from 'playwright-core';
@@ -16,7 +16,8 @@ if (!url || !stream || !shot) {
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
   args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required'],
+    '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required',
+    '--allow-loopback-in-peer-connection'],
 });
 const errors = [];
 try {
@@ -45,6 +46,21 @@ try {
       played = await tab.evaluate(() => document.getElementById('player').currentTime);
     }
   }
+  const player = await tab.evaluate(() => document.getElementById('player-status').textContent);
+  let webrtcFrames = 0;
+  if (played >= 3) {
+    await tab.selectOption('#mode', 'whep');
+    while (Date.now() < deadline && webrtcFrames < 30) {
+      await tab.waitForTimeout(250);
+      webrtcFrames = await tab.evaluate(async () => {
+        if (!pc) return 0;
+        let frames = 0;
+        (await pc.getStats()).forEach((r) => { if (r.type === 'inbound-rtp' && r.kind === 'video') frames = r.framesDecoded || 0; });
+        return frames;
+      });
+    }
+  }
+  const webrtcStatus = await tab.evaluate(() => document.getElementById('player-status').textContent);
   const readCharts = () => tab.evaluate(() => Object.fromEntries(Object.entries(window.charts || {})
     .map(([id, c]) => [id, { series: c.series, points: c.points, canvas: !!document.querySelector('#' + id + ' canvas') }])));
   let charts = await readCharts();
@@ -55,9 +71,8 @@ try {
     await tab.waitForTimeout(500);
     charts = await readCharts();
   }
-  const player = await tab.evaluate(() => document.getElementById('player-status').textContent);
   await tab.screenshot({ path: shot, fullPage: true });
-  console.log(JSON.stringify({ listed, event, played, player, charts, screenshot: shot, errors }));
+  console.log(JSON.stringify({ listed, event, played, player, webrtcFrames, webrtcStatus, charts, screenshot: shot, errors }));
 } finally {
   await browser.close();
 }

@@ -115,7 +115,7 @@ async fn up_serves_the_demo_stream_with_tokens_and_stops_on_ctrl_c() {
     // The dashboard in headless Chromium: FFmpeg publishes to the printed publish URL while the
     // page is open; the streams table lists live/mine, the feed shows its stream_published, and a
     // click on the stream plays it in the page's player (hls.js from the binary, URL from the
-    // scheduler, video from an edge); the charts (uPlot from the binary) draw the nodes and it.
+    // scheduler, video from an edge), and then over WebRTC; the charts (uPlot from the binary) draw the nodes and it.
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/browser/dashboard.mjs");
     let shot = format!("{}/dashboard.png", env!("CARGO_TARGET_TMPDIR"));
     let mut browser = tokio::process::Command::new("node")
@@ -139,6 +139,9 @@ async fn up_serves_the_demo_stream_with_tokens_and_stops_on_ctrl_c() {
     assert!(report["played"].as_f64().unwrap_or(0.0) >= 3.0, "the player did not play 3 s: {report}");
     let player = report["player"].as_str().unwrap_or_default();
     assert!(player.ends_with("(Low-Latency HLS)"), "the page plays LL-HLS: {report}");
+    // Switched to WebRTC, the page plays the stream over WHEP from an edge (the scheduler's URL).
+    assert!(report["webrtcFrames"].as_u64().unwrap_or(0) >= 30, "WebRTC in the dashboard: {report}");
+    assert!(report["webrtcStatus"].as_str().unwrap_or_default().starts_with("WebRTC connected"), "{report}");
     assert_eq!(report["errors"], serde_json::json!([]), "{report}");
     // The charts of the last 15 minutes draw each node and the stream, on a canvas each.
     let charts = &report["charts"];

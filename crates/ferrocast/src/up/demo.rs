@@ -20,8 +20,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-/// The clip: about 10 s of H.264 + AAC (see fixtures/README.md).
-static DEMO_FLV: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/demo.flv"));
+/// The clip: about 10 s of H.264 (no B-frames, so WebRTC viewers get every frame) + AAC (see
+/// fixtures/README.md).
+static DEMO_FLV: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/demo-webrtc.flv"));
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const MIN_BACKOFF: Duration = Duration::from_millis(250);

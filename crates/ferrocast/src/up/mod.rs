@@ -34,9 +34,9 @@ use demo::{Clip, Demo, DemoState};
 const PORTS_HELP: &str = "\
 Ports (N = --base-port):
   N          index server: API, /play redirects, hook receiver
-  N+1 N+2 N+3     origin   (region eu): RTMP, HTTP (FLV, HLS), SRS API
-  N+11 N+12 N+13  edge-eu  (region eu): RTMP, HTTP (FLV, HLS), SRS API
-  N+21 N+22 N+23  edge-us  (region us): RTMP, HTTP (FLV, HLS), SRS API
+  N+1 N+2 N+3 N+4      origin   (region eu): RTMP, HTTP (FLV, HLS, WHEP), SRS API, WebRTC (UDP)
+  N+11 N+12 N+13 N+14  edge-eu  (region eu): RTMP, HTTP (FLV, HLS, WHEP), SRS API, WebRTC (UDP)
+  N+21 N+22 N+23 N+24  edge-us  (region us): RTMP, HTTP (FLV, HLS, WHEP), SRS API, WebRTC (UDP)
 
 Access control is on for app live: playing and publishing need a token. The printed URLs carry
 tokens signed with a fresh random key (or --auth-key). Logs go to stderr, the table to stdout.";
@@ -74,15 +74,17 @@ struct Plan {
     rtmp: u16,
     http: u16,
     api: u16,
+    /// WebRTC's UDP port.
+    webrtc: u16,
 }
 
 const INDEX: u16 = 0;
-const ORIGIN: Plan = Plan { name: "origin", role: Role::Origin, region: "eu", rtmp: 1, http: 2, api: 3 };
+const ORIGIN: Plan = Plan { name: "origin", role: Role::Origin, region: "eu", rtmp: 1, http: 2, api: 3, webrtc: 4 };
 const EDGES: [Plan; 2] = [
-    Plan { name: "edge-eu", role: Role::Edge, region: "eu", rtmp: 11, http: 12, api: 13 },
-    Plan { name: "edge-us", role: Role::Edge, region: "us", rtmp: 21, http: 22, api: 23 },
+    Plan { name: "edge-eu", role: Role::Edge, region: "eu", rtmp: 11, http: 12, api: 13, webrtc: 14 },
+    Plan { name: "edge-us", role: Role::Edge, region: "us", rtmp: 21, http: 22, api: 23, webrtc: 24 },
 ];
-const LAST_OFFSET: u16 = 23;
+const LAST_OFFSET: u16 = 24;
 const DEMO_STREAM: &str = "live/demo";
 /// How long the cluster may take to come up before `up` gives up and says why.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -162,6 +164,7 @@ fn node_config(layout: &Layout, plan: &Plan, hooks: &str) -> NodeConfig {
         region: Some(plan.region.to_string()),
         origins: if plan.role == Role::Edge { vec![layout.public(ORIGIN.rtmp)] } else { Vec::new() },
         hooks: HooksConfig::all(hooks),
+        webrtc_udp: Some(layout.bind(plan.webrtc)),
         ..NodeConfig::default()
     }
 }

@@ -38,6 +38,8 @@ pub fn rows(c: &Cluster) -> Vec<(String, String)> {
         ("play-flv".to_string(), format!("http://{index}/play/live/demo.flv{play}")),
         ("play-hls".to_string(), format!("http://{index}/play/live/demo.m3u8{play}")),
         ("play-rtmp".to_string(), format!("http://{index}/play/live/demo{play}")),
+        // WebRTC: a WHEP player POSTs its offer here and follows the 307 to an edge.
+        ("play-whep".to_string(), format!("http://{index}/play/live/demo/whep{play}")),
     ];
     for e in &c.edges {
         rows.push((format!("{}-flv", e.name), format!("http://{}/live/demo.flv{play}", e.http)));
@@ -104,6 +106,7 @@ mod tests {
         let url = |name: &str| table.iter().find(|r| r[0] == name).map(|r| r[1]).unwrap();
         assert_eq!(url("play-flv"), "http://127.0.0.1:17000/play/live/demo.flv?token=P");
         assert_eq!(url("edge-eu-rtmp"), "rtmp://127.0.0.1:17011/live/demo?token=P");
+        assert_eq!(url("play-whep"), "http://127.0.0.1:17000/play/live/demo/whep?token=P");
         assert_eq!(url("publish"), "rtmp://127.0.0.1:17001/live/mine?token=W");
         assert_eq!((human(Duration::from_secs(7200)), human(Duration::from_secs(90))), ("2h".into(), "90s".into()));
         assert!(text.contains("valid for 24h") && text.contains("1.5 s"), "{text}");

@@ -25,7 +25,7 @@ use str0m::{Candidate, Input, Rtc};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
 use super::audio::Transcoder;
 use super::session::Session;
@@ -324,7 +324,7 @@ async fn feed(
                 }
             }
             Err(end) => {
-                warn!(session = %id, ?end, "webrtc viewer's stream ended");
+                info!(session = %id, ?end, "webrtc viewer's stream ended");
                 let _ = frames.send((key, Vec::new())).await;
                 return;
             }

@@ -63,6 +63,8 @@ async fn the_index_lists_a_live_stream_once_with_its_origin_edges_viewers_and_co
                 &idx,
                 "--index-interval-ms",
                 "300",
+                "--webrtc-udp",
+                "127.0.0.1:0",
             ])
             .await,
         );

@@ -223,7 +223,8 @@ impl Directory {
             .values()
             .map(|e: &NodeEntry| {
                 let region: Arc<str> = config.node_region(&e.spec).into();
-                let targets = NodeTargets::new(&e.spec, &region);
+                let extras = e.report.as_ref().map(|r| r.extras).unwrap_or_default();
+                let targets = NodeTargets::new(&e.spec, &region, extras);
                 NodeView {
                     region,
                     targets,

@@ -87,7 +87,36 @@ pub struct NodeReport {
     pub cpu_percent: Option<f64>,
     pub mem_kbyte: Option<u64>,
     pub uptime_s: Option<u64>,
+    /// Play protocols beyond SRS's (HTTP-FLV, HLS, RTMP) that the node says it serves.
+    pub extras: Extras,
     pub streams: Vec<NodeStream>,
+}
+
+/// What a Ferrocast node serves that an SRS node does not; SRS nodes (and nodes that do not say)
+/// have neither, so the scheduler never sends an LL-HLS or WebRTC viewer to them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Extras {
+    pub llhls: bool,
+    pub whep: bool,
+}
+
+impl Extras {
+    pub fn from_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Extras {
+        let mut e = Extras::default();
+        for name in names {
+            match name {
+                "llhls" => e.llhls = true,
+                "whep" => e.whep = true,
+                _ => {}
+            }
+        }
+        e
+    }
+
+    /// The names `from_names` reads.
+    pub fn names(self) -> Vec<&'static str> {
+        [("llhls", self.llhls), ("whep", self.whep)].into_iter().filter(|(_, on)| *on).map(|(n, _)| n).collect()
+    }
 }
 
 /// A node and what the index knows about it.

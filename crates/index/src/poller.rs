@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{NodeSpec, PollConfig, Secret};
-use crate::nodes::{Health, HealthChange, NodeReport, NodeStream, PollerHandle};
+use crate::nodes::{Extras, Health, HealthChange, NodeReport, NodeStream, PollerHandle};
 use crate::srs::{self, StreamsAnswer, SummariesAnswer, VhostsAnswer};
 use crate::state::IndexState;
 
@@ -95,6 +95,7 @@ impl<'v, 'p> ReportBuilder<'v, 'p> {
             report.cpu_percent = me.cpu_percent;
             report.mem_kbyte = me.mem_kbyte;
             report.uptime_s = me.srs_uptime;
+            report.extras = Extras::from_names(me.protocols.iter().flatten().map(String::as_str));
         }
         let names = vhosts.vhosts.iter().map(|v| (v.id.as_str(), v.name.as_str())).collect();
         let conv = Converter { vhosts: names, prev, key: String::new(), video: Vec::new(), audio: Vec::new() };

@@ -223,6 +223,10 @@ pub struct SelfStats {
     pub cpu_percent: Option<f64>,
     #[serde(default)]
     pub srs_uptime: Option<u64>,
+    /// A Ferrocast node's extra: the play protocols it serves (`llhls`, `whep`...). SRS sends
+    /// none; hostile lists are bounded by the answer size and only known names count.
+    #[serde(default)]
+    pub protocols: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -69,6 +69,8 @@ impl Base {
 pub struct NodeTargets {
     http: Option<Base>,
     rtmp: Option<Base>,
+    /// LL-HLS and WebRTC, which only nodes that say they serve them get.
+    extras: crate::nodes::Extras,
     /// `"node":"e1","region":"eu"`.
     pub fields: Box<str>,
     /// What DNS answers give for the node.
@@ -118,7 +120,8 @@ impl ClusterOrigin {
 }
 
 impl NodeTargets {
-    pub fn new(spec: &crate::config::NodeSpec, region: &str) -> NodeTargets {
+    /// `extras`: what the node's last report said it serves beyond SRS's protocols.
+    pub fn new(spec: &crate::config::NodeSpec, region: &str, extras: crate::nodes::Extras) -> NodeTargets {
         let (name, http, rtmp) = (spec.name.as_str(), spec.http.as_deref(), spec.rtmp.as_deref());
         let mut fields = Vec::with_capacity(name.len() + region.len() + 22);
         fields.extend_from_slice(b"\"node\":");
@@ -128,6 +131,7 @@ impl NodeTargets {
         NodeTargets {
             http: Base::new(http),
             rtmp: Base::new(rtmp),
+            extras,
             fields: String::from_utf8(fields).unwrap_or_default().into(),
             dns: crate::dns::NodeAddress::of(spec),
             cluster: (spec.role == crate::config::Role::Origin).then(|| ClusterOrigin::new(spec)).flatten(),
@@ -136,6 +140,11 @@ impl NodeTargets {
 
     /// The base URL viewers of `proto` use on this node, if it serves that protocol.
     pub fn base(&self, proto: Proto) -> Option<&Base> {
+        match proto {
+            Proto::LlHls if !self.extras.llhls => return None,
+            Proto::Whep if !self.extras.whep => return None,
+            _ => {}
+        }
         match proto {
             Proto::Flv | Proto::Hls | Proto::LlHls | Proto::Whep => self.http.as_ref(),
             Proto::Rtmp => self.rtmp.as_ref(),
@@ -192,10 +201,18 @@ mod tests {
     fn targets_keep_each_protocol_base_without_trailing_slash() {
         let spec: crate::config::NodeSpec = "name=e1,api=http://10.0.0.1:1985,http=http://h:8080/".parse().unwrap();
         let spec = crate::config::NodeSpec { name: "e\"1".into(), ..spec };
-        let t = NodeTargets::new(&spec, "eu");
+        let both = crate::nodes::Extras { llhls: true, whep: true };
+        let t = NodeTargets::new(&spec, "eu", both);
         assert_eq!(&*t.base(Proto::Flv).unwrap().raw, "http://h:8080");
         assert_eq!(&*t.base(Proto::Hls).unwrap().raw, "http://h:8080");
         assert_eq!(&*t.base(Proto::LlHls).unwrap().raw, "http://h:8080");
+        assert_eq!(&*t.base(Proto::Whep).unwrap().raw, "http://h:8080");
+        // A node that does not say it serves LL-HLS or WebRTC (SRS) gets no such viewers.
+        let srs = NodeTargets::new(&spec, "eu", crate::nodes::Extras::default());
+        assert!(srs.base(Proto::LlHls).is_none() && srs.base(Proto::Whep).is_none());
+        assert!(srs.base(Proto::Hls).is_some());
+        let from = |names: &[&str]| crate::nodes::Extras::from_names(names.iter().copied());
+        assert_eq!(from(&["rtmp", "whep", "bogus", ""]), crate::nodes::Extras { llhls: false, whep: true });
         assert_eq!((Proto::parse("llhls"), Proto::LlHls.extension()), (Some(Proto::LlHls), "/index.m3u8"));
         assert_eq!((Proto::parse("whep"), Proto::Whep.extension()), (Some(Proto::Whep), "/whep"));
         assert!(t.base(Proto::Rtmp).is_none());

@@ -115,6 +115,16 @@ async fn captured_cluster_is_one_stream_on_an_origin_and_two_edges() {
         "{e2}"
     );
 
+    // SRS nodes do not say they serve LL-HLS or WebRTC (a Ferrocast node's summaries list its
+    // protocols): no such viewer is sent to them, while HTTP-FLV viewers are.
+    for proto in ["llhls", "whep"] {
+        let (status, answer) = api.get(&format!("/api/v1/play/live/cam1?proto={proto}")).await.unwrap();
+        assert_eq!(status, 503, "{proto}: {answer}");
+        assert!(answer["error"].as_str().is_some_and(|e| e.contains(&format!("over {proto}"))), "{answer}");
+    }
+    let (status, flv) = api.get("/api/v1/play/live/cam1?proto=flv").await.unwrap();
+    assert!(status == 200 && flv["node"].as_str().is_some_and(|n| n.starts_with("edge")), "{flv}");
+
     let (status, missing) = api.get("/api/v1/streams/live/nope").await.unwrap();
     assert_eq!(status, 404, "{missing}");
     assert!(missing["error"].as_str().is_some_and(|e| e.contains("live/nope")), "{missing}");

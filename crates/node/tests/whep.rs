@@ -120,6 +120,14 @@ async fn bad_offers_and_refused_tokens_get_clear_answers_and_the_node_keeps_serv
     let _publisher = publish_fixture(&format!("rtmp://{}/live/demo?token=good", node.rtmp_addr));
     wait_published(node.api_addr, "/live/demo").await;
     let url = format!("http://{}/live/demo/whep", node.http_addr);
+    // The node tells the index it plays WebRTC (a node without --webrtc-udp does not).
+    let summaries = get_json(&format!("http://{}/api/v1/summaries", node.api_addr)).await;
+    let protocols = summaries["data"]["self"]["protocols"].clone();
+    assert_eq!(protocols, serde_json::json!(["rtmp", "flv", "hls", "llhls", "whep"]), "{summaries}");
+    let plain = start_with(loopback_config()).await;
+    let summaries = get_json(&format!("http://{}/api/v1/summaries", plain.api_addr)).await;
+    assert_eq!(summaries["data"]["self"]["protocols"], serde_json::json!(["rtmp", "flv", "hls", "llhls"]));
+    plain.shutdown().await;
 
     let (status, text) = post(&url, "application/sdp", OFFER).await;
     assert_eq!(status, 403, "no token: {text}");

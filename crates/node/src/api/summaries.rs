@@ -10,6 +10,15 @@ use serde_json::{Value, json};
 use crate::context::NodeContext;
 use crate::stats::process::{ProcKb, cpus, loadavg, now_ms, uptime};
 
+/// The play protocols this node serves (WebRTC only when it has a UDP port for it).
+fn protocols(ctx: &NodeContext) -> Vec<&'static str> {
+    let mut p = vec!["rtmp", "flv", "hls", "llhls"];
+    if ctx.whep.get().is_some() {
+        p.push("whep");
+    }
+    p
+}
+
 /// The `/api/v1/summaries` payload without the envelope: `{"data": {"ok", "now_ms", "self", "system"}}`.
 pub fn summaries(ctx: &NodeContext) -> Value {
     let cpu = ctx.process.ratios();
@@ -35,6 +44,9 @@ pub fn summaries(ctx: &NodeContext) -> Value {
             "srs_uptime": ctx.started.elapsed().as_secs(),
             "region": ctx.config.region,
             "role": ctx.config.role.to_string(),
+            // Beyond SRS: what this node plays, so the index sends LL-HLS and WebRTC viewers
+            // only to nodes that serve them.
+            "protocols": protocols(ctx),
         },
         "system": {
             "cpu_percent": cpu.host_cpu,

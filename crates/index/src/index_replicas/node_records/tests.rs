@@ -20,6 +20,7 @@ fn snap() -> NodeReport {
         cpu_percent: Some(1.5),
         mem_kbyte: Some(1000),
         uptime_s: Some(9),
+        extras: crate::nodes::Extras { llhls: true, whep: false },
         streams: (0..3)
             .map(|i| NodeStream {
                 key: format!("__defaultVhost__/live/s{i}").into(),
@@ -44,6 +45,11 @@ fn stream_lists_round_trip_and_share_codecs() {
     assert!(back.streams[1].video.is_none());
     assert!(Arc::ptr_eq(back.streams[0].video.as_ref().unwrap(), back.streams[2].video.as_ref().unwrap()));
     assert_eq!((back.streams[2].active, back.streams[2].kbps.send_30s), (false, 40));
+    assert_eq!(back.extras, s.extras, "a follower knows what the node serves");
+    // A record written before the field existed reads as a node with no extras.
+    let old = text.replace(r#""x":["llhls"],"#, "");
+    assert_ne!(old, text);
+    assert_eq!(decode_body(&old).unwrap().extras, crate::nodes::Extras::default());
 }
 
 #[test]

@@ -62,6 +62,9 @@ struct Body {
     cpu: Option<f64>,
     mem: Option<u64>,
     up: Option<u64>,
+    /// The protocols beyond SRS's the node serves (`llhls`, `whep`); absent from older records.
+    #[serde(default)]
+    x: Vec<String>,
     v: Vec<WireVideo>,
     a: Vec<WireAudio>,
     s: Vec<WireStream>,
@@ -85,6 +88,7 @@ pub fn encode_body(snap: &NodeReport) -> String {
         cpu: Option<f64>,
         mem: Option<u64>,
         up: Option<u64>,
+        x: Vec<&'static str>,
         v: Vec<WireVideo>,
         a: Vec<WireAudio>,
         s: Vec<(&'a str, u8, u64, u64, u64, i32, i32)>,
@@ -96,6 +100,7 @@ pub fn encode_body(snap: &NodeReport) -> String {
         cpu: snap.cpu_percent,
         mem: snap.mem_kbyte,
         up: snap.uptime_s,
+        x: snap.extras.names(),
         v: videos
             .iter()
             .map(|v| WireVideo {
@@ -156,6 +161,7 @@ pub fn decode_body(text: &str) -> Result<NodeReport, String> {
         cpu_percent: b.cpu,
         mem_kbyte: b.mem,
         uptime_s: b.up,
+        extras: crate::nodes::Extras::from_names(b.x.iter().map(String::as_str)),
         streams,
     })
 }

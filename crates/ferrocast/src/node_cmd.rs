@@ -51,9 +51,10 @@ pub struct NodeArgs {
     /// to the index server, else 127.0.0.1].
     #[arg(long, value_name = "IP")]
     pub advertise_ip: Option<IpAddr>,
-    /// WebRTC (WHEP) playback on this UDP address, shared by every session, e.g. 0.0.0.0:8000
-    /// (open it in the firewall). Players POST an SDP offer to http://HOST:HTTP/app/stream/whep
-    /// [default: no WebRTC].
+    /// WebRTC (WHEP) playback on this UDP address, shared by every session, e.g. 0.0.0.0:8000,
+    /// and ICE-TCP on the same port number for viewers whose network blocks UDP (open both in the
+    /// firewall). Players POST an SDP offer to http://HOST:HTTP/app/stream/whep; AAC is sent as
+    /// Opus [default: no WebRTC].
     #[arg(long, value_name = "ADDR")]
     pub webrtc_udp: Option<SocketAddr>,
     /// The IP WebRTC viewers are told to reach: the node's public address behind NAT or in a cloud

@@ -103,8 +103,17 @@ impl RunningNode {
         let ctx = NodeContext::new(config);
         if let Some(socket) = webrtc {
             let bound = socket.local_addr().unwrap_or(http_addr);
+            // ICE over TCP on the same port number, for viewers whose network blocks UDP; the
+            // node still plays WebRTC over UDP if that port is taken for TCP.
+            let tcp = match TcpListener::bind(bound).await {
+                Ok(l) => Some(l),
+                Err(e) => {
+                    tracing::warn!(%bound, "webrtc over TCP is off: cannot listen on {bound}: {e}");
+                    None
+                }
+            };
             let ip = ctx.config.webrtc_candidate.unwrap_or(bound.ip());
-            let whep = whep::Whep::start(socket, SocketAddr::new(ip, bound.port()), ctx.shutdown.clone());
+            let whep = whep::Whep::start(socket, tcp, SocketAddr::new(ip, bound.port()), ctx.shutdown.clone());
             let _ = ctx.whep.set(whep);
         }
         let tracker = TaskTracker::new();

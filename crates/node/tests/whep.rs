@@ -2,7 +2,8 @@
 //! (getStats: frames decoded at 640 wide without a freeze, the AAC heard as Opus); the viewer is an `rtc-play` client; a refused token is
 //! a 403; malformed offers, wrong content types, trickle and UDP garbage get clear answers and
 //! leave the node serving, and a playing viewer (a str0m client here) survives bogus DTLS and RTCP
-//! garbage from its own address. (tests/browser/whep_play.mjs drives the browser.)
+//! garbage from its own address; a viewer whose network blocks UDP plays over ICE-TCP.
+//! (tests/browser/whep_play.mjs drives the browser.)
 
 mod common;
 
@@ -198,39 +199,75 @@ async fn bad_offers_and_refused_tokens_get_clear_answers_and_the_node_keeps_serv
     node.shutdown().await;
 }
 
-/// A WebRTC viewer in the test (str0m as the browser side, on its own UDP socket): it offers to
-/// receive video and audio, and counts the frames of each it gets.
+/// A WebRTC viewer in the test (str0m as the browser side, on its own UDP socket, or over ICE-TCP
+/// as a viewer whose network blocks UDP): it offers to receive video and audio, and counts the
+/// frames of each it gets.
 struct TestViewer {
     rtc: str0m::Rtc,
-    socket: tokio::net::UdpSocket,
+    link: Link,
     local: std::net::SocketAddr,
-    /// The node's UDP address, once the viewer has sent to it.
+    /// The node's address, once the viewer has sent to it.
     node: Option<std::net::SocketAddr>,
     video: u64,
     audio: u64,
 }
 
+enum Link {
+    Udp(tokio::net::UdpSocket),
+    /// RFC 4571 frames: the write half, and the frames a reader task got.
+    Tcp(tokio::net::tcp::OwnedWriteHalf, tokio::sync::mpsc::Receiver<Vec<u8>>),
+}
+
 impl TestViewer {
-    async fn connect(url: &str) -> TestViewer {
+    async fn connect(url: &str, tcp: bool) -> TestViewer {
         use str0m::media::{Direction, MediaKind};
         let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let local = socket.local_addr().unwrap();
         let mut rtc = str0m::Rtc::builder().build(std::time::Instant::now());
-        rtc.add_local_candidate(str0m::Candidate::host(local, "udp").unwrap());
+        if !tcp {
+            rtc.add_local_candidate(str0m::Candidate::host(socket.local_addr().unwrap(), "udp").unwrap());
+        }
         let mut change = rtc.sdp_api();
         change.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
         change.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
         let (offer, pending) = change.apply().unwrap();
         let (status, answer) = post(url, "application/sdp", offer.to_sdp_string()).await;
         assert_eq!(status, 201, "{answer}");
+        let passive = answer.lines().find(|l| l.contains("tcptype passive")).map(str::to_string);
         let answer = str0m::change::SdpAnswer::from_sdp_string(&answer).unwrap();
         rtc.sdp_api().accept_answer(pending, answer).unwrap();
-        TestViewer { rtc, socket, local, node: None, video: 0, audio: 0 }
+        if !tcp {
+            let local = socket.local_addr().unwrap();
+            return TestViewer { rtc, link: Link::Udp(socket), local, node: None, video: 0, audio: 0 };
+        }
+        // The node's passive TCP candidate: `a=candidate:F 1 tcp PRIO IP PORT typ host tcptype passive`.
+        let passive = passive.expect("the answer offers ICE-TCP");
+        let fields: Vec<&str> = passive.split_whitespace().collect();
+        let node: std::net::SocketAddr = format!("{}:{}", fields[4], fields[5]).parse().unwrap();
+        let stream = tokio::net::TcpStream::connect(node).await.expect("the node listens for ICE-TCP");
+        let local = stream.local_addr().unwrap();
+        let active =
+            str0m::Candidate::builder().tcp().host(local).tcptype(str0m::net::TcpType::Active).build().unwrap();
+        rtc.add_local_candidate(active);
+        let (mut reader, writer) = stream.into_split();
+        let (tx, rx) = tokio::sync::mpsc::channel(1024);
+        tokio::spawn(async move {
+            use tokio::io::AsyncReadExt;
+            let mut len = [0u8; 2];
+            while reader.read_exact(&mut len).await.is_ok() {
+                let mut frame = vec![0u8; usize::from(u16::from_be_bytes(len))];
+                if reader.read_exact(&mut frame).await.is_err() || tx.send(frame).await.is_err() {
+                    return;
+                }
+            }
+        });
+        TestViewer { rtc, link: Link::Tcp(writer, rx), local, node: Some(node), video: 0, audio: 0 }
     }
 
     /// Runs the session for `secs`.
     async fn run_for(&mut self, secs: u64) {
+        use str0m::net::Protocol;
         use str0m::{Event, Input, Output};
+        use tokio::io::AsyncWriteExt;
         let end = tokio::time::Instant::now() + Duration::from_secs(secs);
         let mut buf = vec![0u8; 2048];
         loop {
@@ -239,25 +276,67 @@ impl TestViewer {
                     Output::Timeout(t) => break t,
                     Output::Transmit(t) => {
                         self.node = Some(t.destination);
-                        let _ = self.socket.send_to(&t.contents, t.destination).await;
+                        match &mut self.link {
+                            Link::Udp(socket) => {
+                                let _ = socket.send_to(&t.contents, t.destination).await;
+                            }
+                            Link::Tcp(writer, _) => {
+                                let framed = [&(t.contents.len() as u16).to_be_bytes()[..], &t.contents].concat();
+                                let _ = writer.write_all(&framed).await;
+                            }
+                        }
                     }
                     Output::Event(Event::MediaData(d)) if d.params.spec().codec.is_video() => self.video += 1,
                     Output::Event(Event::MediaData(_)) => self.audio += 1,
                     Output::Event(_) => {}
                 }
             };
-            let input = tokio::select! {
-                r = self.socket.recv_from(&mut buf) => {
-                    let (n, source) = r.unwrap();
-                    let Ok(rx) = str0m::net::Receive::new(str0m::net::Protocol::Udp, source, self.local, &buf[..n]) else { continue };
-                    Input::Receive(std::time::Instant::now(), rx)
+            let (proto, source, data) = tokio::select! {
+                r = async {
+                    match &mut self.link {
+                        Link::Udp(socket) => {
+                            let (n, source) = socket.recv_from(&mut buf).await.unwrap();
+                            (Protocol::Udp, source, buf[..n].to_vec())
+                        }
+                        Link::Tcp(_, frames) => {
+                            (Protocol::Tcp, self.node.unwrap(), frames.recv().await.expect("the node keeps the connection"))
+                        }
+                    }
+                } => r,
+                _ = tokio::time::sleep_until(timeout.into()) => {
+                    self.rtc.handle_input(Input::Timeout(std::time::Instant::now())).unwrap();
+                    continue;
                 }
-                _ = tokio::time::sleep_until(timeout.into()) => Input::Timeout(std::time::Instant::now()),
                 _ = tokio::time::sleep_until(end) => return,
             };
-            self.rtc.handle_input(input).expect("the viewer takes the node's packets");
+            let Ok(rx) = str0m::net::Receive::new(proto, source, self.local, &data) else { continue };
+            self.rtc
+                .handle_input(Input::Receive(std::time::Instant::now(), rx))
+                .expect("the viewer takes the node's packets");
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_whose_network_blocks_udp_plays_over_ice_tcp() {
+    let node = start_with(with_webrtc(loopback_config())).await;
+    let _publisher = publish_file(&webrtc_fixture(), &format!("rtmp://{}/live/demo", node.rtmp_addr));
+    wait_published(node.api_addr, "/live/demo").await;
+    let mut viewer = TestViewer::connect(&format!("http://{}/live/demo/whep", node.http_addr), true).await;
+    viewer.run_for(5).await;
+    assert!(viewer.video >= 75, "video frames over TCP: {}", viewer.video);
+    assert!(viewer.audio >= 150, "Opus frames over TCP: {}", viewer.audio);
+    // Frames of a size no WebRTC packet has close that connection, and the node goes on.
+    let mut junk = tokio::net::TcpStream::connect(viewer.node.unwrap()).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut junk, &[0xff, 0xff, 1, 2, 3]).await.unwrap();
+    let mut rest = Vec::new();
+    let closed =
+        tokio::time::timeout(Duration::from_secs(5), tokio::io::AsyncReadExt::read_to_end(&mut junk, &mut rest));
+    assert!(matches!(closed.await, Ok(Ok(0))), "the node closes a connection that sends a 64 KiB frame");
+    let before = viewer.video;
+    viewer.run_for(2).await;
+    assert!(viewer.video >= before + 25, "the TCP viewer still plays: {} then {}", before, viewer.video);
+    node.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -266,7 +345,7 @@ async fn a_playing_viewer_survives_bogus_dtls_and_rtcp_garbage_sent_from_its_own
     let _publisher = publish_file(&webrtc_fixture(), &format!("rtmp://{}/live/demo", node.rtmp_addr));
     wait_published(node.api_addr, "/live/demo").await;
 
-    let mut viewer = TestViewer::connect(&format!("http://{}/live/demo/whep", node.http_addr)).await;
+    let mut viewer = TestViewer::connect(&format!("http://{}/live/demo/whep", node.http_addr), false).await;
     viewer.run_for(4).await;
     assert!(viewer.video >= 50, "video frames before the garbage: {}", viewer.video);
     assert!(viewer.audio >= 100, "Opus frames before the garbage: {}", viewer.audio);
@@ -281,7 +360,8 @@ async fn a_playing_viewer_survives_bogus_dtls_and_rtcp_garbage_sent_from_its_own
         let rtcp = [0x81, 200 + (b % 7), 0, 0xff, 1, 2, 3, 4, b, b, b, b];
         let rtp = [&[0x80, 96 + (b % 32), 0, b, 0, 0, 0, b, 0xde, 0xad, 0xbe, 0xef][..], &[b; 40]].concat();
         for datagram in [&dtls[..], &rtcp, &rtp] {
-            let _ = viewer.socket.send_to(datagram, node_udp).await;
+            let Link::Udp(socket) = &viewer.link else { unreachable!() };
+            let _ = socket.send_to(datagram, node_udp).await;
         }
     }
     let (video, audio) = (viewer.video, viewer.audio);

@@ -19,16 +19,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use str0m::change::SdpOffer;
-use str0m::net::{Protocol, Receive};
+use str0m::net::{Protocol, Receive, TcpType};
 use str0m::rtp::Extension;
 use str0m::{Candidate, Input, Rtc};
-use tokio::net::UdpSocket;
+use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
 use super::audio::Transcoder;
 use super::session::Session;
+use super::transport::{self, Out, TcpEvent};
 use super::{Answer, Command};
 use crate::admission::Viewer;
 use crate::hub::Packet;
@@ -50,9 +51,11 @@ type Frames = (Key, Vec<Arc<Packet>>);
 /// ICE ufrag (for a viewer's first checks), and by next timeout (a heap with one live entry per
 /// session, so no event costs a pass over all sessions).
 struct Engine {
-    socket: UdpSocket,
+    out: Out,
     local: SocketAddr,
     candidate: SocketAddr,
+    /// Whether viewers may also connect over TCP (the answer then offers a passive candidate).
+    tcp: bool,
     sessions: HashMap<Key, Session>,
     ids: HashMap<String, Key>,
     by_addr: HashMap<SocketAddr, Key>,
@@ -64,10 +67,10 @@ struct Engine {
 }
 
 impl Engine {
-    /// A datagram from `source`: to the session at that address, or (a STUN check) to the
-    /// session whose ufrag it names; anything else is dropped.
-    fn datagram(&mut self, source: SocketAddr, data: &[u8]) {
-        let Ok(receive) = Receive::new(Protocol::Udp, source, self.local, data) else {
+    /// A datagram (or a TCP frame) from `source`: to the session at that address, or (a STUN
+    /// check) to the session whose ufrag it names; anything else is dropped.
+    fn datagram(&mut self, proto: Protocol, source: SocketAddr, data: &[u8]) {
+        let Ok(receive) = Receive::new(proto, source, self.local, data) else {
             debug!(%source, "webrtc: a datagram that is not STUN, DTLS, RTP or RTCP");
             return;
         };
@@ -92,7 +95,7 @@ impl Engine {
                     s.addrs.push(source);
                     self.by_addr.insert(source, key);
                 }
-                s.drain(&self.socket);
+                s.drain(&self.out);
             }
             // A datagram anyone could have sent from that address: dropped, the session goes on.
             Err(e) => debug!(session = %s.id, %source, "webrtc: refused input: {e}"),
@@ -104,13 +107,13 @@ impl Engine {
         if self.sessions.len() >= MAX_SESSIONS {
             return Err(format!("this node has {MAX_SESSIONS} WebRTC viewers already"));
         }
-        let (rtc, answer) = answer_offer(sdp, self.candidate)?;
+        let (rtc, answer) = answer_offer(sdp, self.candidate, self.tcp)?;
         let mut rtc = rtc;
         let ufrag = rtc.direct_api().local_ice_credentials().ufrag;
         let id = crate::ids::session_token();
         let (connected, wait) = oneshot::channel();
         let mut session = Session::new(id.clone(), rtc, ufrag.clone(), viewer.key().clone(), connected);
-        session.drain(&self.socket);
+        session.drain(&self.out);
         let key = self.next_key;
         self.next_key += 1;
         tokio::spawn(feed(key, session.id.clone(), viewer, wait, frames.clone(), session.stop.clone()));
@@ -136,7 +139,7 @@ impl Engine {
         if packets.is_empty() {
             s.failed = true;
         } else if let Some((transcoder, _)) = self.transcoders.get_mut(&s.stream) {
-            s.write(packets, &self.socket, transcoder);
+            s.write(packets, &self.out, transcoder);
         }
         self.settle(key);
     }
@@ -157,7 +160,7 @@ impl Engine {
                 if s.rtc.handle_input(Input::Timeout(now)).is_err() {
                     s.failed = true;
                 }
-                s.drain(&self.socket);
+                s.drain(&self.out);
             }
             self.settle(key);
         }
@@ -205,16 +208,23 @@ impl Engine {
 
 pub async fn run(
     socket: UdpSocket,
+    tcp: Option<TcpListener>,
     candidate: SocketAddr,
     mut commands: mpsc::Receiver<Command>,
     shutdown: CancellationToken,
 ) {
     let local = socket.local_addr().unwrap_or(candidate);
     let (frames_tx, mut frames_rx) = mpsc::channel::<Frames>(4096);
+    let (tcp_tx, mut tcp_rx) = mpsc::channel::<TcpEvent>(4096);
+    let with_tcp = tcp.is_some();
+    if let Some(listener) = tcp {
+        tokio::spawn(transport::accept(listener, tcp_tx, shutdown.clone()));
+    }
     let mut engine = Engine {
-        socket,
+        out: Out { udp: socket, tcp: HashMap::new() },
         local,
         candidate,
+        tcp: with_tcp,
         sessions: HashMap::new(),
         ids: HashMap::new(),
         by_addr: HashMap::new(),
@@ -231,11 +241,16 @@ pub async fn run(
         let wake = next.unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
         tokio::select! {
             _ = shutdown.cancelled() => break,
-            r = engine.socket.recv_from(&mut buf) => {
+            r = engine.out.udp.recv_from(&mut buf) => {
                 if let Ok((n, source)) = r {
-                    engine.datagram(source, &buf[..n]);
+                    engine.datagram(Protocol::Udp, source, &buf[..n]);
                 }
             }
+            Some(event) = tcp_rx.recv() => match event {
+                TcpEvent::Open(peer, conn) => { engine.out.tcp.insert(peer, conn); }
+                TcpEvent::Frame(peer, frame) => engine.datagram(Protocol::Tcp, peer, &frame),
+                TcpEvent::Closed(peer) => { engine.out.tcp.remove(&peer); }
+            },
             c = commands.recv() => match c {
                 None => break,
                 Some(Command::Offer { sdp, viewer, reply }) => {
@@ -274,8 +289,9 @@ fn stun_username(data: &[u8]) -> Option<&str> {
     None
 }
 
-/// The session's state and SDP answer for `sdp`, an offer that must receive H.264 video.
-fn answer_offer(sdp: &str, candidate: SocketAddr) -> Result<(Rtc, String), String> {
+/// The session's state and SDP answer for `sdp`, an offer that must receive H.264 video; with
+/// `tcp`, the node's candidates are its UDP port and a passive TCP one on the same port number.
+fn answer_offer(sdp: &str, candidate: SocketAddr, tcp: bool) -> Result<(Rtc, String), String> {
     let offer = SdpOffer::from_sdp_string(sdp).map_err(|e| format!("malformed SDP offer: {e}"))?;
     // No transport-wide congestion control: the stream is the publisher's, its bitrate cannot
     // follow a viewer's estimate, and the viewers' feedback would cost the engine for nothing
@@ -289,6 +305,15 @@ fn answer_offer(sdp: &str, candidate: SocketAddr) -> Result<(Rtc, String), Strin
         .build(Instant::now());
     let host = Candidate::host(candidate, "udp").map_err(|e| format!("bad WebRTC candidate {candidate}: {e}"))?;
     rtc.add_local_candidate(host);
+    if tcp {
+        let passive = Candidate::builder()
+            .tcp()
+            .host(candidate)
+            .tcptype(TcpType::Passive)
+            .build()
+            .map_err(|e| format!("bad WebRTC TCP candidate {candidate}: {e}"))?;
+        rtc.add_local_candidate(passive);
+    }
     let answer = rtc.sdp_api().accept_offer(offer).map_err(|e| format!("cannot answer the SDP offer: {e}"))?;
     let answer = answer.to_sdp_string();
     let video = answer.split("\nm=").find(|m| m.starts_with("video"));
@@ -340,9 +365,10 @@ mod tests {
 
     #[test]
     fn a_browser_offer_is_answered_with_h264_video_and_one_host_candidate() {
-        let (_, sdp) = answer_offer(CHROMIUM_OFFER, "127.0.0.1:8000".parse().unwrap()).unwrap();
+        let (_, sdp) = answer_offer(CHROMIUM_OFFER, "127.0.0.1:8000".parse().unwrap(), true).unwrap();
         assert!(sdp.contains("a=ice-lite"), "{sdp}");
-        assert!(sdp.contains("127.0.0.1 8000 typ host"), "{sdp}");
+        assert!(sdp.contains("udp") && sdp.contains("127.0.0.1 8000 typ host"), "{sdp}");
+        assert!(sdp.contains("tcptype passive"), "a passive TCP candidate on the same port: {sdp}");
         assert!(sdp.contains(" H264/90000"), "{sdp}");
         assert!(!sdp.contains("transport-wide-cc"), "no congestion feedback to process: {sdp}");
     }
@@ -366,8 +392,8 @@ mod tests {
     fn offers_without_h264_or_that_are_not_sdp_are_refused() {
         let candidate = "127.0.0.1:8000".parse().unwrap();
         let vp8_only = CHROMIUM_OFFER.replace("H264/90000", "X264/90000");
-        assert!(answer_offer(&vp8_only, candidate).unwrap_err().contains("no H.264 video"));
-        assert!(answer_offer("v=0\r\ngarbage", candidate).unwrap_err().contains("malformed SDP offer"));
-        assert!(answer_offer("", candidate).is_err());
+        assert!(answer_offer(&vp8_only, candidate, false).unwrap_err().contains("no H.264 video"));
+        assert!(answer_offer("v=0\r\ngarbage", candidate, false).unwrap_err().contains("malformed SDP offer"));
+        assert!(answer_offer("", candidate, false).is_err());
     }
 }

@@ -4,7 +4,9 @@
 //!
 //! One UDP socket (`--webrtc-udp`) carries every session; the node is ICE-lite (it answers the
 //! browser's connectivity checks, it never gathers), with one host candidate: the socket's
-//! address, or `--webrtc-candidate` for a node behind NAT. The sessions live in one task
+//! address, or `--webrtc-candidate` for a node behind NAT. A TCP listener on the same port number
+//! is the fallback for viewers whose network blocks UDP (ICE-TCP, `transport`), offered as a
+//! second, passive candidate. The sessions live in one task
 //! (`engine`), which owns their sans-IO `str0m::Rtc` state: packets, timers and frames are its
 //! inputs. H.264 video is passed through (`media`); AAC audio is transcoded to Opus once per
 //! stream (`audio`).
@@ -13,6 +15,7 @@ mod audio;
 mod engine;
 mod media;
 mod session;
+mod transport;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -42,14 +45,16 @@ pub struct Whep {
 }
 
 impl Whep {
-    /// Starts the engine on `socket`; `candidate` is the address browsers are told to reach.
+    /// Starts the engine on `socket` (and ICE-TCP on `tcp`); `candidate` is the address browsers
+    /// are told to reach.
     pub fn start(
         socket: tokio::net::UdpSocket,
+        tcp: Option<tokio::net::TcpListener>,
         candidate: SocketAddr,
         shutdown: tokio_util::sync::CancellationToken,
     ) -> Arc<Whep> {
         let (commands, rx) = mpsc::channel(256);
-        tokio::spawn(engine::run(socket, candidate, rx, shutdown));
+        tokio::spawn(engine::run(socket, tcp, candidate, rx, shutdown));
         Arc::new(Whep { commands })
     }
 

@@ -8,13 +8,13 @@ use std::time::{Duration, Instant};
 use str0m::format::Codec;
 use str0m::media::{Frequency, MediaKind, MediaTime, Mid, Pt};
 use str0m::{Event, IceConnectionState, Output, Rtc};
-use tokio::net::UdpSocket;
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
 use super::audio::Transcoder;
 use super::media::VideoTrack;
+use super::transport::Out;
 use crate::hub::Packet;
 use crate::key::StreamKey;
 
@@ -67,19 +67,16 @@ impl Session {
         }
     }
 
-    /// Drains the session's output after a mutation (str0m's contract): datagrams go out on the
-    /// socket, events are handled, and the next timeout is kept.
-    pub fn drain(&mut self, socket: &UdpSocket) {
+    /// Drains the session's output after a mutation (str0m's contract): packets go out (UDP or
+    /// the viewer's TCP connection), events are handled, and the next timeout is kept.
+    pub fn drain(&mut self, out: &Out) {
         loop {
             match self.rtc.poll_output() {
                 Ok(Output::Timeout(t)) => {
                     self.timeout = t;
                     return;
                 }
-                Ok(Output::Transmit(t)) => {
-                    // A full socket buffer drops the datagram: RTP and its retransmissions cope.
-                    let _ = socket.try_send_to(&t.contents, t.destination);
-                }
+                Ok(Output::Transmit(t)) => out.send(&t),
                 Ok(Output::Event(e)) => self.event(e),
                 Err(e) => {
                     debug!(session = %self.id, "webrtc session failed: {e}");
@@ -122,7 +119,7 @@ impl Session {
 
     /// Sends what `packets` hold for this session's tracks; audio comes from the stream's
     /// `transcoder`.
-    pub fn write(&mut self, packets: &[Arc<Packet>], socket: &UdpSocket, transcoder: &mut Transcoder) {
+    pub fn write(&mut self, packets: &[Arc<Packet>], out: &Out, transcoder: &mut Transcoder) {
         let now = Instant::now();
         for p in packets {
             if let (Some((mid, pt)), Some(unit)) = (self.video, self.track.unit(&p.frame)) {
@@ -136,7 +133,7 @@ impl Session {
                 }
             }
         }
-        self.drain(socket);
+        self.drain(out);
     }
 
     fn send(&mut self, mid: Mid, pt: Pt, now: Instant, time: MediaTime, data: Vec<u8>) {

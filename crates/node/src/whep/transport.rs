@@ -1,0 +1,143 @@
+//! How sessions' packets leave and arrive: the one UDP socket, and ICE over TCP (RFC 6544) on the
+//! same port number for viewers whose network blocks UDP, each TCP connection framed as RFC 4571
+//! says (a 2-byte length before each packet).
+//!
+//! A TCP connection is a reader task, which hands the engine each frame with the connection's
+//! address (as a datagram from that address), and a writer fed by a bounded queue: a viewer that
+//! does not read loses packets, as on UDP, and never blocks the engine. Connections are bounded
+//! in number, in frame size, and in time without a frame.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use str0m::net::{Protocol, Transmit};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+/// Most TCP connections at once (sessions are bounded separately).
+const MAX_CONNECTIONS: usize = 4096;
+/// The largest frame taken: WebRTC packets are MTU-sized.
+const MAX_FRAME: usize = 2048;
+/// A connection with no frame this long is closed (keepalives come every few seconds).
+const IDLE: Duration = Duration::from_secs(30);
+/// Packets queued for one connection before new ones are dropped.
+const QUEUE: usize = 512;
+
+/// What the TCP side tells the engine.
+pub enum TcpEvent {
+    /// A connection opened: where to send its packets.
+    Open(SocketAddr, mpsc::Sender<Bytes>),
+    /// A frame from a connection.
+    Frame(SocketAddr, Vec<u8>),
+    Closed(SocketAddr),
+}
+
+/// Where sessions' output goes.
+pub struct Out {
+    pub udp: UdpSocket,
+    pub tcp: HashMap<SocketAddr, mpsc::Sender<Bytes>>,
+}
+
+impl Out {
+    /// Sends one packet; a full buffer or queue drops it (RTP and its retransmissions cope).
+    pub fn send(&self, t: &Transmit) {
+        match t.proto {
+            Protocol::Udp => {
+                let _ = self.udp.try_send_to(&t.contents, t.destination);
+            }
+            Protocol::Tcp => {
+                let Some(conn) = self.tcp.get(&t.destination) else { return };
+                let Ok(len) = u16::try_from(t.contents.len()) else { return };
+                let mut frame = BytesMut::with_capacity(2 + t.contents.len());
+                frame.put_u16(len);
+                frame.put_slice(&t.contents);
+                let _ = conn.try_send(frame.freeze());
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Accepts viewers' ICE-TCP connections until `shutdown`.
+pub async fn accept(listener: TcpListener, events: mpsc::Sender<TcpEvent>, shutdown: CancellationToken) {
+    let open = Arc::new(AtomicUsize::new(0));
+    if let Ok(addr) = listener.local_addr() {
+        info!(tcp = %addr, "webrtc over TCP ready");
+    }
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            r = listener.accept() => match r {
+                Ok(c) => c,
+                Err(e) => {
+                    warn!("webrtc over TCP: accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        if open.fetch_add(1, Ordering::Relaxed) >= MAX_CONNECTIONS {
+            open.fetch_sub(1, Ordering::Relaxed);
+            debug!(%peer, "webrtc over TCP: too many connections, refused");
+            continue;
+        }
+        let (events, open, shutdown) = (events.clone(), open.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            let _ = stream.set_nodelay(true);
+            tokio::select! {
+                _ = shutdown.cancelled() => {}
+                _ = connection(stream, peer, &events) => {}
+            }
+            let _ = events.send(TcpEvent::Closed(peer)).await;
+            open.fetch_sub(1, Ordering::Relaxed);
+        });
+    }
+}
+
+/// One connection: frames in to the engine, queued packets out, until either side ends.
+async fn connection(stream: TcpStream, peer: SocketAddr, events: &mpsc::Sender<TcpEvent>) {
+    let (mut reader, mut writer) = stream.into_split();
+    let (tx, mut rx) = mpsc::channel::<Bytes>(QUEUE);
+    if events.send(TcpEvent::Open(peer, tx)).await.is_err() {
+        return;
+    }
+    let write = async move {
+        while let Some(frame) = rx.recv().await {
+            if writer.write_all(&frame).await.is_err() {
+                return;
+            }
+        }
+    };
+    let read = async {
+        let mut len = [0u8; 2];
+        loop {
+            let header = tokio::time::timeout(IDLE, reader.read_exact(&mut len)).await;
+            if !matches!(header, Ok(Ok(_))) {
+                return;
+            }
+            let n = usize::from(u16::from_be_bytes(len));
+            if n == 0 || n > MAX_FRAME {
+                debug!(%peer, n, "webrtc over TCP: a frame of a size no WebRTC packet has; closing");
+                return;
+            }
+            let mut frame = vec![0u8; n];
+            if !matches!(tokio::time::timeout(IDLE, reader.read_exact(&mut frame)).await, Ok(Ok(_))) {
+                return;
+            }
+            if events.send(TcpEvent::Frame(peer, frame)).await.is_err() {
+                return;
+            }
+        }
+    };
+    tokio::select! {
+        _ = write => {}
+        _ = read => {}
+    }
+}

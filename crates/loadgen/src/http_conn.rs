@@ -75,6 +75,10 @@ impl Conn {
             }
             let n = self.stream.read(&mut self.buf).await.map_err(io)?;
             if n == 0 {
+                // A body with neither a length nor chunks ends when the connection does.
+                if !response.chunked && response.content_length.is_none() {
+                    return Ok((response, body));
+                }
                 return Err(Fail::new(FailReason::ClosedEarly, "the server closed the connection mid-response"));
             }
             input = self.buf[..n].to_vec();

@@ -323,6 +323,9 @@ async fn a_viewer_whose_network_blocks_udp_plays_over_ice_tcp() {
     let _publisher = publish_file(&webrtc_fixture(), &format!("rtmp://{}/live/demo", node.rtmp_addr));
     wait_published(node.api_addr, "/live/demo").await;
     let mut viewer = TestViewer::connect(&format!("http://{}/live/demo/whep", node.http_addr), true).await;
+    // A connection no session takes: it sends a frame now and then, and is closed anyway.
+    let mut idle = tokio::net::TcpStream::connect(viewer.node.unwrap()).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut idle, &[0, 4, 1, 2, 3, 4]).await.unwrap();
     viewer.run_for(5).await;
     assert!(viewer.video >= 75, "video frames over TCP: {}", viewer.video);
     assert!(viewer.audio >= 150, "Opus frames over TCP: {}", viewer.audio);
@@ -333,9 +336,27 @@ async fn a_viewer_whose_network_blocks_udp_plays_over_ice_tcp() {
     let closed =
         tokio::time::timeout(Duration::from_secs(5), tokio::io::AsyncReadExt::read_to_end(&mut junk, &mut rest));
     assert!(matches!(closed.await, Ok(Ok(0))), "the node closes a connection that sends a 64 KiB frame");
+    // One address gets 16 connections at most: of 20 more, the extra ones are closed at once.
+    let mut extra = Vec::new();
+    for _ in 0..20 {
+        extra.push(tokio::net::TcpStream::connect(viewer.node.unwrap()).await.unwrap());
+    }
+    let mut refused = 0;
+    for c in &mut extra {
+        let mut b = [0u8; 1];
+        let read = tokio::time::timeout(Duration::from_millis(300), tokio::io::AsyncReadExt::read(c, &mut b)).await;
+        refused += usize::from(matches!(read, Ok(Ok(0)) | Ok(Err(_))));
+    }
+    assert!(refused >= 4, "{refused} of 20 extra connections refused");
+    drop(extra);
     let before = viewer.video;
     viewer.run_for(2).await;
     assert!(viewer.video >= before + 25, "the TCP viewer still plays: {} then {}", before, viewer.video);
+    // The idle connection is closed within the connect wait (10 s) of its opening.
+    let mut rest = Vec::new();
+    let closed =
+        tokio::time::timeout(Duration::from_secs(8), tokio::io::AsyncReadExt::read_to_end(&mut idle, &mut rest));
+    assert!(matches!(closed.await, Ok(Ok(0))), "a TCP connection no session took is closed");
     node.shutdown().await;
 }
 

@@ -39,6 +39,8 @@ const JUMP_MS: f64 = 250.0;
 const BITRATE_PER_CHANNEL: i32 = 32_000;
 /// The largest Opus packet (RFC 6716 allows 1275 bytes per frame).
 const MAX_PACKET: usize = 1500;
+/// The sampling rates of AAC's frequency table (ISO/IEC 14496-3).
+const AAC_RATES: [u32; 13] = [96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350];
 
 /// One Opus packet and its RTP time (48 kHz).
 #[derive(Debug, Clone)]
@@ -54,14 +56,24 @@ pub struct Transcoder {
     /// When the latest transcoded frame reached the node: an older frame (a later viewer's GOP
     /// cache start, from before this transcoder existed) is not transcoded out of order.
     last: Option<Instant>,
-    /// Codecs already reported as not sent, so the log says it once.
-    refused: Option<String>,
+    /// Whether a refusal was logged at warn level already (later ones go to debug: a publisher
+    /// alternating bad headers must not flood the log).
+    warned: bool,
 }
 
 impl Transcoder {
     /// The Opus packets for `p`: made on first sight, shared after; none for anything else.
     pub fn opus_for<'p>(&mut self, p: &'p Packet) -> &'p [OpusPacket] {
         if p.frame.kind != FrameKind::Audio {
+            return &[];
+        }
+        // The sequence header is one shared packet the hub hands every new viewer: each
+        // transcoder reads it (a new one after the stream's viewers all left, too).
+        if let Ok(tag) = parse_audio_tag(&p.frame.payload)
+            && tag.codec == AudioCodec::Aac
+            && tag.packet == AudioPacket::SequenceStart
+        {
+            self.configure(tag.body);
             return &[];
         }
         if let Some(done) = p.opus.get() {
@@ -71,23 +83,28 @@ impl Transcoder {
             return &[];
         }
         self.last = Some(p.received);
-        p.opus.get_or_init(|| self.transcode(p.frame.timestamp, &p.frame.payload))
+        p.opus.get_or_init(|| {
+            // The decoders are third-party code fed by a publisher: a panic in them ends this
+            // stream's audio, not the engine (and every viewer of the node).
+            let run = std::panic::AssertUnwindSafe(|| self.transcode(p.frame.timestamp, &p.frame.payload));
+            std::panic::catch_unwind(run).unwrap_or_else(|_| {
+                self.codec = None;
+                self.refuse("the AAC decoder failed on this stream's audio; WebRTC viewers get none".into());
+                Vec::new()
+            })
+        })
     }
 
     fn transcode(&mut self, timestamp: u32, payload: &Bytes) -> Vec<OpusPacket> {
         let Ok(tag) = parse_audio_tag(payload) else { return Vec::new() };
         match (tag.codec, tag.packet) {
-            (AudioCodec::Aac, AudioPacket::SequenceStart) => {
-                self.configure(tag.body);
-                Vec::new()
-            }
             (AudioCodec::Aac, AudioPacket::CodedFrames) => {
                 self.codec.as_mut().map(|c| c.frame(timestamp, tag.body)).unwrap_or_default()
             }
-            (AudioCodec::Opus, AudioPacket::CodedFrames) => {
+            (AudioCodec::Opus, AudioPacket::CodedFrames) if tag.body.len() <= MAX_PACKET => {
                 vec![OpusPacket { rtp_time: u64::from(timestamp) * 48, data: payload.slice_ref(tag.body) }]
             }
-            (AudioCodec::Opus, _) => Vec::new(),
+            (AudioCodec::Opus | AudioCodec::Aac, _) => Vec::new(),
             (codec, _) => {
                 self.refuse(format!("{codec:?} audio is not sent to WebRTC viewers (AAC-LC and Opus are)"));
                 Vec::new()
@@ -109,9 +126,11 @@ impl Transcoder {
     }
 
     fn refuse(&mut self, why: String) {
-        if self.refused.as_ref() != Some(&why) {
+        if self.warned {
+            debug!("{why}");
+        } else {
             warn!("{why}");
-            self.refused = Some(why);
+            self.warned = true;
         }
     }
 }
@@ -147,6 +166,11 @@ impl Codec {
         let channels = usize::from(config.channels);
         if !(1..=2).contains(&channels) {
             return Err(format!("{channels} AAC channels are not transcoded (mono and stereo are)"));
+        }
+        // Only the rates AAC defines: an explicit rate of 1 Hz or 16 MHz would make the resampler
+        // produce thousands of frames per input frame, or plan a gigabyte FFT.
+        if !AAC_RATES.contains(&config.sample_rate) {
+            return Err(format!("an AAC sample rate of {} Hz is not transcoded", config.sample_rate));
         }
         let rate = usize::try_from(config.sample_rate).map_err(|_| "AAC sample rate out of range")?;
         let mut params = AudioCodecParameters::new();
@@ -293,6 +317,21 @@ mod tests {
     }
 
     #[test]
+    fn a_new_transcoder_reads_the_shared_sequence_header_again() {
+        let packets = fixture();
+        let mut first = Transcoder::default();
+        let a: usize = packets.iter().map(|p| first.opus_for(p).len()).sum();
+        // The stream's viewers left, a new one comes: the hub hands it the same header packet.
+        let header = packets.iter().find(|p| p.frame.kind == FrameKind::Audio && p.frame.sequence_header).unwrap();
+        let mut second = Transcoder::default();
+        let _ = second.opus_for(header);
+        assert!(second.codec.is_some(), "configured from the shared header");
+        let fresh: Vec<Packet> = packets.iter().map(|p| Packet::new(p.frame.clone(), false)).collect();
+        let b: usize = fresh.iter().map(|p| second.opus_for(p).len()).sum();
+        assert!(a > 100 && b == a, "{a} then {b} packets");
+    }
+
+    #[test]
     fn a_frame_is_transcoded_once_and_shared_and_older_frames_are_not_transcoded_late() {
         let packets = fixture();
         let mut first = Transcoder::default();
@@ -318,6 +357,8 @@ mod tests {
         for body in [&[0xaf, 0x01][..], &[0xaf, 0x01, 0xde, 0xad, 0xbe, 0xef], &[0x2f, 0x00, 1, 2, 3], &[]] {
             assert!(t.opus_for(&Packet::new(audio(body), false)).is_empty());
         }
+        // An explicit rate AAC does not define (1 Hz, escaped in 24 bits) is refused, not resampled.
+        assert!(Codec::new(&[0x17, 0x80, 0x00, 0x00, 0x90]).err().is_some_and(|e| e.contains("1 Hz")));
         // HE-AAC (object type 5) is refused with a reason, not decoded wrongly.
         assert!(Codec::new(&[0x2b, 0x92, 0x08, 0x00]).err().is_some_and(|e| e.contains("object type 5")));
         // An AAC-LC stereo 44.1 kHz config is taken, and garbage frames after it decode to nothing.

@@ -58,7 +58,8 @@ struct Engine {
     tcp: bool,
     sessions: HashMap<Key, Session>,
     ids: HashMap<String, Key>,
-    by_addr: HashMap<SocketAddr, Key>,
+    /// Keyed by protocol too: a TCP peer with a UDP viewer's address and port is someone else.
+    by_addr: HashMap<(Protocol, SocketAddr), Key>,
     by_ufrag: HashMap<String, Key>,
     timers: BinaryHeap<Reverse<(Instant, Key)>>,
     /// Each played stream's audio transcoder, and how many sessions play it.
@@ -75,26 +76,34 @@ impl Engine {
             return;
         };
         let input = Input::Receive(Instant::now(), receive);
-        let key = match self.by_addr.get(&source) {
-            Some(k) => *k,
+        let at = self.by_addr.get(&(proto, source)).copied();
+        let accepts =
+            |k: &Key, sessions: &HashMap<Key, Session>| sessions.get(k).is_some_and(|s| s.rtc.accepts(&input));
+        // The session at that address; else (a new viewer, or a second session from a reused
+        // address) the one whose ufrag a STUN check names.
+        let key = match at.filter(|k| accepts(k, &self.sessions)) {
+            Some(k) => k,
             None => {
                 let named = stun_username(data).and_then(|u| u.split(':').next());
-                match named.and_then(|ufrag| self.by_ufrag.get(ufrag)) {
+                match named.and_then(|ufrag| self.by_ufrag.get(ufrag)).filter(|k| accepts(k, &self.sessions)) {
                     Some(k) => *k,
                     None => return,
                 }
             }
         };
         let Some(s) = self.sessions.get_mut(&key) else { return };
-        if !s.rtc.accepts(&input) {
-            return;
-        }
         match s.rtc.handle_input(input) {
             Ok(()) => {
-                if !s.addrs.contains(&source) && s.addrs.len() < ADDRS_PER_SESSION {
-                    s.addrs.push(source);
-                    self.by_addr.insert(source, key);
+                let addr = (proto, source);
+                if !s.addrs.contains(&addr) && s.addrs.len() < ADDRS_PER_SESSION {
+                    s.addrs.push(addr);
+                    if let Some(old) = self.by_addr.insert(addr, key).filter(|old| *old != key)
+                        && let Some(o) = self.sessions.get_mut(&old)
+                    {
+                        o.addrs.retain(|a| *a != addr);
+                    }
                 }
+                let Some(s) = self.sessions.get_mut(&key) else { return };
                 s.drain(&self.out);
             }
             // A datagram anyone could have sent from that address: dropped, the session goes on.
@@ -145,12 +154,18 @@ impl Engine {
     }
 
     /// Every timer due by `now`: str0m's timeouts (its RTCP, retransmissions, ICE keepalives).
+    /// The due entries are taken first, so a session that asks for `now` again waits for the
+    /// next wake instead of spinning here.
     fn timers(&mut self, now: Instant) {
+        let mut due = Vec::new();
         while let Some(Reverse((at, key))) = self.timers.peek().copied() {
             if at > now {
                 break;
             }
             self.timers.pop();
+            due.push((at, key));
+        }
+        for (at, key) in due {
             let Some(s) = self.sessions.get_mut(&key) else { continue };
             if s.scheduled != Some(at) {
                 continue; // a stale entry: the session has a newer one
@@ -174,9 +189,11 @@ impl Engine {
             self.end(key);
             return;
         }
-        if s.scheduled.is_none_or(|at| s.timeout < at) {
-            s.scheduled = Some(s.timeout);
-            self.timers.push(Reverse((s.timeout, key)));
+        // At most a second ahead, so an entry left stale by an earlier timeout expires soon.
+        let at = s.timeout.min(Instant::now() + Duration::from_secs(1));
+        if s.scheduled.is_none_or(|scheduled| at < scheduled) {
+            s.scheduled = Some(at);
+            self.timers.push(Reverse((at, key)));
         }
     }
 
@@ -187,7 +204,13 @@ impl Engine {
         self.ids.remove(&s.id);
         self.by_ufrag.remove(&s.ufrag);
         for addr in &s.addrs {
-            self.by_addr.remove(addr);
+            if self.by_addr.get(addr) == Some(&key) {
+                self.by_addr.remove(addr);
+            }
+            // Its TCP connection closes with the session (dropping the sender ends the writer).
+            if addr.0 == Protocol::Tcp {
+                self.out.tcp.remove(&addr.1);
+            }
         }
         if let Some((_, n)) = self.transcoders.get_mut(&s.stream) {
             *n -= 1;
@@ -197,12 +220,17 @@ impl Engine {
         }
     }
 
-    /// Once a second: sessions that never connected are ended (the connect wait).
+    /// Once a second: sessions that never connected are ended (the connect wait), and so are
+    /// TCP connections that no session has taken within it.
     fn sweep(&mut self) {
         let over: Vec<Key> = self.sessions.iter().filter(|(_, s)| !s.alive()).map(|(k, _)| *k).collect();
         for key in over {
             self.end(key);
         }
+        let by_addr = &self.by_addr;
+        self.out.tcp.retain(|peer, conn| {
+            by_addr.contains_key(&(Protocol::Tcp, *peer)) || conn.opened.elapsed() < super::session::CONNECT_WAIT
+        });
     }
 }
 
@@ -247,7 +275,9 @@ pub async fn run(
                 }
             }
             Some(event) = tcp_rx.recv() => match event {
-                TcpEvent::Open(peer, conn) => { engine.out.tcp.insert(peer, conn); }
+                TcpEvent::Open(peer, conn) => {
+                    engine.out.tcp.insert(peer, transport::Conn { tx: conn, opened: Instant::now() });
+                }
                 TcpEvent::Frame(peer, frame) => engine.datagram(Protocol::Tcp, peer, &frame),
                 TcpEvent::Closed(peer) => { engine.out.tcp.remove(&peer); }
             },

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use str0m::format::Codec;
 use str0m::media::{Frequency, MediaKind, MediaTime, Mid, Pt};
-use str0m::{Event, IceConnectionState, Output, Rtc};
+use str0m::{Event, IceConnectionState, Input, Output, Rtc};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
@@ -43,7 +43,7 @@ pub struct Session {
     pub scheduled: Option<Instant>,
     pub failed: bool,
     /// The viewer's addresses seen so far (ICE may move it), for the engine's lookup.
-    pub addrs: Vec<SocketAddr>,
+    pub addrs: Vec<(str0m::net::Protocol, SocketAddr)>,
 }
 
 impl Session {
@@ -121,7 +121,16 @@ impl Session {
     /// `transcoder`.
     pub fn write(&mut self, packets: &[Arc<Packet>], out: &Out, transcoder: &mut Transcoder) {
         let now = Instant::now();
-        for p in packets {
+        for (i, p) in packets.iter().enumerate() {
+            // str0m holds at most 512 unsent frames per track, and a GOP-cache start can be more:
+            // let it packetize and send what it has every 256 frames.
+            if i > 0 && i % 256 == 0 {
+                if self.rtc.handle_input(Input::Timeout(now)).is_err() {
+                    self.failed = true;
+                    return;
+                }
+                self.drain(out);
+            }
             if let (Some((mid, pt)), Some(unit)) = (self.video, self.track.unit(&p.frame)) {
                 let time = MediaTime::new(unit.rtp_time, Frequency::NINETY_KHZ);
                 self.send(mid, pt, now, time, unit.data);

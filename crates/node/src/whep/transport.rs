@@ -5,13 +5,15 @@
 //! A TCP connection is a reader task, which hands the engine each frame with the connection's
 //! address (as a datagram from that address), and a writer fed by a bounded queue: a viewer that
 //! does not read loses packets, as on UDP, and never blocks the engine. Connections are bounded
-//! in number, in frame size, and in time without a frame.
+//! in number (in all, and per address), in frame size, and in time without a frame; one that no
+//! session takes within the connect wait is closed by the engine, and a session's connection
+//! closes when the session ends.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use str0m::net::{Protocol, Transmit};
@@ -21,8 +23,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-/// Most TCP connections at once (sessions are bounded separately).
+/// Most TCP connections at once (sessions are bounded separately), and from one IP address.
 const MAX_CONNECTIONS: usize = 4096;
+const MAX_PER_IP: usize = 16;
 /// The largest frame taken: WebRTC packets are MTU-sized.
 const MAX_FRAME: usize = 2048;
 /// A connection with no frame this long is closed (keepalives come every few seconds).
@@ -42,7 +45,14 @@ pub enum TcpEvent {
 /// Where sessions' output goes.
 pub struct Out {
     pub udp: UdpSocket,
-    pub tcp: HashMap<SocketAddr, mpsc::Sender<Bytes>>,
+    pub tcp: HashMap<SocketAddr, Conn>,
+}
+
+/// An open ICE-TCP connection: its write queue, and when it opened (one no session takes within
+/// the connect wait is closed).
+pub struct Conn {
+    pub tx: mpsc::Sender<Bytes>,
+    pub opened: Instant,
 }
 
 impl Out {
@@ -58,7 +68,7 @@ impl Out {
                 let mut frame = BytesMut::with_capacity(2 + t.contents.len());
                 frame.put_u16(len);
                 frame.put_slice(&t.contents);
-                let _ = conn.try_send(frame.freeze());
+                let _ = conn.tx.try_send(frame.freeze());
             }
             _ => {}
         }
@@ -68,6 +78,7 @@ impl Out {
 /// Accepts viewers' ICE-TCP connections until `shutdown`.
 pub async fn accept(listener: TcpListener, events: mpsc::Sender<TcpEvent>, shutdown: CancellationToken) {
     let open = Arc::new(AtomicUsize::new(0));
+    let per_ip: Arc<std::sync::Mutex<HashMap<std::net::IpAddr, usize>>> = Arc::default();
     if let Ok(addr) = listener.local_addr() {
         info!(tcp = %addr, "webrtc over TCP ready");
     }
@@ -88,7 +99,18 @@ pub async fn accept(listener: TcpListener, events: mpsc::Sender<TcpEvent>, shutd
             debug!(%peer, "webrtc over TCP: too many connections, refused");
             continue;
         }
-        let (events, open, shutdown) = (events.clone(), open.clone(), shutdown.clone());
+        {
+            let mut ips = per_ip.lock().unwrap_or_else(|e| e.into_inner());
+            let n = ips.entry(peer.ip()).or_insert(0);
+            if *n >= MAX_PER_IP {
+                drop(ips);
+                open.fetch_sub(1, Ordering::Relaxed);
+                debug!(%peer, "webrtc over TCP: {MAX_PER_IP} connections from this address already, refused");
+                continue;
+            }
+            *n += 1;
+        }
+        let (events, open, shutdown, per_ip) = (events.clone(), open.clone(), shutdown.clone(), per_ip.clone());
         tokio::spawn(async move {
             let _ = stream.set_nodelay(true);
             tokio::select! {
@@ -97,6 +119,13 @@ pub async fn accept(listener: TcpListener, events: mpsc::Sender<TcpEvent>, shutd
             }
             let _ = events.send(TcpEvent::Closed(peer)).await;
             open.fetch_sub(1, Ordering::Relaxed);
+            let mut ips = per_ip.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(n) = ips.get_mut(&peer.ip()) {
+                *n -= 1;
+                if *n == 0 {
+                    ips.remove(&peer.ip());
+                }
+            }
         });
     }
 }

@@ -37,6 +37,27 @@ fn rtmp_player(url: &str) -> Child {
         .expect("ffmpeg is installed (scripts/test installs it)")
 }
 
+/// An edge in `region` that pulls from `origin`, registers with the index `idx` and plays WebRTC.
+async fn start_edge(name: &str, region: &str, origin: &NodeProcess, idx: &str) -> NodeProcess {
+    NodeProcess::start(&[
+        "--name",
+        name,
+        "--role",
+        "edge",
+        "--region",
+        region,
+        "--origin",
+        &origin.rtmp,
+        "--index",
+        idx,
+        "--index-interval-ms",
+        "300",
+        "--webrtc-udp",
+        "127.0.0.1:0",
+    ])
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_index_lists_a_live_stream_once_with_its_origin_edges_viewers_and_codecs() {
     let dir = tempfile::tempdir().unwrap();
@@ -49,25 +70,7 @@ async fn the_index_lists_a_live_stream_once_with_its_origin_edges_viewers_and_co
     let idx = format!("http://{}", index.addr);
     let mut edges = Vec::new();
     for (name, region) in [("e1", "eu"), ("e2", "us")] {
-        edges.push(
-            NodeProcess::start(&[
-                "--name",
-                name,
-                "--role",
-                "edge",
-                "--region",
-                region,
-                "--origin",
-                &origin.rtmp,
-                "--index",
-                &idx,
-                "--index-interval-ms",
-                "300",
-                "--webrtc-udp",
-                "127.0.0.1:0",
-            ])
-            .await,
-        );
+        edges.push(start_edge(name, region, &origin, &idx).await);
     }
     // The edges registered themselves and are polled.
     let nodes = eventually(Duration::from_secs(15), || async {
@@ -176,21 +179,7 @@ async fn a_browser_sent_by_the_index_plays_webrtc_with_audio_from_a_cold_edge() 
     );
     let index = IndexProcess::start(&dir.path().join("index.db"), &["--node", &spec]).await;
     let idx = format!("http://{}", index.addr);
-    let edge = NodeProcess::start(&[
-        "--name",
-        "e1",
-        "--role",
-        "edge",
-        "--origin",
-        &origin.rtmp,
-        "--index",
-        &idx,
-        "--index-interval-ms",
-        "300",
-        "--webrtc-udp",
-        "127.0.0.1:0",
-    ])
-    .await;
+    let edge = start_edge("e1", "eu", &origin, &idx).await;
     let _publisher = publish_file(webrtc_fixture(), &format!("rtmp://{}/live/demo", origin.rtmp));
     eventually(Duration::from_secs(15), || async {
         let v = get_json(&format!("{idx}/api/v1/streams/live/demo")).await;

@@ -210,6 +210,14 @@ struct TestViewer {
     node: Option<std::net::SocketAddr>,
     video: u64,
     audio: u64,
+    /// Video frames with a gap before them that retransmission did not fill.
+    broken: u64,
+    /// Drop every Nth video RTP datagram the node sends (a lossy network), if set.
+    drop_every: Option<u64>,
+    rtp_seen: u64,
+    /// The SSRC of the first video packet, and how many came on another one (RTX resends).
+    video_ssrc: Option<[u8; 4]>,
+    resent: u64,
 }
 
 enum Link {
@@ -237,7 +245,19 @@ impl TestViewer {
         rtc.sdp_api().accept_answer(pending, answer).unwrap();
         if !tcp {
             let local = socket.local_addr().unwrap();
-            return TestViewer { rtc, link: Link::Udp(socket), local, node: None, video: 0, audio: 0 };
+            return TestViewer {
+                rtc,
+                link: Link::Udp(socket),
+                local,
+                node: None,
+                video: 0,
+                audio: 0,
+                broken: 0,
+                drop_every: None,
+                rtp_seen: 0,
+                video_ssrc: None,
+                resent: 0,
+            };
         }
         // The node's passive TCP candidate: `a=candidate:F 1 tcp PRIO IP PORT typ host tcptype passive`.
         let passive = passive.expect("the answer offers ICE-TCP");
@@ -260,7 +280,19 @@ impl TestViewer {
                 }
             }
         });
-        TestViewer { rtc, link: Link::Tcp(writer, rx), local, node: Some(node), video: 0, audio: 0 }
+        TestViewer {
+            rtc,
+            link: Link::Tcp(writer, rx),
+            local,
+            node: Some(node),
+            video: 0,
+            audio: 0,
+            broken: 0,
+            drop_every: None,
+            rtp_seen: 0,
+            video_ssrc: None,
+            resent: 0,
+        }
     }
 
     /// Runs the session for `secs`.
@@ -286,20 +318,36 @@ impl TestViewer {
                             }
                         }
                     }
-                    Output::Event(Event::MediaData(d)) if d.params.spec().codec.is_video() => self.video += 1,
+                    Output::Event(Event::MediaData(d)) if d.params.spec().codec.is_video() => {
+                        self.video += 1;
+                        self.broken += u64::from(!d.contiguous);
+                    }
                     Output::Event(Event::MediaData(_)) => self.audio += 1,
                     Output::Event(_) => {}
                 }
             };
-            let (proto, source, data) = tokio::select! {
+            let received = tokio::select! {
                 r = async {
                     match &mut self.link {
                         Link::Udp(socket) => {
                             let (n, source) = socket.recv_from(&mut buf).await.unwrap();
-                            (Protocol::Udp, source, buf[..n].to_vec())
+                            // Video SRTP: version 2, a payload type that is not RTCP's (200-206),
+                            // and bigger than any 20 ms Opus packet.
+                            if n > 400 && buf[0] >> 6 == 2 && !(200..=206).contains(&buf[1]) {
+                                let ssrc = [buf[8], buf[9], buf[10], buf[11]];
+                                if *self.video_ssrc.get_or_insert(ssrc) != ssrc {
+                                    self.resent += 1;
+                                    return Some((Protocol::Udp, source, buf[..n].to_vec()));
+                                }
+                                self.rtp_seen += 1;
+                                if self.drop_every.is_some_and(|k| self.rtp_seen.is_multiple_of(k)) {
+                                    return None;
+                                }
+                            }
+                            Some((Protocol::Udp, source, buf[..n].to_vec()))
                         }
                         Link::Tcp(_, frames) => {
-                            (Protocol::Tcp, self.node.unwrap(), frames.recv().await.expect("the node keeps the connection"))
+                            Some((Protocol::Tcp, self.node.unwrap(), frames.recv().await.expect("the node keeps the connection")))
                         }
                     }
                 } => r,
@@ -309,12 +357,38 @@ impl TestViewer {
                 }
                 _ = tokio::time::sleep_until(end) => return,
             };
+            let Some((proto, source, data)) = received else { continue };
             let Ok(rx) = str0m::net::Receive::new(proto, source, self.local, &data) else { continue };
             self.rtc
                 .handle_input(Input::Receive(std::time::Instant::now(), rx))
                 .expect("the viewer takes the node's packets");
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_that_loses_one_video_packet_in_twenty_gets_them_back_by_nack() {
+    let node = start_with(with_webrtc(loopback_config())).await;
+    let _publisher = publish_file(&webrtc_fixture(), &format!("rtmp://{}/live/demo", node.rtmp_addr));
+    wait_published(node.api_addr, "/live/demo").await;
+    let mut viewer = TestViewer::connect(&format!("http://{}/live/demo/whep", node.http_addr), false).await;
+    viewer.run_for(2).await;
+    let (video, broken) = (viewer.video, viewer.broken);
+    viewer.drop_every = Some(20);
+    viewer.run_for(6).await;
+    let dropped = viewer.rtp_seen / 20;
+    let (got, gaps) = (viewer.video - video, viewer.broken - broken);
+    eprintln!(
+        "5% loss: {dropped} video packets dropped, {} resent (RTX), {got} video frames, {gaps} with an unfilled gap",
+        viewer.resent
+    );
+    assert!(dropped >= 10, "the loss was real: {dropped} packets dropped");
+    // The viewer NACKs what it lost, and the node resends it (RTX, on its own SSRC).
+    assert!(viewer.resent * 2 >= dropped, "{} resends for {dropped} losses", viewer.resent);
+    // 25 frames a second keep coming, and the node's retransmissions fill (nearly) every gap.
+    assert!(got >= 125, "{got} video frames in 6 s at 5% loss");
+    assert!(gaps * 20 <= got, "{gaps} of {got} frames had a gap NACKs did not fill");
+    node.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -445,6 +445,12 @@ async fn a_playing_viewer_survives_bogus_dtls_and_rtcp_garbage_sent_from_its_own
     assert!(viewer.video >= 50, "video frames before the garbage: {}", viewer.video);
     assert!(viewer.audio >= 100, "Opus frames before the garbage: {}", viewer.audio);
     let node_udp = viewer.node.expect("the viewer reached the node");
+    // What the viewer was sent is counted, as for any player: the API (and so the index's load
+    // figures) see it.
+    let clients = get_json(&format!("http://{}/api/v1/clients/?count=100", node.api_addr)).await;
+    let rtc = clients["clients"].as_array().unwrap().iter().find(|c| c["type"] == "rtc-play").cloned();
+    let sent = rtc.as_ref().and_then(|c| c["send_bytes"].as_u64()).unwrap_or(0);
+    assert!(sent > 100_000, "bytes sent to the WebRTC viewer: {sent} ({clients})");
 
     // From the viewer's own socket (the address the session knows): DTLS records of every
     // content type with garbage inside, RTCP sender/receiver reports, NACKs and PLIs with bad

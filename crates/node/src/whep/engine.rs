@@ -121,7 +121,7 @@ impl Engine {
         let ufrag = rtc.direct_api().local_ice_credentials().ufrag;
         let id = crate::ids::session_token();
         let (connected, wait) = oneshot::channel();
-        let mut session = Session::new(id.clone(), rtc, ufrag.clone(), viewer.key().clone(), connected);
+        let mut session = Session::new(id.clone(), rtc, ufrag.clone(), &viewer, connected);
         session.drain(&self.out);
         let key = self.next_key;
         self.next_key += 1;

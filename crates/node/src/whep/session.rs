@@ -17,6 +17,7 @@ use super::media::VideoTrack;
 use super::transport::Out;
 use crate::hub::Packet;
 use crate::key::StreamKey;
+use crate::stats::traffic::TrafficChain;
 
 /// A viewer that has not completed ICE and DTLS this long after its offer is dropped.
 pub const CONNECT_WAIT: Duration = Duration::from_secs(10);
@@ -44,10 +45,20 @@ pub struct Session {
     pub failed: bool,
     /// The viewer's addresses seen so far (ICE may move it), for the engine's lookup.
     pub addrs: Vec<(str0m::net::Protocol, SocketAddr)>,
+    /// The viewer's byte counters (client, stream, vhost): what the API and the index read.
+    traffic: TrafficChain,
+    /// B-frames dropped so far was logged.
+    told_b_frames: bool,
 }
 
 impl Session {
-    pub fn new(id: String, rtc: Rtc, ufrag: String, stream: StreamKey, connected: oneshot::Sender<()>) -> Session {
+    pub fn new(
+        id: String,
+        rtc: Rtc,
+        ufrag: String,
+        viewer: &crate::admission::Viewer,
+        connected: oneshot::Sender<()>,
+    ) -> Session {
         let now = Instant::now();
         Session {
             id,
@@ -56,7 +67,7 @@ impl Session {
             created: now,
             connected: Some(connected),
             stop: CancellationToken::new(),
-            stream,
+            stream: viewer.key().clone(),
             video: None,
             audio: None,
             track: VideoTrack::default(),
@@ -64,26 +75,35 @@ impl Session {
             scheduled: None,
             failed: false,
             addrs: Vec::new(),
+            traffic: viewer.guard().traffic().clone(),
+            told_b_frames: false,
         }
     }
 
     /// Drains the session's output after a mutation (str0m's contract): packets go out (UDP or
     /// the viewer's TCP connection), events are handled, and the next timeout is kept.
     pub fn drain(&mut self, out: &Out) {
+        let mut sent = 0;
         loop {
             match self.rtc.poll_output() {
                 Ok(Output::Timeout(t)) => {
                     self.timeout = t;
-                    return;
+                    break;
                 }
-                Ok(Output::Transmit(t)) => out.send(&t),
+                Ok(Output::Transmit(t)) => {
+                    sent += t.contents.len() as u64;
+                    out.send(&t);
+                }
                 Ok(Output::Event(e)) => self.event(e),
                 Err(e) => {
                     debug!(session = %self.id, "webrtc session failed: {e}");
                     self.failed = true;
-                    return;
+                    break;
                 }
             }
+        }
+        if sent > 0 {
+            self.traffic.add_send(sent);
         }
     }
 
@@ -141,6 +161,14 @@ impl Session {
                     self.send(mid, pt, now, time, opus.data.to_vec());
                 }
             }
+        }
+        if self.track.dropped > 0 && !self.told_b_frames {
+            self.told_b_frames = true;
+            info!(
+                session = %self.id,
+                stream = %self.stream,
+                "the stream has B-frames, which WebRTC decoders cannot reorder: this viewer gets its I- and P-frames only; publish with -bf 0 (or the baseline profile) for the full frame rate"
+            );
         }
         self.drain(out);
     }

@@ -47,7 +47,7 @@ pub struct Session {
     pub addrs: Vec<(str0m::net::Protocol, SocketAddr)>,
     /// The viewer's byte counters (client, stream, vhost): what the API and the index read.
     traffic: TrafficChain,
-    /// B-frames dropped so far was logged.
+    /// Whether the log has said that this viewer misses the stream's B-frames.
     told_b_frames: bool,
 }
 

@@ -57,6 +57,11 @@ pub struct NodeArgs {
     /// Opus [default: no WebRTC].
     #[arg(long, value_name = "ADDR")]
     pub webrtc_udp: Option<SocketAddr>,
+    /// WebRTC engines, each a task with its own port: --webrtc-udp's port, the next one, and so
+    /// on (open the range), so WebRTC uses more than one core; a new viewer goes to the engine
+    /// with the fewest [default: one per core; TOML webrtc_engines].
+    #[arg(long, value_name = "N")]
+    pub webrtc_engines: Option<usize>,
     /// The IP WebRTC viewers are told to reach: the node's public address behind NAT or in a cloud
     /// [default: the --webrtc-udp address].
     #[arg(long, value_name = "IP")]
@@ -240,6 +245,9 @@ impl NodeArgs {
         }
         if self.webrtc_udp.is_some() {
             c.webrtc_udp = self.webrtc_udp;
+        }
+        if let Some(n) = self.webrtc_engines {
+            c.webrtc_engines = n;
         }
         if self.webrtc_candidate.is_some() {
             c.webrtc_candidate = self.webrtc_candidate;

@@ -30,6 +30,9 @@ impl std::str::FromStr for LogFormat {
     }
 }
 
+/// The most WebRTC engines a node runs.
+pub const MAX_WEBRTC_ENGINES: usize = 64;
+
 /// Everything a media node needs to start.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -75,6 +78,9 @@ pub struct NodeConfig {
     pub advertise_ip: Option<IpAddr>,
     /// WebRTC (WHEP) playback: the UDP address every session shares. None: no WebRTC.
     pub webrtc_udp: Option<SocketAddr>,
+    /// WebRTC engines, each a task on its own UDP port (`webrtc_udp`'s port, the next, ...), so
+    /// WebRTC uses more than one core. 0: one per core.
+    pub webrtc_engines: usize,
     /// The address WebRTC viewers are told to reach (a node behind NAT or in a cloud: its public
     /// IP). None: the UDP socket's own address.
     pub webrtc_candidate: Option<IpAddr>,
@@ -233,6 +239,7 @@ impl Default for NodeConfig {
             index_interval_ms: 2_000,
             advertise_ip: None,
             webrtc_udp: None,
+            webrtc_engines: 0,
             webrtc_candidate: None,
             trusted_proxies: Vec::new(),
             api_token: None,
@@ -264,6 +271,12 @@ impl Default for MediaConfig {
 impl NodeConfig {
     /// Checks what serde cannot: an edge needs an origin, origins are `host:port`, URLs parse.
     pub fn validate(&self) -> Result<(), String> {
+        if self.webrtc_engines > MAX_WEBRTC_ENGINES {
+            return Err(format!(
+                "webrtc_engines {} is too many: at most {MAX_WEBRTC_ENGINES} (0 gives one per core)",
+                self.webrtc_engines
+            ));
+        }
         if self.role == Role::Edge && self.origins.is_empty() && self.index.is_none() {
             return Err("an edge needs an origin to pull from: pass --origin HOST:PORT, or --index URL to ask the \
                         index where each stream is"

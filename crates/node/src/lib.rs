@@ -93,27 +93,12 @@ impl RunningNode {
         let (rtmp_addr, http_addr, api_addr) =
             (local(&rtmp, config.rtmp), local(&http, config.http), local(&api, config.api));
         let webrtc = match config.webrtc_udp {
-            Some(addr) => Some(tokio::net::UdpSocket::bind(addr).await.map_err(|cause| StartError::Bind {
-                what: "WebRTC (UDP)",
-                addr,
-                cause,
-            })?),
+            Some(addr) => Some(whep::bind_engines(addr, config.webrtc_engines).await?),
             None => None,
         };
         let ctx = NodeContext::new(config);
-        if let Some(socket) = webrtc {
-            let bound = socket.local_addr().unwrap_or(http_addr);
-            // ICE over TCP on the same port number, for viewers whose network blocks UDP; the
-            // node still plays WebRTC over UDP if that port is taken for TCP.
-            let tcp = match TcpListener::bind(bound).await {
-                Ok(l) => Some(l),
-                Err(e) => {
-                    tracing::warn!(%bound, "webrtc over TCP is off: cannot listen on {bound}: {e}");
-                    None
-                }
-            };
-            let ip = ctx.config.webrtc_candidate.unwrap_or(bound.ip());
-            let whep = whep::Whep::start(socket, tcp, SocketAddr::new(ip, bound.port()), ctx.shutdown.clone());
+        if let Some(engines) = webrtc {
+            let whep = whep::Whep::start(engines, ctx.config.webrtc_candidate, ctx.shutdown.clone());
             let _ = ctx.whep.set(whep);
         }
         let tracker = TaskTracker::new();

@@ -117,7 +117,9 @@ async fn post(url: &str, content_type: &str, body: impl Into<reqwest::Body>) -> 
 async fn bad_offers_and_refused_tokens_get_clear_answers_and_the_node_keeps_serving() {
     let (hooks, _calls) =
         hook_service_allowing(|body| body["param"].as_str().is_some_and(|p| p.contains("token=good"))).await;
-    let node = start_with(with_webrtc(with_hooks(&hooks))).await;
+    let mut config = with_webrtc(with_hooks(&hooks));
+    config.webrtc_engines = 2;
+    let node = start_with(config).await;
     let _publisher = publish_fixture(&format!("rtmp://{}/live/demo?token=good", node.rtmp_addr));
     wait_published(node.api_addr, "/live/demo").await;
     let url = format!("http://{}/live/demo/whep", node.http_addr);
@@ -152,6 +154,35 @@ async fn bad_offers_and_refused_tokens_get_clear_answers_and_the_node_keeps_serv
     let webrtc: u16 = candidate.split(' ').nth(5).and_then(|p| p.parse().ok()).expect("a port");
     let deleted = reqwest::Client::new().delete(format!("http://{}{location}", node.http_addr)).send().await.unwrap();
     assert_eq!(deleted.status(), 200);
+    // Two engines (the node's WebRTC on two cores): two viewers land on the two ports, and each
+    // DELETE finds its session's engine.
+    let mut ports = Vec::new();
+    let mut sessions = Vec::new();
+    for _ in 0..2 {
+        let r = reqwest::Client::new()
+            .post(format!("{url}?token=good"))
+            .header("content-type", "application/sdp")
+            .body(OFFER)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        sessions.push(r.headers()["location"].to_str().unwrap().to_string());
+        let answer = r.text().await.unwrap();
+        let line = answer.lines().find(|l| l.starts_with("a=candidate:") && l.contains(" udp ")).unwrap().to_string();
+        ports.push(line.split(' ').nth(5).unwrap().to_string());
+    }
+    for location in &sessions {
+        let gone = reqwest::Client::new().delete(format!("http://{}{location}", node.http_addr)).send().await.unwrap();
+        assert_eq!(gone.status(), 200);
+    }
+    // Both sessions leave the API at once: each DELETE found its session's engine.
+    let left = eventually(Duration::from_secs(5), || async {
+        let v = get_json(&format!("http://{}/api/v1/clients/?count=100", node.api_addr)).await;
+        (!v["clients"].as_array()?.iter().any(|c| c["type"] == "rtc-play")).then_some(())
+    });
+    assert!(left.await.is_some(), "the DELETEd viewers left");
+    assert_ne!(ports[0], ports[1], "two engines, two ports: {ports:?}");
 
     let good = format!("{url}?token=good");
     let (status, text) = post(&good, "application/sdp", "v=0\r\nthis is not sdp").await;

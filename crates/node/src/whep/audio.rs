@@ -1,7 +1,7 @@
 //! AAC to Opus, once per stream, for WebRTC viewers: publishers send AAC, browsers' WebRTC plays
 //! Opus.
 //!
-//! The engine keeps one `Transcoder` per stream that has WebRTC viewers. A frame is transcoded the
+//! The engines share one `Transcoder` per stream that has WebRTC viewers (`Transcoders`). A frame is transcoded the
 //! first time any viewer's feed reaches it, and its Opus packets are kept on the frame itself
 //! (`Packet::opus`), so every other viewer, and a later one starting from the GOP cache, sends
 //! the same packets. AAC-LC is decoded with symphonia, resampled to 48 kHz with rubato when the
@@ -12,6 +12,8 @@
 //! the same milliseconds), so the browser keeps the two in sync; a gap or jump in the source
 //! re-anchors it.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use audioadapter_buffers::direct::InterleavedSlice;
@@ -29,6 +31,7 @@ use symphonia_core::units::{Duration, Timestamp};
 use tracing::{debug, warn};
 
 use crate::hub::Packet;
+use crate::key::StreamKey;
 
 /// Opus frames are 20 ms: 960 samples at 48 kHz.
 const FRAME: usize = 960;
@@ -47,6 +50,37 @@ const AAC_RATES: [u32; 13] = [96000, 88200, 64000, 48000, 44100, 32000, 24000, 2
 pub struct OpusPacket {
     pub rtp_time: u64,
     pub data: Bytes,
+}
+
+/// Every played stream's transcoder, shared by the engines (a stream's viewers may be on
+/// several), and how many sessions play it: the last one to leave drops it.
+#[derive(Default)]
+pub struct Transcoders {
+    streams: Mutex<HashMap<StreamKey, Shared>>,
+}
+
+/// A stream's transcoder and its session count.
+type Shared = (Arc<Mutex<Transcoder>>, usize);
+
+impl Transcoders {
+    /// The transcoder of `stream`, for one more session.
+    pub fn acquire(&self, stream: &StreamKey) -> Arc<Mutex<Transcoder>> {
+        let mut streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = streams.entry(stream.clone()).or_default();
+        entry.1 += 1;
+        entry.0.clone()
+    }
+
+    /// One session of `stream` ended.
+    pub fn release(&self, stream: &StreamKey) {
+        let mut streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(entry) = streams.get_mut(stream) {
+            entry.1 = entry.1.saturating_sub(1);
+            if entry.1 == 0 {
+                streams.remove(stream);
+            }
+        }
+    }
 }
 
 /// A stream's audio for WebRTC: the codec state, and which frame it reached.
@@ -314,6 +348,21 @@ mod tests {
         for o in &opus {
             assert_eq!(decoder.decode(&o.data, FRAME, &mut pcm).unwrap(), FRAME);
         }
+    }
+
+    #[test]
+    fn engines_share_a_streams_transcoder_until_its_last_session_ends() {
+        let all = Transcoders::default();
+        let key = StreamKey::new("", "live", "a");
+        let (one, two) = (all.acquire(&key), all.acquire(&key));
+        assert!(Arc::ptr_eq(&one, &two), "one transcoder per stream");
+        all.release(&key);
+        assert!(Arc::ptr_eq(&all.acquire(&key), &one), "kept while a session plays");
+        all.release(&key);
+        all.release(&key);
+        assert!(!Arc::ptr_eq(&all.acquire(&key), &one), "dropped with the last session");
+        all.release(&key);
+        all.release(&key); // more releases than sessions: no underflow
     }
 
     #[test]

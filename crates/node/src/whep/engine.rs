@@ -16,6 +16,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use str0m::change::SdpOffer;
@@ -27,13 +28,12 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
-use super::audio::Transcoder;
+use super::audio::Transcoders;
 use super::session::Session;
 use super::transport::{self, Out, TcpEvent};
 use super::{Answer, Command};
 use crate::admission::Viewer;
 use crate::hub::Packet;
-use crate::key::StreamKey;
 
 /// Most sessions open at once.
 pub const MAX_SESSIONS: usize = 10_000;
@@ -50,10 +50,20 @@ type Frames = (Key, Vec<Arc<Packet>>);
 /// Every session and the indexes that find one in O(1): by public id, by remote address, by
 /// ICE ufrag (for a viewer's first checks), and by next timeout (a heap with one live entry per
 /// session, so no event costs a pass over all sessions).
+/// Where an engine stands among the node's: its number (the first part of its sessions' ids),
+/// its candidate address, its session count (read to place new viewers), and the transcoders
+/// all engines share.
+pub struct Place {
+    pub index: usize,
+    pub candidate: SocketAddr,
+    pub sessions: Arc<AtomicUsize>,
+    pub transcoders: Arc<Transcoders>,
+}
+
 struct Engine {
     out: Out,
     local: SocketAddr,
-    candidate: SocketAddr,
+    place: Place,
     /// Whether viewers may also connect over TCP (the answer then offers a passive candidate).
     tcp: bool,
     sessions: HashMap<Key, Session>,
@@ -62,8 +72,6 @@ struct Engine {
     by_addr: HashMap<(Protocol, SocketAddr), Key>,
     by_ufrag: HashMap<String, Key>,
     timers: BinaryHeap<Reverse<(Instant, Key)>>,
-    /// Each played stream's audio transcoder, and how many sessions play it.
-    transcoders: HashMap<StreamKey, (Transcoder, usize)>,
     next_key: Key,
 }
 
@@ -116,20 +124,21 @@ impl Engine {
         if self.sessions.len() >= MAX_SESSIONS {
             return Err(format!("this node has {MAX_SESSIONS} WebRTC viewers already"));
         }
-        let (rtc, answer) = answer_offer(sdp, self.candidate, self.tcp)?;
+        let (rtc, answer) = answer_offer(sdp, self.place.candidate, self.tcp)?;
         let mut rtc = rtc;
         let ufrag = rtc.direct_api().local_ice_credentials().ufrag;
-        let id = crate::ids::session_token();
+        let id = format!("{}-{}", self.place.index, crate::ids::session_token());
         let (connected, wait) = oneshot::channel();
-        let mut session = Session::new(id.clone(), rtc, ufrag.clone(), &viewer, connected);
+        let transcoder = self.place.transcoders.acquire(viewer.key());
+        let mut session = Session::new(id.clone(), rtc, ufrag.clone(), &viewer, transcoder, connected);
         session.drain(&self.out);
         let key = self.next_key;
         self.next_key += 1;
         tokio::spawn(feed(key, session.id.clone(), viewer, wait, frames.clone(), session.stop.clone()));
-        self.transcoders.entry(session.stream.clone()).or_default().1 += 1;
         self.ids.insert(id.clone(), key);
         self.by_ufrag.insert(ufrag, key);
         self.sessions.insert(key, session);
+        self.place.sessions.fetch_add(1, Ordering::Relaxed);
         self.settle(key);
         Ok(Answer { sdp: answer, id })
     }
@@ -147,8 +156,8 @@ impl Engine {
         let Some(s) = self.sessions.get_mut(&key) else { return };
         if packets.is_empty() {
             s.failed = true;
-        } else if let Some((transcoder, _)) = self.transcoders.get_mut(&s.stream) {
-            s.write(packets, &self.out, transcoder);
+        } else {
+            s.write(packets, &self.out);
         }
         self.settle(key);
     }
@@ -212,12 +221,8 @@ impl Engine {
                 self.out.tcp.remove(&addr.1);
             }
         }
-        if let Some((_, n)) = self.transcoders.get_mut(&s.stream) {
-            *n -= 1;
-            if *n == 0 {
-                self.transcoders.remove(&s.stream);
-            }
-        }
+        self.place.transcoders.release(&s.stream);
+        self.place.sessions.fetch_sub(1, Ordering::Relaxed);
     }
 
     /// Once a second: sessions that never connected are ended (the connect wait), and so are
@@ -237,10 +242,11 @@ impl Engine {
 pub async fn run(
     socket: UdpSocket,
     tcp: Option<TcpListener>,
-    candidate: SocketAddr,
+    place: Place,
     mut commands: mpsc::Receiver<Command>,
     shutdown: CancellationToken,
 ) {
+    let candidate = place.candidate;
     let local = socket.local_addr().unwrap_or(candidate);
     let (frames_tx, mut frames_rx) = mpsc::channel::<Frames>(4096);
     let (tcp_tx, mut tcp_rx) = mpsc::channel::<TcpEvent>(4096);
@@ -251,14 +257,13 @@ pub async fn run(
     let mut engine = Engine {
         out: Out { udp: socket, tcp: HashMap::new() },
         local,
-        candidate,
+        place,
         tcp: with_tcp,
         sessions: HashMap::new(),
         ids: HashMap::new(),
         by_addr: HashMap::new(),
         by_ufrag: HashMap::new(),
         timers: BinaryHeap::new(),
-        transcoders: HashMap::new(),
         next_key: 0,
     };
     let mut buf = vec![0u8; DATAGRAM];

@@ -2,7 +2,7 @@
 //! needs from the engine (its addresses, its next timeout, whether it is still alive).
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use str0m::format::Codec;
@@ -33,8 +33,9 @@ pub struct Session {
     pub connected: Option<oneshot::Sender<()>>,
     /// Cancelling it ends the feeder (and the viewer).
     pub stop: CancellationToken,
-    /// The stream it plays: whose transcoder its audio comes from.
+    /// The stream it plays, and that stream's transcoder (shared with its other viewers).
     pub stream: StreamKey,
+    transcoder: Arc<Mutex<Transcoder>>,
     video: Option<(Mid, Pt)>,
     audio: Option<(Mid, Pt)>,
     track: VideoTrack,
@@ -57,6 +58,7 @@ impl Session {
         rtc: Rtc,
         ufrag: String,
         viewer: &crate::admission::Viewer,
+        transcoder: Arc<Mutex<Transcoder>>,
         connected: oneshot::Sender<()>,
     ) -> Session {
         let now = Instant::now();
@@ -68,6 +70,7 @@ impl Session {
             connected: Some(connected),
             stop: CancellationToken::new(),
             stream: viewer.key().clone(),
+            transcoder,
             video: None,
             audio: None,
             track: VideoTrack::default(),
@@ -138,9 +141,11 @@ impl Session {
     }
 
     /// Sends what `packets` hold for this session's tracks; audio comes from the stream's
-    /// `transcoder`.
-    pub fn write(&mut self, packets: &[Arc<Packet>], out: &Out, transcoder: &mut Transcoder) {
+    /// transcoder.
+    pub fn write(&mut self, packets: &[Arc<Packet>], out: &Out) {
         let now = Instant::now();
+        let shared = self.transcoder.clone();
+        let mut transcoder = shared.lock().unwrap_or_else(|e| e.into_inner());
         for (i, p) in packets.iter().enumerate() {
             // str0m holds at most 512 unsent frames per track, and a GOP-cache start can be more:
             // let it packetize and send what it has every 256 frames.

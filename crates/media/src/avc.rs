@@ -34,11 +34,14 @@ pub struct AvcConfig {
 impl AvcConfig {
     /// A coded frame's body (length-prefixed NAL units) as one Annex B access unit (start codes),
     /// the SPS and PPS first on a keyframe that lacks them: what RTP packetizers and decoders
-    /// joining at this frame need.
+    /// joining at this frame need. Empty when the body holds no NAL unit.
     pub fn annex_b(&self, body: &[u8], keyframe: bool) -> Result<Vec<u8>, MediaError> {
         const START: [u8; 4] = [0, 0, 0, 1];
         let nals = crate::ts::split_avcc(body, self.nal_length_size)?;
-        let has_sps = nals.iter().any(|n| n.first().is_some_and(|b| b & 0x1f == 7));
+        if nals.is_empty() {
+            return Ok(Vec::new());
+        }
+        let has_sps = nals.iter().any(|n| n.first().is_some_and(|b| b & 0x1f == NAL_TYPE_SPS));
         let sets: Vec<&[u8]> =
             if keyframe && !has_sps { self.sps.iter().chain(&self.pps).map(|b| &b[..]).collect() } else { Vec::new() };
         let mut out = Vec::with_capacity(body.len() + sets.iter().map(|s| s.len() + 4).sum::<usize>() + 4 * nals.len());

@@ -20,7 +20,7 @@ pub use psi::{PAT_PID, PMT_PID, crc32_mpeg2};
 use bytes::{Bytes, BytesMut};
 
 use crate::aac::AacConfig;
-use crate::avc::{AvcConfig, NAL_TYPE_SPS};
+use crate::avc::AvcConfig;
 use crate::error::MediaError;
 use crate::frame::{Frame, FrameKind};
 use crate::tag::{AudioCodec, AudioPacket, VideoCodec, VideoPacket, parse_audio_tag, parse_video_tag};
@@ -41,7 +41,6 @@ pub const PCR_DELAY: u64 = 63_000;
 const PCR_INTERVAL: u64 = 4_500;
 
 const NAL_TYPE_AUD: u8 = 9;
-const START_CODE: [u8; 4] = [0, 0, 0, 1];
 /// Access unit delimiter NAL unit: `primary_pic_type` 7 (any slice type).
 const AUD: [u8; 6] = [0, 0, 0, 1, 0x09, 0xf0];
 /// Largest raw AAC frame an ADTS header can describe (13-bit frame length, 7-byte header).
@@ -129,29 +128,19 @@ impl TsMuxer {
         if !keyframe && !self.video_started {
             return Ok(None);
         }
-        let nals = split_avcc(tag.body, config.nal_length_size)?;
-        if nals.is_empty() {
+        // The access unit as Annex B (parameter sets first on a keyframe), after an AUD.
+        let access_unit = config.annex_b(tag.body, keyframe)?;
+        if access_unit.is_empty() {
             return Ok(None);
         }
-
-        let has_sps = nals.iter().any(|n| n.first().is_some_and(|b| b & 0x1f == NAL_TYPE_SPS));
-        let param_sets: Vec<&Bytes> =
-            if keyframe && !has_sps { config.sps.iter().chain(&config.pps).collect() } else { Vec::new() };
-        let es_len = AUD.len()
-            + (param_sets.len() + nals.len()) * START_CODE.len()
-            + param_sets.iter().map(|p| p.len()).sum::<usize>()
-            + nals.iter().map(|n| n.len()).sum::<usize>();
-
+        let es_len = AUD.len() + access_unit.len();
         let clock = u64::from(frame.timestamp) * 90;
         let dts = clock + PCR_DELAY;
         let pts = wrap(i64::try_from(dts).unwrap_or(0) + i64::from(tag.composition_time) * 90);
         let mut bytes = pes_header(VIDEO_STREAM_ID, pts, Some(dts), es_len, false).unwrap_or_default();
         bytes.reserve(es_len);
         bytes.extend_from_slice(&AUD);
-        for nal in param_sets.iter().map(|b| b.as_ref()).chain(nals.iter().copied()) {
-            bytes.extend_from_slice(&START_CODE);
-            bytes.extend_from_slice(nal);
-        }
+        bytes.extend_from_slice(&access_unit);
         if keyframe {
             self.video_started = true;
         }

@@ -103,7 +103,9 @@ impl Transcoder {
         }
         // The sequence header is one shared packet the hub hands every new viewer: each
         // transcoder reads it (a new one after the stream's viewers all left, too).
-        if let Ok(tag) = parse_audio_tag(&p.frame.payload)
+        // (Only a header's tag is parsed here: every viewer passes every frame through this.)
+        if p.frame.sequence_header
+            && let Ok(tag) = parse_audio_tag(&p.frame.payload)
             && tag.codec == AudioCodec::Aac
             && tag.packet == AudioPacket::SequenceStart
         {

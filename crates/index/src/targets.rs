@@ -141,12 +141,9 @@ impl NodeTargets {
     /// The base URL viewers of `proto` use on this node, if it serves that protocol.
     pub fn base(&self, proto: Proto) -> Option<&Base> {
         match proto {
-            Proto::LlHls if !self.extras.llhls => return None,
-            Proto::Whep if !self.extras.whep => return None,
-            _ => {}
-        }
-        match proto {
-            Proto::Flv | Proto::Hls | Proto::LlHls | Proto::Whep => self.http.as_ref(),
+            Proto::Flv | Proto::Hls => self.http.as_ref(),
+            Proto::LlHls => self.http.as_ref().filter(|_| self.extras.llhls),
+            Proto::Whep => self.http.as_ref().filter(|_| self.extras.whep),
             Proto::Rtmp => self.rtmp.as_ref(),
         }
     }

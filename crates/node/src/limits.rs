@@ -19,6 +19,8 @@ pub struct ConnLimiter {
     name: &'static str,
     max_total: usize,
     max_per_ip: usize,
+    /// The settings that set the two caps, named in the refusal's log line.
+    settings: [&'static str; 2],
     state: Mutex<State>,
 }
 
@@ -40,11 +42,22 @@ pub struct ConnPermit {
 impl ConnLimiter {
     /// A limiter for the listener `name`; 0 means no cap.
     pub fn new(name: &'static str, max_total: usize, max_per_ip: usize) -> Arc<ConnLimiter> {
+        Self::with_settings(name, max_total, max_per_ip, ["--max-connections", "--max-connections-per-ip"])
+    }
+
+    /// A limiter whose caps come from other `settings` (or are fixed), named in its log lines.
+    pub fn with_settings(
+        name: &'static str,
+        max_total: usize,
+        max_per_ip: usize,
+        settings: [&'static str; 2],
+    ) -> Arc<ConnLimiter> {
         let cap = |n: usize| if n == 0 { usize::MAX } else { n };
         Arc::new(ConnLimiter {
             name,
             max_total: cap(max_total),
             max_per_ip: cap(max_per_ip),
+            settings,
             state: Mutex::new(State::default()),
         })
     }
@@ -59,9 +72,9 @@ impl ConnLimiter {
         let mut state = self.lock();
         let from_ip = state.per_ip.get(&ip).copied().unwrap_or(0);
         let refusal = if state.total >= self.max_total {
-            Some(format!("{} connections open (--max-connections)", self.max_total))
+            Some(format!("{} connections open ({})", self.max_total, self.settings[0]))
         } else if from_ip >= self.max_per_ip {
-            Some(format!("{} connections open from {ip} (--max-connections-per-ip)", self.max_per_ip))
+            Some(format!("{} connections open from {ip} ({})", self.max_per_ip, self.settings[1]))
         } else {
             None
         };

@@ -24,18 +24,6 @@ fn webrtc_fixture() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/demo-webrtc.flv")
 }
 
-fn publish_file(file: &std::path::Path, url: &str) -> Publisher {
-    let child = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-re", "-stream_loop", "-1", "-i"])
-        .arg(file)
-        .args(["-c", "copy", "-f", "flv", url])
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("ffmpeg runs");
-    Publisher(child)
-}
-
 fn with_webrtc(mut config: ferrocast_node::NodeConfig) -> ferrocast_node::NodeConfig {
     config.webrtc_udp = Some("127.0.0.1:0".parse().unwrap());
     config

@@ -235,12 +235,12 @@ impl PartSegmenter {
         false
     }
 
-    /// The expected time to the next frame that drives the timeline.
     /// The expected duration of a track's next sample.
     fn step_of(&self, track: u32) -> u32 {
         if track == VIDEO_TRACK { self.last_video_interval } else { self.last_audio_duration }
     }
 
+    /// The expected time to the next frame that drives the timeline.
     fn step(&self) -> u32 {
         if self.tracks.has_video() { self.longest_video_interval } else { self.last_audio_duration }
     }
@@ -380,7 +380,7 @@ impl PartSegmenter {
         !self.segments.is_empty()
     }
 
-    /// The init segment of version `v`, while it is the current one.
+    /// The init segment of version `v`, while the window still has segments that use it.
     pub fn init(&self, v: u32) -> Option<Bytes> {
         self.inits.get(&v).cloned()
     }

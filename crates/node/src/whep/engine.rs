@@ -35,8 +35,8 @@ use super::{Answer, Command};
 use crate::admission::Viewer;
 use crate::hub::Packet;
 
-/// Most sessions open at once.
-pub const MAX_SESSIONS: usize = 10_000;
+/// Most sessions open at once (per engine).
+const MAX_SESSIONS: usize = 10_000;
 /// The largest datagram read.
 const DATAGRAM: usize = 2048;
 /// Addresses remembered per session (a viewer's ICE may try a few).
@@ -47,9 +47,6 @@ type Key = u64;
 /// Frames for a session; an empty batch means its feed ended.
 type Frames = (Key, Vec<Arc<Packet>>);
 
-/// Every session and the indexes that find one in O(1): by public id, by remote address, by
-/// ICE ufrag (for a viewer's first checks), and by next timeout (a heap with one live entry per
-/// session, so no event costs a pass over all sessions).
 /// Where an engine stands among the node's: its number (the first part of its sessions' ids),
 /// its candidate address, its session count (read to place new viewers), and the transcoders
 /// all engines share.
@@ -60,6 +57,9 @@ pub struct Place {
     pub transcoders: Arc<Transcoders>,
 }
 
+/// Every session and the indexes that find one in O(1): by public id, by remote address, by
+/// ICE ufrag (for a viewer's first checks), and by next timeout (a heap with one live entry per
+/// session, so no event costs a pass over all sessions).
 struct Engine {
     out: Out,
     local: SocketAddr,

@@ -27,7 +27,6 @@ use crate::StartError;
 use crate::admission::Viewer;
 
 pub use audio::OpusPacket;
-pub use engine::MAX_SESSIONS;
 
 /// A request to an engine.
 enum Command {

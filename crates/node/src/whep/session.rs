@@ -18,6 +18,7 @@ use super::transport::Out;
 use crate::hub::Packet;
 use crate::key::StreamKey;
 use crate::stats::traffic::TrafficChain;
+use ferrocast_media::FrameKind;
 
 /// A viewer that has not completed ICE and DTLS this long after its offer is dropped.
 pub const CONNECT_WAIT: Duration = Duration::from_secs(10);
@@ -144,8 +145,6 @@ impl Session {
     /// transcoder.
     pub fn write(&mut self, packets: &[Arc<Packet>], out: &Out) {
         let now = Instant::now();
-        let shared = self.transcoder.clone();
-        let mut transcoder = shared.lock().unwrap_or_else(|e| e.into_inner());
         for (i, p) in packets.iter().enumerate() {
             // str0m holds at most 512 unsent frames per track, and a GOP-cache start can be more:
             // let it packetize and send what it has every 256 frames.
@@ -160,8 +159,16 @@ impl Session {
                 let time = MediaTime::new(unit.rtp_time, Frequency::NINETY_KHZ);
                 self.send(mid, pt, now, time, unit.data);
             }
-            if let Some((mid, pt)) = self.audio {
-                for opus in transcoder.opus_for(p) {
+            if let Some((mid, pt)) = self.audio
+                && p.frame.kind == FrameKind::Audio
+            {
+                // Most frames carry their Opus already: the stream's transcoder (shared by its
+                // viewers on every engine) is locked only for one not seen yet.
+                let opus = match p.opus.get() {
+                    Some(done) => done,
+                    None => self.transcoder.lock().unwrap_or_else(|e| e.into_inner()).opus_for(p),
+                };
+                for opus in opus {
                     let time = MediaTime::new(opus.rtp_time, Frequency::FORTY_EIGHT_KHZ);
                     self.send(mid, pt, now, time, opus.data.to_vec());
                 }

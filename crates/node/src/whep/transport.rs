@@ -11,8 +11,6 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -22,6 +20,8 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
+
+use crate::limits::ConnLimiter;
 
 /// Most TCP connections at once (sessions are bounded separately), and from one IP address.
 const MAX_CONNECTIONS: usize = 4096;
@@ -77,8 +77,7 @@ impl Out {
 
 /// Accepts viewers' ICE-TCP connections until `shutdown`.
 pub async fn accept(listener: TcpListener, events: mpsc::Sender<TcpEvent>, shutdown: CancellationToken) {
-    let open = Arc::new(AtomicUsize::new(0));
-    let per_ip: Arc<std::sync::Mutex<HashMap<std::net::IpAddr, usize>>> = Arc::default();
+    let limiter = ConnLimiter::with_settings("webrtc-tcp", MAX_CONNECTIONS, MAX_PER_IP, ["a fixed cap"; 2]);
     if let Ok(addr) = listener.local_addr() {
         info!(tcp = %addr, "webrtc over TCP ready");
     }
@@ -94,38 +93,17 @@ pub async fn accept(listener: TcpListener, events: mpsc::Sender<TcpEvent>, shutd
                 }
             },
         };
-        if open.fetch_add(1, Ordering::Relaxed) >= MAX_CONNECTIONS {
-            open.fetch_sub(1, Ordering::Relaxed);
-            debug!(%peer, "webrtc over TCP: too many connections, refused");
-            continue;
-        }
-        {
-            let mut ips = per_ip.lock().unwrap_or_else(|e| e.into_inner());
-            let n = ips.entry(peer.ip()).or_insert(0);
-            if *n >= MAX_PER_IP {
-                drop(ips);
-                open.fetch_sub(1, Ordering::Relaxed);
-                debug!(%peer, "webrtc over TCP: {MAX_PER_IP} connections from this address already, refused");
-                continue;
-            }
-            *n += 1;
-        }
-        let (events, open, shutdown, per_ip) = (events.clone(), open.clone(), shutdown.clone(), per_ip.clone());
+        // Over either cap the connection is closed at once (the limiter logs it).
+        let Some(permit) = limiter.try_acquire(peer.ip()) else { continue };
+        let (events, shutdown) = (events.clone(), shutdown.clone());
         tokio::spawn(async move {
+            let _permit = permit;
             let _ = stream.set_nodelay(true);
             tokio::select! {
                 _ = shutdown.cancelled() => {}
                 _ = connection(stream, peer, &events) => {}
             }
             let _ = events.send(TcpEvent::Closed(peer)).await;
-            open.fetch_sub(1, Ordering::Relaxed);
-            let mut ips = per_ip.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(n) = ips.get_mut(&peer.ip()) {
-                *n -= 1;
-                if *n == 0 {
-                    ips.remove(&peer.ip());
-                }
-            }
         });
     }
 }

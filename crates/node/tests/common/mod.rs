@@ -76,9 +76,14 @@ pub async fn start_with(config: NodeConfig) -> RunningNode {
 pub struct Publisher(pub Child);
 
 pub fn publish_fixture(url: &str) -> Publisher {
+    publish_file(&fixture(), url)
+}
+
+/// FFmpeg publishing `file` to `url` in a loop, at its own pace; killed on drop.
+pub fn publish_file(file: &std::path::Path, url: &str) -> Publisher {
     let child = Command::new("ffmpeg")
         .args(["-hide_banner", "-loglevel", "error", "-re", "-stream_loop", "-1", "-i"])
-        .arg(fixture())
+        .arg(file)
         .args(["-c", "copy", "-f", "flv", url])
         .stdin(Stdio::null())
         .stdout(Stdio::null())

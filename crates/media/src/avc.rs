@@ -52,6 +52,12 @@ impl AvcConfig {
         Ok(out)
     }
 
+    /// A coded frame's NAL units (its body split on the length prefixes), without access unit
+    /// delimiters: what an RTP packetizer sends.
+    pub fn nal_units<'a>(&self, body: &'a [u8]) -> Result<Vec<&'a [u8]>, MediaError> {
+        crate::ts::split_avcc(body, self.nal_length_size)
+    }
+
     /// Parses a record (the body of an AVC sequence header after the 5-byte FLV video header).
     /// It must hold at least one SPS, and that SPS must parse.
     pub fn parse(record: &[u8]) -> Result<AvcConfig, MediaError> {

@@ -237,6 +237,9 @@ struct TestViewer {
     /// The SSRC of the first video packet, and how many came on another one (RTX resends).
     video_ssrc: Option<[u8; 4]>,
     resent: u64,
+    /// The video m-line (to ask for keyframes on), and the keyframes received.
+    video_mid: str0m::media::Mid,
+    keyframes: u64,
 }
 
 enum Link {
@@ -254,7 +257,7 @@ impl TestViewer {
             rtc.add_local_candidate(str0m::Candidate::host(socket.local_addr().unwrap(), "udp").unwrap());
         }
         let mut change = rtc.sdp_api();
-        change.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
+        let video_mid = change.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
         change.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
         let (offer, pending) = change.apply().unwrap();
         let (status, answer) = post(url, "application/sdp", offer.to_sdp_string()).await;
@@ -276,6 +279,8 @@ impl TestViewer {
                 rtp_seen: 0,
                 video_ssrc: None,
                 resent: 0,
+                video_mid,
+                keyframes: 0,
             };
         }
         // The node's passive TCP candidate: `a=candidate:F 1 tcp PRIO IP PORT typ host tcptype passive`.
@@ -311,15 +316,28 @@ impl TestViewer {
             rtp_seen: 0,
             video_ssrc: None,
             resent: 0,
+            video_mid,
+            keyframes: 0,
         }
+    }
+
+    /// Sends a PLI, as a browser whose picture broke.
+    fn ask_keyframe(&mut self) {
+        let mut writer = self.rtc.writer(self.video_mid).expect("the video m-line");
+        writer.request_keyframe(None, str0m::media::KeyframeRequestKind::Pli).expect("a PLI can be sent");
     }
 
     /// Runs the session for `secs`.
     async fn run_for(&mut self, secs: u64) {
+        self.run_for_ms(secs * 1000).await
+    }
+
+    /// Runs the session for `ms` milliseconds.
+    async fn run_for_ms(&mut self, ms: u64) {
         use str0m::net::Protocol;
         use str0m::{Event, Input, Output};
         use tokio::io::AsyncWriteExt;
-        let end = tokio::time::Instant::now() + Duration::from_secs(secs);
+        let end = tokio::time::Instant::now() + Duration::from_millis(ms);
         let mut buf = vec![0u8; 2048];
         loop {
             let timeout = loop {
@@ -340,6 +358,7 @@ impl TestViewer {
                     Output::Event(Event::MediaData(d)) if d.params.spec().codec.is_video() => {
                         self.video += 1;
                         self.broken += u64::from(!d.contiguous);
+                        self.keyframes += u64::from(d.is_keyframe());
                     }
                     Output::Event(Event::MediaData(_)) => self.audio += 1,
                     Output::Event(_) => {}
@@ -407,6 +426,49 @@ async fn a_viewer_that_loses_one_video_packet_in_twenty_gets_them_back_by_nack()
     // 25 frames a second keep coming, and the node's retransmissions fill (nearly) every gap.
     assert!(got >= 125, "{got} video frames in 6 s at 5% loss");
     assert!(gaps * 20 <= got, "{gaps} of {got} frames had a gap NACKs did not fill");
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewers_keyframe_request_is_answered_from_the_gop_not_the_publishers_next_keyframe() {
+    // A publisher with one keyframe every 30 s (the file is 30 s long, looped).
+    let dir = tempfile::tempdir().unwrap();
+    let long_gop = dir.path().join("long-gop.flv");
+    let made = std::process::Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100", "-t", "30"])
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-profile:v", "baseline", "-g", "750", "-bf", "0"])
+        .args(["-x264-params", "scenecut=0", "-c:a", "aac", "-f", "flv"])
+        .arg(&long_gop)
+        .status()
+        .expect("ffmpeg runs");
+    assert!(made.success());
+    let node = start_with(with_webrtc(loopback_config())).await;
+    let _publisher = publish_file(&long_gop, &format!("rtmp://{}/live/gop", node.rtmp_addr));
+    wait_published(node.api_addr, "/live/gop").await;
+    let mut viewer = TestViewer::connect(&format!("http://{}/live/gop/whep", node.http_addr), false).await;
+    viewer.run_for(3).await;
+    assert_eq!(viewer.keyframes, 1, "the viewer started at the GOP's keyframe, and no other came");
+    let before = viewer.video;
+
+    // The viewer's picture broke: it sends a PLI. The node sends the GOP again from its
+    // keyframe at once; the publisher's next keyframe is more than 20 s away.
+    viewer.ask_keyframe();
+    viewer.run_for(1).await;
+    assert_eq!(viewer.keyframes, 2, "the PLI was answered with the cached keyframe");
+    assert!(viewer.video - before > 75, "the GOP came again, then live: {} frames", viewer.video - before);
+    assert_eq!(viewer.broken, 0, "every frame whole");
+
+    // A viewer flooding PLIs (one every 50 ms for 3 s) gets at most one answer a second, and its
+    // live frames keep coming.
+    let before = viewer.video;
+    for _ in 0..60 {
+        viewer.ask_keyframe();
+        viewer.run_for_ms(50).await;
+    }
+    let answers = viewer.keyframes - 2;
+    assert!((2..=4).contains(&answers), "{answers} answers to 60 PLIs in 3 s");
+    assert!(viewer.video - before >= 70, "{} frames in 3 s", viewer.video - before);
     node.shutdown().await;
 }
 

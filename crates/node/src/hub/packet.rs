@@ -22,6 +22,8 @@ pub struct Packet {
     rtmp: OnceLock<(u32, Bytes)>,
     /// The Opus packets WebRTC viewers get for this (AAC) frame, made once per stream.
     pub(crate) opus: OnceLock<Vec<crate::whep::OpusPacket>>,
+    /// The RTP payloads WebRTC viewers get for this (H.264) frame, made once per stream.
+    pub(crate) h264_rtp: OnceLock<crate::whep::FramePayloads>,
 }
 
 impl Packet {
@@ -33,6 +35,7 @@ impl Packet {
             flv: OnceLock::new(),
             rtmp: OnceLock::new(),
             opus: OnceLock::new(),
+            h264_rtp: OnceLock::new(),
         }
     }
 

@@ -49,7 +49,8 @@ const AAC_RATES: [u32; 13] = [96000, 88200, 64000, 48000, 44100, 32000, 24000, 2
 #[derive(Debug, Clone)]
 pub struct OpusPacket {
     pub rtp_time: u64,
-    pub data: Bytes,
+    /// Shared by every session that sends it (and by their retransmission caches).
+    pub data: std::sync::Arc<[u8]>,
 }
 
 /// Every played stream's transcoder, shared by the engines (a stream's viewers may be on
@@ -138,7 +139,7 @@ impl Transcoder {
                 self.codec.as_mut().map(|c| c.frame(timestamp, tag.body)).unwrap_or_default()
             }
             (AudioCodec::Opus, AudioPacket::CodedFrames) if tag.body.len() <= MAX_PACKET => {
-                vec![OpusPacket { rtp_time: u64::from(timestamp) * 48, data: payload.slice_ref(tag.body) }]
+                vec![OpusPacket { rtp_time: u64::from(timestamp) * 48, data: tag.body.into() }]
             }
             (AudioCodec::Opus | AudioCodec::Aac, _) => Vec::new(),
             (codec, _) => {
@@ -311,7 +312,7 @@ impl Codec {
         };
         let rtp_time = u64::from(self.start_ms) * 48 + self.made * FRAME as u64;
         self.made += 1;
-        Some(OpusPacket { rtp_time, data: Bytes::copy_from_slice(&self.out[..n]) })
+        Some(OpusPacket { rtp_time, data: self.out[..n].into() })
     }
 }
 

@@ -162,7 +162,8 @@ impl Engine {
         self.settle(key);
     }
 
-    /// Every timer due by `now`: str0m's timeouts (its RTCP, retransmissions, ICE keepalives).
+    /// Every timer due by `now`: str0m's timeouts (its RTCP, retransmissions, ICE keepalives)
+    /// and the pacers' (frames waiting for budget).
     /// The due entries are taken first, so a session that asks for `now` again waits for the
     /// next wake instead of spinning here.
     fn timers(&mut self, now: Instant) {
@@ -181,10 +182,7 @@ impl Engine {
             }
             s.scheduled = None;
             if s.timeout <= now {
-                if s.rtc.handle_input(Input::Timeout(now)).is_err() {
-                    s.failed = true;
-                }
-                s.drain(&self.out);
+                s.tick(now, &self.out);
             }
             self.settle(key);
         }
@@ -331,7 +329,9 @@ fn answer_offer(sdp: &str, candidate: SocketAddr, tcp: bool) -> Result<(Rtc, Str
     // No transport-wide congestion control: the stream is the publisher's, its bitrate cannot
     // follow a viewer's estimate, and the viewers' feedback would cost the engine for nothing
     // (str0m's default extensions otherwise).
+    // RTP mode: the session writes the stream's shared RTP payloads (`session`).
     let mut rtc = Rtc::builder()
+        .set_rtp_mode(true)
         .set_ice_lite(true)
         .clear_extension_map()
         .set_extension(2, Extension::AbsoluteSendTime)

@@ -1,20 +1,25 @@
-//! From the stream's FLV frames to what a WebRTC video track sends: H.264 access units in Annex
-//! B (the RTP packetizer's input), SPS/PPS before each keyframe, RTP time at 90 kHz from the
-//! frame's presentation time.
+//! From the stream's FLV frames to what a WebRTC video track sends: each picture's RTP payloads
+//! (made once per stream, `rtp`), the parameter sets before each keyframe, RTP time at 90 kHz
+//! from the frame's presentation time.
 //!
 //! WebRTC decoders do not reorder frames, so B-frames are dropped: a frame presented before one
 //! already sent (what a B-frame is in decode order) is not sent. A stream encoded without
 //! B-frames (`-bf 0`, OBS's default for WebRTC) keeps its full frame rate; one with them plays
 //! its I- and P-frames.
 
+use ferrocast_media::FrameKind;
 use ferrocast_media::avc::AvcConfig;
 use ferrocast_media::tag::{VideoCodec, VideoPacket, parse_video_tag};
-use ferrocast_media::{Frame, FrameKind};
+
+use super::rtp::{self, Payload};
+use crate::hub::Packet;
 
 /// One session's video state: the decoder configuration seen so far.
 #[derive(Default)]
 pub struct VideoTrack {
     config: Option<AvcConfig>,
+    /// The configuration's parameter sets, as the payloads sent before a keyframe.
+    sets: Vec<Payload>,
     /// Nothing is sent before a keyframe: a decoder cannot start elsewhere.
     started: bool,
     /// The latest presentation time sent, ms.
@@ -23,16 +28,30 @@ pub struct VideoTrack {
     pub dropped: u64,
 }
 
-/// A video access unit to send.
-pub struct Unit {
+/// A picture to send.
+pub struct Unit<'a> {
     /// Presentation time, at 90 kHz.
     pub rtp_time: u64,
-    pub data: Vec<u8>,
+    pub keyframe: bool,
+    /// The parameter sets to send first (a keyframe's), then the picture's own payloads.
+    pub sets: &'a [Payload],
+    pub payloads: &'a [Payload],
 }
 
 impl VideoTrack {
-    /// The access unit `frame` carries, if it is an H.264 picture this track can send.
-    pub fn unit(&mut self, frame: &Frame) -> Option<Unit> {
+    /// Sends nothing more until the next keyframe (after frames were dropped).
+    pub fn restart(&mut self) {
+        self.started = false;
+    }
+
+    /// The payloads of the current parameter sets (what goes before a keyframe without its own).
+    pub fn parameter_sets(&self) -> &[Payload] {
+        &self.sets
+    }
+
+    /// The picture `packet` carries, if it is an H.264 one this track can send.
+    pub fn unit<'a>(&'a mut self, packet: &'a Packet) -> Option<Unit<'a>> {
+        let frame = &packet.frame;
         if frame.kind != FrameKind::Video {
             return None;
         }
@@ -43,6 +62,7 @@ impl VideoTrack {
         match tag.packet {
             VideoPacket::SequenceStart => {
                 self.config = AvcConfig::parse(tag.body).ok();
+                self.sets = self.config.as_ref().map(rtp::parameter_sets).unwrap_or_default();
                 None
             }
             VideoPacket::CodedFrames => {
@@ -56,9 +76,15 @@ impl VideoTrack {
                     self.dropped += 1;
                     return None;
                 }
+                let config = self.config.as_ref()?;
                 self.last_pts = Some(pts);
-                let data = self.config.as_ref()?.annex_b(tag.body, keyframe).ok()?;
-                Some(Unit { rtp_time: u64::try_from(pts.max(0)).unwrap_or(0).saturating_mul(90), data })
+                let own = packet.h264_rtp.get_or_init(|| rtp::frame_payloads(config, tag.body));
+                if own.payloads.is_empty() {
+                    return None;
+                }
+                let sets = if keyframe && !own.has_sps { &self.sets[..] } else { &[] };
+                let rtp_time = u64::try_from(pts.max(0)).unwrap_or(0).saturating_mul(90);
+                Some(Unit { rtp_time, keyframe, sets, payloads: &own.payloads })
             }
             _ => None,
         }
@@ -70,16 +96,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_fixture_becomes_annex_b_units_without_b_frames_from_its_first_keyframe() {
+    fn the_fixture_becomes_pictures_of_shared_rtp_payloads_without_b_frames_from_its_first_keyframe() {
         let fixture = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/demo.flv")).unwrap();
         let frames = ferrocast_media::flv::read_all(&fixture).unwrap();
+        let packets: Vec<Packet> = frames.into_iter().map(|f| Packet::new(f, false)).collect();
         let mut track = VideoTrack::default();
-        let units: Vec<Unit> = frames.iter().filter_map(|f| track.unit(f)).collect();
+        // (time, keyframe, parameter-set payloads, the first payload's NAL type)
+        let mut units = Vec::new();
+        for p in &packets {
+            if let Some(u) = track.unit(p) {
+                units.push((u.rtp_time, u.keyframe, u.sets.len(), u.payloads[0][0] & 0x1f));
+            }
+        }
         assert!(units.len() > 50, "{} units", units.len());
         assert!(track.dropped > 50, "the fixture's B-frames are dropped: {}", track.dropped);
-        assert!(units.windows(2).all(|w| w[1].rtp_time > w[0].rtp_time), "presentation order only");
-        // The first unit is a keyframe with its parameter sets first: SPS (7), then PPS (8).
-        assert_eq!(&units[0].data[..5], &[0, 0, 0, 1, 0x67]);
-        assert!(units[0].data.windows(5).any(|w| w == [0, 0, 0, 1, 0x68]));
+        assert!(units.windows(2).all(|w| w[1].0 > w[0].0), "presentation order only");
+        // The first unit is a keyframe with its parameter sets in front (one STAP-A); the
+        // others have none.
+        assert_eq!((units[0].1, units[0].2), (true, 1));
+        assert!(units.iter().all(|u| u.1 == (u.2 == 1)));
+        // The payloads were made once, on the frames: a second track sends the same ones.
+        let mut again = VideoTrack::default();
+        let first = packets.iter().find_map(|p| again.unit(p).map(|u| u.payloads[0].clone())).unwrap();
+        let cached = packets.iter().find_map(|p| p.h264_rtp.get().filter(|f| !f.payloads.is_empty())).unwrap();
+        assert!(std::sync::Arc::ptr_eq(&first, &cached.payloads[0]));
     }
 }

@@ -7,12 +7,17 @@
 //! ...), with ICE-TCP on the same port number as the fallback for viewers whose network blocks
 //! UDP (`transport`). The node is ICE-lite (it answers the browser's connectivity checks, it
 //! never gathers); its candidates are the engine's address, or `--webrtc-candidate` for a node
-//! behind NAT. H.264 video is passed through (`media`); AAC audio is transcoded to Opus once per
-//! stream, whichever engines its viewers are on (`audio`).
+//! behind NAT. H.264 video is passed through (`media`), cut into RTP payloads once per stream
+//! (`rtp`); AAC audio is transcoded to Opus once per stream, whichever engines its viewers are
+//! on (`audio`). Those shared payloads are the stream's packet cache: NACKs and keyframe
+//! requests are answered from them (`session`). A per-session pacer spreads what would otherwise
+//! go in one burst: a new viewer's GOP-cache start, a keyframe request's answer (`pacer`).
 
 mod audio;
 mod engine;
 mod media;
+mod pacer;
+mod rtp;
 mod session;
 mod transport;
 
@@ -27,6 +32,7 @@ use crate::StartError;
 use crate::admission::Viewer;
 
 pub use audio::OpusPacket;
+pub use rtp::FramePayloads;
 
 /// A request to an engine.
 enum Command {

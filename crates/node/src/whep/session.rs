@@ -1,19 +1,30 @@
 //! One WebRTC viewer's session: its sans-IO `str0m::Rtc` state, the tracks it sends, and what it
 //! needs from the engine (its addresses, its next timeout, whether it is still alive).
+//!
+//! str0m runs in RTP mode: the session writes the stream's RTP payloads (made once per stream,
+//! `rtp`) with its own sequence numbers, so str0m copies nothing per viewer until encryption.
+//! Its retransmission cache holds references to those payloads and answers the viewer's NACKs
+//! (with RTX). A PLI or FIR is answered from the same payloads: the session sends its picture
+//! again from the GOP's keyframe, so a viewer that lost its picture does not wait for the
+//! publisher's next keyframe (an RTMP publisher cannot be asked for one).
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use str0m::format::Codec;
-use str0m::media::{Frequency, MediaKind, MediaTime, Mid, Pt};
+use str0m::format::{Codec, PayloadParams};
+use str0m::media::{MediaKind, Mid, Pt};
+use str0m::rtp::{RtpWrite, SeqNo};
 use str0m::{Event, IceConnectionState, Input, Output, Rtc};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use super::audio::Transcoder;
 use super::media::VideoTrack;
+use super::pacer::Pacer;
+use super::rtp::Payload;
 use super::transport::Out;
 use crate::hub::Packet;
 use crate::key::StreamKey;
@@ -22,6 +33,30 @@ use ferrocast_media::FrameKind;
 
 /// A viewer that has not completed ICE and DTLS this long after its offer is dropped.
 pub const CONNECT_WAIT: Duration = Duration::from_secs(10);
+/// A viewer's keyframe requests are answered at most this often (each answer resends the
+/// pictures since the GOP's keyframe).
+const PICTURE_RESEND_EVERY: Duration = Duration::from_secs(1);
+/// The most pictures since a keyframe a session keeps to answer a keyframe request. A resent
+/// picture is timed one 90 kHz tick after the one before, so this stays under the interval of a
+/// 120 fps stream (750 ticks); a longer GOP is not resent, and the next keyframe answers.
+const GOP_PICTURES: usize = 512;
+
+/// Frames queued longest for the pacer: a viewer this far behind starts again at a keyframe.
+const BACKLOG_FRAMES: usize = 4096;
+
+/// A frame waiting for the pacer: a live one, or a picture sent again for a keyframe request
+/// (`first`: the GOP's keyframe, which takes the parameter sets in front).
+enum Queued {
+    Live(Arc<Packet>),
+    Again { picture: Arc<Packet>, first: bool },
+}
+
+/// One track the session sends: its m-line, payload type, and next sequence number.
+struct Track {
+    mid: Mid,
+    pt: Pt,
+    seq: SeqNo,
+}
 
 pub struct Session {
     /// The public id (the last segment of its WHEP resource URL).
@@ -37,9 +72,21 @@ pub struct Session {
     /// The stream it plays, and that stream's transcoder (shared with its other viewers).
     pub stream: StreamKey,
     transcoder: Arc<Mutex<Transcoder>>,
-    video: Option<(Mid, Pt)>,
-    audio: Option<(Mid, Pt)>,
+    video: Option<Track>,
+    audio: Option<Track>,
     track: VideoTrack,
+    /// The pictures sent since (and with) the latest keyframe: what a keyframe request is
+    /// answered with. Empty before the first keyframe and once a GOP outgrows `GOP_PICTURES`.
+    gop: Vec<Arc<Packet>>,
+    /// The RTP time of the latest picture sent.
+    video_time: u64,
+    /// When the viewer's keyframe request was last answered.
+    resent_at: Option<Instant>,
+    /// Frames waiting for the pacer, in sending order.
+    backlog: VecDeque<Queued>,
+    pacer: Pacer,
+    /// Pictures resent for keyframe requests (for the test and the log).
+    pub pictures_resent: u64,
     /// When str0m wants its next timeout input.
     pub timeout: Instant,
     /// The time of this session's entry in the engine's timer heap, if it has one.
@@ -75,6 +122,12 @@ impl Session {
             video: None,
             audio: None,
             track: VideoTrack::default(),
+            gop: Vec::new(),
+            video_time: 0,
+            resent_at: None,
+            backlog: VecDeque::new(),
+            pacer: Pacer::new(now),
+            pictures_resent: 0,
             timeout: now,
             scheduled: None,
             failed: false,
@@ -88,6 +141,17 @@ impl Session {
     /// the viewer's TCP connection), events are handled, and the next timeout is kept.
     pub fn drain(&mut self, out: &Out) {
         let mut sent = 0;
+        self.poll(out, &mut sent);
+        if sent > 0 {
+            self.traffic.add_send(sent);
+        }
+        // Frames wait for the pacer: the engine wakes the session when it has budget again.
+        if !self.backlog.is_empty() {
+            self.timeout = self.timeout.min(self.pacer.next(Instant::now()));
+        }
+    }
+
+    fn poll(&mut self, out: &Out, sent: &mut u64) {
         loop {
             match self.rtc.poll_output() {
                 Ok(Output::Timeout(t)) => {
@@ -95,7 +159,7 @@ impl Session {
                     break;
                 }
                 Ok(Output::Transmit(t)) => {
-                    sent += t.contents.len() as u64;
+                    *sent += t.contents.len() as u64;
                     out.send(&t);
                 }
                 Ok(Output::Event(e)) => self.event(e),
@@ -105,9 +169,6 @@ impl Session {
                     break;
                 }
             }
-        }
-        if sent > 0 {
-            self.traffic.add_send(sent);
         }
     }
 
@@ -121,58 +182,49 @@ impl Session {
             }
             Event::IceConnectionStateChange(IceConnectionState::Disconnected) => self.failed = true,
             Event::MediaAdded(m) if m.kind == MediaKind::Video && self.video.is_none() => {
-                let pt = self.rtc.writer(m.mid).and_then(|w| {
-                    let h264 = || w.payload_params().filter(|p| p.spec().codec == Codec::H264);
-                    let mode1 = h264().find(|p| p.spec().format.packetization_mode == Some(1)).map(|p| p.pt());
-                    mode1.or_else(|| h264().next().map(|p| p.pt()))
-                });
-                self.video = pt.map(|pt| (m.mid, pt));
+                let h264 = || self.params(m.mid).filter(|p| p.spec().codec == Codec::H264);
+                let mode1 = h264().find(|p| p.spec().format.packetization_mode == Some(1)).map(|p| p.pt());
+                let pt = mode1.or_else(|| h264().next().map(|p| p.pt()));
+                self.video = pt.map(|pt| Track { mid: m.mid, pt, seq: SeqNo::default() });
             }
             Event::MediaAdded(m) if m.kind == MediaKind::Audio && self.audio.is_none() => {
-                let pt = self
-                    .rtc
-                    .writer(m.mid)
-                    .and_then(|w| w.payload_params().find(|p| p.spec().codec == Codec::Opus).map(|p| p.pt()));
-                self.audio = pt.map(|pt| (m.mid, pt));
+                let pt = self.params(m.mid).find(|p| p.spec().codec == Codec::Opus).map(|p| p.pt());
+                self.audio = pt.map(|pt| Track { mid: m.mid, pt, seq: SeqNo::default() });
             }
-            // A viewer's PLI/FIR is not forwarded: an RTMP publisher cannot be asked for a
-            // keyframe. The next one comes with the publisher's GOP.
+            // A viewer's PLI/FIR is answered from the cache, never forwarded: an RTMP publisher
+            // cannot be asked for a keyframe.
+            Event::KeyframeRequest(_) => {
+                self.resend_picture(Instant::now());
+            }
             _ => {}
         }
     }
 
-    /// Sends what `packets` hold for this session's tracks; audio comes from the stream's
-    /// transcoder.
+    /// The payload types the viewer accepts on the m-line `mid`.
+    fn params(&self, mid: Mid) -> impl Iterator<Item = &PayloadParams> {
+        let remote = self.rtc.media(mid).map(|m| m.remote_pts()).unwrap_or_default();
+        self.rtc.codec_config().params().iter().filter(move |p| remote.contains(&p.pt()))
+    }
+
+    /// Queues what `packets` hold for this session's tracks and sends what the pacer allows.
     pub fn write(&mut self, packets: &[Arc<Packet>], out: &Out) {
-        let now = Instant::now();
-        for (i, p) in packets.iter().enumerate() {
-            // str0m holds at most 512 unsent frames per track, and a GOP-cache start can be more:
-            // let it packetize and send what it has every 256 frames.
-            if i > 0 && i % 256 == 0 {
-                if self.rtc.handle_input(Input::Timeout(now)).is_err() {
-                    self.failed = true;
-                    return;
-                }
-                self.drain(out);
-            }
-            if let (Some((mid, pt)), Some(unit)) = (self.video, self.track.unit(&p.frame)) {
-                let time = MediaTime::new(unit.rtp_time, Frequency::NINETY_KHZ);
-                self.send(mid, pt, now, time, unit.data);
-            }
-            if let Some((mid, pt)) = self.audio
-                && p.frame.kind == FrameKind::Audio
-            {
-                // Most frames carry their Opus already: the stream's transcoder (shared by its
-                // viewers on every engine) is locked only for one not seen yet.
-                let opus = match p.opus.get() {
-                    Some(done) => done,
-                    None => self.transcoder.lock().unwrap_or_else(|e| e.into_inner()).opus_for(p),
-                };
-                for opus in opus {
-                    let time = MediaTime::new(opus.rtp_time, Frequency::FORTY_EIGHT_KHZ);
-                    self.send(mid, pt, now, time, opus.data.to_vec());
-                }
-            }
+        if self.backlog.len() + packets.len() > BACKLOG_FRAMES {
+            // The viewer cannot take the stream at the pacer's rate: start again at a keyframe.
+            warn!(session = %self.id, frames = self.backlog.len(), "webrtc viewer fell behind; it resumes at the next keyframe");
+            self.backlog.clear();
+            self.track.restart();
+            self.gop.clear();
+        }
+        self.backlog.extend(packets.iter().map(|p| Queued::Live(p.clone())));
+        self.tick(Instant::now(), out);
+    }
+
+    /// Sends what the pacer allows of the backlog, then lets str0m send and run its timers.
+    pub fn tick(&mut self, now: Instant, out: &Out) {
+        while self.pacer.ready(now) {
+            let Some(next) = self.backlog.pop_front() else { break };
+            let bytes = self.send(next, now);
+            self.pacer.spend(bytes);
         }
         if self.track.dropped > 0 && !self.told_b_frames {
             self.told_b_frames = true;
@@ -182,17 +234,98 @@ impl Session {
                 "the stream has B-frames, which WebRTC decoders cannot reorder: this viewer gets its I- and P-frames only; publish with -bf 0 (or the baseline profile) for the full frame rate"
             );
         }
+        if self.rtc.handle_input(Input::Timeout(now)).is_err() {
+            self.failed = true;
+        }
         self.drain(out);
     }
 
-    fn send(&mut self, mid: Mid, pt: Pt, now: Instant, time: MediaTime, data: Vec<u8>) {
-        let Some(writer) = self.rtc.writer(mid) else { return };
-        if let Err(e) = writer.write(pt, now, time, data) {
-            debug!(session = %self.id, "webrtc write failed: {e}");
+    /// Writes one queued frame; the bytes it took.
+    fn send(&mut self, queued: Queued, now: Instant) -> usize {
+        let mut bytes = 0;
+        match queued {
+            Queued::Live(p) => {
+                if let (Some(video), Some(unit)) = (&mut self.video, self.track.unit(&p)) {
+                    bytes += send_picture(&mut self.rtc, video, now, unit.rtp_time, unit.sets, unit.payloads);
+                    self.video_time = unit.rtp_time;
+                    if unit.keyframe {
+                        self.gop.clear();
+                    }
+                    // The GOP is kept from its keyframe on, up to its bound.
+                    if (unit.keyframe || !self.gop.is_empty()) && self.gop.len() < GOP_PICTURES {
+                        self.gop.push(p.clone());
+                    } else {
+                        self.gop.clear();
+                    }
+                }
+                if let Some(audio) = &mut self.audio
+                    && p.frame.kind == FrameKind::Audio
+                {
+                    // Most frames carry their Opus already: the stream's transcoder (shared by
+                    // its viewers on every engine) is locked only for one not seen yet.
+                    let opus = match p.opus.get() {
+                        Some(done) => done,
+                        None => self.transcoder.lock().unwrap_or_else(|e| e.into_inner()).opus_for(&p),
+                    };
+                    for opus in opus {
+                        send_rtp(&mut self.rtc, audio, now, opus.rtp_time, false, &opus.data);
+                        bytes += opus.data.len();
+                    }
+                }
+            }
+            Queued::Again { picture, first } => {
+                let (Some(video), Some(own)) = (&mut self.video, picture.h264_rtp.get()) else { return 0 };
+                let sets = if first && !own.has_sps { self.track.parameter_sets() } else { &[] };
+                self.video_time += 1;
+                bytes += send_picture(&mut self.rtc, video, now, self.video_time, sets, &own.payloads);
+            }
         }
+        bytes
+    }
+
+    /// Answers a keyframe request: the pictures since the GOP's keyframe go again, ahead of
+    /// the backlog, each one 90 kHz tick after the one before from the latest picture's time,
+    /// so the viewer's decoder restarts at once and the next live picture still comes after
+    /// them.
+    fn resend_picture(&mut self, now: Instant) {
+        if self.video.is_none()
+            || self.gop.is_empty()
+            || self.resent_at.is_some_and(|t| now.duration_since(t) < PICTURE_RESEND_EVERY)
+        {
+            debug!(session = %self.id, "keyframe request left to the next keyframe");
+            return;
+        }
+        self.resent_at = Some(now);
+        for (i, picture) in self.gop.iter().enumerate().rev() {
+            self.backlog.push_front(Queued::Again { picture: picture.clone(), first: i == 0 });
+        }
+        self.pictures_resent += self.gop.len() as u64;
+        debug!(session = %self.id, pictures = self.gop.len(), "keyframe request answered from the GOP");
     }
 
     pub fn alive(&self) -> bool {
         !self.failed && self.rtc.is_alive() && (self.connected.is_none() || self.created.elapsed() < CONNECT_WAIT)
     }
+}
+
+/// Writes one picture's payloads (the last carries the marker bit); their bytes.
+fn send_picture(rtc: &mut Rtc, track: &mut Track, now: Instant, time: u64, sets: &[Payload], own: &[Payload]) -> usize {
+    let last = (sets.len() + own.len()).saturating_sub(1);
+    let mut bytes = 0;
+    for (i, payload) in sets.iter().chain(own).enumerate() {
+        send_rtp(rtc, track, now, time, i == last, payload);
+        bytes += payload.len();
+    }
+    bytes
+}
+
+/// Writes one RTP packet with the track's next sequence number. The payload is shared, not
+/// copied; it stays in str0m's retransmission cache for NACKs.
+fn send_rtp(rtc: &mut Rtc, track: &mut Track, now: Instant, time: u64, marker: bool, payload: &Payload) {
+    let mut api = rtc.direct_api();
+    let Some(stream) = api.stream_tx_by_mid(track.mid, None) else { return };
+    // RTP time is 32 bits on the wire; it wraps.
+    let write =
+        RtpWrite::new(track.pt, track.seq.inc(), time as u32, now, payload.clone()).marker(marker).nackable(true);
+    stream.write_rtp(write);
 }

@@ -182,7 +182,7 @@ done
   echo
   echo "## Delivery latency, origin + edge, $PROTO players — $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo
-  echo "- machine: $(machine), kernel $(uname -r); commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD 2>/dev/null || echo ' (with uncommitted changes)')"
+  echo "- machine: $(machine), kernel $(uname -r); commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!bench/RESULTS.md' 2>/dev/null || echo ' (with uncommitted changes)')"
   echo "- command: \`PROTO=$PROTO PLAYERS=\"$PLAYERS\" DURATION=$DURATION RAMP=$RAMP NODE_ARGS=\"$NODE_ARGS\" bench/latency.sh\`"
   echo "- nodes: \`taskset -c 0 $BIN node --name origin|edge ... --max-connections-per-ip 0 [--role edge --origin O] $NODE_ARGS\`"
   for c in "${COMMANDS[@]}"; do echo "- \`$c\`"; done

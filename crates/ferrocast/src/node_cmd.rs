@@ -57,9 +57,9 @@ pub struct NodeArgs {
     /// Opus [default: no WebRTC].
     #[arg(long, value_name = "ADDR")]
     pub webrtc_udp: Option<SocketAddr>,
-    /// WebRTC engines, each a task with its own port: --webrtc-udp's port, the next one, and so
-    /// on (open the range), so WebRTC uses more than one core; a new viewer goes to the engine
-    /// with the fewest [default: one per core; TOML webrtc_engines].
+    /// WebRTC engines: tasks that share --webrtc-udp's one port, so WebRTC uses more than one
+    /// core; a new viewer goes to the engine with the fewest [default: one per core; TOML
+    /// webrtc_engines].
     #[arg(long, value_name = "N")]
     pub webrtc_engines: Option<usize>,
     /// The IP WebRTC viewers are told to reach: the node's public address behind NAT or in a cloud

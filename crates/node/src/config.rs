@@ -78,8 +78,8 @@ pub struct NodeConfig {
     pub advertise_ip: Option<IpAddr>,
     /// WebRTC (WHEP) playback: the UDP address every session shares. None: no WebRTC.
     pub webrtc_udp: Option<SocketAddr>,
-    /// WebRTC engines, each a task on its own UDP port (`webrtc_udp`'s port, the next, ...), so
-    /// WebRTC uses more than one core. 0: one per core.
+    /// WebRTC engines: tasks sharing `webrtc_udp`'s one port, so WebRTC uses more than one core.
+    /// 0: one per core.
     pub webrtc_engines: usize,
     /// The address WebRTC viewers are told to reach (a node behind NAT or in a cloud: its public
     /// IP). None: the UDP socket's own address.

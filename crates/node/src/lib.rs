@@ -93,12 +93,12 @@ impl RunningNode {
         let (rtmp_addr, http_addr, api_addr) =
             (local(&rtmp, config.rtmp), local(&http, config.http), local(&api, config.api));
         let webrtc = match config.webrtc_udp {
-            Some(addr) => Some(whep::bind_engines(addr, config.webrtc_engines).await?),
+            Some(addr) => Some(whep::bind(addr, config.webrtc_engines).await?),
             None => None,
         };
         let ctx = NodeContext::new(config);
-        if let Some(engines) = webrtc {
-            let whep = whep::Whep::start(engines, ctx.config.webrtc_candidate, ctx.shutdown.clone());
+        if let Some(sockets) = webrtc {
+            let whep = whep::Whep::start(sockets, ctx.config.webrtc_candidate, ctx.shutdown.clone());
             let _ = ctx.whep.set(whep);
         }
         let tracker = TaskTracker::new();

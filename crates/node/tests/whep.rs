@@ -142,8 +142,8 @@ async fn bad_offers_and_refused_tokens_get_clear_answers_and_the_node_keeps_serv
     let webrtc: u16 = candidate.split(' ').nth(5).and_then(|p| p.parse().ok()).expect("a port");
     let deleted = reqwest::Client::new().delete(format!("http://{}{location}", node.http_addr)).send().await.unwrap();
     assert_eq!(deleted.status(), 200);
-    // Two engines (the node's WebRTC on two cores): two viewers land on the two ports, and each
-    // DELETE finds its session's engine.
+    // Two engines (the node's WebRTC on two cores) share the one port: two viewers land on the
+    // two engines (their ids start with its number), and each DELETE finds its session's engine.
     let mut ports = Vec::new();
     let mut sessions = Vec::new();
     for _ in 0..2 {
@@ -170,7 +170,10 @@ async fn bad_offers_and_refused_tokens_get_clear_answers_and_the_node_keeps_serv
         (!v["clients"].as_array()?.iter().any(|c| c["type"] == "rtc-play")).then_some(())
     });
     assert!(left.await.is_some(), "the DELETEd viewers left");
-    assert_ne!(ports[0], ports[1], "two engines, two ports: {ports:?}");
+    assert_eq!(ports[0], ports[1], "two engines, one port: {ports:?}");
+    assert_eq!(ports[0], webrtc.to_string());
+    let engine = |location: &str| location.rsplit('/').next().unwrap().split('-').next().unwrap().to_string();
+    assert_ne!(engine(&sessions[0]), engine(&sessions[1]), "{sessions:?}");
 
     let good = format!("{url}?token=good");
     let (status, text) = post(&good, "application/sdp", "v=0\r\nthis is not sdp").await;
@@ -474,14 +477,33 @@ async fn a_viewers_keyframe_request_is_answered_from_the_gop_not_the_publishers_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_viewer_whose_network_blocks_udp_plays_over_ice_tcp() {
-    let node = start_with(with_webrtc(loopback_config())).await;
+    // Two engines sharing the port: the UDP viewer takes the first, so the TCP viewer's
+    // connection must be routed to the second by its first STUN check.
+    let mut config = with_webrtc(loopback_config());
+    config.webrtc_engines = 2;
+    let node = start_with(config).await;
     let _publisher = publish_file(&webrtc_fixture(), &format!("rtmp://{}/live/demo", node.rtmp_addr));
     wait_published(node.api_addr, "/live/demo").await;
-    let mut viewer = TestViewer::connect(&format!("http://{}/live/demo/whep", node.http_addr), true).await;
+    let url = format!("http://{}/live/demo/whep", node.http_addr);
+    let mut udp_viewer = TestViewer::connect(&url, false).await;
+    let mut viewer = TestViewer::connect(&url, true).await;
+    udp_viewer.run_for(1).await;
     // A connection no session takes: it sends a frame now and then, and is closed anyway.
     let mut idle = tokio::net::TcpStream::connect(viewer.node.unwrap()).await.unwrap();
     tokio::io::AsyncWriteExt::write_all(&mut idle, &[0, 4, 1, 2, 3, 4]).await.unwrap();
-    viewer.run_for(5).await;
+    let udp_video = udp_viewer.video;
+    let (udp_viewer, viewer) = tokio::join!(
+        async move {
+            udp_viewer.run_for(5).await;
+            udp_viewer
+        },
+        async move {
+            viewer.run_for(5).await;
+            viewer
+        }
+    );
+    let mut viewer = viewer;
+    assert!(udp_viewer.video - udp_video >= 75, "video frames over UDP, on the other engine: {}", udp_viewer.video);
     assert!(viewer.video >= 75, "video frames over TCP: {}", viewer.video);
     assert!(viewer.audio >= 150, "Opus frames over TCP: {}", viewer.audio);
     // Frames of a size no WebRTC packet has close that connection, and the node goes on.

@@ -165,7 +165,7 @@ fn node_config(layout: &Layout, plan: &Plan, hooks: &str) -> NodeConfig {
         origins: if plan.role == Role::Edge { vec![layout.public(ORIGIN.rtmp)] } else { Vec::new() },
         hooks: HooksConfig::all(hooks),
         webrtc_udp: Some(layout.bind(plan.webrtc)),
-        // One engine: its port is the plan's fixed offset (more would take the next offsets).
+        // One engine each: the three nodes share the machine's cores.
         webrtc_engines: 1,
         ..NodeConfig::default()
     }

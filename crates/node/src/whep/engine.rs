@@ -1,8 +1,10 @@
-//! The task that owns every WebRTC session of the node: it reads the UDP socket and hands each
-//! datagram to the session whose address (once known) or ICE ufrag (named by a STUN check) it
-//! matches (anything else is dropped; a bad datagram from a session's address is dropped, the
-//! session goes on), fires their timers, writes their frames, and sends what they output. Each
-//! of those costs one lookup, whatever the number of sessions.
+//! An engine: the task that owns some of the node's WebRTC sessions (one engine per core). It
+//! takes the datagrams the router hands it and gives each to the session whose address (once
+//! known) or ICE ufrag (named by a STUN check) it matches (anything else is dropped; a bad
+//! datagram from a session's address is dropped, the session goes on), fires their timers,
+//! writes their frames, and sends what they output on the shared socket. Each of those costs one
+//! lookup, whatever the number of sessions; the engine tells the router (`router::Routes`) its
+//! sessions' ufrags and addresses.
 //!
 //! Each session's frames come from a feeder task that owns the admitted `Viewer`: it waits until
 //! the session is connected (ICE and DTLS done, at most `CONNECT_WAIT`), then forwards the
@@ -23,22 +25,21 @@ use str0m::change::SdpOffer;
 use str0m::net::{Protocol, Receive, TcpType};
 use str0m::rtp::Extension;
 use str0m::{Candidate, Input, Rtc};
-use tokio::net::{TcpListener, UdpSocket};
+use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
 use super::audio::Transcoders;
+use super::router::{Routes, stun_username};
 use super::session::Session;
-use super::transport::{self, Out, TcpEvent};
+use super::transport::{self, Inbound, Out};
 use super::{Answer, Command};
 use crate::admission::Viewer;
 use crate::hub::Packet;
 
 /// Most sessions open at once (per engine).
 const MAX_SESSIONS: usize = 10_000;
-/// The largest datagram read.
-const DATAGRAM: usize = 2048;
 /// Addresses remembered per session (a viewer's ICE may try a few).
 const ADDRS_PER_SESSION: usize = 8;
 
@@ -48,13 +49,14 @@ type Key = u64;
 type Frames = (Key, Vec<Arc<Packet>>);
 
 /// Where an engine stands among the node's: its number (the first part of its sessions' ids),
-/// its candidate address, its session count (read to place new viewers), and the transcoders
-/// all engines share.
+/// the node's candidate address, its session count (read to place new viewers), and what all
+/// engines share: the transcoders and the router's tables.
 pub struct Place {
     pub index: usize,
     pub candidate: SocketAddr,
     pub sessions: Arc<AtomicUsize>,
     pub transcoders: Arc<Transcoders>,
+    pub routes: Arc<Routes>,
 }
 
 /// Every session and the indexes that find one in O(1): by public id, by remote address, by
@@ -105,6 +107,7 @@ impl Engine {
                 let addr = (proto, source);
                 if !s.addrs.contains(&addr) && s.addrs.len() < ADDRS_PER_SESSION {
                     s.addrs.push(addr);
+                    self.place.routes.add_addr(addr, self.place.index);
                     if let Some(old) = self.by_addr.insert(addr, key).filter(|old| *old != key)
                         && let Some(o) = self.sessions.get_mut(&old)
                     {
@@ -136,6 +139,7 @@ impl Engine {
         self.next_key += 1;
         tokio::spawn(feed(key, session.id.clone(), viewer, wait, frames.clone(), session.stop.clone()));
         self.ids.insert(id.clone(), key);
+        self.place.routes.add_ufrag(&ufrag, self.place.index);
         self.by_ufrag.insert(ufrag, key);
         self.sessions.insert(key, session);
         self.place.sessions.fetch_add(1, Ordering::Relaxed);
@@ -210,7 +214,9 @@ impl Engine {
         s.stop.cancel();
         self.ids.remove(&s.id);
         self.by_ufrag.remove(&s.ufrag);
+        self.place.routes.remove_ufrag(&s.ufrag);
         for addr in &s.addrs {
+            self.place.routes.remove_addr(*addr, self.place.index);
             if self.by_addr.get(addr) == Some(&key) {
                 self.by_addr.remove(addr);
             }
@@ -237,9 +243,12 @@ impl Engine {
     }
 }
 
+/// Runs one engine until `shutdown`: `inbound` is what the router hands it, `tcp` whether the
+/// node listens for ICE-TCP.
 pub async fn run(
-    socket: UdpSocket,
-    tcp: Option<TcpListener>,
+    socket: Arc<UdpSocket>,
+    mut inbound: mpsc::Receiver<Inbound>,
+    tcp: bool,
     place: Place,
     mut commands: mpsc::Receiver<Command>,
     shutdown: CancellationToken,
@@ -247,16 +256,12 @@ pub async fn run(
     let candidate = place.candidate;
     let local = socket.local_addr().unwrap_or(candidate);
     let (frames_tx, mut frames_rx) = mpsc::channel::<Frames>(4096);
-    let (tcp_tx, mut tcp_rx) = mpsc::channel::<TcpEvent>(4096);
-    let with_tcp = tcp.is_some();
-    if let Some(listener) = tcp {
-        tokio::spawn(transport::accept(listener, tcp_tx, shutdown.clone()));
-    }
+    let index = place.index;
     let mut engine = Engine {
         out: Out { udp: socket, tcp: HashMap::new() },
         local,
         place,
-        tcp: with_tcp,
+        tcp,
         sessions: HashMap::new(),
         ids: HashMap::new(),
         by_addr: HashMap::new(),
@@ -264,25 +269,20 @@ pub async fn run(
         timers: BinaryHeap::new(),
         next_key: 0,
     };
-    let mut buf = vec![0u8; DATAGRAM];
     let mut sweep = tokio::time::interval(Duration::from_secs(1));
-    info!(udp = %local, %candidate, "webrtc (WHEP) ready");
+    debug!(engine = index, "webrtc engine running");
     loop {
         let next = engine.timers.peek().map(|Reverse((at, _))| *at);
         let wake = next.unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
         tokio::select! {
             _ = shutdown.cancelled() => break,
-            r = engine.out.udp.recv_from(&mut buf) => {
-                if let Ok((n, source)) = r {
-                    engine.datagram(Protocol::Udp, source, &buf[..n]);
-                }
-            }
-            Some(event) = tcp_rx.recv() => match event {
-                TcpEvent::Open(peer, conn) => {
+            Some(event) = inbound.recv() => match event {
+                Inbound::Udp(source, data) => engine.datagram(Protocol::Udp, source, &data),
+                Inbound::TcpOpen(peer, conn) => {
                     engine.out.tcp.insert(peer, transport::Conn { tx: conn, opened: Instant::now() });
                 }
-                TcpEvent::Frame(peer, frame) => engine.datagram(Protocol::Tcp, peer, &frame),
-                TcpEvent::Closed(peer) => { engine.out.tcp.remove(&peer); }
+                Inbound::TcpFrame(peer, frame) => engine.datagram(Protocol::Tcp, peer, &frame),
+                Inbound::TcpClosed(peer) => { engine.out.tcp.remove(&peer); }
             },
             c = commands.recv() => match c {
                 None => break,
@@ -299,27 +299,6 @@ pub async fn run(
     for s in engine.sessions.values() {
         s.stop.cancel();
     }
-}
-
-/// The USERNAME of a STUN message (`node-ufrag:viewer-ufrag` in a viewer's checks), if `data`
-/// is one that has it.
-fn stun_username(data: &[u8]) -> Option<&str> {
-    const MAGIC: [u8; 4] = [0x21, 0x12, 0xa4, 0x42];
-    const USERNAME: u16 = 0x0006;
-    if data.len() < 20 || data[4..8] != MAGIC {
-        return None;
-    }
-    let mut attrs = data.get(20..)?;
-    while attrs.len() >= 4 {
-        let kind = u16::from_be_bytes([attrs[0], attrs[1]]);
-        let len = usize::from(u16::from_be_bytes([attrs[2], attrs[3]]));
-        let value = attrs.get(4..4 + len)?;
-        if kind == USERNAME {
-            return std::str::from_utf8(value).ok();
-        }
-        attrs = attrs.get((4 + len).next_multiple_of(4)..)?;
-    }
-    None
 }
 
 /// The session's state and SDP answer for `sdp`, an offer that must receive H.264 video; with
@@ -406,21 +385,6 @@ mod tests {
         assert!(sdp.contains("tcptype passive"), "a passive TCP candidate on the same port: {sdp}");
         assert!(sdp.contains(" H264/90000"), "{sdp}");
         assert!(!sdp.contains("transport-wide-cc"), "no congestion feedback to process: {sdp}");
-    }
-
-    #[test]
-    fn the_stun_username_is_read_from_a_binding_request_and_nothing_else() {
-        let user = b"nodeufrag:viewer";
-        let mut stun = vec![0x00, 0x01, 0, 0, 0x21, 0x12, 0xa4, 0x42];
-        stun.extend_from_slice(&[7; 12]);
-        // A PRIORITY attribute first, then USERNAME (16 bytes, no padding needed).
-        stun.extend_from_slice(&[0x00, 0x24, 0, 4, 1, 2, 3, 4, 0x00, 0x06, 0, user.len() as u8]);
-        stun.extend_from_slice(user);
-        assert_eq!(stun_username(&stun), Some("nodeufrag:viewer"));
-        assert_eq!(stun_username(&stun[..stun.len() - 3]), None, "truncated");
-        assert_eq!(stun_username(&[0x80; 40]), None, "RTP");
-        stun[4] = 0;
-        assert_eq!(stun_username(&stun), None, "no magic cookie");
     }
 
     #[test]

@@ -3,11 +3,11 @@
 //! player, so on an edge it starts the upstream pull).
 //!
 //! Sessions live in engines (`engine`), one task each, one per core by default: each owns its
-//! sessions' sans-IO `str0m::Rtc` state and one UDP socket (`--webrtc-udp`'s port, the next one,
-//! ...), with ICE-TCP on the same port number as the fallback for viewers whose network blocks
-//! UDP (`transport`). The node is ICE-lite (it answers the browser's connectivity checks, it
-//! never gathers); its candidates are the engine's address, or `--webrtc-candidate` for a node
-//! behind NAT. H.264 video is passed through (`media`), cut into RTP payloads once per stream
+//! sessions' sans-IO `str0m::Rtc` state. All engines share one UDP port (`--webrtc-udp`), with
+//! ICE-TCP on the same port number as the fallback for viewers whose network blocks UDP
+//! (`transport`); the router hands each packet to its session's engine (`router`). The node is
+//! ICE-lite (it answers the browser's connectivity checks, it never gathers); its candidates are
+//! that port's address, or `--webrtc-candidate` for a node behind NAT. H.264 video is passed through (`media`), cut into RTP payloads once per stream
 //! (`rtp`); AAC audio is transcoded to Opus once per stream, whichever engines its viewers are
 //! on (`audio`). Those shared payloads are the stream's packet cache: NACKs and keyframe
 //! requests are answered from them (`session`). A per-session pacer spreads what would otherwise
@@ -17,6 +17,7 @@ mod audio;
 mod engine;
 mod media;
 mod pacer;
+mod router;
 mod rtp;
 mod session;
 mod transport;
@@ -46,36 +47,34 @@ pub struct Answer {
     pub id: String,
 }
 
-/// One engine's sockets: its UDP port, and ICE-TCP on the same port number when that was free.
-pub struct EngineSockets {
+/// The node's WebRTC sockets, shared by its engines: the UDP port, and ICE-TCP on the same port
+/// number when that was free.
+pub struct Sockets {
     udp: UdpSocket,
     tcp: Option<TcpListener>,
+    /// How many engines to run (one per core unless configured).
+    engines: usize,
 }
 
-/// Binds `engines` engines (0: one per core) on `addr`'s port and the ones after it (each on
-/// any free port when `addr`'s port is 0).
-pub async fn bind_engines(addr: SocketAddr, engines: usize) -> Result<Vec<EngineSockets>, StartError> {
-    let n = if engines == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { engines };
-    let mut bound = Vec::with_capacity(n);
-    for i in 0..n {
-        let port = if addr.port() == 0 { 0 } else { addr.port().saturating_add(u16::try_from(i).unwrap_or(u16::MAX)) };
-        let at = SocketAddr::new(addr.ip(), port);
-        let udp =
-            UdpSocket::bind(at).await.map_err(|cause| StartError::Bind { what: "WebRTC (UDP)", addr: at, cause })?;
-        let local = udp.local_addr().unwrap_or(at);
-        // ICE over TCP on the same port number, for viewers whose network blocks UDP; the
-        // engine still plays WebRTC over UDP if that port is taken for TCP.
-        let tcp = match TcpListener::bind(local).await {
-            Ok(l) => Some(l),
-            Err(e) => {
-                tracing::warn!(%local, "webrtc over TCP is off for this engine: cannot listen on {local}: {e}");
-                None
-            }
-        };
-        bound.push(EngineSockets { udp, tcp });
-    }
-    Ok(bound)
+/// Binds WebRTC's port `addr` (UDP, and TCP when free) for `engines` engines (0: one per core).
+pub async fn bind(addr: SocketAddr, engines: usize) -> Result<Sockets, StartError> {
+    let engines = if engines == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { engines };
+    let udp = UdpSocket::bind(addr).await.map_err(|cause| StartError::Bind { what: "WebRTC (UDP)", addr, cause })?;
+    let local = udp.local_addr().unwrap_or(addr);
+    // ICE over TCP on the same port number, for viewers whose network blocks UDP; the node still
+    // plays WebRTC over UDP if that port is taken for TCP.
+    let tcp = match TcpListener::bind(local).await {
+        Ok(l) => Some(l),
+        Err(e) => {
+            tracing::warn!(%local, "webrtc over TCP is off: cannot listen on {local}: {e}");
+            None
+        }
+    };
+    Ok(Sockets { udp, tcp, engines })
 }
+
+/// Datagrams queued for one engine before the router drops them.
+const INBOUND_QUEUE: usize = 4096;
 
 /// One running engine: the way into its task, and how many sessions it has.
 struct EngineHandle {
@@ -90,32 +89,41 @@ pub struct Whep {
 }
 
 impl Whep {
-    /// Starts one engine per bound socket; `candidate` is the IP browsers are told to reach
-    /// (each engine's own address when `None`).
+    /// Starts the engines on the shared sockets, and the router that hands them their packets;
+    /// `candidate` is the IP browsers are told to reach (the socket's own when `None`).
     pub fn start(
-        sockets: Vec<EngineSockets>,
+        sockets: Sockets,
         candidate: Option<IpAddr>,
         shutdown: tokio_util::sync::CancellationToken,
     ) -> Arc<Whep> {
+        let Sockets { udp, tcp, engines: count } = sockets;
+        let udp = Arc::new(udp);
+        let local = udp.local_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+        let at = SocketAddr::new(candidate.unwrap_or(local.ip()), local.port());
         let transcoders = Arc::new(audio::Transcoders::default());
-        let engines = sockets
-            .into_iter()
-            .enumerate()
-            .map(|(index, EngineSockets { udp, tcp })| {
-                let (commands, rx) = mpsc::channel(256);
-                let local = udp.local_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
-                let at = SocketAddr::new(candidate.unwrap_or(local.ip()), local.port());
-                let sessions = Arc::new(AtomicUsize::new(0));
-                let place = engine::Place {
-                    index,
-                    candidate: at,
-                    sessions: sessions.clone(),
-                    transcoders: transcoders.clone(),
-                };
-                tokio::spawn(engine::run(udp, tcp, place, rx, shutdown.clone()));
-                EngineHandle { commands, sessions }
-            })
-            .collect();
+        let routes = Arc::new(router::Routes::default());
+        let mut inboxes = Vec::with_capacity(count);
+        let mut engines = Vec::with_capacity(count);
+        for index in 0..count {
+            let (commands, rx) = mpsc::channel(256);
+            let (inbox, inbound) = mpsc::channel(INBOUND_QUEUE);
+            let sessions = Arc::new(AtomicUsize::new(0));
+            let place = engine::Place {
+                index,
+                candidate: at,
+                sessions: sessions.clone(),
+                transcoders: transcoders.clone(),
+                routes: routes.clone(),
+            };
+            tokio::spawn(engine::run(udp.clone(), inbound, tcp.is_some(), place, rx, shutdown.clone()));
+            inboxes.push(inbox);
+            engines.push(EngineHandle { commands, sessions });
+        }
+        if let Some(listener) = tcp {
+            tokio::spawn(transport::accept(listener, routes.clone(), inboxes.clone(), shutdown.clone()));
+        }
+        tokio::spawn(router::udp(udp, routes, inboxes, shutdown));
+        tracing::info!(udp = %local, candidate = %at, engines = count, "webrtc (WHEP) ready");
         Arc::new(Whep { engines })
     }
 

@@ -2,15 +2,17 @@
 //! same port number for viewers whose network blocks UDP, each TCP connection framed as RFC 4571
 //! says (a 2-byte length before each packet).
 //!
-//! A TCP connection is a reader task, which hands the engine each frame with the connection's
-//! address (as a datagram from that address), and a writer fed by a bounded queue: a viewer that
-//! does not read loses packets, as on UDP, and never blocks the engine. Connections are bounded
-//! in number (in all, and per address), in frame size, and in time without a frame; one that no
-//! session takes within the connect wait is closed by the engine, and a session's connection
-//! closes when the session ends.
+//! A TCP connection is a reader task, which hands each frame with the connection's address (as a
+//! datagram from that address) to the engine its first STUN check names (`router`), and a writer
+//! fed by a bounded queue: a viewer that does not read loses packets, as on UDP, and never
+//! blocks the engine. Connections are bounded in number (in all, and per address), in frame
+//! size, and in time without a frame; one that names no session within the connect wait is
+//! closed, so is one its engine's session does not take, and a session's connection closes when
+//! the session ends.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -21,6 +23,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use super::router::Routes;
+use super::session::CONNECT_WAIT;
 use crate::limits::ConnLimiter;
 
 /// Most TCP connections at once (sessions are bounded separately), and from one IP address.
@@ -33,18 +37,20 @@ const IDLE: Duration = Duration::from_secs(30);
 /// Packets queued for one connection before new ones are dropped.
 const QUEUE: usize = 512;
 
-/// What the TCP side tells the engine.
-pub enum TcpEvent {
-    /// A connection opened: where to send its packets.
-    Open(SocketAddr, mpsc::Sender<Bytes>),
+/// What arrives for an engine.
+pub enum Inbound {
+    /// A datagram on the shared UDP socket.
+    Udp(SocketAddr, Vec<u8>),
+    /// A TCP connection for one of the engine's sessions: where to send its packets.
+    TcpOpen(SocketAddr, mpsc::Sender<Bytes>),
     /// A frame from a connection.
-    Frame(SocketAddr, Vec<u8>),
-    Closed(SocketAddr),
+    TcpFrame(SocketAddr, Vec<u8>),
+    TcpClosed(SocketAddr),
 }
 
-/// Where sessions' output goes.
+/// Where sessions' output goes: the shared UDP socket, and the engine's TCP connections.
 pub struct Out {
-    pub udp: UdpSocket,
+    pub udp: Arc<UdpSocket>,
     pub tcp: HashMap<SocketAddr, Conn>,
 }
 
@@ -75,8 +81,14 @@ impl Out {
     }
 }
 
-/// Accepts viewers' ICE-TCP connections until `shutdown`.
-pub async fn accept(listener: TcpListener, events: mpsc::Sender<TcpEvent>, shutdown: CancellationToken) {
+/// Accepts viewers' ICE-TCP connections until `shutdown`; each goes to the engine its first STUN
+/// check names.
+pub async fn accept(
+    listener: TcpListener,
+    routes: Arc<Routes>,
+    engines: Vec<mpsc::Sender<Inbound>>,
+    shutdown: CancellationToken,
+) {
     let limiter = ConnLimiter::with_settings("webrtc-tcp", MAX_CONNECTIONS, MAX_PER_IP, ["a fixed cap"; 2]);
     if let Ok(addr) = listener.local_addr() {
         info!(tcp = %addr, "webrtc over TCP ready");
@@ -95,26 +107,33 @@ pub async fn accept(listener: TcpListener, events: mpsc::Sender<TcpEvent>, shutd
         };
         // Over either cap the connection is closed at once (the limiter logs it).
         let Some(permit) = limiter.try_acquire(peer.ip()) else { continue };
-        let (events, shutdown) = (events.clone(), shutdown.clone());
+        let (routes, engines, shutdown) = (routes.clone(), engines.clone(), shutdown.clone());
         tokio::spawn(async move {
             let _permit = permit;
             let _ = stream.set_nodelay(true);
+            let mut engine = None;
             tokio::select! {
                 _ = shutdown.cancelled() => {}
-                _ = connection(stream, peer, &events) => {}
+                _ = connection(stream, peer, &routes, &engines, &mut engine) => {}
             }
-            let _ = events.send(TcpEvent::Closed(peer)).await;
+            if let Some(engine) = engine {
+                let _ = engine.send(Inbound::TcpClosed(peer)).await;
+            }
         });
     }
 }
 
-/// One connection: frames in to the engine, queued packets out, until either side ends.
-async fn connection(stream: TcpStream, peer: SocketAddr, events: &mpsc::Sender<TcpEvent>) {
+/// One connection: frames in to its engine (`engine`, once its first STUN check named one),
+/// queued packets out, until either side ends.
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    routes: &Routes,
+    engines: &[mpsc::Sender<Inbound>],
+    engine: &mut Option<mpsc::Sender<Inbound>>,
+) {
     let (mut reader, mut writer) = stream.into_split();
     let (tx, mut rx) = mpsc::channel::<Bytes>(QUEUE);
-    if events.send(TcpEvent::Open(peer, tx)).await.is_err() {
-        return;
-    }
     let write = async move {
         while let Some(frame) = rx.recv().await {
             if writer.write_all(&frame).await.is_err() {
@@ -122,10 +141,14 @@ async fn connection(stream: TcpStream, peer: SocketAddr, events: &mpsc::Sender<T
             }
         }
     };
+    let opened = Instant::now();
     let read = async {
+        let mut tx = Some(tx);
         let mut len = [0u8; 2];
         loop {
-            let header = tokio::time::timeout(IDLE, reader.read_exact(&mut len)).await;
+            // Until a frame names a session, the connection has the connect wait to do so.
+            let wait = if engine.is_some() { IDLE } else { CONNECT_WAIT.saturating_sub(opened.elapsed()) };
+            let header = tokio::time::timeout(wait, reader.read_exact(&mut len)).await;
             if !matches!(header, Ok(Ok(_))) {
                 return;
             }
@@ -138,7 +161,18 @@ async fn connection(stream: TcpStream, peer: SocketAddr, events: &mpsc::Sender<T
             if !matches!(tokio::time::timeout(IDLE, reader.read_exact(&mut frame)).await, Ok(Ok(_))) {
                 return;
             }
-            if events.send(TcpEvent::Frame(peer, frame)).await.is_err() {
+            if engine.is_none() {
+                let Some(named) = routes.engine_for(Protocol::Tcp, peer, &frame).and_then(|i| engines.get(i)) else {
+                    continue; // not a check for a session here: dropped
+                };
+                let Some(tx) = tx.take() else { return };
+                if named.send(Inbound::TcpOpen(peer, tx)).await.is_err() {
+                    return;
+                }
+                *engine = Some(named.clone());
+            }
+            let Some(to) = engine.as_ref() else { return };
+            if to.send(Inbound::TcpFrame(peer, frame)).await.is_err() {
                 return;
             }
         }

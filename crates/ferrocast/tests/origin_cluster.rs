@@ -125,6 +125,25 @@ async fn streams_spread_over_origins_and_edges_find_each_one() {
     assert_eq!(location, format!("http://{holder_http}/live/{elsewhere}.flv"));
     let codecs = probe(&format!("http://{}/live/{elsewhere}.flv", origins[0].http)).await;
     assert!(codecs.contains("h264") && codecs.contains("aac"), "ffprobe follows the 302: {codecs:?}");
+    // A WHEP offer to o1 goes there too, with a 307 (a POST's method and body are kept).
+    let resp = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(format!("http://{}/live/{elsewhere}/whep?token=t1", origins[0].http))
+        .header("content-type", "application/sdp")
+        .header("authorization", "Bearer secret-bearer")
+        .body("v=0\r\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 307);
+    let location = resp.headers()["location"].to_str().unwrap().to_string();
+    assert_eq!(
+        location,
+        format!("http://{holder_http}/live/{elsewhere}/whep?token=t1"),
+        "the header's token is not echoed"
+    );
 
     // An encoder publishing to the edge (which has no --origin at all) is pushed up to where the
     // index places the stream.

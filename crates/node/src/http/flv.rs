@@ -18,18 +18,12 @@ use tracing::{info, warn};
 
 use super::flv_chunks::TagChunks;
 use super::serve::ConnInfo;
-use crate::admission::{self, Delivery, Viewer, ViewerRequest};
+use crate::admission::{Delivery, Viewer};
 use crate::context::NodeContext;
 use crate::hub::FeedEnd;
 use crate::key::{StreamKey, vhost_from};
+use crate::stats::ClientKind;
 use crate::stats::delivery::WriteProto;
-use crate::stats::{ClientInfo, ClientKind};
-
-/// The client's address, as `crate::client_addr` decides it (forwarding headers count only from
-/// a trusted proxy).
-pub fn client_ip(ctx: &NodeContext, headers: &HeaderMap, conn: &ConnInfo) -> String {
-    crate::client_addr::client_ip(headers, conn.peer.ip(), &ctx.config.trusted_proxies).to_string()
-}
 
 pub async fn play(
     State(ctx): State<Arc<NodeContext>>,
@@ -42,32 +36,26 @@ pub async fn play(
         return super::plain(StatusCode::NOT_FOUND, "not found: only {app}/{stream}.flv is served here");
     };
     let query = query.map(|q| format!("?{q}")).unwrap_or_default();
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
-    let tc_url = format!("http://{host}/{app}");
     let key = match StreamKey::parse(&vhost_from(&query), &app, name) {
         Ok(key) => key,
         Err(e) => return super::bad_name(e),
     };
-    if let Some(to) = super::redirect_elsewhere(&ctx, &key, &format!("/{app}/{file}"), &query).await {
+    let path = format!("/{app}/{file}");
+    if let Some(to) = super::redirect_elsewhere(&ctx, &key, (&path, &query), StatusCode::FOUND).await {
         return to;
     }
-    let info = ClientInfo {
-        key: key.clone(),
+    let player = super::Player {
+        key: &key,
+        app: &app,
         name: file.clone(),
         kind: ClientKind::FlvPlay,
-        ip: client_ip(&ctx, &headers, &conn),
-        tc_url,
-        page_url: headers.get(header::REFERER).and_then(|h| h.to_str().ok()).unwrap_or("").to_string(),
-        swf_url: String::new(),
+        param: query,
+        kick: conn.kick.clone(),
+        delivery: Delivery::Frames,
     };
-    let request = ViewerRequest { info, param: query, kick: conn.kick.clone(), delivery: Delivery::Frames };
-    let mut viewer = match admission::admit(&ctx, request).await {
+    let mut viewer = match super::admit_player(&ctx, &conn, &headers, player).await {
         Ok(viewer) => viewer,
-        Err(refused) => {
-            let e = refused.reason;
-            warn!(stream = %key, client = refused.client, "http-flv play refused at admission: {e}");
-            return (StatusCode::FORBIDDEN, format!("play refused: {e}\n")).into_response();
-        }
+        Err(refused) => return super::plain(StatusCode::FORBIDDEN, &refused),
     };
     // Wait for the first media before answering, so a stream that never comes is a 404.
     let first = tokio::select! {

@@ -13,12 +13,12 @@ use axum::response::{IntoResponse, Response};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::flv::client_ip;
+use super::client_ip;
 use super::serve::ConnInfo;
-use crate::admission::{self, Delivery, ViewerRequest};
+use crate::admission::Delivery;
 use crate::context::NodeContext;
 use crate::key::{StreamKey, vhost_from};
-use crate::stats::{ClientInfo, ClientKind};
+use crate::stats::ClientKind;
 
 /// Splits `hls_ctx` out of a query: (the session id, the rest with its leading `?` or "").
 fn split_session(query: &str) -> (Option<String>, String) {
@@ -66,7 +66,7 @@ pub async fn admit_viewer(
     let (session, param) = split_session(query);
     let key = StreamKey::parse(&vhost_from(&param), app, name).map_err(|e| Box::new(super::bad_name(e)))?;
     if session.is_none()
-        && let Some(to) = super::redirect_elsewhere(ctx, &key, path, &param).await
+        && let Some(to) = super::redirect_elsewhere(ctx, &key, (path, &param), StatusCode::FOUND).await
     {
         return Err(Box::new(to));
     }
@@ -76,26 +76,19 @@ pub async fn admit_viewer(
     // A new viewer is admitted (checked by on_play) now, kept only if the stream exists.
     let mut new_viewer = None;
     if existing.is_none() {
-        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
-        let info = ClientInfo {
-            key: key.clone(),
+        let player = super::Player {
+            key: &key,
+            app,
             // As SRS names an HLS client (both variants): the API may show it as the stream's name.
             name: format!("{name}.m3u8"),
             kind: ClientKind::HlsPlay,
-            ip: ip.clone(),
-            tc_url: format!("http://{host}/{app}"),
-            page_url: headers.get(header::REFERER).and_then(|h| h.to_str().ok()).unwrap_or("").to_string(),
-            swf_url: String::new(),
+            param: param.clone(),
+            kick: CancellationToken::new(),
+            delivery: Delivery::Segments,
         };
-        let request =
-            ViewerRequest { info, param: param.clone(), kick: CancellationToken::new(), delivery: Delivery::Segments };
-        match admission::admit(ctx, request).await {
+        match super::admit_player(ctx, conn, headers, player).await {
             Ok(viewer) => new_viewer = Some(viewer),
-            Err(refused) => {
-                let e = refused.reason;
-                warn!(stream = %key, client = refused.client, "hls play refused at admission: {e}");
-                return Err(Box::new((StatusCode::FORBIDDEN, format!("play refused: {e}\n")).into_response()));
-            }
+            Err(refused) => return Err(Box::new(super::plain(StatusCode::FORBIDDEN, &refused))),
         }
     }
     let mut wait = Duration::from_millis(u64::from(ctx.config.hls.fragment_ms) * 2);

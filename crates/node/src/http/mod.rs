@@ -43,13 +43,14 @@ pub fn bad_name(e: crate::key::NameError) -> Response {
     (axum::http::StatusCode::BAD_REQUEST, format!("{e}\n")).into_response()
 }
 
-/// Origin cluster: a 302 to the origin that holds `key`, when this origin does not and the
+/// Origin cluster: a redirect (`status`: 302 for a GET, 307 for a WHEP offer's POST, which keeps
+/// its method and body) to the origin that holds `key`, when this origin does not and the
 /// coworkers' answer names the other's HTTP address (`path` and `query` kept).
 pub async fn redirect_elsewhere(
     ctx: &NodeContext,
     key: &crate::key::StreamKey,
-    path: &str,
-    query: &str,
+    (path, query): (&str, &str),
+    status: axum::http::StatusCode,
 ) -> Option<Response> {
     use axum::response::IntoResponse;
     let there = ctx.elsewhere(key, query).await?;
@@ -57,9 +58,57 @@ pub async fn redirect_elsewhere(
     let location = format!("{base}{path}{query}");
     tracing::info!(stream = %key, to = %base, "http play redirected to the origin holding the stream");
     let value = axum::http::HeaderValue::from_str(&location).ok()?;
-    let mut resp = (axum::http::StatusCode::FOUND, format!("{location}\n")).into_response();
+    let mut resp = (status, format!("{location}\n")).into_response();
     resp.headers_mut().insert(axum::http::header::LOCATION, value);
     Some(resp)
+}
+
+/// The client's address, as `crate::client_addr` decides it (forwarding headers count only from
+/// a trusted proxy).
+pub fn client_ip(ctx: &NodeContext, headers: &axum::http::HeaderMap, conn: &serve::ConnInfo) -> String {
+    crate::client_addr::client_ip(headers, conn.peer.ip(), &ctx.config.trusted_proxies).to_string()
+}
+
+/// An HTTP viewer (HTTP-FLV, HLS, WebRTC) for `key`, as the API will list it.
+pub struct Player<'a> {
+    pub key: &'a crate::key::StreamKey,
+    pub app: &'a str,
+    /// The name it asked for, as SRS lists it (`cam1.flv`, `cam1.m3u8`, `cam1`).
+    pub name: String,
+    pub kind: crate::stats::ClientKind,
+    /// Its query (its token), for the hooks and, on an edge, the origin.
+    pub param: String,
+    pub kick: tokio_util::sync::CancellationToken,
+    pub delivery: crate::admission::Delivery,
+}
+
+/// Admits an HTTP viewer (`on_play`, the node's limits): its client record takes the address
+/// (through trusted proxies), the page from `Referer` and the tcUrl from `Host`. A refusal is
+/// logged and comes back as the text for the viewer's 403.
+pub async fn admit_player(
+    ctx: &Arc<NodeContext>,
+    conn: &serve::ConnInfo,
+    headers: &axum::http::HeaderMap,
+    player: Player<'_>,
+) -> Result<crate::admission::Viewer, String> {
+    use axum::http::header;
+    let text = |name| headers.get(name).and_then(|h| h.to_str().ok());
+    let info = crate::stats::ClientInfo {
+        key: player.key.clone(),
+        name: player.name,
+        kind: player.kind,
+        ip: client_ip(ctx, headers, conn),
+        tc_url: format!("http://{}/{}", text(header::HOST).unwrap_or("localhost"), player.app),
+        page_url: text(header::REFERER).unwrap_or("").to_string(),
+        swf_url: String::new(),
+    };
+    let request =
+        crate::admission::ViewerRequest { info, param: player.param, kick: player.kick, delivery: player.delivery };
+    crate::admission::admit(ctx, request).await.map_err(|refused| {
+        let e = refused.reason;
+        tracing::warn!(stream = %player.key, client = refused.client, kind = ?player.kind, "http play refused at admission: {e}");
+        format!("play refused: {e}")
+    })
 }
 
 /// `/{app}/{stream}/{file}`: Low-Latency HLS (fMP4).

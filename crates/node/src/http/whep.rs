@@ -12,14 +12,13 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::info;
 
-use super::flv::client_ip;
 use super::serve::ConnInfo;
-use crate::admission::{self, Delivery, ViewerRequest};
+use crate::admission::Delivery;
 use crate::context::NodeContext;
 use crate::key::{StreamKey, vhost_from};
-use crate::stats::{ClientInfo, ClientKind};
+use crate::stats::ClientKind;
 
 /// The largest SDP offer taken.
 const MAX_OFFER: usize = 64 * 1024;
@@ -76,9 +75,6 @@ pub async fn offer(
     query: &str,
     body: Bytes,
 ) -> Response {
-    let Some(whep) = ctx.whep.get().cloned() else {
-        return answer(StatusCode::NOT_FOUND, "WebRTC is not enabled on this node (start it with --webrtc-udp)");
-    };
     let sdp_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -97,24 +93,28 @@ pub async fn offer(
         Ok(key) => key,
         Err(e) => return super::bad_name(e),
     };
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
-    let info = ClientInfo {
-        key: key.clone(),
+    // Origin cluster: the offer goes (307, method and body kept) to the origin holding the
+    // stream. The Location keeps the viewer's own query, never a token from its header.
+    let path = format!("/{app}/{stream}/whep");
+    if let Some(mut to) = super::redirect_elsewhere(&ctx, &key, (&path, query), StatusCode::TEMPORARY_REDIRECT).await {
+        cors(to.headers_mut());
+        return to;
+    }
+    let Some(whep) = ctx.whep.get().cloned() else {
+        return answer(StatusCode::NOT_FOUND, "WebRTC is not enabled on this node (start it with --webrtc-udp)");
+    };
+    let player = super::Player {
+        key: &key,
+        app,
         name: stream.to_string(),
         kind: ClientKind::RtcPlay,
-        ip: client_ip(&ctx, headers, conn),
-        tc_url: format!("http://{host}/{app}"),
-        page_url: headers.get(header::REFERER).and_then(|h| h.to_str().ok()).unwrap_or("").to_string(),
-        swf_url: String::new(),
+        param,
+        kick: CancellationToken::new(),
+        delivery: Delivery::Frames,
     };
-    let request = ViewerRequest { info, param, kick: CancellationToken::new(), delivery: Delivery::Frames };
-    let viewer = match admission::admit(&ctx, request).await {
+    let viewer = match super::admit_player(&ctx, conn, headers, player).await {
         Ok(viewer) => viewer,
-        Err(refused) => {
-            let e = refused.reason;
-            warn!(stream = %key, client = refused.client, "whep play refused at admission: {e}");
-            return answer(StatusCode::FORBIDDEN, format!("play refused: {e}"));
-        }
+        Err(refused) => return answer(StatusCode::FORBIDDEN, refused),
     };
     let client = viewer.id().to_string();
     match whep.offer(sdp, viewer).await {

@@ -4,42 +4,15 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use common::*;
-
-/// The samples of a Prometheus text page, `name{labels}` → value; panics on a line that is not
-/// the exposition format.
-fn parse(page: &str) -> HashMap<String, f64> {
-    let mut samples = HashMap::new();
-    for line in page.lines().filter(|l| !l.is_empty()) {
-        if let Some(comment) = line.strip_prefix("# ") {
-            assert!(comment.starts_with("HELP ") || comment.starts_with("TYPE "), "odd comment: {line}");
-            continue;
-        }
-        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("no value: {line}"));
-        let value: f64 = value.parse().unwrap_or_else(|_| panic!("not a number: {line}"));
-        let name = series.split('{').next().unwrap();
-        assert!(name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'), "bad name: {line}");
-        assert!(samples.insert(series.to_string(), value).is_none(), "series twice: {line}");
-    }
-    samples
-}
-
-async fn scrape(api: std::net::SocketAddr) -> HashMap<String, f64> {
-    let resp = authed().get(format!("http://{api}/metrics")).send().await.unwrap();
-    assert_eq!(resp.status(), 200);
-    let kind = resp.headers()[reqwest::header::CONTENT_TYPE].to_str().unwrap().to_string();
-    assert!(kind.starts_with("text/plain"), "{kind}");
-    parse(&resp.text().await.unwrap())
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_clients_bytes_writes_and_frame_waits() {
     let node = start_node().await;
     let (rtmp, http, api) = (node.rtmp_addr, node.http_addr, node.api_addr);
-    let before = scrape(api).await;
+    let before = scrape_metrics(api).await;
     assert_eq!(before["ferrocast_node_clients{type=\"flv-play\"}"], 0.0);
     assert_eq!(before["ferrocast_node_frame_wait_seconds_count"], 0.0);
     assert_eq!(before["ferrocast_node_merge_window_seconds"], node.ctx.config.media.merge_window().as_secs_f64());
@@ -62,7 +35,7 @@ async fn metrics_count_clients_bytes_writes_and_frame_waits() {
         }
     }
     assert!(got > 10_000, "the FLV player got {got} bytes");
-    let during = scrape(api).await;
+    let during = scrape_metrics(api).await;
     assert_eq!(during["ferrocast_node_clients{type=\"fmle-publish\"}"], 1.0);
     assert_eq!(during["ferrocast_node_clients{type=\"flv-play\"}"], 1.0);
     assert_eq!(during["ferrocast_node_streams"], 1.0);
@@ -71,7 +44,7 @@ async fn metrics_count_clients_bytes_writes_and_frame_waits() {
     assert!(during["ferrocast_node_player_writes_total{proto=\"flv\"}"] > 0.0, "{during:?}");
     let played = rtmp_player.await.unwrap();
     assert!(played.media > 10, "{played:?}");
-    let after = scrape(api).await;
+    let after = scrape_metrics(api).await;
     assert!(after["ferrocast_node_player_writes_total{proto=\"rtmp\"}"] > 0.0, "{after:?}");
     // The histogram: one observation per write, buckets cumulative, ending at the count.
     let count = after["ferrocast_node_frame_wait_seconds_count"];
@@ -126,7 +99,7 @@ async fn with_few_players_the_adaptive_policy_writes_each_frame_at_once() {
     let during = {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
         while let Ok(Ok(Some(_))) = tokio::time::timeout_at(deadline, flv.chunk()).await {}
-        scrape(api).await
+        scrape_metrics(api).await
     };
     assert_eq!(during["ferrocast_node_clients{type=\"flv-play\"}"], 1.0);
     assert!(during["ferrocast_node_merge_window_seconds"] < 0.001, "one player, no window: {during:?}");

@@ -208,6 +208,11 @@ async fn bad_offers_and_refused_tokens_get_clear_answers_and_the_node_keeps_serv
     }
     let (status, _) = post(&good, "application/sdp", OFFER).await;
     assert_eq!(status, 201, "the node still answers after UDP garbage and a STUN flood");
+    // The router dropped them before any engine saw them, and counted them (some of the flood
+    // may have been lost in the socket buffer first).
+    let unrouted =
+        scrape_metrics(node.api_addr).await["ferrocast_node_webrtc_dropped_packets_total{reason=\"unrouted\"}"];
+    assert!((100.0..=4000.0).contains(&unrouted), "{unrouted} unrouted");
 
     // Those viewers never complete ICE: each is freed (on_stop) within the connect wait (10 s).
     let rtc_clients = || async {
@@ -472,6 +477,14 @@ async fn a_viewers_keyframe_request_is_answered_from_the_gop_not_the_publishers_
     let answers = viewer.keyframes - 2;
     assert!((2..=4).contains(&answers), "{answers} answers to 60 PLIs in 3 s");
     assert!(viewer.video - before >= 70, "{} frames in 3 s", viewer.video - before);
+    // Operators see them: answered from the GOP, or left to the next keyframe.
+    let m = scrape_metrics(node.api_addr).await;
+    let (resent, waited) = (
+        m["ferrocast_node_webrtc_keyframe_requests_total{answer=\"resent\"}"],
+        m["ferrocast_node_webrtc_keyframe_requests_total{answer=\"next_keyframe\"}"],
+    );
+    assert!((3.0..=5.0).contains(&resent) && waited >= 50.0, "resent {resent}, waited {waited}");
+    assert_eq!(m["ferrocast_node_webrtc_sessions{engine=\"0\"}"], 1.0);
     node.shutdown().await;
 }
 

@@ -1,6 +1,7 @@
 //! `GET /metrics` on the node's API port: what a Prometheus server scrapes to see one node's
 //! delivery — clients by type, bytes in and out, player writes, the batching window in force and
-//! how long frames wait in the node before the write that carries them. Behind the API token
+//! how long frames wait in the node before the write that carries them, and with WebRTC its
+//! sessions, keyframe requests and dropped packets. Behind the API token
 //! when one is configured (Prometheus sends it as a bearer token).
 
 use std::fmt::Write as _;
@@ -99,5 +100,44 @@ pub fn render(ctx: &NodeContext) -> String {
     }
     let _ = writeln!(o, "ferrocast_node_frame_wait_seconds_sum {:.6}", d.sum_seconds);
     let _ = writeln!(o, "ferrocast_node_frame_wait_seconds_count {}", d.count);
+    if let Some(whep) = ctx.whep.get() {
+        webrtc(&mut o, whep);
+    }
     o
+}
+
+/// A node with WebRTC: sessions per engine, and what its sessions and router did.
+fn webrtc(o: &mut String, whep: &crate::whep::Whep) {
+    use std::sync::atomic::Ordering::Relaxed;
+    help(o, "ferrocast_node_webrtc_sessions", "gauge", "WebRTC sessions per engine (connected or connecting).");
+    for (engine, n) in whep.sessions().iter().enumerate() {
+        let _ = writeln!(o, "ferrocast_node_webrtc_sessions{{engine=\"{engine}\"}} {n}");
+    }
+    let c = &whep.counters;
+    help(
+        o,
+        "ferrocast_node_webrtc_keyframe_requests_total",
+        "counter",
+        "Viewers' PLI/FIR: answered from the GOP (resent), or left to the publisher's next keyframe (rate-limited, nothing to resend).",
+    );
+    let requests = [("resent", &c.keyframes_resent), ("next_keyframe", &c.keyframes_waited)];
+    for (answer, n) in requests {
+        let _ = writeln!(o, "ferrocast_node_webrtc_keyframe_requests_total{{answer=\"{answer}\"}} {}", n.load(Relaxed));
+    }
+    help(
+        o,
+        "ferrocast_node_webrtc_dropped_packets_total",
+        "counter",
+        "Incoming WebRTC packets dropped: naming no session (unrouted), or their engine's queue full (engine_busy).",
+    );
+    for (reason, n) in [("unrouted", &c.unrouted), ("engine_busy", &c.engine_busy)] {
+        let _ = writeln!(o, "ferrocast_node_webrtc_dropped_packets_total{{reason=\"{reason}\"}} {}", n.load(Relaxed));
+    }
+    help(
+        o,
+        "ferrocast_node_webrtc_fell_behind_total",
+        "counter",
+        "WebRTC viewers that fell behind their pacer and started again at a keyframe.",
+    );
+    let _ = writeln!(o, "ferrocast_node_webrtc_fell_behind_total {}", c.fell_behind.load(Relaxed));
 }

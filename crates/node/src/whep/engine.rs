@@ -57,6 +57,7 @@ pub struct Place {
     pub sessions: Arc<AtomicUsize>,
     pub transcoders: Arc<Transcoders>,
     pub routes: Arc<Routes>,
+    pub counters: Arc<super::Counters>,
 }
 
 /// Every session and the indexes that find one in O(1): by public id, by remote address, by
@@ -133,7 +134,8 @@ impl Engine {
         let id = format!("{}-{}", self.place.index, crate::ids::session_token());
         let (connected, wait) = oneshot::channel();
         let transcoder = self.place.transcoders.acquire(viewer.key());
-        let mut session = Session::new(id.clone(), rtc, ufrag.clone(), &viewer, transcoder, connected);
+        let shared = (transcoder, self.place.counters.clone());
+        let mut session = Session::new(id.clone(), rtc, ufrag.clone(), &viewer, shared, connected);
         session.drain(&self.out);
         let key = self.next_key;
         self.next_key += 1;

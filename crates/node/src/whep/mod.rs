@@ -24,7 +24,7 @@ mod transport;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{mpsc, oneshot};
@@ -39,6 +39,27 @@ pub use rtp::FramePayloads;
 enum Command {
     Offer { sdp: String, viewer: Box<Viewer>, reply: oneshot::Sender<Result<Answer, String>> },
     Close { id: String },
+}
+
+/// What the node's WebRTC did, for `/metrics`.
+#[derive(Default)]
+pub struct Counters {
+    /// Keyframe requests (PLI/FIR) answered from the GOP, and those left to the publisher's
+    /// next keyframe (rate-limited, or nothing to resend).
+    pub keyframes_resent: AtomicU64,
+    pub keyframes_waited: AtomicU64,
+    /// Packets that named no session (dropped by the router), and datagrams dropped because
+    /// their engine's queue was full (the node out of CPU).
+    pub unrouted: AtomicU64,
+    pub engine_busy: AtomicU64,
+    /// Viewers that fell behind their pacer and started again at a keyframe.
+    pub fell_behind: AtomicU64,
+}
+
+impl Counters {
+    pub fn add(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// The SDP answer for a new session, and the session's id (its resource URL's last segment).
@@ -86,6 +107,7 @@ struct EngineHandle {
 /// the fewest sessions; a session's id starts with its engine's number, so its `DELETE` finds it.
 pub struct Whep {
     engines: Vec<EngineHandle>,
+    pub counters: Arc<Counters>,
 }
 
 impl Whep {
@@ -102,6 +124,7 @@ impl Whep {
         let at = SocketAddr::new(candidate.unwrap_or(local.ip()), local.port());
         let transcoders = Arc::new(audio::Transcoders::default());
         let routes = Arc::new(router::Routes::default());
+        let counters = Arc::new(Counters::default());
         let mut inboxes = Vec::with_capacity(count);
         let mut engines = Vec::with_capacity(count);
         for index in 0..count {
@@ -114,17 +137,26 @@ impl Whep {
                 sessions: sessions.clone(),
                 transcoders: transcoders.clone(),
                 routes: routes.clone(),
+                counters: counters.clone(),
             };
             tokio::spawn(engine::run(udp.clone(), inbound, tcp.is_some(), place, rx, shutdown.clone()));
             inboxes.push(inbox);
             engines.push(EngineHandle { commands, sessions });
         }
         if let Some(listener) = tcp {
-            tokio::spawn(transport::accept(listener, routes.clone(), inboxes.clone(), shutdown.clone()));
+            let routed =
+                router::Routed { routes: routes.clone(), engines: inboxes.clone(), counters: counters.clone() };
+            tokio::spawn(transport::accept(listener, routed, shutdown.clone()));
         }
-        tokio::spawn(router::udp(udp, routes, inboxes, shutdown));
+        let routed = router::Routed { routes, engines: inboxes, counters: counters.clone() };
+        tokio::spawn(router::udp(udp, routed, shutdown));
         tracing::info!(udp = %local, candidate = %at, engines = count, "webrtc (WHEP) ready");
-        Arc::new(Whep { engines })
+        Arc::new(Whep { engines, counters })
+    }
+
+    /// Each engine's session count.
+    pub fn sessions(&self) -> Vec<usize> {
+        self.engines.iter().map(|e| e.sessions.load(Ordering::Relaxed)).collect()
     }
 
     /// Opens a session for an admitted viewer: the SDP answer, or why not.

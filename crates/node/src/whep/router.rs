@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
+use super::Counters;
 use super::transport::Inbound;
 
 /// The largest datagram read.
@@ -64,18 +65,34 @@ impl Routes {
     }
 }
 
+/// What hands a packet to its engine: the tables, the engines' queues, and the counters of what
+/// it drops.
+#[derive(Clone)]
+pub struct Routed {
+    pub routes: Arc<Routes>,
+    pub engines: Vec<mpsc::Sender<Inbound>>,
+    pub counters: Arc<Counters>,
+}
+
+impl Routed {
+    /// The queue of the engine a packet from `source` is for; `None` (counted) when it names no
+    /// session.
+    pub fn engine(&self, proto: Protocol, source: SocketAddr, data: &[u8]) -> Option<&mpsc::Sender<Inbound>> {
+        let engine = self.routes.engine_for(proto, source, data).and_then(|i| self.engines.get(i));
+        if engine.is_none() {
+            Counters::add(&self.counters.unrouted);
+        }
+        engine
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Reads the shared UDP socket until `shutdown` and hands each datagram to its engine. An
 /// engine whose queue is full loses the datagram (as a full socket buffer would).
-pub async fn udp(
-    socket: Arc<UdpSocket>,
-    routes: Arc<Routes>,
-    engines: Vec<mpsc::Sender<Inbound>>,
-    shutdown: CancellationToken,
-) {
+pub async fn udp(socket: Arc<UdpSocket>, routed: Routed, shutdown: CancellationToken) {
     let mut buf = vec![0u8; DATAGRAM];
     let mut full_warned = false;
     loop {
@@ -91,12 +108,15 @@ pub async fn udp(
             },
         };
         let data = &buf[..n];
-        let Some(engine) = routes.engine_for(Protocol::Udp, source, data).and_then(|i| engines.get(i)) else {
-            continue;
-        };
-        if engine.try_send(Inbound::Udp(source, data.to_vec())).is_err() && !full_warned {
-            full_warned = true;
-            warn!("webrtc: an engine's inbound queue is full; packets are being dropped (the node is out of CPU)");
+        let Some(engine) = routed.engine(Protocol::Udp, source, data) else { continue };
+        if engine.try_send(Inbound::Udp(source, data.to_vec())).is_err() {
+            Counters::add(&routed.counters.engine_busy);
+            if !full_warned {
+                full_warned = true;
+                warn!(
+                    "webrtc: an engine's inbound queue is full; packets are dropped (the node is out of CPU; see ferrocast_node_webrtc_dropped_packets_total)"
+                );
+            }
         }
     }
 }

@@ -21,6 +21,7 @@ use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use super::Counters;
 use super::audio::Transcoder;
 use super::media::VideoTrack;
 use super::pacer::Pacer;
@@ -72,6 +73,7 @@ pub struct Session {
     /// The stream it plays, and that stream's transcoder (shared with its other viewers).
     pub stream: StreamKey,
     transcoder: Arc<Mutex<Transcoder>>,
+    counters: Arc<Counters>,
     video: Option<Track>,
     audio: Option<Track>,
     track: VideoTrack,
@@ -85,8 +87,6 @@ pub struct Session {
     /// Frames waiting for the pacer, in sending order.
     backlog: VecDeque<Queued>,
     pacer: Pacer,
-    /// Pictures resent for keyframe requests (for the test and the log).
-    pub pictures_resent: u64,
     /// When str0m wants its next timeout input.
     pub timeout: Instant,
     /// The time of this session's entry in the engine's timer heap, if it has one.
@@ -106,7 +106,7 @@ impl Session {
         rtc: Rtc,
         ufrag: String,
         viewer: &crate::admission::Viewer,
-        transcoder: Arc<Mutex<Transcoder>>,
+        (transcoder, counters): (Arc<Mutex<Transcoder>>, Arc<Counters>),
         connected: oneshot::Sender<()>,
     ) -> Session {
         let now = Instant::now();
@@ -119,6 +119,7 @@ impl Session {
             stop: CancellationToken::new(),
             stream: viewer.key().clone(),
             transcoder,
+            counters,
             video: None,
             audio: None,
             track: VideoTrack::default(),
@@ -127,7 +128,6 @@ impl Session {
             resent_at: None,
             backlog: VecDeque::new(),
             pacer: Pacer::new(now),
-            pictures_resent: 0,
             timeout: now,
             scheduled: None,
             failed: false,
@@ -214,6 +214,7 @@ impl Session {
             self.backlog.clear();
             self.track.restart();
             self.gop.clear();
+            Counters::add(&self.counters.fell_behind);
         }
         self.backlog.extend(packets.iter().map(|p| Queued::Live(p.clone())));
         self.tick(Instant::now(), out);
@@ -293,13 +294,14 @@ impl Session {
             || self.resent_at.is_some_and(|t| now.duration_since(t) < PICTURE_RESEND_EVERY)
         {
             debug!(session = %self.id, "keyframe request left to the next keyframe");
+            Counters::add(&self.counters.keyframes_waited);
             return;
         }
         self.resent_at = Some(now);
         for (i, picture) in self.gop.iter().enumerate().rev() {
             self.backlog.push_front(Queued::Again { picture: picture.clone(), first: i == 0 });
         }
-        self.pictures_resent += self.gop.len() as u64;
+        Counters::add(&self.counters.keyframes_resent);
         debug!(session = %self.id, pictures = self.gop.len(), "keyframe request answered from the GOP");
     }
 

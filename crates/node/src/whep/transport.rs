@@ -23,7 +23,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::router::Routes;
+use super::router::Routed;
 use super::session::CONNECT_WAIT;
 use crate::limits::ConnLimiter;
 
@@ -83,12 +83,7 @@ impl Out {
 
 /// Accepts viewers' ICE-TCP connections until `shutdown`; each goes to the engine its first STUN
 /// check names.
-pub async fn accept(
-    listener: TcpListener,
-    routes: Arc<Routes>,
-    engines: Vec<mpsc::Sender<Inbound>>,
-    shutdown: CancellationToken,
-) {
+pub async fn accept(listener: TcpListener, routed: Routed, shutdown: CancellationToken) {
     let limiter = ConnLimiter::with_settings("webrtc-tcp", MAX_CONNECTIONS, MAX_PER_IP, ["a fixed cap"; 2]);
     if let Ok(addr) = listener.local_addr() {
         info!(tcp = %addr, "webrtc over TCP ready");
@@ -107,14 +102,14 @@ pub async fn accept(
         };
         // Over either cap the connection is closed at once (the limiter logs it).
         let Some(permit) = limiter.try_acquire(peer.ip()) else { continue };
-        let (routes, engines, shutdown) = (routes.clone(), engines.clone(), shutdown.clone());
+        let (routed, shutdown) = (routed.clone(), shutdown.clone());
         tokio::spawn(async move {
             let _permit = permit;
             let _ = stream.set_nodelay(true);
             let mut engine = None;
             tokio::select! {
                 _ = shutdown.cancelled() => {}
-                _ = connection(stream, peer, &routes, &engines, &mut engine) => {}
+                _ = connection(stream, peer, &routed, &mut engine) => {}
             }
             if let Some(engine) = engine {
                 let _ = engine.send(Inbound::TcpClosed(peer)).await;
@@ -125,13 +120,7 @@ pub async fn accept(
 
 /// One connection: frames in to its engine (`engine`, once its first STUN check named one),
 /// queued packets out, until either side ends.
-async fn connection(
-    stream: TcpStream,
-    peer: SocketAddr,
-    routes: &Routes,
-    engines: &[mpsc::Sender<Inbound>],
-    engine: &mut Option<mpsc::Sender<Inbound>>,
-) {
+async fn connection(stream: TcpStream, peer: SocketAddr, routed: &Routed, engine: &mut Option<mpsc::Sender<Inbound>>) {
     let (mut reader, mut writer) = stream.into_split();
     let (tx, mut rx) = mpsc::channel::<Bytes>(QUEUE);
     let write = async move {
@@ -162,7 +151,7 @@ async fn connection(
                 return;
             }
             if engine.is_none() {
-                let Some(named) = routes.engine_for(Protocol::Tcp, peer, &frame).and_then(|i| engines.get(i)) else {
+                let Some(named) = routed.engine(Protocol::Tcp, peer, &frame) else {
                     continue; // not a check for a session here: dropped
                 };
                 let Some(tx) = tx.take() else { return };

@@ -294,3 +294,29 @@ pub async fn publish_frames(rtmp: std::net::SocketAddr, path: &str, frames: &[fe
     }
     std::mem::forget(up);
 }
+
+/// The samples of a Prometheus text page, `name{labels}` → value; panics on a line that is not
+/// the exposition format.
+fn parse_metrics(page: &str) -> std::collections::HashMap<String, f64> {
+    let mut samples = std::collections::HashMap::new();
+    for line in page.lines().filter(|l| !l.is_empty()) {
+        if let Some(comment) = line.strip_prefix("# ") {
+            assert!(comment.starts_with("HELP ") || comment.starts_with("TYPE "), "odd comment: {line}");
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("no value: {line}"));
+        let value: f64 = value.parse().unwrap_or_else(|_| panic!("not a number: {line}"));
+        let name = series.split('{').next().unwrap();
+        assert!(name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'), "bad name: {line}");
+        assert!(samples.insert(series.to_string(), value).is_none(), "series twice: {line}");
+    }
+    samples
+}
+
+pub async fn scrape_metrics(api: std::net::SocketAddr) -> std::collections::HashMap<String, f64> {
+    let resp = authed().get(format!("http://{api}/metrics")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let kind = resp.headers()[reqwest::header::CONTENT_TYPE].to_str().unwrap().to_string();
+    assert!(kind.starts_with("text/plain"), "{kind}");
+    parse_metrics(&resp.text().await.unwrap())
+}

@@ -106,7 +106,12 @@ pub async fn admit_player(
         crate::admission::ViewerRequest { info, param: player.param, kick: player.kick, delivery: player.delivery };
     crate::admission::admit(ctx, request).await.map_err(|refused| {
         let e = refused.reason;
-        tracing::warn!(stream = %player.key, client = refused.client, kind = ?player.kind, "http play refused at admission: {e}");
+        let what = match player.kind {
+            crate::stats::ClientKind::HlsPlay => "hls",
+            crate::stats::ClientKind::RtcPlay => "whep",
+            _ => "http-flv",
+        };
+        tracing::warn!(stream = %player.key, client = refused.client, "{what} play refused at admission: {e}");
         format!("play refused: {e}")
     })
 }

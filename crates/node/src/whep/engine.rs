@@ -106,6 +106,11 @@ impl Engine {
         match s.rtc.handle_input(input) {
             Ok(()) => {
                 let addr = (proto, source);
+                // A check the session took claims its address for this engine again: a session
+                // on another engine may have been handed it since (a spoofed check).
+                if s.addrs.contains(&addr) && stun_username(data).is_some() {
+                    self.place.routes.add_addr(addr, self.place.index);
+                }
                 if !s.addrs.contains(&addr) && s.addrs.len() < ADDRS_PER_SESSION {
                     s.addrs.push(addr);
                     self.place.routes.add_addr(addr, self.place.index);

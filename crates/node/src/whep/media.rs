@@ -39,14 +39,23 @@ pub struct Unit<'a> {
 }
 
 impl VideoTrack {
-    /// Sends nothing more until the next keyframe (after frames were dropped).
-    pub fn restart(&mut self) {
+    /// Sends nothing more until the next keyframe: `dropped` were not sent, and the decoder
+    /// configuration among them still counts.
+    pub fn restart<'a>(&mut self, dropped: impl Iterator<Item = &'a Packet>) {
         self.started = false;
+        for packet in dropped.filter(|p| p.frame.kind == FrameKind::Video) {
+            if let Ok(tag) = parse_video_tag(&packet.frame.payload)
+                && tag.codec == VideoCodec::Avc
+                && tag.packet == VideoPacket::SequenceStart
+            {
+                self.configure(tag.body);
+            }
+        }
     }
 
-    /// The payloads of the current parameter sets (what goes before a keyframe without its own).
-    pub fn parameter_sets(&self) -> &[Payload] {
-        &self.sets
+    fn configure(&mut self, record: &[u8]) {
+        self.config = AvcConfig::parse(record).ok();
+        self.sets = self.config.as_ref().map(rtp::parameter_sets).unwrap_or_default();
     }
 
     /// The picture `packet` carries, if it is an H.264 one this track can send.
@@ -61,8 +70,7 @@ impl VideoTrack {
         }
         match tag.packet {
             VideoPacket::SequenceStart => {
-                self.config = AvcConfig::parse(tag.body).ok();
-                self.sets = self.config.as_ref().map(rtp::parameter_sets).unwrap_or_default();
+                self.configure(tag.body);
                 None
             }
             VideoPacket::CodedFrames => {
@@ -120,5 +128,32 @@ mod tests {
         let first = packets.iter().find_map(|p| again.unit(p).map(|u| u.payloads[0].clone())).unwrap();
         let cached = packets.iter().find_map(|p| p.h264_rtp.get().filter(|f| !f.payloads.is_empty())).unwrap();
         assert!(std::sync::Arc::ptr_eq(&first, &cached.payloads[0]));
+    }
+
+    #[test]
+    fn a_sequence_header_among_dropped_frames_still_configures_the_track() {
+        let read = |name: &str| {
+            let path = format!("{}/../../fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+            let frames = ferrocast_media::flv::read_all(&std::fs::read(path).unwrap()).unwrap();
+            frames.into_iter().map(|f| Packet::new(f, false)).collect::<Vec<_>>()
+        };
+        let (main, baseline) = (read("demo.flv"), read("demo-webrtc.flv"));
+        // FLV video tags: 0x17 is an AVC keyframe; then 0 is its sequence header, 1 a picture.
+        let find = |packets: &[Packet], kind: u8| {
+            packets
+                .iter()
+                .position(|p| p.frame.kind == FrameKind::Video && p.frame.payload[..2] == [0x17, kind])
+                .unwrap()
+        };
+        let header = |packets: &[Packet]| find(packets, 0);
+        let keyframe = |packets: &[Packet]| find(packets, 1);
+        let mut track = VideoTrack::default();
+        assert!(track.unit(&main[header(&main)]).is_none());
+        let first = track.unit(&main[keyframe(&main)]).unwrap().sets[0].clone();
+        // The session fell behind: the frames it drops hold the other stream's sequence header.
+        track.restart(std::iter::once(&baseline[header(&baseline)]));
+        let after = track.unit(&baseline[keyframe(&baseline)]).expect("a keyframe starts it again");
+        assert_ne!(after.sets[0], first, "the new parameter sets, not the old ones");
+        assert_eq!(after.sets[0][3] & 0x1f, 7, "an SPS first in the STAP-A");
     }
 }

@@ -82,6 +82,19 @@ pub async fn bind(addr: SocketAddr, engines: usize) -> Result<Sockets, StartErro
     let engines = if engines == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { engines };
     let udp = UdpSocket::bind(addr).await.map_err(|cause| StartError::Bind { what: "WebRTC (UDP)", addr, cause })?;
     let local = udp.local_addr().unwrap_or(addr);
+    // Every session sends through this socket: room for many viewers' packets at once (the
+    // kernel caps it at net.core.wmem_max / rmem_max).
+    let sock = socket2::SockRef::from(&udp);
+    let _ = sock.set_send_buffer_size(SOCKET_BUFFER);
+    let _ = sock.set_recv_buffer_size(SOCKET_BUFFER);
+    let (send, recv) = (sock.send_buffer_size().unwrap_or(0), sock.recv_buffer_size().unwrap_or(0));
+    if send < SOCKET_BUFFER {
+        tracing::warn!(
+            send,
+            recv,
+            "webrtc: the UDP socket's buffers are smaller than {SOCKET_BUFFER} bytes (the kernel's cap); raise net.core.wmem_max and net.core.rmem_max for many viewers"
+        );
+    }
     // ICE over TCP on the same port number, for viewers whose network blocks UDP; the node still
     // plays WebRTC over UDP if that port is taken for TCP.
     let tcp = match TcpListener::bind(local).await {
@@ -93,6 +106,9 @@ pub async fn bind(addr: SocketAddr, engines: usize) -> Result<Sockets, StartErro
     };
     Ok(Sockets { udp, tcp, engines })
 }
+
+/// The WebRTC socket's send and receive buffers asked for.
+const SOCKET_BUFFER: usize = 4 << 20;
 
 /// Datagrams queued for one engine before the router drops them.
 const INBOUND_QUEUE: usize = 4096;

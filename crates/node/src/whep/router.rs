@@ -126,7 +126,9 @@ pub async fn udp(socket: Arc<UdpSocket>, routed: Routed, shutdown: CancellationT
 pub fn stun_username(data: &[u8]) -> Option<&str> {
     const MAGIC: [u8; 4] = [0x21, 0x12, 0xa4, 0x42];
     const USERNAME: u16 = 0x0006;
-    if data.len() < 20 || data[4..8] != MAGIC {
+    // RFC 7983: a STUN message's first byte is 0 to 3 (an RTCP packet whose SSRC happens to be
+    // the magic cookie is not one).
+    if data.len() < 20 || data[0] > 3 || data[4..8] != MAGIC {
         return None;
     }
     let mut attrs = &data[20..];
@@ -161,6 +163,9 @@ mod tests {
         assert_eq!(stun_username(&stun), Some("nodeufrag:viewer"));
         assert_eq!(stun_username(&stun[..stun.len() - 3]), None, "truncated");
         assert_eq!(stun_username(&[0x80; 40]), None, "RTP");
+        let mut rtcp_like = stun.clone();
+        rtcp_like[0] = 0x80;
+        assert_eq!(stun_username(&rtcp_like), None, "RTP/RTCP that carries the magic cookie");
         stun[4] = 0;
         assert_eq!(stun_username(&stun), None, "no magic cookie");
     }

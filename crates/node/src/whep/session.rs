@@ -5,8 +5,8 @@
 //! `rtp`) with its own sequence numbers, so str0m copies nothing per viewer until encryption.
 //! Its retransmission cache holds references to those payloads and answers the viewer's NACKs
 //! (with RTX). A PLI or FIR is answered from the same payloads: the session sends its picture
-//! again from the GOP's keyframe, so a viewer that lost its picture does not wait for the
-//! publisher's next keyframe (an RTMP publisher cannot be asked for one).
+//! again from the GOP's keyframe (once per GOP), so a viewer that lost its picture does not wait
+//! for the publisher's next keyframe (an RTMP publisher cannot be asked for one).
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -34,15 +34,16 @@ use ferrocast_media::FrameKind;
 
 /// A viewer that has not completed ICE and DTLS this long after its offer is dropped.
 pub const CONNECT_WAIT: Duration = Duration::from_secs(10);
-/// A viewer's keyframe requests are answered at most this often (each answer resends the
-/// pictures since the GOP's keyframe).
+/// A viewer's keyframe requests are answered at most once per GOP, and at most this often (each
+/// answer resends the pictures since the GOP's keyframe).
 const PICTURE_RESEND_EVERY: Duration = Duration::from_secs(1);
 /// The most pictures since a keyframe a session keeps to answer a keyframe request. A resent
 /// picture is timed one 90 kHz tick after the one before, so this stays under the interval of a
 /// 120 fps stream (750 ticks); a longer GOP is not resent, and the next keyframe answers.
 const GOP_PICTURES: usize = 512;
 
-/// Frames queued longest for the pacer: a viewer this far behind starts again at a keyframe.
+/// Frames queued longest for the pacer: a session this far behind (a stream faster than the
+/// pacer's rate) starts again at a keyframe.
 const BACKLOG_FRAMES: usize = 4096;
 
 /// A frame waiting for the pacer: a live one, or a picture sent again for a keyframe request
@@ -80,6 +81,10 @@ pub struct Session {
     /// The pictures sent since (and with) the latest keyframe: what a keyframe request is
     /// answered with. Empty before the first keyframe and once a GOP outgrows `GOP_PICTURES`.
     gop: Vec<Arc<Packet>>,
+    /// The parameter sets sent with the GOP's keyframe, and whether a keyframe request was
+    /// answered with this GOP already.
+    gop_sets: Vec<Payload>,
+    gop_answered: bool,
     /// The RTP time of the latest picture sent.
     video_time: u64,
     /// When the viewer's keyframe request was last answered.
@@ -124,6 +129,8 @@ impl Session {
             audio: None,
             track: VideoTrack::default(),
             gop: Vec::new(),
+            gop_sets: Vec::new(),
+            gop_answered: false,
             video_time: 0,
             resent_at: None,
             backlog: VecDeque::new(),
@@ -209,10 +216,13 @@ impl Session {
     /// Queues what `packets` hold for this session's tracks and sends what the pacer allows.
     pub fn write(&mut self, packets: &[Arc<Packet>], out: &Out) {
         if self.backlog.len() + packets.len() > BACKLOG_FRAMES {
-            // The viewer cannot take the stream at the pacer's rate: start again at a keyframe.
+            // The stream outruns the pacer: start again at a keyframe.
             warn!(session = %self.id, frames = self.backlog.len(), "webrtc viewer fell behind; it resumes at the next keyframe");
-            self.backlog.clear();
-            self.track.restart();
+            let dropped = std::mem::take(&mut self.backlog);
+            self.track.restart(dropped.iter().filter_map(|q| match q {
+                Queued::Live(p) => Some(&**p),
+                Queued::Again { .. } => None,
+            }));
             self.gop.clear();
             Counters::add(&self.counters.fell_behind);
         }
@@ -251,6 +261,10 @@ impl Session {
                     self.video_time = unit.rtp_time;
                     if unit.keyframe {
                         self.gop.clear();
+                        // Kept with the GOP: a new sequence header must not pair with an old
+                        // keyframe when the GOP is sent again.
+                        self.gop_sets = unit.sets.to_vec();
+                        self.gop_answered = false;
                     }
                     // The GOP is kept from its keyframe on, up to its bound.
                     if (unit.keyframe || !self.gop.is_empty()) && self.gop.len() < GOP_PICTURES {
@@ -276,7 +290,7 @@ impl Session {
             }
             Queued::Again { picture, first } => {
                 let (Some(video), Some(own)) = (&mut self.video, picture.h264_rtp.get()) else { return 0 };
-                let sets = if first && !own.has_sps { self.track.parameter_sets() } else { &[] };
+                let sets = if first && !own.has_sps { &self.gop_sets[..] } else { &[] };
                 self.video_time += 1;
                 bytes += send_picture(&mut self.rtc, video, now, self.video_time, sets, &own.payloads);
             }
@@ -289,8 +303,13 @@ impl Session {
     /// so the viewer's decoder restarts at once and the next live picture still comes after
     /// them.
     fn resend_picture(&mut self, now: Instant) {
+        // Once per GOP (so a viewer gets at most twice the stream, whatever it sends), never
+        // while an earlier answer is still queued, and at most once a second.
+        let queued = self.backlog.iter().any(|q| matches!(q, Queued::Again { .. }));
         if self.video.is_none()
             || self.gop.is_empty()
+            || self.gop_answered
+            || queued
             || self.resent_at.is_some_and(|t| now.duration_since(t) < PICTURE_RESEND_EVERY)
         {
             debug!(session = %self.id, "keyframe request left to the next keyframe");
@@ -298,6 +317,7 @@ impl Session {
             return;
         }
         self.resent_at = Some(now);
+        self.gop_answered = true;
         for (i, picture) in self.gop.iter().enumerate().rev() {
             self.backlog.push_front(Queued::Again { picture: picture.clone(), first: i == 0 });
         }

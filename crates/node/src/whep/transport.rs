@@ -160,9 +160,13 @@ async fn connection(stream: TcpStream, peer: SocketAddr, routed: &Routed, engine
                 }
                 *engine = Some(named.clone());
             }
+            // Like a datagram: dropped when the engine's queue is full, so one busy connection
+            // cannot hold the queue that UDP viewers share.
             let Some(to) = engine.as_ref() else { return };
-            if to.send(Inbound::TcpFrame(peer, frame)).await.is_err() {
-                return;
+            match to.try_send(Inbound::TcpFrame(peer, frame)) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(_)) => super::Counters::add(&routed.counters.engine_busy),
+                Err(mpsc::error::TrySendError::Closed(_)) => return,
             }
         }
     };

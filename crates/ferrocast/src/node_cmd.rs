@@ -187,12 +187,14 @@ pub struct NodeArgs {
     /// Disconnect a publisher silent for this long, in ms [default: 20000].
     #[arg(long, value_name = "MS")]
     pub publish_idle_timeout_ms: Option<u64>,
-    /// Most connections open at once on each listener (RTMP, HTTP, API); over it new
-    /// connections are closed at once, with a log line; 0: no cap [default: 20000].
+    /// Most connections open at once on each listener (RTMP, HTTP, API, and WebRTC sessions);
+    /// over it new connections are closed at once (a WebRTC offer gets a 503), with a log
+    /// line; 0: no cap [default: 20000].
     #[arg(long, value_name = "N")]
     pub max_connections: Option<usize>,
-    /// Most connections open at once from one client address on each listener (an edge pulls
-    /// one connection per stream from its origin); 0: no cap [default: 1024].
+    /// Most connections open at once from one client address on each listener, WebRTC
+    /// sessions included (an edge pulls one connection per stream from its origin); 0: no cap
+    /// [default: 1024].
     #[arg(long, value_name = "N")]
     pub max_connections_per_ip: Option<usize>,
     /// An RTMP connection must finish its handshake, connect and publish/play within this long

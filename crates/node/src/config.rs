@@ -209,7 +209,8 @@ pub struct MediaConfig {
     pub max_message_size: usize,
     /// A publisher that sends nothing for this long is disconnected, in ms.
     pub publish_idle_timeout_ms: u64,
-    /// Most connections open at once on each listener (RTMP, HTTP, API); 0: no cap.
+    /// Most connections open at once on each listener (RTMP, HTTP, API, WebRTC sessions); 0: no
+    /// cap.
     pub max_connections: usize,
     /// Most connections open at once from one client address on each listener; 0: no cap.
     pub max_connections_per_ip: usize,

@@ -98,7 +98,8 @@ impl RunningNode {
         };
         let ctx = NodeContext::new(config);
         if let Some(sockets) = webrtc {
-            let whep = whep::Whep::start(sockets, ctx.config.webrtc_candidate, ctx.shutdown.clone());
+            let limiter = ctx.conn_limiter("webrtc");
+            let whep = whep::Whep::start(sockets, ctx.config.webrtc_candidate, limiter, ctx.shutdown.clone());
             let _ = ctx.whep.set(whep);
         }
         let tracker = TaskTracker::new();

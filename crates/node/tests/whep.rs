@@ -488,6 +488,43 @@ async fn a_viewers_keyframe_request_is_answered_from_the_gop_not_the_publishers_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webrtc_sessions_from_one_address_are_capped_and_a_deleted_one_frees_its_place() {
+    let mut config = with_webrtc(loopback_config());
+    config.media.max_connections_per_ip = 3;
+    let node = start_with(config).await;
+    let _publisher = publish_file(&webrtc_fixture(), &format!("rtmp://{}/live/demo", node.rtmp_addr));
+    wait_published(node.api_addr, "/live/demo").await;
+    let url = format!("http://{}/live/demo/whep", node.http_addr);
+    let offer = || async {
+        let r = reqwest::Client::new()
+            .post(&url)
+            .header("content-type", "application/sdp")
+            .body(OFFER)
+            .send()
+            .await
+            .unwrap();
+        let location = r.headers().get("location").map(|l| l.to_str().unwrap().to_string());
+        (r.status().as_u16(), location, r.text().await.unwrap())
+    };
+    let mut sessions = Vec::new();
+    for _ in 0..3 {
+        let (status, location, text) = offer().await;
+        assert_eq!(status, 201, "{text}");
+        sessions.push(location.unwrap());
+    }
+    // A fourth from the same address, before any hook or engine sees it: a clear 503.
+    let (status, _, text) = offer().await;
+    assert_eq!(status, 503);
+    assert!(text.contains("--max-connections-per-ip"), "{text}");
+    // Ending one (DELETE) frees its place.
+    let gone = reqwest::Client::new().delete(format!("http://{}{}", node.http_addr, sessions[0])).send().await.unwrap();
+    assert_eq!(gone.status(), 200);
+    let freed = eventually(Duration::from_secs(5), || async { (offer().await.0 == 201).then_some(()) });
+    assert!(freed.await.is_some(), "a new session once one ended");
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_viewer_whose_network_blocks_udp_plays_over_ice_tcp() {
     // Two engines sharing the port: the UDP viewer takes the first, so the TCP viewer's
     // connection must be routed to the second by its first STUN check.

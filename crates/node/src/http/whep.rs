@@ -103,6 +103,15 @@ pub async fn offer(
     let Some(whep) = ctx.whep.get().cloned() else {
         return answer(StatusCode::NOT_FOUND, "WebRTC is not enabled on this node (start it with --webrtc-udp)");
     };
+    // A session costs the stream's bitrate for as long as it lasts: capped per viewer address
+    // and in all before any hook runs.
+    let ip = crate::client_addr::client_ip(headers, conn.peer.ip(), &ctx.config.trusted_proxies);
+    let Some(permit) = whep.limiter.try_acquire(ip) else {
+        return answer(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many WebRTC sessions on this node, or from your address (--max-connections, --max-connections-per-ip)",
+        );
+    };
     let player = super::Player {
         key: &key,
         app,
@@ -117,7 +126,7 @@ pub async fn offer(
         Err(refused) => return answer(StatusCode::FORBIDDEN, refused),
     };
     let client = viewer.id().to_string();
-    match whep.offer(sdp, viewer).await {
+    match whep.offer(sdp, viewer, permit).await {
         Ok(a) => {
             info!(stream = %key, %client, session = %a.id, "whep viewer started");
             let location = format!("/{app}/{stream}/whep/{}", a.id);

@@ -37,6 +37,7 @@ use super::transport::{self, Inbound, Out};
 use super::{Answer, Command};
 use crate::admission::Viewer;
 use crate::hub::Packet;
+use crate::limits::ConnPermit;
 
 /// Most sessions open at once (per engine).
 const MAX_SESSIONS: usize = 10_000;
@@ -129,7 +130,13 @@ impl Engine {
         self.settle(key);
     }
 
-    fn offer(&mut self, sdp: &str, viewer: Viewer, frames: &mpsc::Sender<Frames>) -> Result<Answer, String> {
+    fn offer(
+        &mut self,
+        sdp: &str,
+        viewer: Viewer,
+        permit: ConnPermit,
+        frames: &mpsc::Sender<Frames>,
+    ) -> Result<Answer, String> {
         if self.sessions.len() >= MAX_SESSIONS {
             return Err(format!("this node has {MAX_SESSIONS} WebRTC viewers already"));
         }
@@ -144,7 +151,7 @@ impl Engine {
         session.drain(&self.out);
         let key = self.next_key;
         self.next_key += 1;
-        tokio::spawn(feed(key, session.id.clone(), viewer, wait, frames.clone(), session.stop.clone()));
+        tokio::spawn(feed(key, session.id.clone(), (viewer, permit), wait, frames.clone(), session.stop.clone()));
         self.ids.insert(id.clone(), key);
         self.place.routes.add_ufrag(&ufrag, self.place.index);
         self.by_ufrag.insert(ufrag, key);
@@ -294,7 +301,8 @@ pub async fn run(
             c = commands.recv() => match c {
                 None => break,
                 Some(Command::Offer { sdp, viewer, reply }) => {
-                    let _ = reply.send(engine.offer(&sdp, *viewer, &frames_tx));
+                    let (viewer, permit) = *viewer;
+                    let _ = reply.send(engine.offer(&sdp, viewer, permit, &frames_tx));
                 }
                 Some(Command::Close { id }) => engine.close(&id),
             },
@@ -344,11 +352,12 @@ fn answer_offer(sdp: &str, candidate: SocketAddr, tcp: bool) -> Result<(Rtc, Str
     Ok((rtc, answer))
 }
 
-/// Forwards the viewer's frames to the engine once the session is connected.
+/// Forwards the viewer's frames to the engine once the session is connected. It holds the
+/// session's place in the node's limits until the session ends.
 async fn feed(
     key: Key,
     id: String,
-    mut viewer: Viewer,
+    (mut viewer, _permit): (Viewer, ConnPermit),
     connected: oneshot::Receiver<()>,
     frames: mpsc::Sender<Frames>,
     stop: CancellationToken,

@@ -31,13 +31,14 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::StartError;
 use crate::admission::Viewer;
+use crate::limits::{ConnLimiter, ConnPermit};
 
 pub use audio::OpusPacket;
 pub use rtp::FramePayloads;
 
 /// A request to an engine.
 enum Command {
-    Offer { sdp: String, viewer: Box<Viewer>, reply: oneshot::Sender<Result<Answer, String>> },
+    Offer { sdp: String, viewer: Box<(Viewer, ConnPermit)>, reply: oneshot::Sender<Result<Answer, String>> },
     Close { id: String },
 }
 
@@ -124,6 +125,9 @@ struct EngineHandle {
 pub struct Whep {
     engines: Vec<EngineHandle>,
     pub counters: Arc<Counters>,
+    /// Sessions in all and per viewer address (`--max-connections`, `--max-connections-per-ip`),
+    /// taken before admission: every session costs the node a stream's bitrate.
+    pub limiter: Arc<ConnLimiter>,
 }
 
 impl Whep {
@@ -132,6 +136,7 @@ impl Whep {
     pub fn start(
         sockets: Sockets,
         candidate: Option<IpAddr>,
+        limiter: Arc<ConnLimiter>,
         shutdown: tokio_util::sync::CancellationToken,
     ) -> Arc<Whep> {
         let Sockets { udp, tcp, engines: count } = sockets;
@@ -167,7 +172,7 @@ impl Whep {
         let routed = router::Routed { routes, engines: inboxes, counters: counters.clone() };
         tokio::spawn(router::udp(udp, routed, shutdown));
         tracing::info!(udp = %local, candidate = %at, engines = count, "webrtc (WHEP) ready");
-        Arc::new(Whep { engines, counters })
+        Arc::new(Whep { engines, counters, limiter })
     }
 
     /// Each engine's session count.
@@ -176,7 +181,7 @@ impl Whep {
     }
 
     /// Opens a session for an admitted viewer: the SDP answer, or why not.
-    pub async fn offer(&self, sdp: String, viewer: Viewer) -> Result<Answer, String> {
+    pub async fn offer(&self, sdp: String, viewer: Viewer, permit: ConnPermit) -> Result<Answer, String> {
         let engine = self
             .engines
             .iter()
@@ -185,7 +190,7 @@ impl Whep {
         let (reply, answer) = oneshot::channel();
         engine
             .commands
-            .send(Command::Offer { sdp, viewer: Box::new(viewer), reply })
+            .send(Command::Offer { sdp, viewer: Box::new((viewer, permit)), reply })
             .await
             .map_err(|_| "the WebRTC engine has stopped".to_string())?;
         answer.await.map_err(|_| "the WebRTC engine has stopped".to_string())?

@@ -10,6 +10,7 @@
 mod parts;
 mod segmenter;
 mod sessions;
+mod window;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

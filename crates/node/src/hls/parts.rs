@@ -8,7 +8,7 @@
 //! segment target ends the segment too, and the part it starts is `INDEPENDENT`. The frames are
 //! held until the next one of their track arrives, which gives each sample its duration.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -16,6 +16,7 @@ use ferrocast_media::Frame;
 use ferrocast_media::fmp4::{self, AUDIO_TRACK, Sample, Tracks, VIDEO_TRACK};
 
 use super::segmenter::MAX_SEGMENT_TARGETS;
+use super::window::{Window, Windowed};
 
 /// One part: an fMP4 fragment.
 #[derive(Debug)]
@@ -38,6 +39,15 @@ pub struct LlSegment {
     pub init: u32,
     pub parts: Vec<Arc<Part>>,
     bytes: usize,
+}
+
+impl Windowed for LlSegment {
+    fn duration_ms(&self) -> u32 {
+        self.duration_ms
+    }
+    fn discontinuity(&self) -> bool {
+        self.discontinuity
+    }
 }
 
 impl LlSegment {
@@ -75,9 +85,8 @@ pub struct PartSegmenter {
     init_ready: bool,
     part_target_ms: u32,
     segment_target_ms: u32,
-    window: usize,
     max_bytes: usize,
-    segments: VecDeque<LlSegment>,
+    segments: Window<LlSegment>,
     /// The segment being built; its parts so far are in it.
     building: Option<LlSegment>,
     /// Samples of the part being built, each with its final duration.
@@ -96,10 +105,6 @@ pub struct PartSegmenter {
     fragment_seq: u32,
     next_msn: u64,
     pending_discontinuity: bool,
-    /// Discontinuities that left the window (`EXT-X-DISCONTINUITY-SEQUENCE`).
-    discontinuity_seq: u64,
-    /// The longest segment so far, ms: `EXT-X-TARGETDURATION` never goes down.
-    longest_segment_ms: u32,
 }
 
 fn slot(track: u32) -> usize {
@@ -115,9 +120,8 @@ impl PartSegmenter {
             init_ready: false,
             part_target_ms: part_target_ms.max(1),
             segment_target_ms: segment_target_ms.max(1),
-            window: window.max(1),
             max_bytes: max_bytes.max(1),
-            segments: VecDeque::new(),
+            segments: Window::new(window),
             building: None,
             part: Vec::new(),
             part_start: 0,
@@ -130,8 +134,6 @@ impl PartSegmenter {
             fragment_seq: 0,
             next_msn: 0,
             pending_discontinuity: false,
-            discontinuity_seq: 0,
-            longest_segment_ms: 0,
         }
     }
 
@@ -303,13 +305,7 @@ impl PartSegmenter {
         if b.parts.is_empty() {
             return;
         }
-        self.longest_segment_ms = self.longest_segment_ms.max(b.duration_ms);
-        self.segments.push_back(b);
-        while self.segments.len() > self.window {
-            if self.segments.pop_front().is_some_and(|gone| gone.discontinuity) {
-                self.discontinuity_seq += 1;
-            }
-        }
+        self.segments.push(b);
         self.prune_inits();
     }
 
@@ -371,7 +367,7 @@ impl PartSegmenter {
     /// The target duration in ms: the configured one, or the longest segment so far if longer.
     /// It never goes down (RFC 8216bis: it must not change).
     pub fn target_ms(&self) -> u32 {
-        self.longest_segment_ms.max(self.segment_target_ms)
+        self.segments.longest_ms().max(self.segment_target_ms)
     }
 
     /// Whether a complete segment exists. The first playlist waits for one: a player that does
@@ -412,9 +408,7 @@ impl PartSegmenter {
             part_target * 3.0,
             first.msn
         );
-        if self.discontinuity_seq > 0 {
-            out.push_str(&format!("#EXT-X-DISCONTINUITY-SEQUENCE:{}\n", self.discontinuity_seq));
-        }
+        out.push_str(&self.segments.discontinuity_sequence().unwrap_or_default());
         // Parts are listed for the last segments only (RFC 8216bis: those within three target
         // durations of the end), and for the one being built.
         let listed_from = self.segments.len().saturating_sub(2);
@@ -474,7 +468,7 @@ mod tests {
             s.push(&f);
         }
         assert_eq!(s.segments.len(), 4, "a window of 4");
-        for seg in &s.segments {
+        for seg in s.segments.iter() {
             assert!((1800..=2200).contains(&seg.duration_ms), "segment of {} ms", seg.duration_ms);
             assert!(seg.parts[0].independent, "a segment starts with a keyframe");
             assert!(

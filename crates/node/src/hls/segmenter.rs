@@ -2,12 +2,13 @@
 //! memory: the state an HLS playlist and its segment requests are served from. Sans-IO: frames
 //! in, segments and playlists out.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use ferrocast_media::ts::TsMuxer;
 use ferrocast_media::{Frame, FrameKind};
+
+use super::window::{Window, Windowed};
 
 /// One finished segment.
 #[derive(Debug)]
@@ -18,6 +19,15 @@ pub struct Segment {
     /// The stream restarted before this segment (`#EXT-X-DISCONTINUITY`).
     pub discontinuity: bool,
     pub data: Bytes,
+}
+
+impl Windowed for Segment {
+    fn duration_ms(&self) -> u32 {
+        self.duration_ms
+    }
+    fn discontinuity(&self) -> bool {
+        self.discontinuity
+    }
 }
 
 struct Building {
@@ -37,16 +47,11 @@ pub struct Segmenter {
     /// A segment is closed early at this size, or at `MAX_SEGMENT_TARGETS` target durations;
     /// frames until the next cut point are dropped.
     max_bytes: usize,
-    window: usize,
     current: Option<Building>,
-    segments: VecDeque<Arc<Segment>>,
+    segments: Window<Arc<Segment>>,
     next_seq: u64,
     pending_discontinuity: bool,
     has_video: bool,
-    /// Discontinuities that left the window (`EXT-X-DISCONTINUITY-SEQUENCE`).
-    discontinuity_seq: u64,
-    /// The longest segment so far, ms: `EXT-X-TARGETDURATION` never goes down.
-    longest_ms: u32,
 }
 
 impl Segmenter {
@@ -55,14 +60,11 @@ impl Segmenter {
             muxer: TsMuxer::new(),
             target_ms: target_ms.max(1),
             max_bytes: max_bytes.max(1),
-            window: window.max(1),
             current: None,
-            segments: VecDeque::new(),
+            segments: Window::new(window),
             next_seq: 0,
             pending_discontinuity: false,
             has_video: false,
-            discontinuity_seq: 0,
-            longest_ms: 0,
         }
     }
 
@@ -146,18 +148,12 @@ impl Segmenter {
         let duration_ms = end.saturating_sub(b.start_ts).max(1);
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.longest_ms = self.longest_ms.max(duration_ms);
-        self.segments.push_back(Arc::new(Segment {
+        self.segments.push(Arc::new(Segment {
             seq,
             duration_ms,
             discontinuity: b.discontinuity,
             data: b.data.freeze(),
         }));
-        while self.segments.len() > self.window {
-            if self.segments.pop_front().is_some_and(|gone| gone.discontinuity) {
-                self.discontinuity_seq += 1;
-            }
-        }
     }
 
     /// The most bytes a finished segment can hold (for tests and bounds).
@@ -177,13 +173,11 @@ impl Segmenter {
     /// `seq` (relative to the playlist, with whatever query the viewer needs).
     pub fn playlist(&self, uri: impl Fn(u64) -> String) -> Option<String> {
         let first = self.segments.front()?;
-        let target = self.longest_ms.div_ceil(1000).max(1);
+        let target = self.segments.longest_ms().div_ceil(1000).max(1);
         let mut out =
             format!("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:{}\n", first.seq);
-        if self.discontinuity_seq > 0 {
-            out.push_str(&format!("#EXT-X-DISCONTINUITY-SEQUENCE:{}\n", self.discontinuity_seq));
-        }
-        for s in &self.segments {
+        out.push_str(&self.segments.discontinuity_sequence().unwrap_or_default());
+        for s in self.segments.iter() {
             if s.discontinuity {
                 out.push_str("#EXT-X-DISCONTINUITY\n");
             }

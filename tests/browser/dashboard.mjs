@@ -6,19 +6,14 @@
 // Prints JSON: { listed, event, played, player, webrtcFrames, webrtcStatus, charts, screenshot, errors }, where charts maps each
 // chart to the series it draws and its number of points.
 //   node dashboard.mjs <dashboard-url> <app/stream> <screenshot.png> [seconds]
-import { chromium } from 'playwright-core';
+import { launch } from './launch.mjs';
 
 const [url, stream, shot, seconds = '60'] = process.argv.slice(2);
 if (!url || !stream || !shot) {
   console.error('usage: node dashboard.mjs <dashboard-url> <app/stream> <screenshot.png> [seconds]');
   process.exit(2);
 }
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required',
-    '--allow-loopback-in-peer-connection'],
-});
+const browser = await launch();
 const errors = [];
 try {
   const tab = await browser.newPage({ viewport: { width: 1280, height: 900 } });

@@ -8,7 +8,7 @@ import http from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
+import { launch } from './launch.mjs';
 
 const [url, seconds = '8', mode = ''] = process.argv.slice(2);
 if (!url || (mode && mode !== 'low-latency')) {
@@ -40,11 +40,7 @@ const server = http.createServer((req, res) => {
   }
 });
 await new Promise(r => server.listen(0, '127.0.0.1', r));
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required'],
-});
+const browser = await launch();
 try {
   const tab = await browser.newPage();
   await tab.goto(`http://127.0.0.1:${server.address().port}/`);

@@ -5,7 +5,7 @@
 // freezeCount and the audio track's packets, samples and concealed samples from getStats
 // (inbound-rtp), the loudest RMS level of the decoded audio (WebAudio), and fatal errors.
 import http from 'node:http';
-import { chromium } from 'playwright-core';
+import { launch } from './launch.mjs';
 
 const [url, seconds = '8', token = ''] = process.argv.slice(2);
 if (!url) {
@@ -74,12 +74,7 @@ const server = http.createServer((req, res) => {
   res.end(page);
 });
 await new Promise((r) => server.listen(0, '127.0.0.1', r));
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required',
-    '--allow-loopback-in-peer-connection'],
-});
+const browser = await launch();
 try {
   const tab = await browser.newPage();
   await tab.goto(`http://127.0.0.1:${server.address().port}/`);

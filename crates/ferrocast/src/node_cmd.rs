@@ -77,7 +77,7 @@ pub struct NodeArgs {
     /// Origin cluster (origin): the HTTP API of a server that knows where streams live — the
     /// index (http://INDEX:8000, add ?secret=HOOK_SECRET when it has one) or another origin (SRS
     /// coworkers) — repeatable. A player asking for a stream this origin does not have is
-    /// redirected to the origin holding it: RTMP with SRS's 302, HTTP-FLV/HLS with a 302
+    /// redirected to the origin holding it: RTMP with SRS's 302, HTTP-FLV/HLS with a 302, a WHEP offer with a 307
     /// [default: the --index server].
     #[arg(long = "coworker", value_name = "URL")]
     pub coworkers: Vec<String>,

@@ -349,6 +349,10 @@ fn answer_offer(sdp: &str, candidate: SocketAddr, tcp: bool) -> Result<(Rtc, Str
     if !video.is_some_and(|v| v.contains(" H264/90000")) {
         return Err("the offer has no H.264 video to receive: this node sends H.264".into());
     }
+    // Mode 0 takes single NAL units only, and a keyframe's do not fit a packet.
+    if !video.is_some_and(|v| v.contains("packetization-mode=1")) {
+        return Err("the offer takes H.264 only in packetization mode 0: this node sends mode 1 (FU-A)".into());
+    }
     Ok((rtc, answer))
 }
 
@@ -409,6 +413,8 @@ mod tests {
         let vp8_only = CHROMIUM_OFFER.replace("H264/90000", "X264/90000");
         assert!(answer_offer(&vp8_only, candidate, false).unwrap_err().contains("no H.264 video"));
         assert!(answer_offer("v=0\r\ngarbage", candidate, false).unwrap_err().contains("malformed SDP offer"));
+        let mode0_only = CHROMIUM_OFFER.replace("packetization-mode=1", "packetization-mode=0");
+        assert!(answer_offer(&mode0_only, candidate, false).unwrap_err().contains("packetization mode 0"));
         assert!(answer_offer("", candidate, false).is_err());
     }
 }

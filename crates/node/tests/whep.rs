@@ -495,18 +495,15 @@ async fn webrtc_sessions_from_one_address_are_capped_and_a_deleted_one_frees_its
     let _publisher = publish_file(&webrtc_fixture(), &format!("rtmp://{}/live/demo", node.rtmp_addr));
     wait_published(node.api_addr, "/live/demo").await;
     let url = format!("http://{}/live/demo/whep", node.http_addr);
+    // One client, so one kept-alive HTTP connection (the cap is on HTTP connections too).
+    let client = reqwest::Client::new();
     let offer = || async {
-        let r = reqwest::Client::new()
-            .post(&url)
-            .header("content-type", "application/sdp")
-            .body(OFFER)
-            .send()
-            .await
-            .unwrap();
+        let r = client.post(&url).header("content-type", "application/sdp").body(OFFER).send().await.unwrap();
         let location = r.headers().get("location").map(|l| l.to_str().unwrap().to_string());
         (r.status().as_u16(), location, r.text().await.unwrap())
     };
     let mut sessions = Vec::new();
+    let opened = std::time::Instant::now();
     for _ in 0..3 {
         let (status, location, text) = offer().await;
         assert_eq!(status, 201, "{text}");
@@ -516,11 +513,12 @@ async fn webrtc_sessions_from_one_address_are_capped_and_a_deleted_one_frees_its
     let (status, _, text) = offer().await;
     assert_eq!(status, 503);
     assert!(text.contains("--max-connections-per-ip"), "{text}");
-    // Ending one (DELETE) frees its place.
-    let gone = reqwest::Client::new().delete(format!("http://{}{}", node.http_addr, sessions[0])).send().await.unwrap();
+    // Ending one (DELETE) frees its place, well before the unconnected ones would expire (10 s).
+    let gone = client.delete(format!("http://{}{}", node.http_addr, sessions[0])).send().await.unwrap();
     assert_eq!(gone.status(), 200);
-    let freed = eventually(Duration::from_secs(5), || async { (offer().await.0 == 201).then_some(()) });
+    let freed = eventually(Duration::from_secs(3), || async { (offer().await.0 == 201).then_some(()) });
     assert!(freed.await.is_some(), "a new session once one ended");
+    assert!(opened.elapsed() < Duration::from_secs(9), "the DELETE freed it, not the connect wait");
     node.shutdown().await;
 }
 

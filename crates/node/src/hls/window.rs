@@ -47,9 +47,11 @@ impl<S: Windowed> Window<S> {
         }
     }
 
-    /// Forgets every segment (nobody segments the stream any more); the counts stay, as the
-    /// numbering does.
+    /// Forgets every segment (nobody segments the stream any more); the counts go on, as the
+    /// numbering does (RFC 8216: each discontinuity that leaves the playlist counts).
     pub fn clear(&mut self) {
+        let discontinuities = self.segments.iter().filter(|s| s.discontinuity()).count();
+        self.discontinuity_seq += discontinuities as u64;
         self.segments.clear();
     }
 
@@ -97,8 +99,14 @@ mod tests {
         w.push(Seg(2000, false));
         assert_eq!(w.discontinuity_sequence().as_deref(), Some("#EXT-X-DISCONTINUITY-SEQUENCE:1\n"));
         assert_eq!(w.longest_ms(), 3500, "it never goes down");
+        w.push(Seg(2000, true));
         w.clear();
         assert!(w.is_empty());
         assert_eq!(w.longest_ms(), 3500);
+        assert_eq!(
+            w.discontinuity_sequence().as_deref(),
+            Some("#EXT-X-DISCONTINUITY-SEQUENCE:2\n"),
+            "the cleared one counts"
+        );
     }
 }

@@ -141,7 +141,11 @@ pub async fn offer(
         }
         Err(e) => {
             info!(stream = %key, %client, "whep offer refused: {e}");
-            answer(StatusCode::BAD_REQUEST, e)
+            let status = match e {
+                crate::whep::Refused::BadOffer(_) => StatusCode::BAD_REQUEST,
+                crate::whep::Refused::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            };
+            answer(status, e.to_string())
         }
     }
 }

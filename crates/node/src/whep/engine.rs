@@ -34,7 +34,7 @@ use super::audio::Transcoders;
 use super::router::{Routes, stun_username};
 use super::session::Session;
 use super::transport::{self, Inbound, Out};
-use super::{Answer, Command};
+use super::{Answer, Command, Refused};
 use crate::admission::Viewer;
 use crate::hub::Packet;
 use crate::limits::ConnPermit;
@@ -136,11 +136,11 @@ impl Engine {
         viewer: Viewer,
         permit: ConnPermit,
         frames: &mpsc::Sender<Frames>,
-    ) -> Result<Answer, String> {
+    ) -> Result<Answer, Refused> {
         if self.sessions.len() >= MAX_SESSIONS {
-            return Err(format!("this node has {MAX_SESSIONS} WebRTC viewers already"));
+            return Err(Refused::Unavailable(format!("this engine has {MAX_SESSIONS} WebRTC viewers already")));
         }
-        let (rtc, answer) = answer_offer(sdp, self.place.candidate, self.tcp)?;
+        let (rtc, answer) = answer_offer(sdp, self.place.candidate, self.tcp).map_err(Refused::BadOffer)?;
         let mut rtc = rtc;
         let ufrag = rtc.direct_api().local_ice_credentials().ufrag;
         let id = format!("{}-{}", self.place.index, crate::ids::session_token());

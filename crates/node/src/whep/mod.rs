@@ -38,7 +38,7 @@ pub use rtp::FramePayloads;
 
 /// A request to an engine.
 enum Command {
-    Offer { sdp: String, viewer: Box<(Viewer, ConnPermit)>, reply: oneshot::Sender<Result<Answer, String>> },
+    Offer { sdp: String, viewer: Box<(Viewer, ConnPermit)>, reply: oneshot::Sender<Result<Answer, Refused>> },
     Close { id: String },
 }
 
@@ -60,6 +60,21 @@ pub struct Counters {
 impl Counters {
     pub fn add(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Why an offer got no session: the offer's fault (400), or the node's capacity (503).
+#[derive(Debug)]
+pub enum Refused {
+    BadOffer(String),
+    Unavailable(String),
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refused::BadOffer(why) | Refused::Unavailable(why) => f.write_str(why),
+        }
     }
 }
 
@@ -181,19 +196,20 @@ impl Whep {
     }
 
     /// Opens a session for an admitted viewer: the SDP answer, or why not.
-    pub async fn offer(&self, sdp: String, viewer: Viewer, permit: ConnPermit) -> Result<Answer, String> {
+    pub async fn offer(&self, sdp: String, viewer: Viewer, permit: ConnPermit) -> Result<Answer, Refused> {
+        let stopped = || Refused::Unavailable("the WebRTC engine has stopped".to_string());
         let engine = self
             .engines
             .iter()
             .min_by_key(|e| e.sessions.load(Ordering::Relaxed))
-            .ok_or_else(|| "no WebRTC engine runs".to_string())?;
+            .ok_or_else(|| Refused::Unavailable("no WebRTC engine runs".to_string()))?;
         let (reply, answer) = oneshot::channel();
         engine
             .commands
             .send(Command::Offer { sdp, viewer: Box::new((viewer, permit)), reply })
             .await
-            .map_err(|_| "the WebRTC engine has stopped".to_string())?;
-        answer.await.map_err(|_| "the WebRTC engine has stopped".to_string())?
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
     }
 
     /// Ends a session (the WHEP `DELETE`). Unknown ids are ignored.

@@ -33,8 +33,8 @@ pub struct AvcConfig {
 
 impl AvcConfig {
     /// A coded frame's body (length-prefixed NAL units) as one Annex B access unit (start codes),
-    /// the SPS and PPS first on a keyframe that lacks them: what RTP packetizers and decoders
-    /// joining at this frame need. Empty when the body holds no NAL unit.
+    /// the SPS and PPS first on a keyframe that lacks them: what MPEG-TS carries, and what a
+    /// decoder joining at this frame needs. Empty when the body holds no NAL unit.
     pub fn annex_b(&self, body: &[u8], keyframe: bool) -> Result<Vec<u8>, MediaError> {
         const START: [u8; 4] = [0, 0, 0, 1];
         let nals = crate::ts::split_avcc(body, self.nal_length_size)?;

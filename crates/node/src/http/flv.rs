@@ -49,11 +49,12 @@ pub async fn play(
         app: &app,
         name: file.clone(),
         kind: ClientKind::FlvPlay,
+        ip: super::client_ip(&ctx, &headers, &conn),
         param: query,
         kick: conn.kick.clone(),
         delivery: Delivery::Frames,
     };
-    let mut viewer = match super::admit_player(&ctx, &conn, &headers, player).await {
+    let mut viewer = match super::admit_player(&ctx, &headers, player).await {
         Ok(viewer) => viewer,
         Err(refused) => return super::plain(StatusCode::FORBIDDEN, &refused),
     };

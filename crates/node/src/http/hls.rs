@@ -82,11 +82,12 @@ pub async fn admit_viewer(
             // As SRS names an HLS client (both variants): the API may show it as the stream's name.
             name: format!("{name}.m3u8"),
             kind: ClientKind::HlsPlay,
+            ip: ip.clone(),
             param: param.clone(),
             kick: CancellationToken::new(),
             delivery: Delivery::Segments,
         };
-        match super::admit_player(ctx, conn, headers, player).await {
+        match super::admit_player(ctx, headers, player).await {
             Ok(viewer) => new_viewer = Some(viewer),
             Err(refused) => return Err(Box::new(super::plain(StatusCode::FORBIDDEN, &refused))),
         }

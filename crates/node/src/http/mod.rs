@@ -76,18 +76,19 @@ pub struct Player<'a> {
     /// The name it asked for, as SRS lists it (`cam1.flv`, `cam1.m3u8`, `cam1`).
     pub name: String,
     pub kind: crate::stats::ClientKind,
+    /// Its address (`client_ip`: through trusted proxies).
+    pub ip: String,
     /// Its query (its token), for the hooks and, on an edge, the origin.
     pub param: String,
     pub kick: tokio_util::sync::CancellationToken,
     pub delivery: crate::admission::Delivery,
 }
 
-/// Admits an HTTP viewer (`on_play`, the node's limits): its client record takes the address
-/// (through trusted proxies), the page from `Referer` and the tcUrl from `Host`. A refusal is
+/// Admits an HTTP viewer (`on_play`, the node's limits): its client record takes the page from
+/// `Referer` and the tcUrl from `Host`. A refusal is
 /// logged and comes back as the text for the viewer's 403.
 pub async fn admit_player(
     ctx: &Arc<NodeContext>,
-    conn: &serve::ConnInfo,
     headers: &axum::http::HeaderMap,
     player: Player<'_>,
 ) -> Result<crate::admission::Viewer, String> {
@@ -97,7 +98,7 @@ pub async fn admit_player(
         key: player.key.clone(),
         name: player.name,
         kind: player.kind,
-        ip: client_ip(ctx, headers, conn),
+        ip: player.ip,
         tc_url: format!("http://{}/{}", text(header::HOST).unwrap_or("localhost"), player.app),
         page_url: text(header::REFERER).unwrap_or("").to_string(),
         swf_url: String::new(),

@@ -117,11 +117,12 @@ pub async fn offer(
         app,
         name: stream.to_string(),
         kind: ClientKind::RtcPlay,
+        ip: ip.to_string(),
         param,
         kick: CancellationToken::new(),
         delivery: Delivery::Frames,
     };
-    let viewer = match super::admit_player(&ctx, conn, headers, player).await {
+    let viewer = match super::admit_player(&ctx, headers, player).await {
         Ok(viewer) => viewer,
         Err(refused) => return answer(StatusCode::FORBIDDEN, refused),
     };

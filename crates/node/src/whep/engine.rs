@@ -88,6 +88,7 @@ impl Engine {
             return;
         };
         let input = Input::Receive(Instant::now(), receive);
+        let stun = stun_username(data);
         let at = self.by_addr.get(&(proto, source)).copied();
         let accepts =
             |k: &Key, sessions: &HashMap<Key, Session>| sessions.get(k).is_some_and(|s| s.rtc.accepts(&input));
@@ -96,7 +97,7 @@ impl Engine {
         let key = match at.filter(|k| accepts(k, &self.sessions)) {
             Some(k) => k,
             None => {
-                let named = stun_username(data).and_then(|u| u.split(':').next());
+                let named = stun.and_then(|u| u.split(':').next());
                 match named.and_then(|ufrag| self.by_ufrag.get(ufrag)).filter(|k| accepts(k, &self.sessions)) {
                     Some(k) => *k,
                     None => return,
@@ -109,7 +110,7 @@ impl Engine {
                 let addr = (proto, source);
                 // A check the session took claims its address for this engine again: a session
                 // on another engine may have been handed it since (a spoofed check).
-                if s.addrs.contains(&addr) && stun_username(data).is_some() {
+                if s.addrs.contains(&addr) && stun.is_some() {
                     self.place.routes.add_addr(addr, self.place.index);
                 }
                 if !s.addrs.contains(&addr) && s.addrs.len() < ADDRS_PER_SESSION {
@@ -243,13 +244,10 @@ impl Engine {
         self.place.sessions.fetch_sub(1, Ordering::Relaxed);
     }
 
-    /// Once a second: sessions that never connected are ended (the connect wait), and so are
-    /// TCP connections that no session has taken within it.
+    /// Once a second: TCP connections that no session has taken within the connect wait are
+    /// closed. (Sessions need no pass: each has a timer at most a second ahead, and `settle`
+    /// ends one that is over, a viewer that never connected included.)
     fn sweep(&mut self) {
-        let over: Vec<Key> = self.sessions.iter().filter(|(_, s)| !s.alive()).map(|(k, _)| *k).collect();
-        for key in over {
-            self.end(key);
-        }
         let by_addr = &self.by_addr;
         self.out.tcp.retain(|peer, conn| {
             by_addr.contains_key(&(Protocol::Tcp, *peer)) || conn.opened.elapsed() < super::session::CONNECT_WAIT

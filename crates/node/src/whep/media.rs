@@ -43,7 +43,7 @@ impl VideoTrack {
     /// configuration among them still counts.
     pub fn restart<'a>(&mut self, dropped: impl Iterator<Item = &'a Packet>) {
         self.started = false;
-        for packet in dropped.filter(|p| p.frame.kind == FrameKind::Video) {
+        for packet in dropped.filter(|p| p.frame.kind == FrameKind::Video && p.frame.sequence_header) {
             if let Ok(tag) = parse_video_tag(&packet.frame.payload)
                 && tag.codec == VideoCodec::Avc
                 && tag.packet == VideoPacket::SequenceStart

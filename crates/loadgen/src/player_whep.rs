@@ -112,10 +112,10 @@ async fn drive(play: &WhepPlay, meter: &mut Meter, session: &mut Option<String>)
                 Output::Event(Event::MediaData(data)) => {
                     meter.on_read(data.data.len(), true);
                     if data.params.spec().codec.is_video() {
-                        let (frames, keyframes) = video.frame(data.time.numer(), &data.data);
+                        let (frames, keyframes) = video.frame(data.time.numer(), data.is_keyframe(), &data.data);
                         meter.on_frames(frames, keyframes);
+                        meter.on_lost(video.lost);
                     }
-                    meter.on_lost(video.lost);
                 }
                 Output::Event(_) => {}
             }
@@ -162,9 +162,7 @@ impl VideoCount {
     }
 
     /// One depacketized frame at RTP time `time`: (frames, keyframes) to count.
-    fn frame(&mut self, time: u64, annex_b: &[u8]) -> (u64, u64) {
-        let nals = split_annex_b(annex_b);
-        let key = nals.iter().any(|n| n.first().is_some_and(|b| b & 0x1f == 5));
+    fn frame(&mut self, time: u64, key: bool, annex_b: &[u8]) -> (u64, u64) {
         if let Some(last) = self.last {
             let step = time.saturating_sub(last);
             if step > 0 {
@@ -178,13 +176,20 @@ impl VideoCount {
         self.last = Some(time);
         self.seen += 1;
         if let Some(reference) = &self.reference {
-            let mut body = Vec::with_capacity(annex_b.len());
-            for nal in nals.iter().filter(|n| n.first().is_some_and(|b| !matches!(b & 0x1f, 7..=9))) {
-                body.extend_from_slice(&(nal.len() as u32).to_be_bytes());
-                body.extend_from_slice(nal);
-            }
+            // The FLV tag's body again (length-prefixed NAL units, parameter sets and delimiters
+            // left out), as pieces: the fingerprint reads only its size and first bytes.
+            let nals: Vec<&[u8]> = split_annex_b(annex_b)
+                .into_iter()
+                .filter(|n| n.first().is_some_and(|b| !matches!(b & 0x1f, 7..=9)))
+                .collect();
+            let lengths: Vec<[u8; 4]> = nals.iter().map(|n| (n.len() as u32).to_be_bytes()).collect();
             let header = [if key { 0x17 } else { 0x27 }, 1, 0, 0, 0];
-            reference.delivered(fingerprint(&[&header, &body]), &mut self.clock);
+            let mut parts: Vec<&[u8]> = vec![&header];
+            for (length, nal) in lengths.iter().zip(&nals) {
+                parts.push(length);
+                parts.push(nal);
+            }
+            reference.delivered(fingerprint(&parts), &mut self.clock);
         }
         (1, u64::from(key))
     }
@@ -232,14 +237,14 @@ mod tests {
         let key = [0, 0, 0, 1, 0x65, 0];
         let mut t = 0;
         for _ in 0..20 {
-            count.frame(t, &key);
+            count.frame(t, true, &key);
             t += 3600;
         }
         assert_eq!(count.lost, 0);
         // Three frames missing (a 4-frame step), then one with a tick of jitter.
         t += 3 * 3600;
-        count.frame(t, &key);
-        count.frame(t + 3601, &key);
+        count.frame(t, true, &key);
+        count.frame(t + 3601, true, &key);
         assert_eq!(count.lost, 3);
     }
 }

@@ -101,7 +101,6 @@ for players in $PLAYERS; do
   log "--- $players players"
   read -r ORIGIN o_rtmp _ o_api < <(start_node "origin-$players")
   edge_args=(--role edge --origin "127.0.0.1:$o_rtmp")
-  play_url=""
   if [ "$PROTO" = whep ]; then
     edge_args+=(--webrtc-udp "127.0.0.1:$(free_port)")
   fi

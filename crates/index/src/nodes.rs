@@ -104,9 +104,9 @@ impl Extras {
     pub fn from_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Extras {
         let mut e = Extras::default();
         for name in names {
-            match name {
-                "llhls" => e.llhls = true,
-                "whep" => e.whep = true,
+            match crate::targets::Proto::parse(name) {
+                Some(crate::targets::Proto::LlHls) => e.llhls = true,
+                Some(crate::targets::Proto::Whep) => e.whep = true,
                 _ => {}
             }
         }
@@ -115,7 +115,12 @@ impl Extras {
 
     /// The names `from_names` reads.
     pub fn names(self) -> Vec<&'static str> {
-        [("llhls", self.llhls), ("whep", self.whep)].into_iter().filter(|(_, on)| *on).map(|(n, _)| n).collect()
+        use crate::targets::Proto;
+        [(Proto::LlHls, self.llhls), (Proto::Whep, self.whep)]
+            .into_iter()
+            .filter(|(_, on)| *on)
+            .map(|(p, _)| p.as_str())
+            .collect()
     }
 }
 

@@ -273,25 +273,35 @@ impl TestViewer {
         let passive = answer.lines().find(|l| l.contains("tcptype passive")).map(str::to_string);
         let answer = str0m::change::SdpAnswer::from_sdp_string(&answer).unwrap();
         rtc.sdp_api().accept_answer(pending, answer).unwrap();
-        if !tcp {
+        let (link, local, node) = if tcp {
+            Self::tcp_link(&mut rtc, passive).await
+        } else {
             let local = socket.local_addr().unwrap();
-            return TestViewer {
-                rtc,
-                link: Link::Udp(socket),
-                local,
-                node: None,
-                video: 0,
-                audio: 0,
-                broken: 0,
-                drop_every: None,
-                rtp_seen: 0,
-                video_ssrc: None,
-                resent: 0,
-                video_mid,
-                keyframes: 0,
-            };
+            (Link::Udp(socket), local, None)
+        };
+        TestViewer {
+            rtc,
+            link,
+            local,
+            node,
+            video: 0,
+            audio: 0,
+            broken: 0,
+            drop_every: None,
+            rtp_seen: 0,
+            video_ssrc: None,
+            resent: 0,
+            video_mid,
+            keyframes: 0,
         }
-        // The node's passive TCP candidate: `a=candidate:F 1 tcp PRIO IP PORT typ host tcptype passive`.
+    }
+
+    /// Connects to the node's passive TCP candidate (`a=candidate:F 1 tcp PRIO IP PORT typ host
+    /// tcptype passive`) and offers the connection as the viewer's active one.
+    async fn tcp_link(
+        rtc: &mut str0m::Rtc,
+        passive: Option<String>,
+    ) -> (Link, std::net::SocketAddr, Option<std::net::SocketAddr>) {
         let passive = passive.expect("the answer offers ICE-TCP");
         let fields: Vec<&str> = passive.split_whitespace().collect();
         let node: std::net::SocketAddr = format!("{}:{}", fields[4], fields[5]).parse().unwrap();
@@ -312,21 +322,7 @@ impl TestViewer {
                 }
             }
         });
-        TestViewer {
-            rtc,
-            link: Link::Tcp(writer, rx),
-            local,
-            node: Some(node),
-            video: 0,
-            audio: 0,
-            broken: 0,
-            drop_every: None,
-            rtp_seen: 0,
-            video_ssrc: None,
-            resent: 0,
-            video_mid,
-            keyframes: 0,
-        }
+        (Link::Tcp(writer, rx), local, Some(node))
     }
 
     /// Sends a PLI, as a browser whose picture broke.
